@@ -1,0 +1,33 @@
+/*
+ * api — the HTTP surfaces of shiplog: the route table and its handlers.
+ *
+ * routes.c holds the one table of every route with its access class; the
+ * server refuses to start if any route lacks one (see http/router.h).
+ */
+#ifndef SHIPLOG_API_API_H
+#define SHIPLOG_API_API_H
+
+#include <stddef.h>
+
+#include "http/request.h"
+#include "http/router.h"
+
+/* The complete route table. */
+const struct route *api_routes(size_t *n);
+
+/* Renders security.txt (RFC 9116) for cfg at time now into out. */
+MUST_CHECK enum err security_txt_render(const struct config *cfg, time_t now, struct buf *out);
+
+enum err health_live(struct http_request *req, struct http_response *resp);
+enum err health_ready(struct http_request *req, struct http_response *resp);
+enum err wellknown_security_txt(struct http_request *req, struct http_response *resp);
+enum err openapi_document(struct http_request *req, struct http_response *resp);
+enum err csp_report(struct http_request *req, struct http_response *resp);
+
+extern const struct body_spec CSP_REPORT_BODY;
+
+/* The API description (docs/openapi.json), embedded at build time. */
+extern const char openapi_json[];
+extern const size_t openapi_json_len;
+
+#endif

@@ -1,0 +1,68 @@
+/* rand — OS CSPRNG and hex helpers; see rand.h. */
+#include "crypto/rand.h"
+
+#include <errno.h>
+#include <sys/random.h>
+
+enum err rand_bytes(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return ERR_CRYPTO;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return ERR_OK;
+}
+
+void hex_encode(const void *data, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+enum err rand_hex(char *out, size_t n)
+{
+    unsigned char tmp[64];
+    if (n > sizeof(tmp))
+        return ERR_INTERNAL;
+    enum err e = rand_bytes(tmp, n);
+    if (e)
+        return e;
+    hex_encode(tmp, n, out);
+    return ERR_OK;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+enum err hex_decode(const char *hex, size_t hex_len, unsigned char *out, size_t n)
+{
+    if (hex_len != 2 * n)
+        return ERR_INVALID;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return ERR_INVALID;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return ERR_OK;
+}

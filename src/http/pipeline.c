@@ -1,0 +1,273 @@
+/* pipeline — see pipeline.h for the order of stages. */
+#include "http/pipeline.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "http/headers.h"
+
+#define CSP_API "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+#define PERMISSIONS_POLICY                                                                         \
+    "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "             \
+    "magnetometer=(), microphone=(), midi=(), payment=(), usb=(), xr-spatial-tracking=()"
+#define HSTS_VALUE "max-age=63072000; includeSubDomains; preload"
+
+#define CORS_ALLOW_METHODS  "GET, HEAD, POST, PUT, PATCH, DELETE"
+#define CORS_ALLOW_HEADERS  "Authorization, Content-Type, Idempotency-Key, X-CSRF-Token"
+#define CORS_EXPOSE_HEADERS "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+#define CORS_MAX_AGE        "600"
+#define DELIVERY_ALLOW_METHODS "GET, HEAD"
+#define DELIVERY_ALLOW_HEADERS "If-None-Match"
+#define DELIVERY_MAX_AGE       "86400"
+
+static const char *const delivery_prefixes[] = {"/feed/", "/widget/"};
+
+bool pipeline_is_delivery_path(struct str path)
+{
+    for (size_t i = 0; i < sizeof(delivery_prefixes) / sizeof(delivery_prefixes[0]); i++)
+        if (str_starts_with(path, str_from_cstr(delivery_prefixes[i])))
+            return true;
+    return false;
+}
+
+enum err pipeline_init(struct pipeline *p, const struct app *app, const struct route *routes,
+                       size_t n_routes, struct buf *msg)
+{
+    p->app = app;
+    return router_init(&p->router, routes, n_routes, msg);
+}
+
+void pipeline_resolve_client(const struct pipeline *p, struct http_request *req,
+                             const struct netaddr *peer)
+{
+    const struct config *cfg = p->app->cfg;
+    netaddr_format(peer, req->peer_ip);
+    netaddr_client_ip(peer, http_header_get(req, "X-Forwarded-For"), cfg->trusted_proxies,
+                      cfg->n_trusted_proxies, req->client_ip);
+}
+
+/* The request's Origin when it is on the deployment's allowlist (H3). */
+static bool origin_allowed(const struct config *cfg, struct str origin)
+{
+    if (!http_origin_valid(origin))
+        return false;
+    for (size_t i = 0; i < cfg->n_cors_origins; i++)
+        if (str_ieq_cstr(origin, cfg->cors_origins[i]))
+            return true;
+    return false;
+}
+
+static enum err add_cors_headers(const struct pipeline *p, struct http_request *req,
+                                 struct http_response *resp, bool delivery, bool preflight)
+{
+    struct str origin = http_header_get(req, "Origin");
+    enum err e = ERR_OK;
+    if (delivery) {
+        if (!origin.ptr)
+            return ERR_OK;
+        e = http_resp_header(req, resp, "Access-Control-Allow-Origin", "*");
+        if (!e && preflight) {
+            e = http_resp_header(req, resp, "Access-Control-Allow-Methods", DELIVERY_ALLOW_METHODS);
+            if (!e)
+                e = http_resp_header(req, resp, "Access-Control-Allow-Headers",
+                                     DELIVERY_ALLOW_HEADERS);
+            if (!e)
+                e = http_resp_header(req, resp, "Access-Control-Max-Age", DELIVERY_MAX_AGE);
+        } else if (!e) {
+            e = http_resp_header(req, resp, "Access-Control-Expose-Headers", "ETag, X-Request-Id");
+        }
+        return e;
+    }
+    if (p->app->cfg->n_cors_origins)
+        e = http_resp_header(req, resp, "Vary", "Origin");
+    if (e || !origin.ptr || !origin_allowed(p->app->cfg, origin))
+        return e;
+    char *o = arena_strndup(req->arena, origin.ptr, origin.len);
+    if (!o)
+        return ERR_LIMIT;
+    e = http_resp_header(req, resp, "Access-Control-Allow-Origin", o);
+    if (!e)
+        e = http_resp_header(req, resp, "Access-Control-Allow-Credentials", "true");
+    if (!e && preflight) {
+        e = http_resp_header(req, resp, "Access-Control-Allow-Methods", CORS_ALLOW_METHODS);
+        if (!e)
+            e = http_resp_header(req, resp, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
+        if (!e)
+            e = http_resp_header(req, resp, "Access-Control-Max-Age", CORS_MAX_AGE);
+    } else if (!e) {
+        e = http_resp_header(req, resp, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+    }
+    return e;
+}
+
+static bool has_header(const struct http_response *resp, const char *name)
+{
+    for (size_t i = 0; i < resp->n_headers; i++)
+        if (str_ieq_cstr(resp->headers[i].name, name))
+            return true;
+    return false;
+}
+
+/* H2: the same set on every response, errors included. */
+static enum err add_security_headers(const struct pipeline *p, struct http_request *req,
+                                     struct http_response *resp, bool delivery)
+{
+    static const struct {
+        const char *name, *value;
+    } fixed[] = {
+        {"X-Content-Type-Options", "nosniff"},
+        {"X-Frame-Options", "DENY"},
+        {"Referrer-Policy", "strict-origin-when-cross-origin"},
+        {"Content-Security-Policy", CSP_API},
+        {"Permissions-Policy", PERMISSIONS_POLICY},
+        {"Cross-Origin-Opener-Policy", "same-origin"},
+    };
+    enum err e = ERR_OK;
+    for (size_t i = 0; !e && i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        e = http_resp_header_set(req, resp, fixed[i].name, fixed[i].value);
+    if (!e)
+        e = http_resp_header_set(req, resp, "Cross-Origin-Resource-Policy",
+                                 delivery ? "cross-origin" : "same-origin");
+    if (!e && (req->tls || p->app->cfg->env == CONFIG_ENV_PRODUCTION))
+        e = http_resp_header_set(req, resp, "Strict-Transport-Security", HSTS_VALUE);
+    if (!e && !delivery && !has_header(resp, "Cache-Control"))
+        e = http_resp_header(req, resp, "Cache-Control", "no-store");
+    if (!e)
+        e = http_resp_header_set(req, resp, "X-Request-Id", req->id);
+    return e;
+}
+
+/* Reads, parses and validates the body per the route's body_spec. */
+static enum err check_body(struct http_request *req)
+{
+    const struct body_spec *spec = req->route->body;
+    if (!spec)
+        return ERR_OK;
+    if (!http_media_type_in(http_header_get(req, "Content-Type"), spec->content_types))
+        return ERR_UNSUPPORTED_MEDIA;
+    if (!spec->json)
+        return ERR_OK;
+    struct json_error je = {0};
+    struct json *doc = NULL;
+    enum err e = json_parse(req->body.ptr ? req->body.ptr : "", req->body.len,
+                            spec->limits ? spec->limits : &JSON_LIMITS_DEFAULT, &doc, &je);
+    if (e) {
+        char *msg = arena_printf(req->arena, "The request body is not acceptable JSON: %s.",
+                                 je.reason[0] ? je.reason : "malformed JSON");
+        return http_fail_public(req, e == ERR_LIMIT ? ERR_LIMIT : ERR_INVALID, "invalid_json",
+                                msg ? msg : "The request body is not acceptable JSON.");
+    }
+    if (arena_defer(req->arena, (void (*)(void *))json_free, doc)) {
+        json_free(doc);
+        return ERR_LIMIT;
+    }
+    req->json = doc;
+    if (!spec->schema)
+        return ERR_OK;
+    struct schema_result *res = arena_calloc(req->arena, 1, sizeof(*res));
+    if (!res)
+        return ERR_LIMIT;
+    if (schema_validate(spec->schema, doc, res) != ERR_OK) {
+        req->fail_fields = res;
+        return http_fail_public(req, ERR_INVALID, "validation_failed",
+                                "The request body failed validation; see fields.");
+    }
+    return ERR_OK;
+}
+
+static bool is_preflight(const struct http_request *req)
+{
+    return req->method == HTTP_OPTIONS && http_header_get(req, "Origin").ptr &&
+           http_header_get(req, "Access-Control-Request-Method").ptr;
+}
+
+/* Runs every stage up to and including the handler; returns its outcome. */
+static enum err run_stages(const struct pipeline *p, struct http_request *req,
+                           struct http_response *resp, bool delivery)
+{
+    if (req->headers_too_large)
+        return ERR_HEADERS_TOO_LARGE;
+    if (req->body_too_large)
+        return ERR_TOO_LARGE;
+
+    if (is_preflight(req)) {
+        if (!delivery && !origin_allowed(p->app->cfg, http_header_get(req, "Origin")))
+            return http_fail_public(req, ERR_FORBIDDEN, "origin_not_allowed",
+                                    "Cross-origin requests from this origin are not allowed.");
+        resp->status = 204;
+        return ERR_OK;
+    }
+
+    enum http_method method = req->method;
+    if (method == HTTP_OPTIONS) {
+        /* plain OPTIONS: no route has that method, so the router reports the
+         * path's Allow list (or 404) */
+        req->method = HTTP_OTHER;
+        enum router_match om = router_match(&p->router, req);
+        req->method = method;
+        if (om == ROUTER_NOT_FOUND)
+            return ERR_NOT_FOUND;
+        resp->status = 204;
+        return http_resp_header(req, resp, "Allow", req->allow);
+    }
+    enum router_match m = router_match(&p->router, req);
+    if (m == ROUTER_NOT_FOUND)
+        return ERR_NOT_FOUND;
+    if (m == ROUTER_METHOD_NOT_ALLOWED)
+        return ERR_METHOD;
+
+    enum err e = check_body(req);
+    if (e)
+        return e;
+    return req->route->handler(req, resp);
+}
+
+static double elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - since->tv_sec) * 1e3 + (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+}
+
+void pipeline_run(const struct pipeline *p, struct http_request *req, struct http_response *resp)
+{
+    bool delivery = pipeline_is_delivery_path(req->path);
+    enum err e = run_stages(p, req, resp, delivery);
+    if (e == ERR_OK && resp->status == 0)
+        e = http_fail(req, ERR_INTERNAL, "handler returned no response");
+    if (e != ERR_OK) {
+        resp->n_headers = 0;
+        if (e == ERR_METHOD && req->allow)
+            (void)http_resp_header(req, resp, "Allow", req->allow);
+        if (http_resp_error(req, resp, e) != ERR_OK) {
+            resp->status = 500;
+            resp->content_type = "application/json";
+            resp->body = "{\"error\":{\"code\":\"internal_error\"}}";
+            resp->body_len = strlen(resp->body);
+        }
+        if (resp->status >= 500)
+            log_error("request failed", LOG_STR("support_id", req->id), LOG_ERR(e),
+                      LOG_STR("detail", req->fail_detail ? req->fail_detail : "-"),
+                      LOG_STR("path", req->route ? req->route->pattern : "-"));
+        else if (req->fail_detail)
+            log_info("request refused", LOG_STR("support_id", req->id), LOG_ERR(e),
+                     LOG_STR("detail", req->fail_detail));
+    }
+    if (add_cors_headers(p, req, resp, delivery, is_preflight(req)) != ERR_OK ||
+        add_security_headers(p, req, resp, delivery) != ERR_OK) {
+        /* the header table is full: start over with only what H2 requires */
+        resp->n_headers = 0;
+        (void)add_security_headers(p, req, resp, delivery);
+    }
+
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%.3f", elapsed_ms(&req->started));
+    char *path = arena_strndup(req->arena, req->path.ptr ? req->path.ptr : "", req->path.len);
+    char *method = arena_strndup(req->arena, req->method_text.ptr ? req->method_text.ptr : "",
+                                 req->method_text.len);
+    log_info("request", LOG_STR("method", method ? method : "?"),
+             LOG_STR("path", path ? path : "?"), LOG_INT("status", resp->status),
+             LOG_STR("ip", req->client_ip), LOG_STR("request_id", req->id), LOG_STR("ms", ms),
+             LOG_STR("code", e ? (req->fail_code ? req->fail_code : err_public_code(e)) : "-"));
+}

@@ -1,0 +1,144 @@
+/*
+ * request — the request and response as the pipeline and handlers see them,
+ * independent of libmicrohttpd (only server.c knows it), so the pipeline and
+ * every handler can be unit-tested and fuzzed without sockets.
+ *
+ * Everything hanging off a request lives in its arena and dies with it.
+ * Handlers return enum err; to fail with a logged detail or a specific public
+ * code they call http_fail() / http_fail_public(), which record it on the
+ * request and return the err for a one-line `return http_fail(...)`.
+ */
+#ifndef SHIPLOG_HTTP_REQUEST_H
+#define SHIPLOG_HTTP_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/arena.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/schema.h"
+#include "core/str.h"
+#include "storage/storage.h"
+
+#define HTTP_MAX_HEADERS      100 /* request headers kept; more → 431 */
+#define HTTP_MAX_RESP_HEADERS 40
+#define HTTP_MAX_PARAMS       8   /* {name} segments in a route */
+#define HTTP_REQUEST_ID_LEN   32
+#define HTTP_IP_LEN           46  /* INET6_ADDRSTRLEN */
+
+/* Services shared by all requests; read-only after start-up. */
+struct app {
+    const struct config *cfg;
+    struct storage *storage;
+    const char *version;
+    time_t started_at;
+    const char *security_txt; /* rendered once at start-up */
+};
+
+enum http_method {
+    HTTP_GET,
+    HTTP_HEAD,
+    HTTP_POST,
+    HTTP_PUT,
+    HTTP_PATCH,
+    HTTP_DELETE,
+    HTTP_OPTIONS,
+    HTTP_OTHER,
+};
+
+struct http_header {
+    struct str name;
+    struct str value;
+};
+
+struct http_request;
+struct http_response;
+struct route;
+
+typedef enum err (*http_handler)(struct http_request *req, struct http_response *resp);
+
+struct http_request {
+    struct arena *arena;
+    const struct app *app;
+    enum http_method method;
+    struct str method_text;
+    struct str path; /* decoded path without the query string */
+    struct str query;
+    struct http_header headers[HTTP_MAX_HEADERS];
+    size_t n_headers;
+    size_t header_bytes; /* names + values + separators, for the header limit */
+    struct str body;
+    bool body_too_large;  /* set by the server when the body passed the limit */
+    bool headers_too_large;
+    bool tls;
+    char id[HTTP_REQUEST_ID_LEN + 1];
+    char client_ip[HTTP_IP_LEN];
+    char peer_ip[HTTP_IP_LEN];
+    struct timespec started;
+
+    /* filled by the pipeline */
+    const struct route *route;
+    struct str params[HTTP_MAX_PARAMS];
+    const char *param_names[HTTP_MAX_PARAMS];
+    size_t n_params;
+    struct json *json; /* parsed body when the route takes JSON; freed by the arena */
+
+    /* failure details, see http_fail() */
+    const char *fail_code;    /* public code overriding err_public_code() */
+    const char *fail_message; /* public message overriding err_public_message() */
+    const char *fail_detail;  /* log only */
+    const struct schema_result *fail_fields;
+    const char *allow;        /* Allow header for 405 */
+};
+
+struct http_response {
+    int status;
+    struct http_header headers[HTTP_MAX_RESP_HEADERS];
+    size_t n_headers;
+    const char *content_type;
+    const char *body; /* in the request arena, or static */
+    size_t body_len;
+};
+
+/* Header value by case-insensitive name; STR_NULL when absent. */
+struct str http_header_get(const struct http_request *req, const char *name);
+
+/* Path parameter of the matched route by name; STR_NULL when absent. */
+struct str http_param(const struct http_request *req, const char *name);
+
+/* Records a log-only detail (printf) and returns e. */
+enum err http_fail(struct http_request *req, enum err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Records a public code and message (both must be safe to show) and returns e. */
+enum err http_fail_public(struct http_request *req, enum err e, const char *code,
+                          const char *message);
+
+/* Adds a response header (name and value copied into the arena; CR/LF refused). */
+MUST_CHECK enum err http_resp_header(struct http_request *req, struct http_response *resp,
+                                     const char *name, const char *value);
+/* Replaces a header's value if present, else adds it. */
+MUST_CHECK enum err http_resp_header_set(struct http_request *req, struct http_response *resp,
+                                         const char *name, const char *value);
+
+/* Sets a body (copied into the arena) and its content type. */
+MUST_CHECK enum err http_resp_body(struct http_request *req, struct http_response *resp,
+                                   int status, const char *content_type, const char *body,
+                                   size_t len);
+
+/* Sets a JSON body from a finished buffer (copied into the arena). */
+MUST_CHECK enum err http_resp_json(struct http_request *req, struct http_response *resp,
+                                   int status, const struct buf *json);
+
+/* The structured error body for err (H5) with the request's support id. */
+MUST_CHECK enum err http_resp_error(struct http_request *req, struct http_response *resp,
+                                    enum err e);
+
+const char *http_method_name(enum http_method m);
+enum http_method http_method_parse(struct str s);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * router — linear scan over a small constant table. With tens of routes a scan
+ * of pre-validated patterns is faster than building a trie and simpler to
+ * trust; ROUTER_MAX_ROUTES bounds the cost.
+ */
+#include "http/router.h"
+
+#include <string.h>
+
+/* Splits the next segment off *path (which starts after a '/'). */
+static bool next_segment(struct str *path, struct str *seg)
+{
+    if (!path->ptr)
+        return false;
+    return str_split(path, '/', seg);
+}
+
+static bool segment_is_param(struct str seg)
+{
+    return seg.len >= 3 && seg.ptr[0] == '{' && seg.ptr[seg.len - 1] == '}';
+}
+
+/* Validates one pattern: absolute, no empty segments, well-formed {params}. */
+static bool pattern_valid(const char *pattern)
+{
+    struct str p = str_from_cstr(pattern);
+    if (p.len == 0 || p.ptr[0] != '/' || p.len > ROUTER_MAX_PATH)
+        return false;
+    if (p.len == 1)
+        return true;
+    struct str rest = str_from(p.ptr + 1, p.len - 1), seg;
+    size_t n = 0, params = 0;
+    while (next_segment(&rest, &seg)) {
+        if (seg.len == 0 || ++n > ROUTER_MAX_SEGMENTS)
+            return false;
+        bool open = str_index(seg, '{') >= 0, close = str_index(seg, '}') >= 0;
+        if ((open || close) && !segment_is_param(seg))
+            return false;
+        if (segment_is_param(seg) && ++params > HTTP_MAX_PARAMS)
+            return false;
+    }
+    return true;
+}
+
+enum err router_init(struct router *r, const struct route *routes, size_t n, struct buf *msg)
+{
+    if (n > ROUTER_MAX_ROUTES) {
+        (void)buf_printf(msg, "too many routes (%zu, max %d)", n, ROUTER_MAX_ROUTES);
+        return ERR_CONFIG;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct route *rt = &routes[i];
+        const char *why = NULL;
+        if (!rt->pattern || !pattern_valid(rt->pattern))
+            why = "malformed pattern";
+        else if (rt->access == ROUTE_ACCESS_UNSET)
+            why = "no access class (every route must declare who may call it)";
+        else if (!rt->handler)
+            why = "no handler";
+        else if (rt->method == HTTP_HEAD || rt->method == HTTP_OPTIONS || rt->method == HTTP_OTHER)
+            why = "HEAD and OPTIONS are derived, not routed";
+        for (size_t j = 0; !why && j < i; j++)
+            if (routes[j].method == rt->method && strcmp(routes[j].pattern, rt->pattern) == 0)
+                why = "duplicate route";
+        if (why) {
+            (void)buf_printf(msg, "route %s %s: %s", http_method_name(rt->method),
+                             rt->pattern ? rt->pattern : "(null)", why);
+            return ERR_CONFIG;
+        }
+    }
+    r->routes = routes;
+    r->n_routes = n;
+    return ERR_OK;
+}
+
+/* Matches path against pattern, collecting parameters into req when out is true. */
+static bool path_matches(const char *pattern, struct str path, struct http_request *req, bool out)
+{
+    struct str pat = str_from_cstr(pattern);
+    if (pat.len == 1 || path.len <= 1)
+        return pat.len == 1 && path.len == 1;
+    struct str prest = str_from(pat.ptr + 1, pat.len - 1);
+    struct str rrest = str_from(path.ptr + 1, path.len - 1);
+    struct str pseg, rseg;
+    size_t n_params = 0;
+    for (;;) {
+        bool more_p = next_segment(&prest, &pseg);
+        bool more_r = next_segment(&rrest, &rseg);
+        if (!more_p || !more_r)
+            return more_p == more_r;
+        if (segment_is_param(pseg)) {
+            if (rseg.len == 0)
+                return false;
+            if (out) {
+                req->params[n_params] = rseg;
+                req->param_names[n_params] =
+                    arena_strndup(req->arena, pseg.ptr + 1, pseg.len - 2);
+            }
+            n_params++;
+        } else if (!str_eq(pseg, rseg)) {
+            return false;
+        }
+        if (out)
+            req->n_params = n_params;
+    }
+}
+
+enum router_match router_match(const struct router *r, struct http_request *req)
+{
+    if (req->path.len == 0 || req->path.len > ROUTER_MAX_PATH || req->path.ptr[0] != '/')
+        return ROUTER_NOT_FOUND;
+    enum http_method want = req->method == HTTP_HEAD ? HTTP_GET : req->method;
+    bool path_seen = false;
+    unsigned allowed = 0; /* bit per method */
+    for (size_t i = 0; i < r->n_routes; i++) {
+        const struct route *rt = &r->routes[i];
+        if (!path_matches(rt->pattern, req->path, req, false))
+            continue;
+        path_seen = true;
+        allowed |= 1u << rt->method;
+        if (rt->method == want) {
+            (void)path_matches(rt->pattern, req->path, req, true);
+            req->route = rt;
+            return ROUTER_FOUND;
+        }
+    }
+    if (!path_seen)
+        return ROUTER_NOT_FOUND;
+    struct buf allow = BUF_INIT(128);
+    if (allowed & (1u << HTTP_GET))
+        allowed |= 1u << HTTP_HEAD;
+    allowed |= 1u << HTTP_OPTIONS;
+    for (int m = HTTP_GET; m < HTTP_OTHER; m++)
+        if (allowed & (1u << m))
+            (void)buf_printf(&allow, "%s%s", allow.len ? ", " : "",
+                             http_method_name((enum http_method)m));
+    req->allow = arena_strndup(req->arena, buf_cstr(&allow), allow.len);
+    buf_release(&allow);
+    return ROUTER_METHOD_NOT_ALLOWED;
+}

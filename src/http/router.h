@@ -1,0 +1,67 @@
+/*
+ * router — a constant route table matched segment by segment.
+ *
+ * Patterns are absolute paths whose segments are literals or {name}
+ * parameters ("/api/v1/things/{id}"). A parameter matches one non-empty
+ * segment. Lookup distinguishes "no such path" (404) from "path exists, not
+ * with this method" (405 with the Allow list). HEAD is served by GET routes.
+ *
+ * Every route must declare who may call it (enum route_access). The table is
+ * checked once at start-up by router_init(): a route without an access class,
+ * a malformed pattern or a duplicate (method, pattern) makes start-up fail, so
+ * no endpoint can be added unguarded by accident.
+ */
+#ifndef SHIPLOG_HTTP_ROUTER_H
+#define SHIPLOG_HTTP_ROUTER_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/schema.h"
+#include "http/request.h"
+
+#define ROUTER_MAX_ROUTES   256
+#define ROUTER_MAX_SEGMENTS 16
+#define ROUTER_MAX_PATH     2048 /* bytes of a request path; longer → 404 */
+
+enum route_access {
+    ROUTE_ACCESS_UNSET = 0, /* refused by router_init */
+    ROUTE_PUBLIC,           /* anyone: health, security.txt, API description, CSP reports */
+    ROUTE_DELIVERY,         /* public delivery content: open CORS, no credentials */
+};
+
+/* What a route accepts as a body; NULL body_spec = no body expected. */
+struct body_spec {
+    const char *const *content_types; /* NULL-terminated media types, lower case */
+    bool json;                        /* parse with the limits below (H4) */
+    const struct json_limits *limits; /* NULL = JSON_LIMITS_DEFAULT */
+    const struct schema *schema;      /* validate object bodies (H6); NULL = handler checks */
+};
+
+struct route {
+    enum http_method method;
+    const char *pattern;
+    http_handler handler;
+    enum route_access access;
+    const struct body_spec *body;
+    const char *summary; /* one line, for docs and the API description */
+};
+
+enum router_match { ROUTER_FOUND, ROUTER_NOT_FOUND, ROUTER_METHOD_NOT_ALLOWED };
+
+struct router {
+    const struct route *routes;
+    size_t n_routes;
+};
+
+/* Validates the table (see above); on ERR_CONFIG msg names the bad route. */
+MUST_CHECK enum err router_init(struct router *r, const struct route *routes, size_t n,
+                                struct buf *msg);
+
+/*
+ * Finds the route for (method, path). On ROUTER_FOUND fills req->route and the
+ * parameters; on ROUTER_METHOD_NOT_ALLOWED sets req->allow (arena string).
+ */
+enum router_match router_match(const struct router *r, struct http_request *req);
+
+#endif

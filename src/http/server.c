@@ -1,0 +1,551 @@
+/*
+ * server — libmicrohttpd glue. See server.h for the design; the notes here are
+ * about MHD 0.9.75's behaviour that the code depends on:
+ *
+ *  - The access handler is called once when the headers are complete, then
+ *    once per body chunk, then once more with *upload_data_size == 0. A
+ *    response is queued on that last call: queuing on the first call makes MHD
+ *    close the connection after the response, which is right only for early
+ *    refusals (431, 413 by Content-Length) where the body must not be read.
+ *  - The URI log callback runs as soon as the request line is parsed, before
+ *    the headers; its return value becomes the request's context, which is
+ *    where the header deadline of a keep-alive request starts.
+ *  - NOTIFY_CONNECTION(CLOSED) runs before MHD closes the socket, so the
+ *    reaper, holding the registry lock, never shuts down a reused descriptor.
+ *  - Responses are created with MHD_RESPMEM_MUST_COPY because the request's
+ *    arena (which holds the body) is freed in the completion callback, before
+ *    MHD destroys the response.
+ */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "crypto/rand.h"
+#include "http/pipeline.h"
+
+#define SERVER_LISTEN_BACKLOG   1024
+#define SERVER_REAPER_PERIOD_MS 250
+/* Bytes of an oversized body we drain (to answer 413) before dropping the connection. */
+#define SERVER_MAX_DISCARD ((size_t)1024 * 1024)
+#define SERVER_TLS_PRIORITIES                                                                      \
+    "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"         \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
+
+enum conn_phase {
+    CONN_HEADERS,  /* waiting for a complete request head: header deadline */
+    CONN_BODY,     /* receiving the body: request deadline */
+    CONN_HANDLING, /* the pipeline runs or the response is sent: no deadline */
+    CONN_IDLE,     /* keep-alive between requests: MHD's idle timeout only */
+};
+
+/* Per TCP connection, registered for the reaper. */
+struct conn {
+    struct conn *prev, *next;
+    int fd;
+    enum conn_phase phase;
+    struct timespec deadline;
+};
+
+/* Per HTTP request; MHD's con_cls. */
+struct req_ctx {
+    struct http_request req;
+    struct http_response resp;
+    struct buf body;
+    size_t discarded;
+    bool headers_seen;
+    bool counted; /* included in inflight */
+    struct conn *conn;
+};
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct pipeline pipeline;
+    const struct app *app;
+    int listen_fd;
+    uint16_t port;
+    bool tls;
+    atomic_int inflight;
+    pthread_mutex_t conns_lock;
+    struct conn conns; /* list head */
+    pthread_t reaper;
+    bool reaper_running;
+    atomic_bool stopping;
+    char *tls_cert;
+    char *tls_key;
+};
+
+static void deadline_in(struct timespec *t, unsigned seconds)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_sec += seconds;
+}
+
+static bool deadline_passed(const struct timespec *t, const struct timespec *now)
+{
+    return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
+}
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void conn_set_phase(struct http_server *s, struct conn *cn, enum conn_phase phase,
+                           unsigned seconds)
+{
+    if (!cn)
+        return;
+    pthread_mutex_lock(&s->conns_lock);
+    cn->phase = phase;
+    deadline_in(&cn->deadline, seconds);
+    pthread_mutex_unlock(&s->conns_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct conn *cn = calloc(1, sizeof(*cn));
+        if (!cn)
+            err_oom();
+        cn->fd = ci ? ci->connect_fd : -1;
+        cn->phase = CONN_HEADERS;
+        deadline_in(&cn->deadline, s->app->cfg->header_timeout_s);
+        pthread_mutex_lock(&s->conns_lock);
+        cn->next = s->conns.next;
+        cn->prev = &s->conns;
+        s->conns.next->prev = cn;
+        s->conns.next = cn;
+        pthread_mutex_unlock(&s->conns_lock);
+        *socket_context = cn;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        struct conn *cn = *socket_context;
+        pthread_mutex_lock(&s->conns_lock);
+        cn->prev->next = cn->next;
+        cn->next->prev = cn->prev;
+        pthread_mutex_unlock(&s->conns_lock);
+        free(cn);
+        *socket_context = NULL;
+    }
+}
+
+/* Shuts down connections whose header or request deadline has passed. */
+static void *reaper_main(void *arg)
+{
+    struct http_server *s = arg;
+    while (!atomic_load(&s->stopping)) {
+        struct timespec nap = {0, SERVER_REAPER_PERIOD_MS * 1000000L};
+        nanosleep(&nap, NULL);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        pthread_mutex_lock(&s->conns_lock);
+        for (struct conn *cn = s->conns.next; cn != &s->conns; cn = cn->next) {
+            if ((cn->phase == CONN_HEADERS || cn->phase == CONN_BODY) && cn->fd >= 0 &&
+                deadline_passed(&cn->deadline, &now)) {
+                log_warn("slow client cut off",
+                         LOG_STR("phase", cn->phase == CONN_HEADERS ? "headers" : "body"));
+                shutdown(cn->fd, SHUT_RDWR);
+                cn->phase = CONN_IDLE;
+            }
+        }
+        pthread_mutex_unlock(&s->conns_lock);
+    }
+    return NULL;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct http_server *s = cls;
+    struct req_ctx *rc = calloc(1, sizeof(*rc));
+    if (!rc)
+        err_oom();
+    rc->req.arena = arena_new(ARENA_DEFAULT_CAP);
+    rc->req.app = s->app;
+    clock_gettime(CLOCK_MONOTONIC, &rc->req.started);
+    buf_init(&rc->body, s->app->cfg->max_body_bytes);
+    const char *q = strchr(uri, '?');
+    if (q)
+        rc->req.query = str_from_cstr(arena_strndup(rc->req.arena, q + 1, strlen(q + 1)));
+    rc->conn = conn_of(c);
+    if (rc->conn && rc->conn->phase == CONN_IDLE)
+        conn_set_phase(s, rc->conn, CONN_HEADERS, s->app->cfg->header_timeout_s);
+    return rc;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *s = cls;
+    struct req_ctx *rc = *con_cls;
+    if (!rc)
+        return;
+    if (rc->counted)
+        atomic_fetch_sub(&s->inflight, 1);
+    conn_set_phase(s, rc->conn, CONN_IDLE, 0);
+    arena_free(rc->req.arena);
+    buf_release(&rc->body);
+    free(rc);
+    *con_cls = NULL;
+}
+
+struct header_walk {
+    struct http_request *req;
+    size_t max_bytes;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct header_walk *w = cls;
+    struct http_request *req = w->req;
+    size_t klen = strlen(key), vlen = value ? strlen(value) : 0;
+    req->header_bytes += klen + vlen + 4;
+    if (req->header_bytes > w->max_bytes || req->n_headers >= HTTP_MAX_HEADERS) {
+        req->headers_too_large = true;
+        return MHD_NO;
+    }
+    req->headers[req->n_headers++] =
+        (struct http_header){str_from(key, klen), str_from(value ? value : "", vlen)};
+    return MHD_YES;
+}
+
+static bool peer_address(struct MHD_Connection *c, struct netaddr *out)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    memset(out, 0, sizeof(*out));
+    if (!ci || !ci->client_addr)
+        return false;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        out->family = AF_INET;
+        memcpy(out->bytes, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        char tmp[HTTP_IP_LEN];
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, tmp,
+                  sizeof(tmp));
+        return netaddr_parse(str_from_cstr(tmp), out); /* folds v4-mapped */
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static enum MHD_Result send_response(struct http_server *s, struct MHD_Connection *c,
+                                     struct req_ctx *rc)
+{
+    struct http_request *req = &rc->req;
+    struct http_response *resp = &rc->resp;
+    pipeline_run(&s->pipeline, req, resp);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        resp->body_len, (void *)(uintptr_t)(resp->body ? resp->body : ""), MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    if (resp->content_type && resp->body_len)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    for (size_t i = 0; i < resp->n_headers; i++)
+        MHD_add_response_header(r, resp->headers[i].name.ptr, resp->headers[i].value.ptr);
+    if (atomic_load(&s->stopping))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* First call: headers are complete. Sets up the request; answers early refusals. */
+static enum MHD_Result begin_request(struct http_server *s, struct MHD_Connection *c,
+                                     struct req_ctx *rc, const char *url, const char *method)
+{
+    const struct config *cfg = s->app->cfg;
+    struct http_request *req = &rc->req;
+    rc->headers_seen = true;
+    rc->counted = true;
+    atomic_fetch_add(&s->inflight, 1);
+    conn_set_phase(s, rc->conn, CONN_BODY, cfg->request_timeout_s);
+
+    if (rand_hex(req->id, HTTP_REQUEST_ID_LEN / 2) != ERR_OK)
+        return MHD_NO;
+    req->tls = s->tls;
+    req->method_text = str_from_cstr(method);
+    req->method = http_method_parse(req->method_text);
+    req->path = str_from_cstr(url);
+
+    struct header_walk w = {req, cfg->max_header_bytes};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &w);
+    req->header_bytes += strlen(url) + strlen(method) + req->query.len;
+    if (req->header_bytes > cfg->max_header_bytes)
+        req->headers_too_large = true;
+
+    struct netaddr peer;
+    if (!peer_address(c, &peer))
+        netaddr_parse(STR_LIT("0.0.0.0"), &peer);
+    pipeline_resolve_client(&s->pipeline, req, &peer);
+
+    struct str cl = http_header_get(req, "Content-Length");
+    uint64_t declared = 0;
+    if (cl.ptr && str_to_u64(cl, UINT64_MAX, &declared) == ERR_OK &&
+        declared > cfg->max_body_bytes)
+        req->body_too_large = true;
+
+    if (req->headers_too_large || req->body_too_large) {
+        conn_set_phase(s, rc->conn, CONN_HANDLING, 0);
+        return send_response(s, c, rc);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct http_server *s = cls;
+    struct req_ctx *rc = *con_cls;
+    if (!rc) /* no URI callback ran: should not happen */
+        return MHD_NO;
+    if (!rc->headers_seen)
+        return begin_request(s, c, rc, url, method);
+
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rc->req.body_too_large || buf_append(&rc->body, upload_data, n) != ERR_OK) {
+            /* a chunked body passed the limit: drain a little to answer 413 */
+            rc->req.body_too_large = true;
+            rc->discarded += n;
+            if (rc->discarded > SERVER_MAX_DISCARD)
+                return MHD_NO;
+        }
+        return MHD_YES;
+    }
+
+    conn_set_phase(s, rc->conn, CONN_HANDLING, 0);
+    rc->req.body = str_from(rc->body.data, rc->body.len);
+    return send_response(s, c, rc);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_warn("http library", LOG_STR("detail", msg));
+}
+
+/* Creates, binds and listens on host:port; fills s->port. */
+static enum err listen_socket(struct http_server *s, struct buf *detail)
+{
+    const struct config *cfg = s->app->cfg;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)cfg->listen_port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(cfg->listen_host, port, &hints, &res);
+    if (rc != 0) {
+        (void)buf_printf(detail, "cannot resolve listen host %s: %s", cfg->listen_host,
+                         gai_strerror(rc));
+        return ERR_CONFIG;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SERVER_LISTEN_BACKLOG) == 0)
+            break;
+        (void)buf_printf(detail, "cannot listen on %s:%s: %s", cfg->listen_host, port,
+                         strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return ERR_IO;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    s->listen_fd = fd;
+    buf_reset(detail);
+    return ERR_OK;
+}
+
+static enum err read_pem(const char *path, char **out, struct buf *detail)
+{
+    struct buf b = BUF_INIT(SERVER_MAX_TLS_FILE);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        (void)buf_printf(detail, "cannot open %s: %s", path, strerror(errno));
+        return ERR_CONFIG;
+    }
+    char chunk[4096];
+    ssize_t n;
+    enum err e = ERR_OK;
+    while (!e && (n = read(fd, chunk, sizeof(chunk))) > 0)
+        e = buf_append(&b, chunk, (size_t)n);
+    close(fd);
+    explicit_bzero(chunk, sizeof(chunk));
+    if (e || b.len == 0) {
+        buf_wipe(&b);
+        (void)buf_printf(detail, "%s is empty or larger than %d bytes", path, SERVER_MAX_TLS_FILE);
+        return ERR_CONFIG;
+    }
+    *out = buf_detach(&b, NULL);
+    return ERR_OK;
+}
+
+static void free_secret_string(char *p)
+{
+    if (p) {
+        explicit_bzero(p, strlen(p));
+        free(p);
+    }
+}
+
+static void server_free(struct http_server *s)
+{
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    free_secret_string(s->tls_cert);
+    free_secret_string(s->tls_key);
+    pthread_mutex_destroy(&s->conns_lock);
+    free(s);
+}
+
+enum err http_server_start(const struct app *app, const struct route *routes, size_t n_routes,
+                           struct http_server **out, struct buf *detail)
+{
+    const struct config *cfg = app->cfg;
+    struct http_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        err_oom();
+    s->app = app;
+    s->listen_fd = -1;
+    s->conns.next = s->conns.prev = &s->conns;
+    pthread_mutex_init(&s->conns_lock, NULL);
+
+    enum err e = pipeline_init(&s->pipeline, app, routes, n_routes, detail);
+    if (!e && cfg->tls_cert_file[0]) {
+        s->tls = true;
+        e = read_pem(cfg->tls_cert_file, &s->tls_cert, detail);
+        if (!e)
+            e = read_pem(cfg->tls_key_file, &s->tls_key, detail);
+    }
+    if (!e)
+        e = listen_socket(s, detail);
+    if (e) {
+        server_free(s);
+        return e;
+    }
+
+    /* MHD's own header buffer is a backstop above our limit, so oversized
+     * headers normally reach the pipeline and get a 431 with our headers. */
+    size_t mem_limit = cfg->max_header_bytes * 2 + 32 * 1024;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (s->tls)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)SERVER_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_ARRAY, s->tls ? tls_opts : no_opts,
+        MHD_OPTION_END);
+    if (!s->daemon) {
+        (void)buf_puts(detail, s->tls ? "cannot start the HTTP daemon (check the TLS certificate "
+                                        "and key)"
+                                      : "cannot start the HTTP daemon");
+        server_free(s);
+        return ERR_IO;
+    }
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+        MHD_stop_daemon(s->daemon);
+        server_free(s);
+        return ERR_IO;
+    }
+    s->reaper_running = true;
+    *out = s;
+    return ERR_OK;
+}
+
+uint16_t http_server_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+bool http_server_tls(const struct http_server *s)
+{
+    return s->tls;
+}
+
+void http_server_quiesce(struct http_server *s)
+{
+    atomic_store(&s->stopping, true);
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET && fd == s->listen_fd) {
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    }
+}
+
+bool http_server_wait_idle(struct http_server *s, unsigned timeout_s)
+{
+    struct timespec deadline, now;
+    deadline_in(&deadline, timeout_s);
+    for (;;) {
+        if (atomic_load(&s->inflight) == 0)
+            return true;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (deadline_passed(&deadline, &now))
+            return false;
+        struct timespec nap = {0, 20 * 1000000L};
+        nanosleep(&nap, NULL);
+    }
+}
+
+void http_server_stop(struct http_server *s)
+{
+    atomic_store(&s->stopping, true);
+    if (s->reaper_running)
+        pthread_join(s->reaper, NULL);
+    MHD_stop_daemon(s->daemon);
+    server_free(s);
+}

@@ -1,0 +1,323 @@
+/*
+ * main — the shiplog binary: subcommands, start-up and signals (P1, P5, P6).
+ *
+ *   shiplog serve [--listen HOST:PORT] [--data DIR]
+ *   shiplog migrate [--data DIR]
+ *   shiplog --version | help
+ *
+ * Exit codes follow sysexits.h: 64 usage, 78 configuration (e.g. production
+ * without a master key), 69 a dependency is unavailable, 70 internal error.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "crypto/masterkey.h"
+#include "http/server.h"
+#include "storage/storage.h"
+
+#define SHIPLOG_VERSION "0.1.0"
+#define EXIT_USAGE       64
+#define EXIT_UNAVAILABLE 69
+#define EXIT_SOFTWARE    70
+#define EXIT_CONFIG      78
+#define MAIN_MAX_ENV     4096 /* environment entries considered */
+#define SQLITE_FILE      "shiplog.db"
+
+extern char **environ;
+
+static void usage(FILE *out)
+{
+    fputs("usage: shiplog <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  serve [--listen HOST:PORT] [--data DIR]   serve HTTP (default 127.0.0.1:8080, ./var)\n"
+          "  migrate [--data DIR]                      apply database migrations\n"
+          "  help                                      this text\n"
+          "  --version                                 print the version\n"
+          "\n"
+          "Configuration comes from SHIPLOG_* environment variables; see README.md.\n"
+          "SHIPLOG_DATABASE_URL=postgresql://... selects PostgreSQL, otherwise SQLite in the\n"
+          "data directory is used.\n",
+          out);
+}
+
+/* The command line's overrides, applied on top of the environment. */
+struct overrides {
+    const char *listen;
+    const char *data;
+};
+
+static int parse_options(int argc, char **argv, bool allow_listen, struct overrides *o)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i];
+        const char **slot = NULL;
+        if (strcmp(arg, "--listen") == 0 && allow_listen)
+            slot = &o->listen;
+        else if (strcmp(arg, "--data") == 0)
+            slot = &o->data;
+        if (!slot || i + 1 >= argc) {
+            fprintf(stderr, "shiplog: unknown or incomplete option '%s'\n\n", arg);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        *slot = argv[++i];
+    }
+    return 0;
+}
+
+/* Loads the configuration: the environment, with command-line overrides replacing
+ * SHIPLOG_LISTEN / SHIPLOG_DATA_DIR. Exits 78 with a message on error. */
+static void load_config(const struct overrides *o, struct config *cfg)
+{
+    static const char *env[MAIN_MAX_ENV + 3];
+    static char listen_kv[CONFIG_MAX_VALUE + 32], data_kv[CONFIG_MAX_VALUE + 32];
+    size_t n = 0;
+    for (char **e = environ; *e && n < MAIN_MAX_ENV; e++) {
+        if ((o->listen && strncmp(*e, "SHIPLOG_LISTEN=", 15) == 0) ||
+            (o->data && strncmp(*e, "SHIPLOG_DATA_DIR=", 17) == 0))
+            continue;
+        env[n++] = *e;
+    }
+    if (o->listen) {
+        snprintf(listen_kv, sizeof(listen_kv), "SHIPLOG_LISTEN=%s", o->listen);
+        env[n++] = listen_kv;
+    }
+    if (o->data) {
+        snprintf(data_kv, sizeof(data_kv), "SHIPLOG_DATA_DIR=%s", o->data);
+        env[n++] = data_kv;
+    }
+    env[n] = NULL;
+
+    struct buf msg = BUF_INIT(1024);
+    enum err e = config_load(cfg, env, &msg);
+    if (e) {
+        fprintf(stderr, "shiplog: configuration error: %s\n", buf_cstr(&msg));
+        buf_release(&msg);
+        config_release(cfg);
+        exit(EXIT_CONFIG);
+    }
+    buf_release(&msg);
+    log_init(cfg->log_level, STDERR_FILENO);
+}
+
+static int ensure_data_dir(const struct config *cfg)
+{
+    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "shiplog: cannot create data directory %s: %s\n", cfg->data_dir,
+                strerror(errno));
+        return EXIT_CONFIG;
+    }
+    return 0;
+}
+
+/*
+ * Opens the database: PostgreSQL when a URL is configured (secret may be
+ * file-based), else SQLite in the data directory. migrator selects the owner
+ * connection (SHIPLOG_MIGRATE_DATABASE_URL, falling back to the app URL).
+ */
+static enum err open_storage(struct config *cfg, bool migrator, struct storage **out,
+                             struct buf *detail)
+{
+    struct buf url = BUF_INIT(CONFIG_MAX_VALUE);
+    struct config_secret *secret = &cfg->database_url;
+    if (migrator && cfg->migrate_database_url.set)
+        secret = &cfg->migrate_database_url;
+    enum err e = ERR_OK;
+    if (secret->set)
+        e = config_secret_get(cfg, secret, &url);
+    char sqlite_path[CONFIG_MAX_PATH + 32];
+    snprintf(sqlite_path, sizeof(sqlite_path), "%s/%s", cfg->data_dir, SQLITE_FILE);
+    if (!e) {
+        struct storage_options opt = {
+            .database_url = secret->set ? buf_cstr(&url) : NULL,
+            .sqlite_path = sqlite_path,
+            .pool_size = cfg->db_pool_size,
+            .statement_timeout_ms = cfg->db_statement_timeout_ms,
+        };
+        e = migrator ? storage_open_migrator(&opt, out, detail) : storage_open(&opt, out, detail);
+    }
+    buf_wipe(&url);
+    return e;
+}
+
+static int run_migrations(struct config *cfg)
+{
+    struct buf detail = BUF_INIT(2048);
+    struct storage *st = NULL;
+    enum err e = open_storage(cfg, true, &st, &detail);
+    if (!e)
+        e = storage_migrate(st, &detail);
+    int version = st ? storage_latest_version(storage_backend_of(st)) : 0;
+    const char *backend = st ? storage_backend_name(storage_backend_of(st)) : "-";
+    storage_close(st);
+    if (e) {
+        log_error("migration failed", LOG_ERR(e), LOG_STR("detail", buf_cstr(&detail)));
+        buf_release(&detail);
+        return e == ERR_UNAVAILABLE ? EXIT_UNAVAILABLE : EXIT_SOFTWARE;
+    }
+    log_info("database migrated", LOG_STR("backend", backend), LOG_INT("version", version));
+    buf_release(&detail);
+    return 0;
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+    struct overrides o = {0};
+    int rc = parse_options(argc, argv, false, &o);
+    if (rc)
+        return rc;
+    struct config cfg;
+    load_config(&o, &cfg);
+    rc = ensure_data_dir(&cfg);
+    if (!rc)
+        rc = run_migrations(&cfg);
+    config_release(&cfg);
+    return rc;
+}
+
+static int serve(struct config *cfg)
+{
+    struct master_key key;
+    struct buf msg = BUF_INIT(2048);
+    enum err e = master_key_load(cfg, &key, &msg);
+    if (e) {
+        fprintf(stderr, "shiplog: %s\n", buf_cstr(&msg));
+        log_error("cannot start", LOG_STR("detail", buf_cstr(&msg)));
+        buf_release(&msg);
+        return EXIT_CONFIG;
+    }
+
+    /* Development migrates at start-up; production expects `shiplog migrate`
+     * to have run as part of the deployment, with the owner credentials. */
+    if (cfg->env == CONFIG_ENV_DEVELOPMENT) {
+        int rc = run_migrations(cfg);
+        if (rc == EXIT_SOFTWARE) {
+            master_key_wipe(&key);
+            buf_release(&msg);
+            return rc;
+        }
+    }
+
+    struct storage *st = NULL;
+    buf_reset(&msg);
+    e = open_storage(cfg, false, &st, &msg);
+    if (e) {
+        fprintf(stderr, "shiplog: cannot open the database: %s\n", buf_cstr(&msg));
+        log_error("cannot open the database", LOG_ERR(e), LOG_STR("detail", buf_cstr(&msg)));
+        master_key_wipe(&key);
+        buf_release(&msg);
+        return e == ERR_CONFIG ? EXIT_CONFIG : EXIT_UNAVAILABLE;
+    }
+
+    struct buf sectxt = BUF_INIT(4096);
+    time_t now = time(NULL);
+    if (security_txt_render(cfg, now, &sectxt) != ERR_OK) {
+        storage_close(st);
+        master_key_wipe(&key);
+        buf_release(&msg);
+        return EXIT_SOFTWARE;
+    }
+    struct app app = {
+        .cfg = cfg,
+        .storage = st,
+        .version = SHIPLOG_VERSION,
+        .started_at = now,
+        .security_txt = buf_cstr(&sectxt),
+    };
+
+    /* Signals are taken synchronously by this thread only; the server's
+     * threads inherit the blocked mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    size_t n_routes;
+    const struct route *routes = api_routes(&n_routes);
+    struct http_server *srv = NULL;
+    buf_reset(&msg);
+    e = http_server_start(&app, routes, n_routes, &srv, &msg);
+    if (e) {
+        fprintf(stderr, "shiplog: cannot serve: %s\n", buf_cstr(&msg));
+        log_error("cannot serve", LOG_ERR(e), LOG_STR("detail", buf_cstr(&msg)));
+        storage_close(st);
+        master_key_wipe(&key);
+        buf_release(&msg);
+        buf_release(&sectxt);
+        return e == ERR_CONFIG ? EXIT_CONFIG : EXIT_SOFTWARE;
+    }
+    bool v6 = strchr(cfg->listen_host, ':') != NULL;
+    printf("listening on %s://%s%s%s:%u\n", http_server_tls(srv) ? "https" : "http",
+           v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "", (unsigned)http_server_port(srv));
+    fflush(stdout);
+    log_info("serving", LOG_STR("env", cfg->env == CONFIG_ENV_PRODUCTION ? "production"
+                                                                          : "development"),
+             LOG_STR("backend", storage_backend_name(storage_backend_of(st))),
+             LOG_INT("port", http_server_port(srv)), LOG_INT("threads", cfg->threads),
+             LOG_STR("key_id", key.id));
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info("shutting down", LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
+             LOG_INT("grace_s", cfg->shutdown_grace_s));
+    http_server_quiesce(srv);
+    bool drained = http_server_wait_idle(srv, cfg->shutdown_grace_s);
+    http_server_stop(srv);
+    storage_close(st);
+    master_key_wipe(&key);
+    buf_release(&msg);
+    buf_release(&sectxt);
+    log_info("shutdown complete", LOG_BOOL("drained", drained));
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct overrides o = {0};
+    int rc = parse_options(argc, argv, true, &o);
+    if (rc)
+        return rc;
+    struct config cfg;
+    load_config(&o, &cfg);
+    rc = ensure_data_dir(&cfg);
+    if (!rc)
+        rc = serve(&cfg);
+    config_release(&cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("shiplog %s\n", SHIPLOG_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc, argv);
+    if (strcmp(cmd, "migrate") == 0)
+        return cmd_migrate(argc, argv);
+    fprintf(stderr, "shiplog: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

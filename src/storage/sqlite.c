@@ -1,0 +1,642 @@
+/*
+ * sqlite — the embedded SQLite backend (P2, T3).
+ *
+ * A bounded pool of connections to one database file in WAL mode: readers run
+ * concurrently with the single writer, and TX_WRITE opens with BEGIN IMMEDIATE
+ * so writers queue on busy_timeout instead of failing with a deadlock when a
+ * read transaction tries to upgrade. Each connection has foreign keys on and a
+ * progress handler that interrupts a statement past its deadline, which we
+ * report as ERR_TIMEOUT.
+ *
+ * SQL arrives written with PostgreSQL placeholders; $n becomes ?n (same
+ * length, so offsets from the scan stay valid) and ?1 is bound to the
+ * transaction's tenant id. Isolation here is by construction only: there is
+ * no row-level security, so the guarantee is that every statement must
+ * reference $1 (checked in storage.c) and is written to filter on it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "storage/backend.h"
+
+#define SQ_PROGRESS_OPS 1000 /* VM instructions between deadline checks */
+
+struct sq_conn {
+    sqlite3 *db;        /* NULL until first used */
+    bool in_use;
+    int64_t deadline;   /* monotonic ns; 0 = no statement running */
+    bool timed_out;     /* the progress handler interrupted on the deadline */
+};
+
+struct sq_storage {
+    struct storage base;
+    char *path;
+    unsigned pool_size;
+    unsigned timeout_ms;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* signalled when a connection is returned */
+    struct sq_conn *conns;
+};
+
+struct sq_tx {
+    struct tx base;
+    struct sq_conn *c;
+};
+
+struct sq_stmt {
+    struct stmt base;
+    sqlite3_stmt *st;
+    bool row;          /* a row is current */
+    bool done;         /* SQLITE_DONE reached or failed */
+    bool bound;        /* parameters bound (first step) */
+    int64_t deadline;  /* monotonic ns, from the first step */
+    uint64_t changes;
+};
+
+static const struct backend_ops sq_ops;
+
+static struct sq_storage *sq_of(struct storage *s)
+{
+    return (struct sq_storage *)s;
+}
+
+static int sq_progress(void *arg)
+{
+    struct sq_conn *c = arg;
+    if (c->deadline && storage_now_ns() > c->deadline) {
+        c->timed_out = true;
+        return 1;
+    }
+    return 0;
+}
+
+static enum err sq_map(struct sq_conn *c, int rc, const char *what)
+{
+    int base = rc & 0xff;
+    enum err e;
+    if (base == SQLITE_INTERRUPT && c->timed_out)
+        e = ERR_TIMEOUT;
+    else if (base == SQLITE_BUSY || base == SQLITE_LOCKED)
+        e = ERR_TIMEOUT;
+    else if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+             rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        e = ERR_CONFLICT;
+    else if (base == SQLITE_CANTOPEN || base == SQLITE_IOERR || base == SQLITE_FULL ||
+             base == SQLITE_NOTADB || base == SQLITE_CORRUPT)
+        e = ERR_UNAVAILABLE;
+    else
+        e = ERR_DB;
+    log_error("storage: sqlite error", LOG_STR("op", what), LOG_INT("code", rc),
+              LOG_STR("message", c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc)), LOG_ERR(e));
+    return e;
+}
+
+/* Runs constant SQL with no parameters and no rows (pragmas, BEGIN, COMMIT). */
+static int sq_exec(struct sq_conn *c, const char *sql)
+{
+    return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
+
+static enum err sq_conn_open(struct sq_storage *q, struct sq_conn *c, struct buf *detail)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(q->path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                 SQLITE_OPEN_EXRESCODE,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        storage_detail(detail, "sqlite: cannot open %s: %s", q->path,
+                       db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return ERR_UNAVAILABLE;
+    }
+    c->db = db;
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, (int)q->timeout_ms);
+    sqlite3_progress_handler(db, SQ_PROGRESS_OPS, sq_progress, c);
+    /* No loading of extensions, no double-quoted string literals. */
+    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DML, 0, (int *)NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DDL, 0, (int *)NULL);
+    static const char *const pragmas[] = {
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA foreign_keys = ON",
+        "PRAGMA synchronous = FULL", /* an acknowledged commit survives power loss */
+        "PRAGMA trusted_schema = OFF",
+    };
+    for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++) {
+        rc = sq_exec(c, pragmas[i]);
+        if (rc != SQLITE_OK) {
+            storage_detail(detail, "sqlite: %s: %s", pragmas[i], sqlite3_errmsg(db));
+            sqlite3_close(db);
+            c->db = NULL;
+            return (rc & 0xff) == SQLITE_BUSY ? ERR_TIMEOUT : ERR_UNAVAILABLE;
+        }
+    }
+    return ERR_OK;
+}
+
+/* Takes a connection from the pool, waiting up to the statement timeout. */
+static enum err sq_acquire(struct sq_storage *q, struct sq_conn **out, struct buf *detail)
+{
+    *out = NULL;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += q->timeout_ms / 1000;
+    until.tv_nsec += (long)(q->timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&q->mu);
+    struct sq_conn *c = NULL;
+    for (;;) {
+        struct sq_conn *empty = NULL;
+        for (unsigned i = 0; i < q->pool_size; i++) {
+            if (q->conns[i].in_use)
+                continue;
+            if (q->conns[i].db) {
+                c = &q->conns[i];
+                break;
+            }
+            if (!empty)
+                empty = &q->conns[i];
+        }
+        if (!c)
+            c = empty;
+        if (c)
+            break;
+        if (pthread_cond_timedwait(&q->cv, &q->mu, &until) == ETIMEDOUT) {
+            pthread_mutex_unlock(&q->mu);
+            storage_detail(detail, "sqlite: no free connection in the pool");
+            return ERR_TIMEOUT;
+        }
+    }
+    c->in_use = true;
+    pthread_mutex_unlock(&q->mu);
+    if (!c->db) {
+        enum err e = sq_conn_open(q, c, detail);
+        if (e) {
+            pthread_mutex_lock(&q->mu);
+            c->in_use = false;
+            pthread_cond_signal(&q->cv);
+            pthread_mutex_unlock(&q->mu);
+            return e;
+        }
+    }
+    c->deadline = 0;
+    c->timed_out = false;
+    *out = c;
+    return ERR_OK;
+}
+
+static void sq_release(struct sq_storage *q, struct sq_conn *c)
+{
+    c->deadline = 0;
+    if (c->db && !sqlite3_get_autocommit(c->db)) {
+        /* Never hand out a connection inside someone else's transaction. */
+        if (sq_exec(c, "ROLLBACK") != SQLITE_OK) {
+            sqlite3_close_v2(c->db);
+            c->db = NULL;
+        }
+    }
+    pthread_mutex_lock(&q->mu);
+    c->in_use = false;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Creates the database file with mode 0600 so WAL and SHM files inherit it. */
+static enum err sq_create_file(const char *path, struct buf *detail)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        storage_detail(detail, "sqlite: cannot create %s: %s", path, strerror(errno));
+        return ERR_IO;
+    }
+    struct stat sb;
+    enum err e = ERR_OK;
+    if (fstat(fd, &sb) != 0) {
+        storage_detail(detail, "sqlite: cannot stat %s: %s", path, strerror(errno));
+        e = ERR_IO;
+    } else if (!S_ISREG(sb.st_mode)) {
+        storage_detail(detail, "sqlite: %s is not a regular file", path);
+        e = ERR_CONFIG;
+    } else if ((sb.st_mode & 077) && fchmod(fd, 0600) != 0) {
+        storage_detail(detail, "sqlite: cannot chmod 0600 %s: %s", path, strerror(errno));
+        e = ERR_IO;
+    }
+    close(fd);
+    return e;
+}
+
+enum err sqlite_backend_open(const struct storage_options *opt, struct storage **out,
+                             struct buf *detail)
+{
+    *out = NULL;
+    if (!sqlite3_threadsafe()) {
+        storage_detail(detail, "sqlite: library built without thread support");
+        return ERR_CONFIG;
+    }
+    enum err e = sq_create_file(opt->sqlite_path, detail);
+    if (e)
+        return e;
+    struct sq_storage *q = calloc(1, sizeof *q);
+    if (!q)
+        err_oom();
+    q->base.backend = STORAGE_SQLITE;
+    q->base.ops = &sq_ops;
+    q->path = strdup(opt->sqlite_path);
+    q->conns = calloc(opt->pool_size, sizeof *q->conns);
+    if (!q->path || !q->conns)
+        err_oom();
+    q->pool_size = opt->pool_size;
+    q->timeout_ms = opt->statement_timeout_ms;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    /* Open one connection now so a bad path fails at start-up, not first use. */
+    struct sq_conn *c = NULL;
+    e = sq_acquire(q, &c, detail);
+    if (e) {
+        sq_ops.close(&q->base);
+        return e;
+    }
+    sq_release(q, c);
+    *out = &q->base;
+    return ERR_OK;
+}
+
+static void sq_close(struct storage *s)
+{
+    struct sq_storage *q = sq_of(s);
+    for (unsigned i = 0; i < q->pool_size; i++) {
+        ASSERT(!q->conns[i].in_use); /* closing with a transaction open is a bug */
+        if (q->conns[i].db)
+            sqlite3_close_v2(q->conns[i].db);
+    }
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+    free(q->conns);
+    free(q->path);
+    free(q);
+}
+
+/* ---- migrations ---------------------------------------------------------- */
+
+/* Runs a one-column integer query on c; *out is 0 when it has no row or NULL. */
+static int sq_query_int(struct sq_conn *c, const char *sql, int bind, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    *out = 0;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (bind)
+        sqlite3_bind_int(st, 1, bind);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static enum err sq_schema_version(struct storage *s, int *version, struct buf *detail)
+{
+    struct sq_storage *q = sq_of(s);
+    *version = 0;
+    struct sq_conn *c = NULL;
+    enum err e = sq_acquire(q, &c, detail);
+    if (e)
+        return e;
+    int64_t exists = 0, v = 0;
+    int rc = sq_query_int(c,
+                          "SELECT count(*) FROM sqlite_schema "
+                          "WHERE type = 'table' AND name = 'schema_migrations'",
+                          0, &exists);
+    if (rc == SQLITE_OK && exists)
+        rc = sq_query_int(c, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, &v);
+    if (rc != SQLITE_OK) {
+        storage_detail(detail, "sqlite: reading schema version: %s", sqlite3_errmsg(c->db));
+        e = sq_map(c, rc, "schema_version");
+        if (e != ERR_TIMEOUT)
+            e = ERR_UNAVAILABLE;
+    } else {
+        *version = (int)v;
+    }
+    sq_release(q, c);
+    return e;
+}
+
+static enum err sq_migrations_init(struct storage *s, struct buf *detail)
+{
+    struct sq_storage *q = sq_of(s);
+    struct sq_conn *c = NULL;
+    enum err e = sq_acquire(q, &c, detail);
+    if (e)
+        return e;
+    int rc = sq_exec(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version INTEGER PRIMARY KEY NOT NULL,"
+                        " name TEXT NOT NULL,"
+                        " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+                        ") STRICT");
+    if (rc != SQLITE_OK) {
+        storage_detail(detail, "sqlite: creating schema_migrations: %s", sqlite3_errmsg(c->db));
+        e = sq_map(c, rc, "migrations_init");
+    }
+    sq_release(q, c);
+    return e;
+}
+
+static enum err sq_migration_apply(struct storage *s, const struct storage_migration *m,
+                                   bool *applied, struct buf *detail)
+{
+    struct sq_storage *q = sq_of(s);
+    *applied = false;
+    struct sq_conn *c = NULL;
+    enum err e = sq_acquire(q, &c, detail);
+    if (e)
+        return e;
+    int rc = sq_exec(c, "BEGIN IMMEDIATE");
+    int64_t done = 0;
+    if (rc == SQLITE_OK)
+        rc = sq_query_int(c, "SELECT count(*) FROM schema_migrations WHERE version = ?1",
+                          m->version, &done);
+    if (rc == SQLITE_OK && !done) {
+        rc = sq_exec(c, m->sql);
+        if (rc == SQLITE_OK) {
+            sqlite3_stmt *st = NULL;
+            rc = sqlite3_prepare_v2(c->db,
+                                    "INSERT INTO schema_migrations (version, name) VALUES (?1, ?2)",
+                                    -1, &st, NULL);
+            if (rc == SQLITE_OK) {
+                sqlite3_bind_int(st, 1, m->version);
+                sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+                rc = sqlite3_step(st);
+                if (rc == SQLITE_DONE)
+                    rc = SQLITE_OK;
+                sqlite3_finalize(st);
+            }
+        }
+    }
+    if (rc == SQLITE_OK)
+        rc = sq_exec(c, "COMMIT");
+    if (rc != SQLITE_OK) {
+        storage_detail(detail, "sqlite: migration %04d_%s: %s", m->version, m->name,
+                       sqlite3_errmsg(c->db));
+        e = sq_map(c, rc, "migrate");
+    } else {
+        *applied = !done;
+    }
+    sq_release(q, c); /* rolls back on failure */
+    return e;
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+static enum err sq_begin(struct storage *s, const struct tenant_ctx *t, enum tx_mode mode,
+                         struct tx **out)
+{
+    struct sq_storage *q = sq_of(s);
+    struct sq_conn *c = NULL;
+    struct buf detail = BUF_INIT(512);
+    enum err e = sq_acquire(q, &c, &detail);
+    if (e) {
+        log_error("storage: no sqlite connection", LOG_STR("detail", buf_cstr(&detail)), LOG_ERR(e));
+        buf_release(&detail);
+        return e;
+    }
+    buf_release(&detail);
+    int rc = sq_exec(c, mode == TX_WRITE ? "BEGIN IMMEDIATE" : "BEGIN");
+    if (rc != SQLITE_OK) {
+        e = sq_map(c, rc, "begin");
+        sq_release(q, c);
+        return e;
+    }
+    struct sq_tx *tx = calloc(1, sizeof *tx);
+    if (!tx)
+        err_oom();
+    tx->c = c;
+    *out = &tx->base;
+    return ERR_OK;
+}
+
+static enum err sq_commit(struct tx *base)
+{
+    struct sq_tx *tx = (struct sq_tx *)base;
+    struct sq_storage *q = sq_of(base->s);
+    int rc = sq_exec(tx->c, "COMMIT");
+    enum err e = rc == SQLITE_OK ? ERR_OK : sq_map(tx->c, rc, "commit");
+    sq_release(q, tx->c); /* rolls back if COMMIT failed */
+    free(tx);
+    return e;
+}
+
+static void sq_rollback(struct tx *base)
+{
+    struct sq_tx *tx = (struct sq_tx *)base;
+    sq_release(sq_of(base->s), tx->c);
+    free(tx);
+}
+
+/* ---- statements ---------------------------------------------------------- */
+
+static enum err sq_prepare(struct tx *base, const char *sql, size_t len, struct stmt **out)
+{
+    struct sq_tx *tx = (struct sq_tx *)base;
+    char *text = malloc(len + 1);
+    if (!text)
+        err_oom();
+    memcpy(text, sql, len + 1);
+    struct sql_scan scan;
+    enum err e = storage_sql_scan(sql, len, &scan, text);
+    if (e) {
+        free(text);
+        return e;
+    }
+
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    int rc = sqlite3_prepare_v3(tx->c->db, text, (int)len + 1, 0, &st, &tail);
+    if (rc == SQLITE_OK && tail) {
+        /* One statement only: anything after it but blanks and ';' is refused. */
+        for (const char *p = tail; *p; p++) {
+            if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r' && *p != ';') {
+                log_error("storage: more than one SQL statement", LOG_ERR(ERR_INVALID));
+                sqlite3_finalize(st);
+                free(text);
+                return ERR_INVALID;
+            }
+        }
+    }
+    free(text);
+    if (rc != SQLITE_OK) {
+        e = sq_map(tx->c, rc, "prepare");
+        return e == ERR_DB ? ERR_INVALID : e;
+    }
+    if (!st) {
+        log_error("storage: empty SQL statement", LOG_ERR(ERR_INVALID));
+        return ERR_INVALID;
+    }
+    struct sq_stmt *s = calloc(1, sizeof *s);
+    if (!s)
+        err_oom();
+    s->st = st;
+    *out = &s->base;
+    return ERR_OK;
+}
+
+static enum err sq_bind_all(struct sq_stmt *s)
+{
+    struct tx *tx = s->base.tx;
+    int rc = sqlite3_bind_text(s->st, 1, tx->tenant.id, STORAGE_TENANT_ID_LEN, SQLITE_STATIC);
+    for (int i = 2; rc == SQLITE_OK && i <= s->base.max_param; i++) {
+        const struct storage_param *p = &s->base.params[i];
+        switch (p->kind) {
+        case PARAM_NULL:
+            rc = sqlite3_bind_null(s->st, i);
+            break;
+        case PARAM_TEXT:
+            rc = sqlite3_bind_text64(s->st, i, p->data, p->len, SQLITE_STATIC, SQLITE_UTF8);
+            break;
+        case PARAM_INT:
+            rc = sqlite3_bind_int64(s->st, i, p->i);
+            break;
+        case PARAM_BLOB:
+            rc = sqlite3_bind_blob64(s->st, i, p->data, p->len, SQLITE_STATIC);
+            break;
+        case PARAM_UNSET:
+        default:
+            return ERR_INVALID;
+        }
+    }
+    return rc == SQLITE_OK ? ERR_OK : sq_map(((struct sq_tx *)tx)->c, rc, "bind");
+}
+
+static enum err sq_step(struct stmt *base, bool *row)
+{
+    struct sq_stmt *s = (struct sq_stmt *)base;
+    struct sq_conn *c = ((struct sq_tx *)base->tx)->c;
+    struct sq_storage *q = sq_of(base->tx->s);
+    *row = false;
+    if (s->done)
+        return ERR_OK;
+    if (!s->bound) {
+        enum err e = sq_bind_all(s);
+        if (e)
+            return e;
+        s->bound = true;
+        /* The deadline covers the statement from its first step on. */
+        s->deadline = storage_now_ns() + (int64_t)q->timeout_ms * 1000000;
+    }
+    c->deadline = s->deadline; /* the progress handler only runs inside sqlite3_step */
+    c->timed_out = false;
+    int rc = sqlite3_step(s->st);
+    c->deadline = 0;
+    if (!sqlite3_stmt_readonly(s->st))
+        s->changes = (uint64_t)sqlite3_changes64(c->db);
+    if (rc == SQLITE_ROW) {
+        s->row = true;
+        *row = true;
+        return ERR_OK;
+    }
+    s->row = false;
+    if (rc == SQLITE_DONE) {
+        s->done = true;
+        return ERR_OK;
+    }
+    s->done = true;
+    return sq_map(c, rc, "step");
+}
+
+static bool sq_col_ok(const struct sq_stmt *s, int col)
+{
+    return s->row && col >= 0 && col < sqlite3_column_count(s->st);
+}
+
+static size_t sq_column_count(const struct stmt *base)
+{
+    const struct sq_stmt *s = (const struct sq_stmt *)base;
+    return (size_t)sqlite3_column_count(s->st);
+}
+
+static bool sq_col_is_null(const struct stmt *base, int col)
+{
+    const struct sq_stmt *s = (const struct sq_stmt *)base;
+    return !sq_col_ok(s, col) || sqlite3_column_type(s->st, col) == SQLITE_NULL;
+}
+
+static struct str sq_col_text(const struct stmt *base, int col)
+{
+    const struct sq_stmt *s = (const struct sq_stmt *)base;
+    if (!sq_col_ok(s, col) || sqlite3_column_type(s->st, col) == SQLITE_NULL)
+        return STR_NULL;
+    const unsigned char *p = sqlite3_column_text(s->st, col);
+    int n = sqlite3_column_bytes(s->st, col);
+    if (!p)
+        err_oom(); /* a non-NULL value converts to NULL only when memory ran out */
+    return str_from((const char *)p, (size_t)n);
+}
+
+static int64_t sq_col_int(const struct stmt *base, int col)
+{
+    const struct sq_stmt *s = (const struct sq_stmt *)base;
+    return sq_col_ok(s, col) ? sqlite3_column_int64(s->st, col) : 0;
+}
+
+static struct str sq_col_blob(const struct stmt *base, int col)
+{
+    const struct sq_stmt *s = (const struct sq_stmt *)base;
+    if (!sq_col_ok(s, col) || sqlite3_column_type(s->st, col) == SQLITE_NULL)
+        return STR_NULL;
+    const void *p = sqlite3_column_blob(s->st, col);
+    int n = sqlite3_column_bytes(s->st, col);
+    return n > 0 && p ? str_from(p, (size_t)n) : str_from("", 0);
+}
+
+static uint64_t sq_changes(const struct stmt *base)
+{
+    return ((const struct sq_stmt *)base)->changes;
+}
+
+static void sq_finish(struct stmt *base)
+{
+    struct sq_stmt *s = (struct sq_stmt *)base;
+    sqlite3_finalize(s->st);
+    free(s);
+}
+
+static const struct backend_ops sq_ops = {
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .migrations_init = sq_migrations_init,
+    .migration_apply = sq_migration_apply,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .prepare = sq_prepare,
+    .step = sq_step,
+    .column_count = sq_column_count,
+    .col_is_null = sq_col_is_null,
+    .col_text = sq_col_text,
+    .col_int = sq_col_int,
+    .col_blob = sq_col_blob,
+    .changes = sq_changes,
+    .finish = sq_finish,
+};

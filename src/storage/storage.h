@@ -1,0 +1,177 @@
+/*
+ * storage — the one tenant-scoped interface to the database (T1–T3, P2, P3, P7).
+ *
+ * Two backends sit behind it: SQLite in WAL mode (the embedded default) and
+ * PostgreSQL through libpq. Request code reaches the database only through a
+ * transaction opened for a tenant (storage_begin); there is no unscoped query
+ * path for it.
+ *
+ * The tenant is bound by construction: every SQL statement is constant text
+ * written with PostgreSQL-style placeholders $1..$n, and $1 is always the
+ * transaction's tenant id, bound by the storage layer itself; callers bind
+ * their own parameters from $2 on. A statement that does not reference $1 is
+ * refused (ERR_INVALID) before it reaches the database. On PostgreSQL the
+ * database enforces the same boundary again: the tenant is set per
+ * transaction with set_config('app.tenant_id', $1, true), every business table
+ * has FORCE ROW LEVEL SECURITY with USING and WITH CHECK policies, and the
+ * application role owns nothing and cannot bypass RLS — so even a forged
+ * statement cannot read or write another tenant's rows.
+ *
+ * Dialects: SQLite accepts the same text (the backend rewrites $n to ?n).
+ * Statements that must differ per dialect branch on storage_backend_of().
+ *
+ * Errors: ERR_UNAVAILABLE (database unreachable), ERR_TIMEOUT (statement
+ * timeout / busy), ERR_CONFLICT (unique or foreign-key violation),
+ * ERR_FORBIDDEN (row-level security refused a row), ERR_DB (anything else);
+ * the database's own message goes to the log with the request id, never to
+ * the caller's response.
+ *
+ * Thread-safety: a struct storage is shared by all threads; a struct tx and its
+ * statements belong to one thread until commit/rollback.
+ */
+#ifndef SHIPLOG_STORAGE_STORAGE_H
+#define SHIPLOG_STORAGE_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/str.h"
+
+#define STORAGE_TENANT_ID_LEN 36     /* canonical UUID text */
+#define STORAGE_MAX_PARAMS    32     /* placeholders per statement, $1 included */
+#define STORAGE_MAX_SQL       16384  /* bytes of SQL text per statement */
+
+enum storage_backend { STORAGE_SQLITE, STORAGE_POSTGRES };
+
+enum tx_mode {
+    TX_READ,  /* read-only (PostgreSQL: READ ONLY) */
+    TX_WRITE, /* may write (SQLite: BEGIN IMMEDIATE, so writers queue instead of deadlocking) */
+};
+
+struct storage_options {
+    const char *database_url;     /* "postgresql://..." or NULL for SQLite */
+    const char *sqlite_path;      /* file for SQLite (created if missing) */
+    unsigned pool_size;           /* connections kept at most (default 8) */
+    unsigned statement_timeout_ms; /* per statement (default 5000) */
+};
+
+/* The tenant a transaction is bound to: a canonical lower-case UUID. */
+struct tenant_ctx {
+    char id[STORAGE_TENANT_ID_LEN + 1];
+};
+
+struct storage;
+struct tx;
+struct stmt;
+
+/*
+ * Opens the backend and checks it can connect (PostgreSQL: also that the
+ * role is neither superuser nor BYPASSRLS; detail says why when it is). Does
+ * not migrate. On failure detail holds a log-only explanation.
+ *
+ * PostgreSQL opens lazily when the server does not answer (P7): if the first
+ * connection fails and the server is unreachable or not accepting connections
+ * yet, storage_open still returns ERR_OK (a warning is logged), so the process
+ * starts and reports not-ready; storage_begin and storage_ready return
+ * ERR_UNAVAILABLE until the database is back, and the role check runs on every
+ * new connection (a privileged role then gives ERR_CONFIG from storage_begin).
+ * A server that answers but refuses us (bad password, unknown database,
+ * malformed URL) or a privileged role is ERR_CONFIG right away.
+ * SQLite: the file is created with mode 0600 if missing; its directory must
+ * exist.
+ */
+MUST_CHECK enum err storage_open(const struct storage_options *opt, struct storage **out,
+                                 struct buf *detail);
+
+/*
+ * Like storage_open, for `shiplog migrate` only: on PostgreSQL it accepts a
+ * superuser / BYPASSRLS role (the schema owner) and fails with ERR_UNAVAILABLE
+ * instead of opening lazily when the database is down. Same as storage_open
+ * on SQLite. Never use it to serve requests.
+ */
+MUST_CHECK enum err storage_open_migrator(const struct storage_options *opt,
+                                          struct storage **out, struct buf *detail);
+void storage_close(struct storage *s);
+enum storage_backend storage_backend_of(const struct storage *s);
+const char *storage_backend_name(enum storage_backend b); /* "sqlite" | "postgresql" */
+
+/*
+ * Applies the embedded migrations not yet applied, each in its own
+ * transaction, recording them in schema_migrations. Meant for `shiplog migrate`
+ * and development start-up, run with the owner connection (PostgreSQL: a role
+ * allowed to create tables; the application role only gets the grants).
+ */
+MUST_CHECK enum err storage_migrate(struct storage *s, struct buf *detail);
+
+/* Highest migration embedded in this binary for the backend. */
+int storage_latest_version(enum storage_backend b);
+
+/*
+ * Readiness (H9, P7): ERR_OK when the database answers and its schema is at
+ * storage_latest_version(); ERR_UNAVAILABLE otherwise, with detail for the log.
+ */
+MUST_CHECK enum err storage_ready(struct storage *s, struct buf *detail);
+
+/* Canonical UUID check for tenant ids (lower-case hex, 8-4-4-4-12). */
+bool storage_tenant_id_valid(struct str id);
+
+/*
+ * Opens a transaction bound to tenant t (pre-pinging a pooled connection). Must
+ * end with storage_commit() or storage_rollback(), both of which free tx.
+ * ERR_INVALID for a tenant id that is not a canonical UUID; ERR_TIMEOUT when no
+ * pooled connection frees up within the statement timeout (or, SQLite, the
+ * write lock stays busy that long); ERR_UNAVAILABLE when the database is down.
+ *
+ * Once a statement of the transaction has failed, the transaction is aborted
+ * on both backends (PostgreSQL does it anyway; SQLite is made to match):
+ * tx_prepare and stmt_step return that first error again, and storage_commit
+ * rolls back and returns it.
+ */
+MUST_CHECK enum err storage_begin(struct storage *s, const struct tenant_ctx *t, enum tx_mode mode,
+                                  struct tx **out);
+MUST_CHECK enum err storage_commit(struct tx *tx);
+void storage_rollback(struct tx *tx);
+enum storage_backend storage_tx_backend(const struct tx *tx);
+
+/*
+ * Statement within tx. sql must be constant text and reference $1 (the tenant),
+ * else ERR_INVALID without touching the database; over STORAGE_MAX_SQL bytes:
+ * ERR_LIMIT; a placeholder $0 or above STORAGE_MAX_PARAMS, or more than one
+ * statement: ERR_INVALID. Placeholders in string literals, quoted identifiers,
+ * comments and dollar quotes do not count.
+ */
+MUST_CHECK enum err tx_prepare(struct tx *tx, const char *sql, struct stmt **out);
+/*
+ * idx is the placeholder number, 2..STORAGE_MAX_PARAMS, and must appear in the
+ * SQL; binding is only possible before the first stmt_step. Values are copied.
+ * Text must not contain NUL bytes (ERR_INVALID). Every placeholder the SQL
+ * references must be bound before stmt_step (ERR_INVALID otherwise).
+ */
+MUST_CHECK enum err stmt_bind_text(struct stmt *st, int idx, struct str v);
+MUST_CHECK enum err stmt_bind_int(struct stmt *st, int idx, int64_t v);
+MUST_CHECK enum err stmt_bind_blob(struct stmt *st, int idx, const void *data, size_t len);
+MUST_CHECK enum err stmt_bind_null(struct stmt *st, int idx);
+/*
+ * Runs (on first call) and advances: *row is true while a row is available.
+ * PostgreSQL runs the statement completely on the first call and buffers the
+ * rows; SQLite steps lazily. The statement timeout runs from the first call.
+ */
+MUST_CHECK enum err stmt_step(struct stmt *st, bool *row);
+/* Columns of the current row, 0-based. Views stay valid until the next step/finish. */
+size_t stmt_column_count(const struct stmt *st);
+bool stmt_col_is_null(const struct stmt *st, int col);
+struct str stmt_col_text(const struct stmt *st, int col);
+int64_t stmt_col_int(const struct stmt *st, int col);
+/* Blob column bytes (PostgreSQL bytea decoded); valid until the next step/finish. */
+struct str stmt_col_blob(const struct stmt *st, int col);
+/* Rows changed by an INSERT/UPDATE/DELETE that has run. */
+uint64_t stmt_changes(const struct stmt *st);
+void stmt_finish(struct stmt *st);
+
+/* Prepare + bind nothing + step to completion: for statements with only $1. */
+MUST_CHECK enum err tx_exec(struct tx *tx, const char *sql);
+
+#endif

@@ -1,0 +1,101 @@
+"""Liveness, readiness, security.txt and the OpenAPI document (H9, H11, P7)."""
+
+import datetime as dt
+import json
+import time
+
+import pytest
+
+from e2e_util import assert_error, assert_security_headers, parse_rfc3339, wait_until
+
+
+def test_health_ok(shared_server):
+    r = shared_server.get("/health")
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].split(";")[0] == "application/json"
+    assert r.json()["status"] == "ok"
+    assert_security_headers(r)
+
+
+def test_ready_ok(shared_server):
+    r = shared_server.get("/health/ready")
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].split(";")[0] == "application/json"
+    assert r.json()["status"] == "ready"
+    assert_security_headers(r)
+
+
+def test_security_txt(shared_server):
+    r = shared_server.get("/.well-known/security.txt")
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].replace(" ", "").lower() == "text/plain;charset=utf-8"
+    assert_security_headers(r)
+    fields = {}
+    for line in r.text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, sep, value = line.partition(":")
+        assert sep, f"not a field line: {line!r}"
+        fields.setdefault(name.strip().lower(), []).append(value.strip())
+    for name in ("contact", "expires", "policy", "preferred-languages", "canonical"):
+        assert fields.get(name), f"security.txt lacks {name}: {r.text!r}"
+    assert len(fields["expires"]) == 1, "RFC 9116: Expires must appear exactly once"
+    expires = parse_rfc3339(fields["expires"][0])
+    now = dt.datetime.now(dt.timezone.utc)
+    assert expires > now, f"Expires in the past: {expires}"
+    assert expires < now + dt.timedelta(days=365), f"Expires more than a year ahead: {expires}"
+    assert all(c.startswith(("mailto:", "https://", "tel:")) for c in fields["contact"]), fields["contact"]
+    assert any(c.endswith("/.well-known/security.txt") for c in fields["canonical"]), fields["canonical"]
+
+
+def test_openapi_document(shared_server):
+    r = shared_server.get("/api/v1/openapi.json")
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].split(";")[0] == "application/json"
+    assert_security_headers(r)
+    assert 1000 < len(r.content) < 256 * 1024, len(r.content)
+    doc = r.json()
+    assert str(doc.get("openapi", "")).startswith("3.1"), doc.get("openapi")
+    assert doc.get("info", {}).get("title"), "info.title is required"
+    assert doc.get("info", {}).get("version"), "info.version is required"
+    assert isinstance(doc.get("paths"), dict) and doc["paths"], "paths must be a non-empty object"
+
+
+def test_request_ids_are_unique(shared_server):
+    ids = {shared_server.get("/health").headers["X-Request-Id"] for _ in range(20)}
+    assert len(ids) == 20
+
+
+def test_ready_follows_postgresql(backend, server, pg_factory):
+    """P7/H9: a dead database makes /health/ready fail (503 unavailable), not the
+    process; it recovers when the database comes back."""
+    if backend != "postgresql":
+        pytest.skip("stopping the database only applies to PostgreSQL")
+    cluster = pg_factory()
+    srv = server.start(env=cluster.env())
+    r = srv.get("/health/ready")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "ready"
+
+    cluster.stop()
+    t0 = time.monotonic()
+    last = wait_until(lambda: (lambda x: x if x.status_code == 503 else None)(srv.get("/health/ready")), 10, 0.25)
+    assert last is not None, f"/health/ready still not 503 {time.monotonic() - t0:.1f}s after the database stopped"
+    err = assert_error(last, 503, "unavailable")
+    assert_security_headers(last)
+    assert str(cluster.port) not in last.text, "503 body names the database port"
+    # The 5xx is logged at level error with the same support id and the internal detail.
+    line = srv.wait_log(lambda o: o.get("level") == "error" and err["support_id"] in str(o.values()), 5)
+    assert line is not None, f"no error log line with support_id {err['support_id']}: {srv.logs()[-10:]}"
+    detail = json.dumps(line).lower()
+    assert any(w in detail for w in ("connect", "refused", "server", "closed", "terminat", "timeout", "postgres")), \
+        f"the error log line carries no internal detail: {line}"
+
+    h = srv.get("/health")
+    assert h.status_code == 200 and h.json()["status"] == "ok"
+    assert srv.proc.poll() is None, "the process exited when the database went away"
+
+    cluster.start()
+    back = wait_until(lambda: (lambda x: x if x.status_code == 200 else None)(srv.get("/health/ready")), 15, 0.25)
+    assert back is not None, "/health/ready did not recover after the database came back"
+    assert back.json()["status"] == "ready"
