@@ -21,6 +21,7 @@ MUST_CHECK enum err security_txt_render(const struct config *cfg, time_t now, st
 enum err health_live(struct http_request *req, struct http_response *resp);
 enum err health_ready(struct http_request *req, struct http_response *resp);
 enum err wellknown_security_txt(struct http_request *req, struct http_response *resp);
+enum err security_policy(struct http_request *req, struct http_response *resp);
 enum err openapi_document(struct http_request *req, struct http_response *resp);
 enum err csp_report(struct http_request *req, struct http_response *resp);
 
@@ -29,5 +30,8 @@ extern const struct body_spec CSP_REPORT_BODY;
 /* The API description (docs/openapi.json), embedded at build time. */
 extern const char openapi_json[];
 extern const size_t openapi_json_len;
+/* The disclosure policy linked from security.txt (docs/security-policy.txt). */
+extern const char security_policy_txt[];
+extern const size_t security_policy_txt_len;
 
 #endif

@@ -7,6 +7,8 @@ static const struct route routes[] = {
      "Readiness: the database is reachable and migrated"},
     {HTTP_GET, "/.well-known/security.txt", wellknown_security_txt, ROUTE_PUBLIC, NULL,
      "Security contact information (RFC 9116)"},
+    {HTTP_GET, "/security", security_policy, ROUTE_PUBLIC, NULL,
+     "The vulnerability disclosure policy linked from security.txt"},
     {HTTP_GET, "/api/v1/openapi.json", openapi_document, ROUTE_PUBLIC, NULL,
      "This API's OpenAPI 3.1 description"},
     {HTTP_POST, "/csp-report", csp_report, ROUTE_PUBLIC, &CSP_REPORT_BODY,

@@ -1,6 +1,7 @@
 /*
- * wellknown — /.well-known/security.txt (H11, RFC 9116) and the API
- * description. security.txt is rendered once at start-up; its Expires is 180
+ * wellknown — /.well-known/security.txt (H11, RFC 9116), the disclosure
+ * policy it links to (/security, unless SHIPLOG_SECURITY_POLICY_URL points
+ * elsewhere), and the API description. security.txt is rendered once at start-up; its Expires is 180
  * days after the start, so a running deployment always publishes a current
  * file (RFC 9116 asks for less than a year) without anyone editing dates.
  */
@@ -32,6 +33,12 @@ enum err wellknown_security_txt(struct http_request *req, struct http_response *
 {
     const char *txt = req->app->security_txt;
     return http_resp_body(req, resp, 200, "text/plain; charset=utf-8", txt, strlen(txt));
+}
+
+enum err security_policy(struct http_request *req, struct http_response *resp)
+{
+    return http_resp_body(req, resp, 200, "text/plain; charset=utf-8", security_policy_txt,
+                          security_policy_txt_len);
 }
 
 enum err openapi_document(struct http_request *req, struct http_response *resp)

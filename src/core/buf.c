@@ -124,3 +124,18 @@ char *buf_detach(struct buf *b, size_t *len_out)
     b->alloc = 0;
     return p;
 }
+
+void buf_note(struct buf *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = strlen(tmp);
+    size_t room = b->max > b->len ? b->max - b->len : 0;
+    if (buf_append(b, tmp, len < room ? len : room) != ERR_OK)
+        return; /* cannot happen: the length was capped to the room left */
+}

@@ -39,6 +39,13 @@ MUST_CHECK enum err buf_printf(struct buf *b, const char *fmt, ...)
 MUST_CHECK enum err buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/*
+ * For messages where a cut is acceptable (error explanations for logs and
+ * stderr): appends as much of the formatted text as fits under the cap and
+ * never fails.
+ */
+void buf_note(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The contents as a C string; "" for an empty buffer. */
 const char *buf_cstr(const struct buf *b);
 

@@ -79,6 +79,10 @@ struct config {
     char security_contact[512];      /* SHIPLOG_SECURITY_CONTACT, default mailto:security@<host> */
     char security_policy_url[512];   /* SHIPLOG_SECURITY_POLICY_URL, default <public_url>/security */
 
+    bool public_url_defaulted;       /* the three above were derived, not set */
+    bool security_contact_defaulted;
+    bool security_policy_defaulted;
+
     unsigned db_statement_timeout_ms; /* SHIPLOG_DB_STATEMENT_TIMEOUT_MS, default 5000 */
     unsigned db_pool_size;            /* SHIPLOG_DB_POOL_SIZE, default 8 */
     unsigned secret_ttl_s;            /* SHIPLOG_SECRET_TTL, default 300 */
@@ -105,6 +109,12 @@ void config_release(struct config *cfg);
  */
 MUST_CHECK enum err config_secret_get(const struct config *cfg, struct config_secret *s,
                                       struct buf *out);
+
+/*
+ * After binding to port 0: records the port actually bound and re-derives the
+ * URL defaults that contain it. No effect when a fixed port was configured.
+ */
+void config_set_bound_port(struct config *cfg, uint16_t port);
 
 /* Parses "a.b.c.d/n" or "v6/n" (or a bare address = host route). */
 MUST_CHECK enum err config_parse_cidr(const char *text, size_t len, struct config_cidr *out);

@@ -101,13 +101,13 @@ static size_t utf8_len_of(uint32_t cp)
 /* ---- validating pre-scan ---------------------------------------------------- */
 
 enum scan_state {
-    S_VALUE,          /* a value must follow (start, after ':' or ',' in an array) */
-    S_VALUE_OR_END,   /* just after '[' */
-    S_KEY,            /* after ',' in an object */
-    S_KEY_OR_END,     /* just after '{' */
-    S_COLON,          /* after a key */
-    S_COMMA_OR_END,   /* after a member or element */
-    S_DONE,           /* top-level value complete */
+    S_VALUE,        /* a value must follow (start, after ':' or ',' in an array) */
+    S_VALUE_OR_END, /* just after '[' */
+    S_KEY,          /* after ',' in an object */
+    S_KEY_OR_END,   /* just after '{' */
+    S_COLON,        /* after a key */
+    S_COMMA_OR_END, /* after a member or element */
+    S_DONE,         /* top-level value complete */
 };
 
 struct scan {
@@ -349,7 +349,10 @@ static enum err scan_document(struct scan *s)
             }
             __attribute__((fallthrough));
         case S_VALUE:
-            if ((e = scan_count(s)) != ERR_OK || (e = scan_value(s, &st)) != ERR_OK)
+            /* elements count in arrays; in objects the key was counted */
+            if (s->depth > 0 && !s->is_obj[s->depth] && (e = scan_count(s)) != ERR_OK)
+                return e;
+            if ((e = scan_value(s, &st)) != ERR_OK)
                 return e;
             break;
         case S_KEY_OR_END:
@@ -489,8 +492,8 @@ static void cjson_init(void)
     cJSON_InitHooks(&hooks);
 }
 
-enum err json_parse(const char *text, size_t len, const struct json_limits *lim,
-                    struct json **out, struct json_error *e)
+enum err json_parse(const char *text, size_t len, const struct json_limits *lim, struct json **out,
+                    struct json_error *e)
 {
     *out = NULL;
     if (e) {

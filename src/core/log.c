@@ -25,11 +25,11 @@
 #include "core/json.h"
 #include "core/str.h"
 
-#define LOG_MASK          "[masked]"
-#define LOG_TRUNC_SUFFIX  ",\"truncated\":true}"
+#define LOG_MASK         "[masked]"
+#define LOG_TRUNC_SUFFIX ",\"truncated\":true}"
 /* Bytes of one value that are scanned; the rest could never fit in a line. */
-#define LOG_SCAN_WINDOW   ((size_t)2 * LOG_MAX_LINE)
-#define LOG_MAX_KEY       128
+#define LOG_SCAN_WINDOW ((size_t)2 * LOG_MAX_LINE)
+#define LOG_MAX_KEY     128
 /* Shortest word treated as a high-entropy token. */
 #define LOG_MIN_ENTROPY_WORD 40
 /* Shortest tail after a known token prefix. */
@@ -80,14 +80,14 @@ bool log_key_is_sensitive(const char *key)
 {
     /* matched anywhere in the lower-cased name */
     static const char *const substrings[] = {
-        "pass",      "secret",      "token",      "authoriz",   "cookie",     "apikey",
-        "api_key",   "api-key",     "credential", "private_key", "privatekey", "private-key",
-        "session",   "signature",   "email",      "e-mail",     "pepper",     "master_key",
-        "masterkey", "master-key",  "bearer",     "jwt",        "csrf",       "xsrf",
-        "pwd",       "passphrase",  "mnemonic",   "seed_phrase",
+        "pass",      "secret",     "token",      "authoriz",    "cookie",     "apikey",
+        "api_key",   "api-key",    "credential", "private_key", "privatekey", "private-key",
+        "session",   "signature",  "email",      "e-mail",      "pepper",     "master_key",
+        "masterkey", "master-key", "bearer",     "jwt",         "csrf",       "xsrf",
+        "pwd",       "passphrase", "mnemonic",   "seed_phrase",
     };
     /* matched as a whole word (split on non-alphanumerics) */
-    static const char *const words[] = {"otp", "totp", "key", "auth", "sig", "pin",  "mail",
+    static const char *const words[] = {"otp", "totp", "key",   "auth", "sig",  "pin", "mail",
                                         "dsn", "cred", "creds", "hmac", "salt", "mfa"};
     if (!key)
         return true;
@@ -188,8 +188,8 @@ static size_t match_url_password(const char *s, size_t len, size_t *keep)
     size_t j = 3, at = 0, colon = 0;
     for (; j < len; j++) {
         char c = s[j];
-        if (c == '/' || c == '?' || c == '#' || is_space(c) || c == '"' || c == '\'' ||
-            c == '<' || c == '>')
+        if (c == '/' || c == '?' || c == '#' || is_space(c) || c == '"' || c == '\'' || c == '<' ||
+            c == '>')
             break;
         if (c == '@')
             at = j;
@@ -266,10 +266,10 @@ static size_t match_jwt(const char *s, size_t len)
 static bool match_prefix_token(const char *w, size_t n)
 {
     static const char *const prefixes[] = {
-        "github_pat_", "ghp_",   "gho_",   "ghu_",    "ghs_",     "ghr_",     "glpat-",
-        "gldt-",       "glrt-",  "xoxb-",  "xoxp-",   "xoxa-",    "xoxr-",    "xapp-",
-        "AKIA",        "ASIA",   "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_",
-        "sk-ant-",     "sk-",    "pk_live_",
+        "github_pat_", "ghp_",     "gho_",   "ghu_",    "ghs_",     "ghr_",
+        "glpat-",      "gldt-",    "glrt-",  "xoxb-",   "xoxp-",    "xoxa-",
+        "xoxr-",       "xapp-",    "AKIA",   "ASIA",    "sk_live_", "sk_test_",
+        "rk_live_",    "rk_test_", "whsec_", "sk-ant-", "sk-",      "pk_live_",
     };
     for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
         size_t pl = strlen(prefixes[k]);
@@ -454,8 +454,8 @@ enum err log_mask_value(struct buf *out, const char *s, size_t len)
             continue;
         }
         /* "password=x" / "token:x": a secret-named key's value */
-        if (i < len && (s[i] == '=' || (s[i] == ':' && i + 1 < len && !is_space(s[i + 1]) &&
-                                        s[i + 1] != '/'))) {
+        if (i < len && (s[i] == '=' ||
+                        (s[i] == ':' && i + 1 < len && !is_space(s[i + 1]) && s[i + 1] != '/'))) {
             char key[LOG_MAX_KEY + 1];
             size_t kl = wlen < LOG_MAX_KEY ? wlen : LOG_MAX_KEY;
             memcpy(key, s + i - wlen, kl);
@@ -554,7 +554,8 @@ enum err log_format(struct buf *out, enum log_level lvl, const char *msg,
     if ((unsigned)lvl > LOG_ERROR)
         lvl = LOG_ERROR;
     bool truncated = false;
-    enum err e = buf_printf(&line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts, level_names[lvl]);
+    enum err e =
+        buf_printf(&line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts, level_names[lvl]);
     if (!e && !put_string(&line, budget, msg ? msg : ""))
         truncated = true;
     for (const struct log_field *f = fields; !e && !truncated && f && f->key; f++) {

@@ -183,7 +183,8 @@ static void enum_error(struct schema_result *r, const struct path *p, const char
     size_t len = (size_t)snprintf(msg, sizeof(msg), "must be one of: ");
     for (size_t i = 0; values[i]; i++) {
         size_t need = strlen(values[i]) + (i ? 2 : 0);
-        if (len + need + 4 >= sizeof(msg)) {
+        size_t reserve = values[i + 1] ? 6 : 1; /* room for ", ..." unless last */
+        if (len + need + reserve > sizeof(msg)) {
             snprintf(msg + len, sizeof(msg) - len, "%s...", i ? ", " : "");
             len = sizeof(msg);
             break;
@@ -253,8 +254,8 @@ static void validate_integer(const struct schema_field *f, const struct json *v,
 static void validate_value(const struct schema_field *f, enum schema_kind kind,
                            const struct json *v, const struct path *p, struct schema_result *r);
 
-static void validate_array(const struct schema_field *f, const struct json *v,
-                           const struct path *p, struct schema_result *r)
+static void validate_array(const struct schema_field *f, const struct json *v, const struct path *p,
+                           struct schema_result *r)
 {
     if (json_type_of(v) != JSON_ARRAY) {
         add_error(r, p, "must be an array");

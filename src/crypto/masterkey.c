@@ -35,7 +35,7 @@ static enum err master_key_dev_file(const struct config *cfg, struct master_key 
     char path[CONFIG_MAX_PATH + 32];
     int n = snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, MASTER_KEY_FILE);
     if (n < 0 || (size_t)n >= sizeof(path)) {
-        (void)buf_puts(msg, "data directory path too long");
+        buf_note(msg, "data directory path too long");
         return ERR_CONFIG;
     }
 
@@ -47,14 +47,14 @@ static enum err master_key_dev_file(const struct config *cfg, struct master_key 
         enum err e = got > 0 ? master_key_parse(hex, (size_t)got, k) : ERR_INVALID;
         explicit_bzero(hex, sizeof(hex));
         if (e) {
-            (void)buf_printf(msg, "%s does not hold a %d-hex-digit key", path,
+            buf_note(msg, "%s does not hold a %d-hex-digit key", path,
                              MASTER_KEY_HEX_LEN);
             return ERR_CONFIG;
         }
         return ERR_OK;
     }
     if (errno != ENOENT) {
-        (void)buf_printf(msg, "cannot read %s: %s", path, strerror(errno));
+        buf_note(msg, "cannot read %s: %s", path, strerror(errno));
         return ERR_CONFIG;
     }
 
@@ -65,7 +65,7 @@ static enum err master_key_dev_file(const struct config *cfg, struct master_key 
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         explicit_bzero(hex, sizeof(hex));
-        (void)buf_printf(msg, "cannot create %s: %s", path, strerror(errno));
+        buf_note(msg, "cannot create %s: %s", path, strerror(errno));
         return ERR_CONFIG;
     }
     ssize_t wrote = write(fd, hex, MASTER_KEY_HEX_LEN + 1);
@@ -73,7 +73,7 @@ static enum err master_key_dev_file(const struct config *cfg, struct master_key 
     if (wrote != MASTER_KEY_HEX_LEN + 1 || fsync(fd) != 0) {
         close(fd);
         unlink(path);
-        (void)buf_printf(msg, "cannot write %s", path);
+        buf_note(msg, "cannot write %s", path);
         return ERR_CONFIG;
     }
     close(fd);
@@ -92,13 +92,13 @@ enum err master_key_load(struct config *cfg, struct master_key *out, struct buf 
             e = master_key_parse(buf_cstr(&value), value.len, out);
         buf_wipe(&value);
         if (e) {
-            (void)buf_printf(msg, "SHIPLOG_MASTER_KEY%s must be %d hex digits (32 bytes)",
+            buf_note(msg, "SHIPLOG_MASTER_KEY%s must be %d hex digits (32 bytes)",
                              secret->file ? "_FILE's content" : "", MASTER_KEY_HEX_LEN);
             master_key_wipe(out);
             return ERR_CONFIG;
         }
     } else if (cfg->env == CONFIG_ENV_PRODUCTION) {
-        (void)buf_puts(msg, "SHIPLOG_ENV=production requires a master key: set SHIPLOG_MASTER_KEY "
+        buf_note(msg, "SHIPLOG_ENV=production requires a master key: set SHIPLOG_MASTER_KEY "
                             "(64 hex digits, e.g. from `openssl rand -hex 32`) or "
                             "SHIPLOG_MASTER_KEY_FILE");
         return ERR_CONFIG;
@@ -115,7 +115,7 @@ enum err master_key_load(struct config *cfg, struct master_key *out, struct buf 
         log_warn("using the development master key stored in the data directory; set "
                  "SHIPLOG_MASTER_KEY or SHIPLOG_MASTER_KEY_FILE and keep it elsewhere before "
                  "holding real data",
-                 LOG_STR("key_id", out->id), LOG_STR("dir", cfg->data_dir));
+                 LOG_STR("fingerprint", out->id), LOG_STR("dir", cfg->data_dir));
     return ERR_OK;
 }
 

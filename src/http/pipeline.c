@@ -35,7 +35,18 @@ enum err pipeline_init(struct pipeline *p, const struct app *app, const struct r
                        size_t n_routes, struct buf *msg)
 {
     p->app = app;
-    return router_init(&p->router, routes, n_routes, msg);
+    enum err e = router_init(&p->router, routes, n_routes, msg);
+    /* CORS is decided by path prefix (a 404 under /feed/ is still open), so a
+     * route's access class and its prefix must agree */
+    for (size_t i = 0; !e && i < n_routes; i++) {
+        bool under = pipeline_is_delivery_path(str_from_cstr(routes[i].pattern));
+        if (under != (routes[i].access == ROUTE_DELIVERY)) {
+            buf_note(msg, "route %s: delivery routes, and only they, live under %s or %s",
+                             routes[i].pattern, delivery_prefixes[0], delivery_prefixes[1]);
+            e = ERR_CONFIG;
+        }
+    }
+    return e;
 }
 
 void pipeline_resolve_client(const struct pipeline *p, struct http_request *req,
@@ -238,8 +249,9 @@ void pipeline_run(const struct pipeline *p, struct http_request *req, struct htt
         e = http_fail(req, ERR_INTERNAL, "handler returned no response");
     if (e != ERR_OK) {
         resp->n_headers = 0;
-        if (e == ERR_METHOD && req->allow)
-            (void)http_resp_header(req, resp, "Allow", req->allow);
+        if (e == ERR_METHOD && req->allow &&
+            http_resp_header(req, resp, "Allow", req->allow) != ERR_OK)
+            log_warn("cannot add Allow header", LOG_STR("request_id", req->id));
         if (http_resp_error(req, resp, e) != ERR_OK) {
             resp->status = 500;
             resp->content_type = "application/json";

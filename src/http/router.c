@@ -45,7 +45,7 @@ static bool pattern_valid(const char *pattern)
 enum err router_init(struct router *r, const struct route *routes, size_t n, struct buf *msg)
 {
     if (n > ROUTER_MAX_ROUTES) {
-        (void)buf_printf(msg, "too many routes (%zu, max %d)", n, ROUTER_MAX_ROUTES);
+        buf_note(msg, "too many routes (%zu, max %d)", n, ROUTER_MAX_ROUTES);
         return ERR_CONFIG;
     }
     for (size_t i = 0; i < n; i++) {
@@ -63,7 +63,7 @@ enum err router_init(struct router *r, const struct route *routes, size_t n, str
             if (routes[j].method == rt->method && strcmp(routes[j].pattern, rt->pattern) == 0)
                 why = "duplicate route";
         if (why) {
-            (void)buf_printf(msg, "route %s %s: %s", http_method_name(rt->method),
+            buf_note(msg, "route %s %s: %s", http_method_name(rt->method),
                              rt->pattern ? rt->pattern : "(null)", why);
             return ERR_CONFIG;
         }
@@ -132,7 +132,7 @@ enum router_match router_match(const struct router *r, struct http_request *req)
     allowed |= 1u << HTTP_OPTIONS;
     for (int m = HTTP_GET; m < HTTP_OTHER; m++)
         if (allowed & (1u << m))
-            (void)buf_printf(&allow, "%s%s", allow.len ? ", " : "",
+            buf_note(&allow, "%s%s", allow.len ? ", " : "",
                              http_method_name((enum http_method)m));
     req->allow = arena_strndup(req->arena, buf_cstr(&allow), allow.len);
     buf_release(&allow);

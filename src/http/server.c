@@ -73,6 +73,7 @@ struct req_ctx {
 struct http_server {
     struct MHD_Daemon *daemon;
     struct pipeline pipeline;
+    const struct config *cfg;
     const struct app *app;
     int listen_fd;
     uint16_t port;
@@ -355,7 +356,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 /* Creates, binds and listens on host:port; fills s->port. */
 static enum err listen_socket(struct http_server *s, struct buf *detail)
 {
-    const struct config *cfg = s->app->cfg;
+    const struct config *cfg = s->cfg;
     char port[8];
     snprintf(port, sizeof(port), "%u", (unsigned)cfg->listen_port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -363,7 +364,7 @@ static enum err listen_socket(struct http_server *s, struct buf *detail)
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(cfg->listen_host, port, &hints, &res);
     if (rc != 0) {
-        (void)buf_printf(detail, "cannot resolve listen host %s: %s", cfg->listen_host,
+        buf_note(detail, "cannot resolve listen host %s: %s", cfg->listen_host,
                          gai_strerror(rc));
         return ERR_CONFIG;
     }
@@ -376,7 +377,7 @@ static enum err listen_socket(struct http_server *s, struct buf *detail)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SERVER_LISTEN_BACKLOG) == 0)
             break;
-        (void)buf_printf(detail, "cannot listen on %s:%s: %s", cfg->listen_host, port,
+        buf_note(detail, "cannot listen on %s:%s: %s", cfg->listen_host, port,
                          strerror(errno));
         close(fd);
         fd = -1;
@@ -399,7 +400,7 @@ static enum err read_pem(const char *path, char **out, struct buf *detail)
     struct buf b = BUF_INIT(SERVER_MAX_TLS_FILE);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        (void)buf_printf(detail, "cannot open %s: %s", path, strerror(errno));
+        buf_note(detail, "cannot open %s: %s", path, strerror(errno));
         return ERR_CONFIG;
     }
     char chunk[4096];
@@ -411,7 +412,7 @@ static enum err read_pem(const char *path, char **out, struct buf *detail)
     explicit_bzero(chunk, sizeof(chunk));
     if (e || b.len == 0) {
         buf_wipe(&b);
-        (void)buf_printf(detail, "%s is empty or larger than %d bytes", path, SERVER_MAX_TLS_FILE);
+        buf_note(detail, "%s is empty or larger than %d bytes", path, SERVER_MAX_TLS_FILE);
         return ERR_CONFIG;
     }
     *out = buf_detach(&b, NULL);
@@ -436,18 +437,29 @@ static void server_free(struct http_server *s)
     free(s);
 }
 
-enum err http_server_start(const struct app *app, const struct route *routes, size_t n_routes,
-                           struct http_server **out, struct buf *detail)
+enum err http_server_open(const struct config *cfg, struct http_server **out, struct buf *detail)
 {
-    const struct config *cfg = app->cfg;
     struct http_server *s = calloc(1, sizeof(*s));
     if (!s)
         err_oom();
-    s->app = app;
+    s->cfg = cfg;
     s->listen_fd = -1;
     s->conns.next = s->conns.prev = &s->conns;
     pthread_mutex_init(&s->conns_lock, NULL);
+    enum err e = listen_socket(s, detail);
+    if (e) {
+        server_free(s);
+        return e;
+    }
+    *out = s;
+    return ERR_OK;
+}
 
+enum err http_server_start(struct http_server *s, const struct app *app, const struct route *routes,
+                           size_t n_routes, struct buf *detail)
+{
+    const struct config *cfg = s->cfg;
+    s->app = app;
     enum err e = pipeline_init(&s->pipeline, app, routes, n_routes, detail);
     if (!e && cfg->tls_cert_file[0]) {
         s->tls = true;
@@ -455,12 +467,8 @@ enum err http_server_start(const struct app *app, const struct route *routes, si
         if (!e)
             e = read_pem(cfg->tls_key_file, &s->tls_key, detail);
     }
-    if (!e)
-        e = listen_socket(s, detail);
-    if (e) {
-        server_free(s);
+    if (e)
         return e;
-    }
 
     /* MHD's own header buffer is a backstop above our limit, so oversized
      * headers normally reach the pipeline and get a 431 with our headers. */
@@ -477,6 +485,7 @@ enum err http_server_start(const struct app *app, const struct route *routes, si
     struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, /* first, so MHD never logs on its own */
         MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
@@ -486,23 +495,17 @@ enum err http_server_start(const struct app *app, const struct route *routes, si
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_ARRAY, s->tls ? tls_opts : no_opts,
         MHD_OPTION_END);
     if (!s->daemon) {
-        (void)buf_puts(detail, s->tls ? "cannot start the HTTP daemon (check the TLS certificate "
-                                        "and key)"
-                                      : "cannot start the HTTP daemon");
-        server_free(s);
+        buf_note(detail, "%s", s->tls ? "cannot start the HTTP daemon (check the TLS "
+                                         "certificate and key)"
+                                       : "cannot start the HTTP daemon");
         return ERR_IO;
     }
-    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
-        MHD_stop_daemon(s->daemon);
-        server_free(s);
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0)
         return ERR_IO;
-    }
     s->reaper_running = true;
-    *out = s;
     return ERR_OK;
 }
 
@@ -519,6 +522,8 @@ bool http_server_tls(const struct http_server *s)
 void http_server_quiesce(struct http_server *s)
 {
     atomic_store(&s->stopping, true);
+    if (!s->daemon)
+        return;
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET && fd == s->listen_fd) {
         close(s->listen_fd);
@@ -543,9 +548,12 @@ bool http_server_wait_idle(struct http_server *s, unsigned timeout_s)
 
 void http_server_stop(struct http_server *s)
 {
+    if (!s)
+        return;
     atomic_store(&s->stopping, true);
     if (s->reaper_running)
         pthread_join(s->reaper, NULL);
-    MHD_stop_daemon(s->daemon);
+    if (s->daemon)
+        MHD_stop_daemon(s->daemon);
     server_free(s);
 }

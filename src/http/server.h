@@ -28,9 +28,20 @@
 
 struct http_server;
 
-/* Binds, listens and starts serving app with the routes. detail explains failures. */
-MUST_CHECK enum err http_server_start(const struct app *app, const struct route *routes,
-                                      size_t n_routes, struct http_server **out,
+/*
+ * Binds and listens on cfg's address (connections queue until started), so the
+ * caller learns the port before the application is assembled. detail explains
+ * failures.
+ */
+MUST_CHECK enum err http_server_open(const struct config *cfg, struct http_server **out,
+                                     struct buf *detail);
+
+/*
+ * Starts serving app with the routes. On failure s is not serving and must
+ * still be released with http_server_stop().
+ */
+MUST_CHECK enum err http_server_start(struct http_server *s, const struct app *app,
+                                      const struct route *routes, size_t n_routes,
                                       struct buf *detail);
 
 /* The bound port (useful with port 0). */
@@ -42,7 +53,7 @@ void http_server_quiesce(struct http_server *s);
 /* Waits until no request is in flight or timeout_s passes; true when idle. */
 bool http_server_wait_idle(struct http_server *s, unsigned timeout_s);
 
-/* Stops the threads, closes all connections and frees s. */
+/* Stops the threads, closes all connections and frees s (NULL is fine). */
 void http_server_stop(struct http_server *s);
 
 #endif

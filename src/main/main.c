@@ -219,9 +219,24 @@ static int serve(struct config *cfg)
         return e == ERR_CONFIG ? EXIT_CONFIG : EXIT_UNAVAILABLE;
     }
 
+    /* Bind first: with port 0 the URLs in security.txt need the real port. */
+    struct http_server *srv = NULL;
+    buf_reset(&msg);
+    e = http_server_open(cfg, &srv, &msg);
+    if (e) {
+        fprintf(stderr, "shiplog: cannot listen: %s\n", buf_cstr(&msg));
+        log_error("cannot listen", LOG_ERR(e), LOG_STR("detail", buf_cstr(&msg)));
+        storage_close(st);
+        master_key_wipe(&key);
+        buf_release(&msg);
+        return e == ERR_CONFIG ? EXIT_CONFIG : EXIT_UNAVAILABLE;
+    }
+    config_set_bound_port(cfg, http_server_port(srv));
+
     struct buf sectxt = BUF_INIT(4096);
     time_t now = time(NULL);
     if (security_txt_render(cfg, now, &sectxt) != ERR_OK) {
+        http_server_stop(srv);
         storage_close(st);
         master_key_wipe(&key);
         buf_release(&msg);
@@ -236,7 +251,7 @@ static int serve(struct config *cfg)
     };
 
     /* Signals are taken synchronously by this thread only; the server's
-     * threads inherit the blocked mask. */
+     * threads, created next, inherit the blocked mask. */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -246,12 +261,12 @@ static int serve(struct config *cfg)
 
     size_t n_routes;
     const struct route *routes = api_routes(&n_routes);
-    struct http_server *srv = NULL;
     buf_reset(&msg);
-    e = http_server_start(&app, routes, n_routes, &srv, &msg);
+    e = http_server_start(srv, &app, routes, n_routes, &msg);
     if (e) {
         fprintf(stderr, "shiplog: cannot serve: %s\n", buf_cstr(&msg));
         log_error("cannot serve", LOG_ERR(e), LOG_STR("detail", buf_cstr(&msg)));
+        http_server_stop(srv);
         storage_close(st);
         master_key_wipe(&key);
         buf_release(&msg);
@@ -266,7 +281,7 @@ static int serve(struct config *cfg)
                                                                           : "development"),
              LOG_STR("backend", storage_backend_name(storage_backend_of(st))),
              LOG_INT("port", http_server_port(srv)), LOG_INT("threads", cfg->threads),
-             LOG_STR("key_id", key.id));
+             LOG_STR("fingerprint", key.id));
 
     int sig = 0;
     sigwait(&sigs, &sig);

@@ -41,8 +41,8 @@ struct tx {
 
 struct stmt {
     struct tx *tx;
-    int max_param;  /* highest $n referenced by the SQL, >= 1 */
-    bool started;   /* stmt_step has run: binding is closed */
+    int max_param; /* highest $n referenced by the SQL, >= 1 */
+    bool started;  /* stmt_step has run: binding is closed */
     struct storage_param params[STORAGE_MAX_PARAMS + 1]; /* [0] and [1] unused */
 };
 
@@ -60,8 +60,8 @@ struct backend_ops {
      * under the write lock so concurrent migrators do not race); *applied
      * says which.
      */
-    enum err (*migration_apply)(struct storage *s, const struct storage_migration *m,
-                                bool *applied, struct buf *detail);
+    enum err (*migration_apply)(struct storage *s, const struct storage_migration *m, bool *applied,
+                                struct buf *detail);
     /* Allocates a tx (zeroed base) holding a connection with an open transaction. */
     enum err (*begin)(struct storage *s, const struct tenant_ctx *t, enum tx_mode mode,
                       struct tx **out);
@@ -93,7 +93,7 @@ struct backend_ops {
  * '?' (the SQLite backend's ?n form, same length).
  */
 struct sql_scan {
-    int max_param;  /* highest index seen, 0 if none */
+    int max_param;   /* highest index seen, 0 if none */
     bool has_tenant; /* $1 appears */
     bool multiple;   /* something other than blanks/comments follows a ';' */
 };

@@ -13,9 +13,9 @@
 #include <stddef.h>
 
 struct storage_migration {
-    int version;     /* from the file name's number, 1.. */
+    int version;      /* from the file name's number, 1.. */
     const char *name; /* the rest of the file name, without ".sql" */
-    const char *sql; /* the file's text; may hold several statements, no BEGIN/COMMIT */
+    const char *sql;  /* the file's text; may hold several statements, no BEGIN/COMMIT */
 };
 
 extern const struct storage_migration storage_migrations_sqlite[];

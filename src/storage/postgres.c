@@ -34,7 +34,7 @@
 #define PG_OID_BYTEA          17
 
 struct pg_conn {
-    PGconn *conn;     /* NULL until first used or after a failed reset */
+    PGconn *conn; /* NULL until first used or after a failed reset */
     bool in_use;
     int64_t last_used; /* monotonic ns when returned to the pool */
 };
@@ -58,8 +58,8 @@ struct pg_tx {
 struct pg_stmt {
     struct stmt base;
     char *sql;
-    PGresult *res;     /* after the first step */
-    int row;           /* current row, -1 before the first */
+    PGresult *res; /* after the first step */
+    int row;       /* current row, -1 before the first */
     int nrows;
     uint64_t changes;
     struct pg_blob *blob; /* last decoded bytea column; own allocation since
@@ -122,12 +122,21 @@ static enum err pg_exec(PGconn *conn, const char *sql, const char *what)
 
 /* ---- connections --------------------------------------------------------- */
 
+/* Server notices (e.g. "already exists, skipping") go to the debug log, not stderr. */
+static void pg_notice(void *arg, const char *message)
+{
+    log_debug("storage: postgresql notice", LOG_STR("message", message));
+}
+
 static PGconn *pg_connect(const char *url)
 {
     /* Later keywords override the URL's own: connect_timeout is ours. */
     const char *const keys[] = {"dbname", "connect_timeout", "application_name", NULL};
     const char *const vals[] = {url, PG_CONNECT_TIMEOUT, "shiplog", NULL};
-    return PQconnectdbParams(keys, vals, 1);
+    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    if (conn)
+        PQsetNoticeProcessor(conn, pg_notice, NULL);
+    return conn;
 }
 
 /*
@@ -379,8 +388,13 @@ static enum err pg_schema_version(struct storage *s, int *version, struct buf *d
         res = PQexec(c->conn, "SELECT coalesce(max(version), 0) FROM public.schema_migrations");
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
             e = pg_map(c->conn, res, "schema version");
-        else
-            *version = atoi(PQgetvalue(res, 0, 0)) /* digits from the server */;
+        else {
+            uint64_t v = 0;
+            e = str_to_u64(str_from_cstr(PQgetvalue(res, 0, 0)), INT32_MAX, &v);
+            if (e)
+                e = ERR_DB;
+            *version = (int)v;
+        }
     }
     PQclear(res);
     if (e)
@@ -394,7 +408,8 @@ static enum err pg_begin_locked(PGconn *conn)
 {
     enum err e = pg_exec(conn, "BEGIN", "migrate begin");
     if (!e)
-        e = pg_exec(conn, "SELECT pg_advisory_xact_lock(" PG_MIGRATION_LOCK_KEY ")", "migrate lock");
+        e = pg_exec(conn, "SELECT pg_advisory_xact_lock(" PG_MIGRATION_LOCK_KEY ")",
+                    "migrate lock");
     return e;
 }
 
@@ -436,9 +451,9 @@ static enum err pg_migration_apply(struct storage *s, const struct storage_migra
     bool done = false;
     e = pg_begin_locked(c->conn);
     if (!e) {
-        PGresult *res = PQexecParams(c->conn,
-                                     "SELECT 1 FROM public.schema_migrations WHERE version = $1",
-                                     1, NULL, params, NULL, NULL, 0);
+        PGresult *res =
+            PQexecParams(c->conn, "SELECT 1 FROM public.schema_migrations WHERE version = $1", 1,
+                         NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
             e = pg_map(c->conn, res, "migration check");
         else
@@ -483,7 +498,18 @@ static enum err pg_begin(struct storage *s, const struct tenant_ctx *t, enum tx_
         return e;
     }
     buf_release(&detail);
-    e = pg_exec(c->conn, mode == TX_READ ? "BEGIN READ ONLY" : "BEGIN", "begin");
+    const char *begin = mode == TX_READ ? "BEGIN READ ONLY" : "BEGIN";
+    e = pg_exec(c->conn, begin, "begin");
+    if (e == ERR_UNAVAILABLE && PQstatus(c->conn) == CONNECTION_BAD) {
+        /*
+         * A pooled connection can die without libpq noticing until it is used
+         * (a database restart): reset it once here so the first request after
+         * a restart does not fail.
+         */
+        PQreset(c->conn);
+        if (PQstatus(c->conn) == CONNECTION_OK && pg_setup(p, c->conn, NULL) == ERR_OK)
+            e = pg_exec(c->conn, begin, "begin");
+    }
     if (!e) {
         const char *const params[] = {t->id};
         PGresult *res = PQexecParams(c->conn, "SELECT set_config('app.tenant_id', $1, true)", 1,

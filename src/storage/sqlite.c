@@ -30,10 +30,10 @@
 #define SQ_PROGRESS_OPS 1000 /* VM instructions between deadline checks */
 
 struct sq_conn {
-    sqlite3 *db;        /* NULL until first used */
+    sqlite3 *db; /* NULL until first used */
     bool in_use;
-    int64_t deadline;   /* monotonic ns; 0 = no statement running */
-    bool timed_out;     /* the progress handler interrupted on the deadline */
+    int64_t deadline; /* monotonic ns; 0 = no statement running */
+    bool timed_out;   /* the progress handler interrupted on the deadline */
 };
 
 struct sq_storage {
@@ -54,10 +54,10 @@ struct sq_tx {
 struct sq_stmt {
     struct stmt base;
     sqlite3_stmt *st;
-    bool row;          /* a row is current */
-    bool done;         /* SQLITE_DONE reached or failed */
-    bool bound;        /* parameters bound (first step) */
-    int64_t deadline;  /* monotonic ns, from the first step */
+    bool row;         /* a row is current */
+    bool done;        /* SQLITE_DONE reached or failed */
+    bool bound;       /* parameters bound (first step) */
+    int64_t deadline; /* monotonic ns, from the first step */
     uint64_t changes;
 };
 
@@ -418,7 +418,8 @@ static enum err sq_begin(struct storage *s, const struct tenant_ctx *t, enum tx_
     struct buf detail = BUF_INIT(512);
     enum err e = sq_acquire(q, &c, &detail);
     if (e) {
-        log_error("storage: no sqlite connection", LOG_STR("detail", buf_cstr(&detail)), LOG_ERR(e));
+        log_error("storage: no sqlite connection", LOG_STR("detail", buf_cstr(&detail)),
+                  LOG_ERR(e));
         buf_release(&detail);
         return e;
     }
@@ -474,15 +475,16 @@ static enum err sq_prepare(struct tx *base, const char *sql, size_t len, struct 
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
     int rc = sqlite3_prepare_v3(tx->c->db, text, (int)len + 1, 0, &st, &tail);
-    if (rc == SQLITE_OK && tail) {
-        /* One statement only: anything after it but blanks and ';' is refused. */
-        for (const char *p = tail; *p; p++) {
-            if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r' && *p != ';') {
-                log_error("storage: more than one SQL statement", LOG_ERR(ERR_INVALID));
-                sqlite3_finalize(st);
-                free(text);
-                return ERR_INVALID;
-            }
+    if (rc == SQLITE_OK && tail && *tail) {
+        /* One statement only (storage.c checked already; SQLite has the last word). */
+        sqlite3_stmt *extra = NULL;
+        int rc2 = sqlite3_prepare_v3(tx->c->db, tail, -1, 0, &extra, NULL);
+        if (rc2 != SQLITE_OK || extra) {
+            log_error("storage: more than one SQL statement", LOG_ERR(ERR_INVALID));
+            sqlite3_finalize(extra);
+            sqlite3_finalize(st);
+            free(text);
+            return ERR_INVALID;
         }
     }
     free(text);

@@ -48,8 +48,8 @@ void storage_detail(struct buf *detail, const char *fmt, ...)
 
 static bool is_ident_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c >= 0x80;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c >= 0x80;
 }
 
 static bool is_digit(unsigned char c)
@@ -281,7 +281,8 @@ enum err storage_migrate(struct storage *s, struct buf *detail)
             return e;
         }
         if (applied)
-            log_info("storage: migration applied", LOG_STR("backend", storage_backend_name(s->backend)),
+            log_info("storage: migration applied",
+                     LOG_STR("backend", storage_backend_name(s->backend)),
                      LOG_INT("version", m[i].version), LOG_STR("name", m[i].name));
     }
     return ERR_OK;

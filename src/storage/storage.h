@@ -19,6 +19,10 @@
  *
  * Dialects: SQLite accepts the same text (the backend rewrites $n to ?n).
  * Statements that must differ per dialect branch on storage_backend_of().
+ * PostgreSQL must be able to infer every placeholder's type from the statement
+ * (parameters are sent untyped, except blobs as bytea): where the context does
+ * not say, cast it ($1::uuid, $2::text, $3::bigint); a bare "$1 IS NULL" is
+ * refused by the server (ERR_DB).
  *
  * Errors: ERR_UNAVAILABLE (database unreachable), ERR_TIMEOUT (statement
  * timeout / busy), ERR_CONFLICT (unique or foreign-key violation),
@@ -92,8 +96,8 @@ MUST_CHECK enum err storage_open(const struct storage_options *opt, struct stora
  * instead of opening lazily when the database is down. Same as storage_open
  * on SQLite. Never use it to serve requests.
  */
-MUST_CHECK enum err storage_open_migrator(const struct storage_options *opt,
-                                          struct storage **out, struct buf *detail);
+MUST_CHECK enum err storage_open_migrator(const struct storage_options *opt, struct storage **out,
+                                          struct buf *detail);
 void storage_close(struct storage *s);
 enum storage_backend storage_backend_of(const struct storage *s);
 const char *storage_backend_name(enum storage_backend b); /* "sqlite" | "postgresql" */

@@ -53,7 +53,7 @@ def test_migrate_idempotent_then_serve(server, tmp_path, backend):
 def test_unknown_setting_refused(server):
     """A mistyped SHIPLOG_* variable is a configuration error, not silently ignored."""
     srv = server.start(env={"SHIPLOG_MAX_BODY_BYTE": "10"}, expect_listen=False)
-    rc = srv.wait(15)
+    rc = srv.wait(10)
     assert rc != 0
     assert "SHIPLOG_MAX_BODY_BYTE" in srv.stderr_text()
     assert srv.drain_stdout(wait_eof=3) == []
@@ -63,7 +63,7 @@ def test_unknown_setting_refused(server):
 
 def test_production_without_master_key_refuses(server):
     srv = server.start(env={"SHIPLOG_ENV": "production", "SHIPLOG_MASTER_KEY": None}, expect_listen=False)
-    rc = srv.wait(15)
+    rc = srv.wait(10)
     assert rc == 78, f"exit code {rc}, stderr: {srv.stderr_text()!r}"
     assert "SHIPLOG_MASTER_KEY" in srv.stderr_text()
     assert not any(l.startswith("listening on") for l in srv.drain_stdout(wait_eof=3))
@@ -72,7 +72,7 @@ def test_production_without_master_key_refuses(server):
 def test_production_with_bad_master_key_refuses(server):
     bad = "zq" * 32
     srv = server.start(env={"SHIPLOG_ENV": "production", "SHIPLOG_MASTER_KEY": bad}, expect_listen=False)
-    rc = srv.wait(15)
+    rc = srv.wait(10)
     assert rc != 0
     err = srv.stderr_text()
     assert "SHIPLOG_MASTER_KEY" in err
@@ -81,7 +81,7 @@ def test_production_with_bad_master_key_refuses(server):
 
 def test_production_with_short_master_key_refuses(server):
     srv = server.start(env={"SHIPLOG_ENV": "production", "SHIPLOG_MASTER_KEY": "ab" * 16}, expect_listen=False)
-    assert srv.wait(15) != 0
+    assert srv.wait(10) != 0
     assert "SHIPLOG_MASTER_KEY" in srv.stderr_text()
 
 
@@ -123,7 +123,7 @@ def test_development_generates_key_file_once(server, tmp_path):
     assert mode == 0o600, f"key file mode {oct(mode)}"
     content = key.read_bytes()
     assert content, "empty key file"
-    assert content.decode("latin-1") not in srv.stderr_text(), "the generated key is logged"
+    assert content.decode("latin-1").strip() not in srv.stderr_text(), "the generated key is logged"
     srv.kill()
 
     srv2 = server.start(env={"SHIPLOG_MASTER_KEY": None}, data_dir=data)

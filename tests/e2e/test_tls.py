@@ -53,7 +53,7 @@ def test_listening_line_is_https(tls_server):
 
 
 @pytest.mark.parametrize("version,name", [(ssl.TLSVersion.TLSv1_2, "TLSv1.2"),
-                                          (ssl.TLSVersion.TLSv1_3, "TLSv1.3")])
+                                          (ssl.TLSVersion.TLSv1_3, "TLSv1.3")], ids=["tls1.2", "tls1.3"])
 def test_https_get(tls_server, cert, version, name):
     status, headers, body, negotiated = _get(tls_server.port, _ctx(cert[0], version, version))
     assert status == 200, body
@@ -123,7 +123,7 @@ def _local_openssl_speaks(cert, key, hi, ciphers="DEFAULT:@SECLEVEL=0"):
         lsock.close()
 
 
-@pytest.mark.parametrize("hi", [ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1])
+@pytest.mark.parametrize("hi", [ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1], ids=["tls1.1", "tls1.0"])
 def test_old_tls_refused(tls_server, cert, hi):
     if not _local_openssl_speaks(cert[0], cert[1], hi):
         pytest.skip(f"local OpenSSL cannot offer {hi.name}")
@@ -134,7 +134,8 @@ def test_old_tls_refused(tls_server, cert, hi):
 
 
 @pytest.mark.parametrize("ciphers", ["ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA",  # CBC + SHA-1
-                                     "ECDHE-ECDSA-NULL-SHA"])                          # no encryption
+                                     "ECDHE-ECDSA-NULL-SHA"],                          # no encryption
+                         ids=["cbc-sha1", "null"])
 def test_weak_tls12_ciphers_refused(tls_server, cert, ciphers):
     full = ciphers + ":@SECLEVEL=0"
     if not _local_openssl_speaks(cert[0], cert[1], ssl.TLSVersion.TLSv1_2, full):
@@ -158,5 +159,5 @@ def test_plain_http_to_tls_port_not_served(tls_server):
 
 def test_tls_needs_both_files(server, cert):
     srv = server.start(env={"SHIPLOG_TLS_CERT_FILE": cert[0]}, expect_listen=False)
-    assert srv.wait(15) != 0
+    assert srv.wait(10) != 0
     assert "SHIPLOG_TLS_KEY_FILE" in srv.stderr_text()

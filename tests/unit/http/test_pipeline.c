@@ -1,0 +1,297 @@
+/*
+ * Unit tests for http/pipeline: every stage's outcome on a request built in
+ * memory (no sockets): limits, routing, body checks, error shape, CORS and the
+ * security headers on every response.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http/pipeline.h"
+
+static enum err ok_handler(struct http_request *req, struct http_response *resp)
+{
+    return http_resp_body(req, resp, 200, "application/json", "{}", 2);
+}
+
+static enum err db_fails(struct http_request *req, struct http_response *resp)
+{
+    return http_fail(req, ERR_DB, "relation \"secret_table\" does not exist at /srv/db");
+}
+
+static const char *const json_types[] = {"application/json", NULL};
+static const struct schema_field item_fields[] = {
+    {.name = "name", .kind = SCHEMA_STRING, .required = true, .max_len = 8},
+};
+static const struct schema item_schema = {item_fields, 1, false};
+static const struct body_spec json_body = {json_types, true, NULL, &item_schema};
+
+static const struct route routes[] = {
+    {HTTP_GET, "/ok", ok_handler, ROUTE_PUBLIC, NULL, ""},
+    {HTTP_POST, "/items", ok_handler, ROUTE_PUBLIC, &json_body, ""},
+    {HTTP_GET, "/broken", db_fails, ROUTE_PUBLIC, NULL, ""},
+    {HTTP_GET, "/feed/{tenant}", ok_handler, ROUTE_DELIVERY, NULL, ""},
+};
+
+struct fixture {
+    struct config cfg;
+    struct app app;
+    struct pipeline p;
+    struct http_request req;
+    struct http_response resp;
+};
+
+static char allowed_origin[] = "https://app.example.com";
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    f->cfg.n_cors_origins = 1;
+    f->cfg.cors_origins[0] = allowed_origin;
+    f->app.cfg = &f->cfg;
+    struct buf msg = BUF_INIT(256);
+    assert_int_equal(pipeline_init(&f->p, &f->app, routes, sizeof(routes) / sizeof(routes[0]), &msg),
+                     ERR_OK);
+    buf_release(&msg);
+    f->req.arena = arena_new(1 << 20);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    arena_free(f->req.arena);
+    free(f);
+    return 0;
+}
+
+static void request(struct fixture *f, const char *method, const char *path, const char *body,
+                    const char *const *headers)
+{
+    arena_reset(f->req.arena);
+    struct arena *a = f->req.arena;
+    memset(&f->req, 0, sizeof(f->req));
+    memset(&f->resp, 0, sizeof(f->resp));
+    f->req.arena = a;
+    f->req.app = &f->app;
+    f->req.method_text = str_from_cstr(method);
+    f->req.method = http_method_parse(f->req.method_text);
+    f->req.path = str_from_cstr(path);
+    f->req.body = body ? str_from_cstr(body) : STR_NULL;
+    snprintf(f->req.id, sizeof(f->req.id), "0123456789abcdef0123456789abcdef");
+    snprintf(f->req.client_ip, sizeof(f->req.client_ip), "127.0.0.1");
+    for (size_t i = 0; headers && headers[i]; i += 2)
+        f->req.headers[f->req.n_headers++] =
+            (struct http_header){str_from_cstr(headers[i]), str_from_cstr(headers[i + 1])};
+}
+
+static const char *resp_header(const struct fixture *f, const char *name)
+{
+    for (size_t i = 0; i < f->resp.n_headers; i++)
+        if (str_ieq_cstr(f->resp.headers[i].name, name))
+            return f->resp.headers[i].value.ptr;
+    return NULL;
+}
+
+static void run(struct fixture *f)
+{
+    pipeline_run(&f->p, &f->req, &f->resp);
+}
+
+static void assert_security_headers(const struct fixture *f)
+{
+    assert_string_equal(resp_header(f, "X-Content-Type-Options"), "nosniff");
+    assert_string_equal(resp_header(f, "X-Frame-Options"), "DENY");
+    assert_string_equal(resp_header(f, "Referrer-Policy"), "strict-origin-when-cross-origin");
+    assert_non_null(strstr(resp_header(f, "Content-Security-Policy"), "default-src 'none'"));
+    assert_non_null(strstr(resp_header(f, "Content-Security-Policy"), "frame-ancestors 'none'"));
+    assert_non_null(resp_header(f, "Permissions-Policy"));
+    assert_string_equal(resp_header(f, "Cross-Origin-Opener-Policy"), "same-origin");
+    assert_non_null(resp_header(f, "Cross-Origin-Resource-Policy"));
+    assert_string_equal(resp_header(f, "X-Request-Id"), f->req.id);
+}
+
+static void assert_error(const struct fixture *f, int status, const char *code)
+{
+    assert_int_equal(f->resp.status, status);
+    assert_security_headers(f);
+    char want[128];
+    snprintf(want, sizeof(want), "\"code\":\"%s\"", code);
+    assert_non_null(strstr(f->resp.body, want));
+    assert_non_null(strstr(f->resp.body, "\"support_id\":\"0123456789abcdef0123456789abcdef\""));
+}
+
+static void test_ok_has_headers(void **state)
+{
+    struct fixture *f = *state;
+    request(f, "GET", "/ok", NULL, NULL);
+    run(f);
+    assert_int_equal(f->resp.status, 200);
+    assert_security_headers(f);
+    assert_string_equal(resp_header(f, "Cache-Control"), "no-store");
+    assert_null(resp_header(f, "Strict-Transport-Security"));
+}
+
+static void test_hsts_in_production_and_tls(void **state)
+{
+    struct fixture *f = *state;
+    request(f, "GET", "/ok", NULL, NULL);
+    f->req.tls = true;
+    run(f);
+    assert_non_null(strstr(resp_header(f, "Strict-Transport-Security"), "max-age=63072000"));
+    f->cfg.env = CONFIG_ENV_PRODUCTION;
+    request(f, "GET", "/nope", NULL, NULL);
+    run(f);
+    assert_non_null(resp_header(f, "Strict-Transport-Security"));
+}
+
+static void test_errors(void **state)
+{
+    struct fixture *f = *state;
+    request(f, "GET", "/nope", NULL, NULL);
+    run(f);
+    assert_error(f, 404, "not_found");
+
+    request(f, "DELETE", "/ok", NULL, NULL);
+    run(f);
+    assert_error(f, 405, "method_not_allowed");
+    assert_string_equal(resp_header(f, "Allow"), "GET, HEAD, OPTIONS");
+
+    request(f, "GET", "/ok", NULL, NULL);
+    f->req.body_too_large = true;
+    run(f);
+    assert_error(f, 413, "payload_too_large");
+
+    request(f, "GET", "/ok", NULL, NULL);
+    f->req.headers_too_large = true;
+    run(f);
+    assert_error(f, 431, "headers_too_large");
+}
+
+static void test_internal_detail_stays_out(void **state)
+{
+    struct fixture *f = *state;
+    request(f, "GET", "/broken", NULL, NULL);
+    run(f);
+    assert_error(f, 500, "internal_error");
+    assert_null(strstr(f->resp.body, "secret_table"));
+    assert_null(strstr(f->resp.body, "/srv"));
+}
+
+static void test_body_checks(void **state)
+{
+    struct fixture *f = *state;
+    const char *const json[] = {"Content-Type", "application/json; charset=utf-8", NULL};
+    const char *const text[] = {"Content-Type", "text/plain", NULL};
+
+    request(f, "POST", "/items", "{\"name\":\"ok\"}", json);
+    run(f);
+    assert_int_equal(f->resp.status, 200);
+
+    request(f, "POST", "/items", "{\"name\":\"ok\"}", text);
+    run(f);
+    assert_error(f, 415, "unsupported_media_type");
+
+    request(f, "POST", "/items", "{\"name\":\"a\",\"name\":\"b\"}", json);
+    run(f);
+    assert_error(f, 400, "invalid_json");
+    assert_non_null(strstr(f->resp.body, "duplicate key"));
+
+    char deep[200] = {0};
+    for (int i = 0; i < 40; i++)
+        deep[i] = '[';
+    request(f, "POST", "/items", deep, json);
+    run(f);
+    assert_error(f, 400, "invalid_json");
+
+    request(f, "POST", "/items", "{\"name\":\"much too long\",\"extra\":1}", json);
+    run(f);
+    assert_error(f, 400, "validation_failed");
+    assert_non_null(strstr(f->resp.body, "\"path\":\"name\""));
+    assert_non_null(strstr(f->resp.body, "\"path\":\"extra\""));
+}
+
+static void test_cors(void **state)
+{
+    struct fixture *f = *state;
+    const char *const good[] = {"Origin", "https://app.example.com", NULL};
+    const char *const evil[] = {"Origin", "https://evil.example", NULL};
+
+    request(f, "GET", "/ok", NULL, good);
+    run(f);
+    assert_string_equal(resp_header(f, "Access-Control-Allow-Origin"), "https://app.example.com");
+    assert_string_equal(resp_header(f, "Access-Control-Allow-Credentials"), "true");
+    assert_string_equal(resp_header(f, "Vary"), "Origin");
+
+    request(f, "GET", "/ok", NULL, evil);
+    run(f);
+    assert_int_equal(f->resp.status, 200);
+    assert_null(resp_header(f, "Access-Control-Allow-Origin"));
+
+    const char *const pre_good[] = {"Origin", "https://app.example.com",
+                                    "Access-Control-Request-Method", "POST", NULL};
+    request(f, "OPTIONS", "/items", NULL, pre_good);
+    run(f);
+    assert_int_equal(f->resp.status, 204);
+    assert_non_null(resp_header(f, "Access-Control-Allow-Methods"));
+    assert_security_headers(f);
+
+    const char *const pre_evil[] = {"Origin", "https://evil.example",
+                                    "Access-Control-Request-Method", "POST", NULL};
+    request(f, "OPTIONS", "/items", NULL, pre_evil);
+    run(f);
+    assert_error(f, 403, "origin_not_allowed");
+    assert_null(resp_header(f, "Access-Control-Allow-Origin"));
+}
+
+static void test_delivery_is_open_without_credentials(void **state)
+{
+    struct fixture *f = *state;
+    const char *const evil[] = {"Origin", "https://anyone.example", NULL};
+    request(f, "GET", "/feed/acme", NULL, evil);
+    run(f);
+    assert_int_equal(f->resp.status, 200);
+    assert_string_equal(resp_header(f, "Access-Control-Allow-Origin"), "*");
+    assert_null(resp_header(f, "Access-Control-Allow-Credentials"));
+    assert_string_equal(resp_header(f, "Cross-Origin-Resource-Policy"), "cross-origin");
+    assert_null(resp_header(f, "Cache-Control"));
+
+    request(f, "GET", "/feed/", NULL, evil); /* 404 under the delivery prefix stays open */
+    run(f);
+    assert_error(f, 404, "not_found");
+    assert_string_equal(resp_header(f, "Access-Control-Allow-Origin"), "*");
+}
+
+static void test_plain_options(void **state)
+{
+    struct fixture *f = *state;
+    request(f, "OPTIONS", "/items", NULL, NULL);
+    run(f);
+    assert_int_equal(f->resp.status, 204);
+    assert_string_equal(resp_header(f, "Allow"), "POST, OPTIONS");
+    request(f, "OPTIONS", "/nope", NULL, NULL);
+    run(f);
+    assert_error(f, 404, "not_found");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ok_has_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hsts_in_production_and_tls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_internal_detail_stays_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivery_is_open_without_credentials, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plain_options, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,158 @@
+/* Unit tests for http/router: matching, parameters, 404 vs 405, table validation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http/router.h"
+
+static enum err ok_handler(struct http_request *req, struct http_response *resp)
+{
+    resp->status = 200;
+    return ERR_OK;
+}
+
+static const struct route table[] = {
+    {HTTP_GET, "/", ok_handler, ROUTE_PUBLIC, NULL, "root"},
+    {HTTP_GET, "/health", ok_handler, ROUTE_PUBLIC, NULL, "h"},
+    {HTTP_GET, "/api/v1/things/{id}", ok_handler, ROUTE_PUBLIC, NULL, "get"},
+    {HTTP_DELETE, "/api/v1/things/{id}", ok_handler, ROUTE_PUBLIC, NULL, "del"},
+    {HTTP_POST, "/api/v1/things/{id}/parts/{part}", ok_handler, ROUTE_PUBLIC, NULL, "p"},
+};
+
+struct fixture {
+    struct router r;
+    struct http_request req;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct buf msg = BUF_INIT(256);
+    assert_int_equal(router_init(&f->r, table, sizeof(table) / sizeof(table[0]), &msg), ERR_OK);
+    buf_release(&msg);
+    f->req.arena = arena_new(1 << 20);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    arena_free(f->req.arena);
+    free(f);
+    return 0;
+}
+
+static enum router_match match(struct fixture *f, enum http_method m, const char *path)
+{
+    struct arena *a = f->req.arena;
+    memset(&f->req, 0, sizeof(f->req));
+    f->req.arena = a;
+    f->req.method = m;
+    f->req.path = str_from_cstr(path);
+    return router_match(&f->r, &f->req);
+}
+
+static void test_literal_and_root(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(match(f, HTTP_GET, "/health"), ROUTER_FOUND);
+    assert_string_equal(f->req.route->pattern, "/health");
+    assert_int_equal(match(f, HTTP_GET, "/"), ROUTER_FOUND);
+    assert_string_equal(f->req.route->pattern, "/");
+    assert_int_equal(match(f, HTTP_GET, "/health/"), ROUTER_NOT_FOUND);
+    assert_int_equal(match(f, HTTP_GET, "/healthz"), ROUTER_NOT_FOUND);
+    assert_int_equal(match(f, HTTP_GET, "health"), ROUTER_NOT_FOUND);
+    assert_int_equal(match(f, HTTP_GET, ""), ROUTER_NOT_FOUND);
+}
+
+static void test_head_uses_get(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(match(f, HTTP_HEAD, "/health"), ROUTER_FOUND);
+}
+
+static void test_params(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(match(f, HTTP_POST, "/api/v1/things/abc/parts/7"), ROUTER_FOUND);
+    struct str id = http_param(&f->req, "id"), part = http_param(&f->req, "part");
+    assert_true(str_eq_cstr(id, "abc"));
+    assert_true(str_eq_cstr(part, "7"));
+    assert_null(http_param(&f->req, "nope").ptr);
+    /* an empty segment never matches a parameter */
+    assert_int_equal(match(f, HTTP_GET, "/api/v1/things/"), ROUTER_NOT_FOUND);
+    assert_int_equal(match(f, HTTP_GET, "/api/v1/things//"), ROUTER_NOT_FOUND);
+}
+
+static void test_method_not_allowed(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(match(f, HTTP_PUT, "/api/v1/things/1"), ROUTER_METHOD_NOT_ALLOWED);
+    assert_string_equal(f->req.allow, "GET, HEAD, DELETE, OPTIONS");
+    assert_int_equal(match(f, HTTP_OTHER, "/health"), ROUTER_METHOD_NOT_ALLOWED);
+    assert_string_equal(f->req.allow, "GET, HEAD, OPTIONS");
+}
+
+static void test_path_limit(void **state)
+{
+    struct fixture *f = *state;
+    static char path[ROUTER_MAX_PATH + 2];
+    memset(path, 'a', sizeof(path) - 1);
+    path[0] = '/';
+    path[ROUTER_MAX_PATH + 1] = '\0'; /* one byte over the limit */
+    assert_int_equal(match(f, HTTP_GET, path), ROUTER_NOT_FOUND);
+}
+
+static void expect_refused(const struct route *rt, const char *why)
+{
+    struct router r;
+    struct buf msg = BUF_INIT(256);
+    assert_int_equal(router_init(&r, rt, 1, &msg), ERR_CONFIG);
+    assert_non_null(strstr(buf_cstr(&msg), why));
+    buf_release(&msg);
+}
+
+static void test_init_refuses_bad_tables(void **state)
+{
+    (void)state;
+    const struct route unguarded = {HTTP_GET, "/x", ok_handler, ROUTE_ACCESS_UNSET, NULL, ""};
+    expect_refused(&unguarded, "no access class");
+    const struct route bad_pattern = {HTTP_GET, "/x//y", ok_handler, ROUTE_PUBLIC, NULL, ""};
+    expect_refused(&bad_pattern, "malformed");
+    const struct route relative = {HTTP_GET, "x", ok_handler, ROUTE_PUBLIC, NULL, ""};
+    expect_refused(&relative, "malformed");
+    const struct route half_param = {HTTP_GET, "/x/{id", ok_handler, ROUTE_PUBLIC, NULL, ""};
+    expect_refused(&half_param, "malformed");
+    const struct route no_handler = {HTTP_GET, "/x", NULL, ROUTE_PUBLIC, NULL, ""};
+    expect_refused(&no_handler, "no handler");
+    const struct route head = {HTTP_HEAD, "/x", ok_handler, ROUTE_PUBLIC, NULL, ""};
+    expect_refused(&head, "derived");
+
+    const struct route dup[] = {
+        {HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, ""},
+        {HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, ""},
+    };
+    struct router r;
+    struct buf msg = BUF_INIT(256);
+    assert_int_equal(router_init(&r, dup, 2, &msg), ERR_CONFIG);
+    assert_non_null(strstr(buf_cstr(&msg), "duplicate"));
+    buf_release(&msg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_literal_and_root, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_head_uses_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_params, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_method_not_allowed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_limit, setup, teardown),
+        cmocka_unit_test(test_init_refuses_bad_tables),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
