@@ -159,10 +159,19 @@ static enum err check_body(struct http_request *req)
         return ERR_UNSUPPORTED_MEDIA;
     if (!spec->json)
         return ERR_OK;
+    const struct json_limits *lim = spec->limits ? spec->limits : &JSON_LIMITS_DEFAULT;
+    if (req->body.len > lim->max_bytes) {
+        /* the route accepts less than the server-wide body limit */
+        char *msg = arena_printf(req->arena,
+                                 "The request body is larger than this endpoint accepts (%zu "
+                                 "bytes).",
+                                 lim->max_bytes);
+        return http_fail_public(req, ERR_TOO_LARGE, "payload_too_large",
+                                msg ? msg : err_public_message(ERR_TOO_LARGE));
+    }
     struct json_error je = {0};
     struct json *doc = NULL;
-    enum err e = json_parse(req->body.ptr ? req->body.ptr : "", req->body.len,
-                            spec->limits ? spec->limits : &JSON_LIMITS_DEFAULT, &doc, &je);
+    enum err e = json_parse(req->body.ptr ? req->body.ptr : "", req->body.len, lim, &doc, &je);
     if (e) {
         char *msg = arena_printf(req->arena, "The request body is not acceptable JSON: %s.",
                                  je.reason[0] ? je.reason : "malformed JSON");
@@ -201,6 +210,8 @@ static enum err run_stages(const struct pipeline *p, struct http_request *req,
         return ERR_HEADERS_TOO_LARGE;
     if (req->body_too_large)
         return ERR_TOO_LARGE;
+    if (req->protocol_error)
+        return http_fail_public(req, ERR_INVALID, "bad_request", req->protocol_error);
 
     if (is_preflight(req)) {
         if (!delivery && !origin_allowed(p->app->cfg, http_header_get(req, "Origin")))
@@ -234,11 +245,11 @@ static enum err run_stages(const struct pipeline *p, struct http_request *req,
     return req->route->handler(req, resp);
 }
 
-static double elapsed_ms(const struct timespec *since)
+static int64_t elapsed_us(const struct timespec *since)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - since->tv_sec) * 1e3 + (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+    return (int64_t)(now.tv_sec - since->tv_sec) * 1000000 + (now.tv_nsec - since->tv_nsec) / 1000;
 }
 
 void pipeline_run(const struct pipeline *p, struct http_request *req, struct http_response *resp)
@@ -273,13 +284,11 @@ void pipeline_run(const struct pipeline *p, struct http_request *req, struct htt
         (void)add_security_headers(p, req, resp, delivery);
     }
 
-    char ms[32];
-    snprintf(ms, sizeof(ms), "%.3f", elapsed_ms(&req->started));
     char *path = arena_strndup(req->arena, req->path.ptr ? req->path.ptr : "", req->path.len);
     char *method = arena_strndup(req->arena, req->method_text.ptr ? req->method_text.ptr : "",
                                  req->method_text.len);
     log_info("request", LOG_STR("method", method ? method : "?"),
              LOG_STR("path", path ? path : "?"), LOG_INT("status", resp->status),
-             LOG_STR("ip", req->client_ip), LOG_STR("request_id", req->id), LOG_STR("ms", ms),
+             LOG_STR("ip", req->client_ip), LOG_STR("request_id", req->id), LOG_INT("us", elapsed_us(&req->started)),
              LOG_STR("code", e ? (req->fail_code ? req->fail_code : err_public_code(e)) : "-"));
 }

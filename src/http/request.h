@@ -74,6 +74,7 @@ struct http_request {
     struct str body;
     bool body_too_large;  /* set by the server when the body passed the limit */
     bool headers_too_large;
+    const char *protocol_error; /* set by the server: a public reason for a 400 */
     bool tls;
     char id[HTTP_REQUEST_ID_LEN + 1];
     char client_ip[HTTP_IP_LEN];

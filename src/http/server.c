@@ -273,7 +273,8 @@ static enum MHD_Result send_response(struct http_server *s, struct MHD_Connectio
 
 /* First call: headers are complete. Sets up the request; answers early refusals. */
 static enum MHD_Result begin_request(struct http_server *s, struct MHD_Connection *c,
-                                     struct req_ctx *rc, const char *url, const char *method)
+                                     struct req_ctx *rc, const char *url, const char *method,
+                                     const char *version)
 {
     const struct config *cfg = s->app->cfg;
     struct http_request *req = &rc->req;
@@ -300,13 +301,17 @@ static enum MHD_Result begin_request(struct http_server *s, struct MHD_Connectio
         netaddr_parse(STR_LIT("0.0.0.0"), &peer);
     pipeline_resolve_client(&s->pipeline, req, &peer);
 
+    /* RFC 9112 §3.2: an HTTP/1.1 request without Host is a bad request */
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !http_header_get(req, "Host").ptr)
+        req->protocol_error = "An HTTP/1.1 request must carry a Host header.";
+
     struct str cl = http_header_get(req, "Content-Length");
     uint64_t declared = 0;
     if (cl.ptr && str_to_u64(cl, UINT64_MAX, &declared) == ERR_OK &&
         declared > cfg->max_body_bytes)
         req->body_too_large = true;
 
-    if (req->headers_too_large || req->body_too_large) {
+    if (req->headers_too_large || req->body_too_large || req->protocol_error) {
         conn_set_phase(s, rc->conn, CONN_HANDLING, 0);
         return send_response(s, c, rc);
     }
@@ -323,7 +328,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!rc) /* no URI callback ran: should not happen */
         return MHD_NO;
     if (!rc->headers_seen)
-        return begin_request(s, c, rc, url, method);
+        return begin_request(s, c, rc, url, method, version);
 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
@@ -343,7 +348,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return send_response(s, c, rc);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);

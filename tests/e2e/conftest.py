@@ -65,6 +65,11 @@ def base_env():
     return env
 
 
+def pytest_configure(config):
+    config.addinivalue_line("filterwarnings", "ignore:ssl.TLSVersion:DeprecationWarning")
+    config.addinivalue_line("filterwarnings", "ignore::urllib3.exceptions.InsecureRequestWarning")
+
+
 @pytest.fixture(scope="session")
 def shiplog_bin():
     p = _binary()
@@ -198,11 +203,15 @@ class Server:
         return self.base_url + path
 
     def request(self, method, path, **kw):
+        """One request on a fresh connection (no pooled keep-alive connection that
+        the server may have closed for idleness in the meantime); tests about
+        keep-alive use self.http directly."""
         kw.setdefault("timeout", 15)
         kw.setdefault("allow_redirects", False)
         if self.scheme == "https":
             kw.setdefault("verify", False)
-        return self.http.request(method, self.url(path), **kw)
+        with http_session() as s:
+            return s.request(method, self.url(path), **kw)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)

@@ -99,3 +99,28 @@ def test_ready_follows_postgresql(backend, server, pg_factory):
     back = wait_until(lambda: (lambda x: x if x.status_code == 200 else None)(srv.get("/health/ready")), 15, 0.25)
     assert back is not None, "/health/ready did not recover after the database came back"
     assert back.json()["status"] == "ready"
+
+
+def test_ready_requires_migration(backend, server, tmp_path, pg_factory):
+    """Production does not migrate at start-up: until `shiplog migrate` has run,
+    /health/ready is 503 unavailable (logged with the support id), then 200."""
+    data = tmp_path / "prod"
+    env = {"SHIPLOG_ENV": "production"}
+    mig_env = {}
+    if backend == "postgresql":
+        cluster = pg_factory()  # a database nobody has migrated yet
+        env.update({"SHIPLOG_DATABASE_URL": cluster.app_url, "SHIPLOG_MIGRATE_DATABASE_URL": None})
+        mig_env = cluster.env()
+    srv = server.start(env=env, data_dir=data)
+    r = srv.get("/health/ready")
+    err = assert_error(r, 503, "unavailable")
+    assert_security_headers(r, hsts=True)
+    assert srv.wait_log(lambda o: o.get("level") == "error" and err["support_id"] in str(o.values()), 5), \
+        f"no error log line with support_id {err['support_id']}"
+    assert srv.get("/health").status_code == 200
+
+    m = server.run_cli(["migrate", "--data", str(data)], env={"SHIPLOG_ENV": "production", **mig_env})
+    assert m.returncode == 0, f"migrate failed ({m.returncode}): {m.stderr}"
+    back = wait_until(lambda: (lambda x: x if x.status_code == 200 else None)(srv.get("/health/ready")), 10, 0.25)
+    assert back is not None, "/health/ready still not 200 after `shiplog migrate`"
+    assert back.json()["status"] == "ready"

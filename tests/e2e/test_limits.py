@@ -28,9 +28,18 @@ def test_default_limit_exact_body_unknown_path(shared_server):
     assert_error(r, 404, "not_found")
 
 
-def test_default_limit_exact_csp_report(shared_server):
-    r = raw_request(shared_server.port, "POST", "/csp-report", [CSP], csp_body(pad_to=DEFAULT_BODY_LIMIT))
+CSP_ROUTE_LIMIT = 64 * 1024  # /csp-report accepts less than the server-wide limit
+
+
+def test_route_limit_exact_csp_report(shared_server):
+    r = raw_request(shared_server.port, "POST", "/csp-report", [CSP], csp_body(pad_to=CSP_ROUTE_LIMIT))
     assert r.status_code == 204, r
+
+
+def test_route_limit_one_over_csp_report(shared_server):
+    r = raw_request(shared_server.port, "POST", "/csp-report", [CSP], csp_body(pad_to=CSP_ROUTE_LIMIT + 1))
+    assert_error(r, 413, "payload_too_large")
+    assert_security_headers(r)
 
 
 def test_default_limit_one_over(shared_server):
@@ -128,14 +137,9 @@ def _post_json(srv, body):
     return raw_request(srv.port, "POST", "/csp-report", [("Content-Type", "application/json")], body)
 
 
-def test_json_depth_32_parses(shared_server):
-    r = _post_json(shared_server, b"[" * 32 + b"]" * 32)
-    # It parses; it is just not a CSP report.
-    assert_error(r, 400, "validation_failed")
-
-
-@pytest.mark.parametrize("depth", [33, 1000, 200000])
+@pytest.mark.parametrize("depth", [33, 1000, 30000])
 def test_json_depth_over_32(shared_server, depth):
+    # 30000 levels = 60000 bytes, still inside /csp-report's 64 KiB body limit
     r = _post_json(shared_server, b"[" * depth + b"]" * depth)
     assert_error(r, 400, "invalid_json")
     assert_security_headers(r)

@@ -28,7 +28,8 @@ def test_access_log_fields(shared_server):
     assert line["status"] == 200 and isinstance(line["status"], int), line
     assert line["ip"] == "127.0.0.1", line
     assert HEX32.match(line["request_id"])
-    assert isinstance(line["ms"], (int, float)) and line["ms"] >= 0, line
+    # duration in whole microseconds
+    assert isinstance(line["us"], int) and line["us"] >= 0, line
 
 
 def test_access_log_error_status(shared_server):
