@@ -402,11 +402,7 @@ static bool valid_base_url(const char *v, struct str *host)
     if (!str_is_printable_ascii(s) || str_index(s, ' ') >= 0 || str_index(s, '@') >= 0 ||
         str_index(s, '?') >= 0 || str_index(s, '#') >= 0)
         return false;
-    if (str_starts_with(s, STR_LIT("https://")))
-        rest = str_from(s.ptr + 8, s.len - 8);
-    else if (str_starts_with(s, STR_LIT("http://")))
-        rest = str_from(s.ptr + 7, s.len - 7);
-    else
+    if (!str_cut_http_scheme(s, false, &rest))
         return false;
     long slash = str_index(rest, '/');
     struct str auth = slash >= 0 ? str_from(rest.ptr, (size_t)slash) : rest;
@@ -439,11 +435,7 @@ static bool valid_base_url(const char *v, struct str *host)
 static bool valid_origin(struct str o)
 {
     struct str rest;
-    if (str_starts_with(o, STR_LIT("https://")))
-        rest = str_from(o.ptr + 8, o.len - 8);
-    else if (str_starts_with(o, STR_LIT("http://")))
-        rest = str_from(o.ptr + 7, o.len - 7);
-    else
+    if (!str_cut_http_scheme(o, false, &rest))
         return false;
     struct str h = rest;
     size_t after;

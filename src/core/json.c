@@ -131,17 +131,6 @@ static enum err scan_fail(struct scan *s, enum err code, size_t offset, const ch
     return code;
 }
 
-static int hex_val(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads 4 hex digits at p[i..]; -1 when missing or not hex. */
 static long scan_hex4(const struct scan *s, size_t i)
 {
@@ -149,7 +138,7 @@ static long scan_hex4(const struct scan *s, size_t i)
         return -1;
     long v = 0;
     for (size_t k = 0; k < 4; k++) {
-        int h = hex_val(s->p[i + k]);
+        int h = str_hex_digit((char)s->p[i + k]);
         if (h < 0)
             return -1;
         v = v * 16 + h;

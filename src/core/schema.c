@@ -111,11 +111,7 @@ static bool valid_email(struct str s)
 static bool valid_url(struct str s)
 {
     struct str rest;
-    if (str_starts_with(s, STR_LIT("https://")))
-        rest = str_from(s.ptr + 8, s.len - 8);
-    else if (str_starts_with(s, STR_LIT("http://")))
-        rest = str_from(s.ptr + 7, s.len - 7);
-    else
+    if (!str_cut_http_scheme(s, false, &rest))
         return false;
     if (s.len > 2048)
         return false;
@@ -127,22 +123,6 @@ static bool valid_url(struct str s)
     /* a host must follow the scheme */
     return rest.len > 0 && rest.ptr[0] != '/' && rest.ptr[0] != '?' && rest.ptr[0] != '#' &&
            rest.ptr[0] != '@' && rest.ptr[0] != ':';
-}
-
-static bool valid_uuid(struct str s)
-{
-    if (s.len != 36)
-        return false;
-    for (size_t i = 0; i < 36; i++) {
-        char c = s.ptr[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return false;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return false;
-        }
-    }
-    return true;
 }
 
 static bool valid_slug(struct str s)
@@ -166,7 +146,7 @@ static bool check_format(enum schema_format f, struct str s, const char **what)
         return valid_url(s);
     case SCHEMA_FMT_UUID:
         *what = "a UUID";
-        return valid_uuid(s);
+        return str_is_uuid(s);
     case SCHEMA_FMT_SLUG:
         *what = "a slug";
         return valid_slug(s);

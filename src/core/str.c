@@ -113,6 +113,40 @@ enum err str_to_u64(struct str s, uint64_t max, uint64_t *out)
     return ERR_OK;
 }
 
+int str_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool str_is_uuid(struct str s)
+{
+    if (s.len != 36 || !s.ptr)
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.ptr[i];
+        bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash_position ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+bool str_cut_http_scheme(struct str s, bool ignore_case, struct str *rest)
+{
+    bool (*starts)(struct str, struct str) = ignore_case ? str_istarts_with : str_starts_with;
+    size_t skip = starts(s, STR_LIT("https://")) ? 8 : starts(s, STR_LIT("http://")) ? 7 : 0;
+    if (!skip)
+        return false;
+    *rest = str_from(s.ptr + skip, s.len - skip);
+    return true;
+}
+
 bool str_is_printable_ascii(struct str s)
 {
     for (size_t i = 0; i < s.len; i++)

@@ -49,6 +49,18 @@ long str_index(struct str s, char c);
 /* Decimal digits only (no sign, no spaces), value <= max; else ERR_INVALID / ERR_LIMIT. */
 MUST_CHECK enum err str_to_u64(struct str s, uint64_t max, uint64_t *out);
 
+/* Value of one hex digit (either case), or -1. */
+int str_hex_digit(char c);
+
+/* True for a canonical lower-case UUID (8-4-4-4-12 hex digits). */
+bool str_is_uuid(struct str s);
+
+/*
+ * When s starts with "http://" or "https://" (ASCII case-insensitively when
+ * ignore_case), stores what follows in *rest and returns true.
+ */
+bool str_cut_http_scheme(struct str s, bool ignore_case, struct str *rest);
+
 /* True when every byte is printable ASCII (0x20..0x7e). */
 bool str_is_printable_ascii(struct str s);
 

@@ -1,6 +1,8 @@
 /* rand — OS CSPRNG and hex helpers; see rand.h. */
 #include "crypto/rand.h"
 
+#include "core/str.h"
+
 #include <errno.h>
 #include <sys/random.h>
 
@@ -43,23 +45,12 @@ enum err rand_hex(char *out, size_t n)
     return ERR_OK;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 enum err hex_decode(const char *hex, size_t hex_len, unsigned char *out, size_t n)
 {
     if (hex_len != 2 * n)
         return ERR_INVALID;
     for (size_t i = 0; i < n; i++) {
-        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        int hi = str_hex_digit(hex[2 * i]), lo = str_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return ERR_INVALID;
         out[i] = (unsigned char)(hi << 4 | lo);

@@ -55,11 +55,7 @@ bool http_origin_valid(struct str o)
     if (!o.ptr || o.len == 0 || o.len > HEADERS_MAX_ORIGIN)
         return false;
     struct str rest;
-    if (str_istarts_with(o, STR_LIT("https://")))
-        rest = str_from(o.ptr + 8, o.len - 8);
-    else if (str_istarts_with(o, STR_LIT("http://")))
-        rest = str_from(o.ptr + 7, o.len - 7);
-    else
+    if (!str_cut_http_scheme(o, true, &rest))
         return false;
     size_t i = 0;
     if (rest.len && rest.ptr[0] == '[') {

@@ -170,21 +170,6 @@ static int run_migrations(struct config *cfg)
     return 0;
 }
 
-static int cmd_migrate(int argc, char **argv)
-{
-    struct overrides o = {0};
-    int rc = parse_options(argc, argv, false, &o);
-    if (rc)
-        return rc;
-    struct config cfg;
-    load_config(&o, &cfg);
-    rc = ensure_data_dir(&cfg);
-    if (!rc)
-        rc = run_migrations(&cfg);
-    config_release(&cfg);
-    return rc;
-}
-
 static int serve(struct config *cfg)
 {
     struct master_key key;
@@ -298,17 +283,18 @@ static int serve(struct config *cfg)
     return 0;
 }
 
-static int cmd_serve(int argc, char **argv)
+/* Parses the options, loads the configuration and runs fn with it. */
+static int run_with_config(int argc, char **argv, bool allow_listen, int (*fn)(struct config *))
 {
     struct overrides o = {0};
-    int rc = parse_options(argc, argv, true, &o);
+    int rc = parse_options(argc, argv, allow_listen, &o);
     if (rc)
         return rc;
     struct config cfg;
     load_config(&o, &cfg);
     rc = ensure_data_dir(&cfg);
     if (!rc)
-        rc = serve(&cfg);
+        rc = fn(&cfg);
     config_release(&cfg);
     return rc;
 }
@@ -329,9 +315,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(argc, argv);
+        return run_with_config(argc, argv, true, serve);
     if (strcmp(cmd, "migrate") == 0)
-        return cmd_migrate(argc, argv);
+        return run_with_config(argc, argv, false, run_migrations);
     fprintf(stderr, "shiplog: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

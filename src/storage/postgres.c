@@ -191,6 +191,17 @@ static bool pg_ping(PGconn *conn)
 }
 
 /* Makes c usable: connect, or check and reset once. */
+/* Runs pg_setup on a fresh or reset connection; drops the connection if it fails. */
+static enum err pg_setup_or_drop(struct pg_storage *p, struct pg_conn *c, struct buf *detail)
+{
+    enum err e = pg_setup(p, c->conn, detail);
+    if (e) {
+        PQfinish(c->conn);
+        c->conn = NULL;
+    }
+    return e;
+}
+
 static enum err pg_conn_ready(struct pg_storage *p, struct pg_conn *c, struct buf *detail)
 {
     if (!c->conn) {
@@ -203,12 +214,7 @@ static enum err pg_conn_ready(struct pg_storage *p, struct pg_conn *c, struct bu
             c->conn = NULL;
             return ERR_UNAVAILABLE;
         }
-        enum err e = pg_setup(p, c->conn, detail);
-        if (e) {
-            PQfinish(c->conn);
-            c->conn = NULL;
-        }
-        return e;
+        return pg_setup_or_drop(p, c, detail);
     }
     bool idle = storage_now_ns() - c->last_used > PG_IDLE_CHECK_NS;
     if (PQstatus(c->conn) == CONNECTION_OK && PQtransactionStatus(c->conn) == PQTRANS_IDLE &&
@@ -222,12 +228,7 @@ static enum err pg_conn_ready(struct pg_storage *p, struct pg_conn *c, struct bu
         c->conn = NULL;
         return ERR_UNAVAILABLE;
     }
-    enum err e = pg_setup(p, c->conn, detail);
-    if (e) {
-        PQfinish(c->conn);
-        c->conn = NULL;
-    }
-    return e;
+    return pg_setup_or_drop(p, c, detail);
 }
 
 static void pg_release(struct pg_storage *p, struct pg_conn *c)

@@ -152,18 +152,7 @@ enum err storage_sql_scan(const char *sql, size_t len, struct sql_scan *out, cha
 
 bool storage_tenant_id_valid(struct str id)
 {
-    if (id.len != STORAGE_TENANT_ID_LEN || !id.ptr)
-        return false;
-    for (size_t i = 0; i < id.len; i++) {
-        unsigned char c = (unsigned char)id.ptr[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return false;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return false;
-        }
-    }
-    return true;
+    return str_is_uuid(id);
 }
 
 /* ---- open / close -------------------------------------------------------- */

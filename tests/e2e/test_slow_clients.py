@@ -110,3 +110,38 @@ def test_keepalive_reuse_before_idle_timeout(slow_server):
         for _ in range(3):
             assert s.get(slow_server.url("/health"), timeout=5).status_code == 200
             time.sleep(0.8)
+
+
+@pytest.fixture(scope="module")
+def capped_server(module_server_factory):
+    return module_server_factory.start(env={"SHIPLOG_MAX_CONNECTIONS_PER_IP": 2,
+                                            "SHIPLOG_IDLE_TIMEOUT": 5})
+
+
+def test_connections_per_ip_are_capped(capped_server):
+    """Two idle connections from one address use up its share: a third is closed
+    at once without a response, and the address is served again once they go."""
+    held = [socket.create_connection(("127.0.0.1", capped_server.port), timeout=5) for _ in range(2)]
+    try:
+        time.sleep(0.3)  # let the server accept both
+        third = socket.create_connection(("127.0.0.1", capped_server.port), timeout=5)
+        third.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        third.settimeout(3)
+        try:
+            data = third.recv(4096)
+        except ConnectionResetError:
+            data = b""
+        third.close()
+        assert data == b"", f"a connection over the per-IP cap was served: {data[:80]!r}"
+    finally:
+        for s in held:
+            s.close()
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            if capped_server.get("/health", timeout=2).status_code == 200:
+                break
+        except Exception:  # noqa: BLE001 - the server may still be releasing the slots
+            pass
+        assert time.monotonic() < deadline, "the address was not served again after its connections closed"
+        time.sleep(0.2)

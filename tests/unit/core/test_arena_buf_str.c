@@ -236,12 +236,37 @@ static void test_str_misc(void **state)
     assert_int_equal(str_from_cstr(NULL).len, 0);
 }
 
+static void test_str_helpers(void **state)
+{
+    (void)state;
+    assert_int_equal(str_hex_digit('0'), 0);
+    assert_int_equal(str_hex_digit('f'), 15);
+    assert_int_equal(str_hex_digit('F'), 15);
+    assert_int_equal(str_hex_digit('g'), -1);
+
+    assert_true(str_is_uuid(STR_LIT("123e4567-e89b-42d3-a456-426614174000")));
+    assert_false(str_is_uuid(STR_LIT("123E4567-e89b-42d3-a456-426614174000"))); /* upper case */
+    assert_false(str_is_uuid(STR_LIT("123e4567e89b-42d3-a456-426614174000-")));
+    assert_false(str_is_uuid(STR_LIT("123e4567-e89b-42d3-a456-42661417400")));  /* one short */
+    assert_false(str_is_uuid(STR_LIT("123e4567-e89b-42d3-a456-4266141740000"))); /* one over */
+
+    struct str rest;
+    assert_true(str_cut_http_scheme(STR_LIT("https://a.example/x"), false, &rest));
+    assert_true(str_eq_cstr(rest, "a.example/x"));
+    assert_true(str_cut_http_scheme(STR_LIT("http://h"), false, &rest));
+    assert_true(str_eq_cstr(rest, "h"));
+    assert_false(str_cut_http_scheme(STR_LIT("HTTPS://h"), false, &rest));
+    assert_true(str_cut_http_scheme(STR_LIT("HTTPS://h"), true, &rest));
+    assert_false(str_cut_http_scheme(STR_LIT("ftp://h"), true, &rest));
+    assert_false(str_cut_http_scheme(STR_LIT("https:/"), true, &rest));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_cap_exact), cmocka_unit_test(test_arena_helpers),
         cmocka_unit_test(test_arena_cleanups),  cmocka_unit_test(test_buf_cap_exact),
-        cmocka_unit_test(test_str_split),       cmocka_unit_test(test_str_to_u64),
+        cmocka_unit_test(test_str_helpers),     cmocka_unit_test(test_str_split),       cmocka_unit_test(test_str_to_u64),
         cmocka_unit_test(test_str_misc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
