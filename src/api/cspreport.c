@@ -20,8 +20,8 @@
 #define CSP_URI_MAX            2048
 #define CSP_POLICY_MAX         4096
 
-static const char *const csp_content_types[] = {
-    "application/csp-report", "application/json", "application/reports+json", NULL};
+static const char *const csp_content_types[] = {"application/csp-report", "application/json",
+                                                "application/reports+json", NULL};
 
 static const struct json_limits csp_limits = {
     .max_bytes = CSP_REPORT_MAX_BYTES,
@@ -39,8 +39,14 @@ const struct body_spec CSP_REPORT_BODY = {
 
 static const char *const dispositions[] = {"enforce", "report", NULL};
 
-#define URI_FIELD(n)    {.name = (n), .kind = SCHEMA_STRING, .nullable = true, .max_len = CSP_URI_MAX}
-#define NUMBER_FIELD(n) {.name = (n), .kind = SCHEMA_INTEGER, .min = 0, .max = 100000000}
+#define URI_FIELD(n)                                                                               \
+    {                                                                                              \
+        .name = (n), .kind = SCHEMA_STRING, .nullable = true, .max_len = CSP_URI_MAX               \
+    }
+#define NUMBER_FIELD(n)                                                                            \
+    {                                                                                              \
+        .name = (n), .kind = SCHEMA_INTEGER, .min = 0, .max = 100000000                            \
+    }
 
 /* CSP Level 2 report members. */
 static const struct schema_field csp2_fields[] = {
@@ -122,9 +128,8 @@ enum err csp_report(struct http_request *req, struct http_response *resp)
     if (!res)
         return ERR_LIMIT;
     const struct json *doc = req->json;
-    bool reporting_api =
-        str_ieq_cstr(http_media_type(http_header_get(req, "Content-Type")),
-                     "application/reports+json");
+    bool reporting_api = str_ieq_cstr(http_media_type(http_header_get(req, "Content-Type")),
+                                      "application/reports+json");
     if (!reporting_api) {
         if (schema_validate(&csp2_wrapper, doc, res) != ERR_OK)
             return invalid(req, res);

@@ -1,9 +1,9 @@
 /*
  * wellknown — /.well-known/security.txt (H11, RFC 9116), the disclosure
  * policy it links to (/security, unless SHIPLOG_SECURITY_POLICY_URL points
- * elsewhere), and the API description. security.txt is rendered once at start-up; its Expires is 180
- * days after the start, so a running deployment always publishes a current
- * file (RFC 9116 asks for less than a year) without anyone editing dates.
+ * elsewhere), and the API description. security.txt is rendered once at start-up; its Expires is
+ * 180 days after the start, so a running deployment always publishes a current file (RFC 9116 asks
+ * for less than a year) without anyone editing dates.
  */
 #include <stdio.h>
 #include <string.h>

@@ -21,7 +21,10 @@ struct buf {
     size_t max;   /* hard cap on len */
 };
 
-#define BUF_INIT(max_) {NULL, 0, 0, (max_)}
+#define BUF_INIT(max_)                                                                             \
+    {                                                                                              \
+        NULL, 0, 0, (max_)                                                                         \
+    }
 
 void buf_init(struct buf *b, size_t max);
 

@@ -26,7 +26,7 @@
 #include "core/err.h"
 #include "core/log.h"
 
-#define CONFIG_MAX_VALUE       4096 /* bytes in any one variable's value */
+#define CONFIG_MAX_VALUE       4096  /* bytes in any one variable's value */
 #define CONFIG_MAX_SECRET_FILE 65536 /* bytes in a secret file */
 #define CONFIG_MAX_LIST        64    /* entries in a list setting (origins, proxies) */
 #define CONFIG_MAX_PATH        1024
@@ -35,28 +35,28 @@ enum config_env { CONFIG_ENV_DEVELOPMENT, CONFIG_ENV_PRODUCTION };
 
 /* A secret setting: an inline value or a file re-read on a TTL. */
 struct config_secret {
-    const char *name;        /* e.g. "MASTER_KEY" (without SHIPLOG_) */
-    bool set;                /* configured at all (inline or file) */
-    char *file;              /* path when from SHIPLOG_<NAME>_FILE, else NULL */
-    struct buf value;        /* current value (heap); wiped on release */
-    time_t loaded_at;        /* when value was read from file */
+    const char *name; /* e.g. "MASTER_KEY" (without SHIPLOG_) */
+    bool set;         /* configured at all (inline or file) */
+    char *file;       /* path when from SHIPLOG_<NAME>_FILE, else NULL */
+    struct buf value; /* current value (heap); wiped on release */
+    time_t loaded_at; /* when value was read from file */
     pthread_mutex_t lock;
 };
 
 /* An IPv4/IPv6 network for the trusted-proxy list. */
 struct config_cidr {
-    int family;              /* AF_INET or AF_INET6 */
+    int family; /* AF_INET or AF_INET6 */
     unsigned char addr[16];
     unsigned prefix;
 };
 
 struct config {
-    enum config_env env;             /* SHIPLOG_ENV: development (default) | production */
-    char listen_host[256];           /* SHIPLOG_LISTEN host part, default 127.0.0.1 */
-    uint16_t listen_port;            /* SHIPLOG_LISTEN port part, default 8080; 0 = any */
-    char data_dir[CONFIG_MAX_PATH];  /* SHIPLOG_DATA_DIR, default ./var */
-    char public_url[512];            /* SHIPLOG_PUBLIC_URL, default derived from listen */
-    enum log_level log_level;        /* SHIPLOG_LOG_LEVEL, default info */
+    enum config_env env;            /* SHIPLOG_ENV: development (default) | production */
+    char listen_host[256];          /* SHIPLOG_LISTEN host part, default 127.0.0.1 */
+    uint16_t listen_port;           /* SHIPLOG_LISTEN port part, default 8080; 0 = any */
+    char data_dir[CONFIG_MAX_PATH]; /* SHIPLOG_DATA_DIR, default ./var */
+    char public_url[512];           /* SHIPLOG_PUBLIC_URL, default derived from listen */
+    enum log_level log_level;       /* SHIPLOG_LOG_LEVEL, default info */
 
     size_t max_body_bytes;           /* SHIPLOG_MAX_BODY_BYTES, default 20 MiB */
     size_t max_header_bytes;         /* SHIPLOG_MAX_HEADER_BYTES, default 16 KiB */
@@ -68,18 +68,18 @@ struct config {
     unsigned threads;                /* SHIPLOG_THREADS, default: number of CPUs */
     unsigned shutdown_grace_s;       /* SHIPLOG_SHUTDOWN_GRACE, default 20 */
 
-    size_t n_trusted_proxies;        /* SHIPLOG_TRUSTED_PROXIES: comma-separated CIDRs */
+    size_t n_trusted_proxies; /* SHIPLOG_TRUSTED_PROXIES: comma-separated CIDRs */
     struct config_cidr trusted_proxies[CONFIG_MAX_LIST];
-    size_t n_cors_origins;           /* SHIPLOG_CORS_ORIGINS: comma-separated origins */
+    size_t n_cors_origins; /* SHIPLOG_CORS_ORIGINS: comma-separated origins */
     char *cors_origins[CONFIG_MAX_LIST];
 
     char tls_cert_file[CONFIG_MAX_PATH]; /* SHIPLOG_TLS_CERT_FILE */
     char tls_key_file[CONFIG_MAX_PATH];  /* SHIPLOG_TLS_KEY_FILE (both or neither) */
 
-    char security_contact[512];      /* SHIPLOG_SECURITY_CONTACT, default mailto:security@<host> */
-    char security_policy_url[512];   /* SHIPLOG_SECURITY_POLICY_URL, default <public_url>/security */
+    char security_contact[512];    /* SHIPLOG_SECURITY_CONTACT, default mailto:security@<host> */
+    char security_policy_url[512]; /* SHIPLOG_SECURITY_POLICY_URL, default <public_url>/security */
 
-    bool public_url_defaulted;       /* the three above were derived, not set */
+    bool public_url_defaulted; /* the three above were derived, not set */
     bool security_contact_defaulted;
     bool security_policy_defaulted;
 
@@ -87,8 +87,8 @@ struct config {
     unsigned db_pool_size;            /* SHIPLOG_DB_POOL_SIZE, default 8 */
     unsigned secret_ttl_s;            /* SHIPLOG_SECRET_TTL, default 300 */
 
-    struct config_secret master_key;   /* SHIPLOG_MASTER_KEY[_FILE] */
-    struct config_secret database_url; /* SHIPLOG_DATABASE_URL[_FILE]; unset = SQLite */
+    struct config_secret master_key;           /* SHIPLOG_MASTER_KEY[_FILE] */
+    struct config_secret database_url;         /* SHIPLOG_DATABASE_URL[_FILE]; unset = SQLite */
     struct config_secret migrate_database_url; /* SHIPLOG_MIGRATE_DATABASE_URL[_FILE] */
 };
 

@@ -77,8 +77,9 @@ const char *err_public_message(enum err e)
 void err_assert_fail(const char *what, const char *file, int line)
 {
     /* stderr directly: the logger may be the thing that is broken. */
-    fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"assertion failed\",\"cond\":\"%s\","
-                    "\"file\":\"%s\",\"line\":%d}\n",
+    fprintf(stderr,
+            "{\"level\":\"fatal\",\"msg\":\"assertion failed\",\"cond\":\"%s\","
+            "\"file\":\"%s\",\"line\":%d}\n",
             what, file, line);
     abort();
 }

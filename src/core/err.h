@@ -12,25 +12,25 @@
 
 enum err {
     ERR_OK = 0,
-    ERR_INVALID,         /* malformed or invalid input (400) */
-    ERR_LIMIT,           /* a named limit was exceeded (400 unless a size: see ERR_TOO_LARGE) */
-    ERR_TOO_LARGE,       /* request body over the configured limit (413) */
+    ERR_INVALID,           /* malformed or invalid input (400) */
+    ERR_LIMIT,             /* a named limit was exceeded (400 unless a size: see ERR_TOO_LARGE) */
+    ERR_TOO_LARGE,         /* request body over the configured limit (413) */
     ERR_HEADERS_TOO_LARGE, /* request headers over the limit (431) */
-    ERR_UNAUTHENTICATED, /* missing or bad credentials (401) */
-    ERR_FORBIDDEN,       /* authenticated but not allowed (403) */
-    ERR_NOT_FOUND,       /* no such resource, or another tenant's (404) */
-    ERR_METHOD,          /* path exists, method does not (405) */
-    ERR_CONFLICT,        /* state conflict, concurrent duplicate (409) */
+    ERR_UNAUTHENTICATED,   /* missing or bad credentials (401) */
+    ERR_FORBIDDEN,         /* authenticated but not allowed (403) */
+    ERR_NOT_FOUND,         /* no such resource, or another tenant's (404) */
+    ERR_METHOD,            /* path exists, method does not (405) */
+    ERR_CONFLICT,          /* state conflict, concurrent duplicate (409) */
     ERR_UNSUPPORTED_MEDIA, /* wrong Content-Type (415) */
-    ERR_UNPROCESSABLE,   /* well-formed but not acceptable (422) */
-    ERR_RATE_LIMITED,    /* too many requests (429) */
-    ERR_UNAVAILABLE,     /* a dependency (database, ...) is unreachable (503) */
-    ERR_TIMEOUT,         /* an operation ran out of time (503) */
-    ERR_CONFIG,          /* configuration is missing or invalid (start-up) */
-    ERR_IO,              /* file or socket I/O failed */
-    ERR_CRYPTO,          /* a cryptographic operation failed */
-    ERR_DB,              /* the database answered with an error */
-    ERR_INTERNAL,        /* a bug or an unexpected state (500) */
+    ERR_UNPROCESSABLE,     /* well-formed but not acceptable (422) */
+    ERR_RATE_LIMITED,      /* too many requests (429) */
+    ERR_UNAVAILABLE,       /* a dependency (database, ...) is unreachable (503) */
+    ERR_TIMEOUT,           /* an operation ran out of time (503) */
+    ERR_CONFIG,            /* configuration is missing or invalid (start-up) */
+    ERR_IO,                /* file or socket I/O failed */
+    ERR_CRYPTO,            /* a cryptographic operation failed */
+    ERR_DB,                /* the database answered with an error */
+    ERR_INTERNAL,          /* a bug or an unexpected state (500) */
     ERR_COUNT_
 };
 

@@ -36,8 +36,8 @@ struct json_limits {
 extern const struct json_limits JSON_LIMITS_DEFAULT;
 
 struct json_error {
-    size_t offset;      /* byte offset near the problem, when known */
-    char reason[96];    /* safe to show to the client, e.g. "duplicate key" */
+    size_t offset;   /* byte offset near the problem, when known */
+    char reason[96]; /* safe to show to the client, e.g. "duplicate key" */
 };
 
 enum json_type {
@@ -97,7 +97,7 @@ void jw_object_end(struct jw *w);
 void jw_array_begin(struct jw *w);
 void jw_array_end(struct jw *w);
 void jw_key(struct jw *w, const char *key);
-void jw_string(struct jw *w, struct str s); /* escapes quotes, controls, non-UTF-8 -> U+FFFD */
+void jw_string(struct jw *w, struct str s);   /* escapes quotes, controls, non-UTF-8 -> U+FFFD */
 void jw_cstring(struct jw *w, const char *s); /* NULL writes null */
 void jw_int(struct jw *w, int64_t v);
 void jw_bool(struct jw *w, bool v);

@@ -31,10 +31,10 @@ enum schema_kind {
 
 enum schema_format {
     SCHEMA_FMT_NONE,
-    SCHEMA_FMT_EMAIL,   /* local@domain, printable, one @, domain has a dot */
-    SCHEMA_FMT_URL,     /* absolute http(s) URL without spaces or controls */
-    SCHEMA_FMT_UUID,    /* 8-4-4-4-12 lower-case hex */
-    SCHEMA_FMT_SLUG,    /* [a-z0-9-], no leading/trailing '-' */
+    SCHEMA_FMT_EMAIL, /* local@domain, printable, one @, domain has a dot */
+    SCHEMA_FMT_URL,   /* absolute http(s) URL without spaces or controls */
+    SCHEMA_FMT_UUID,  /* 8-4-4-4-12 lower-case hex */
+    SCHEMA_FMT_SLUG,  /* [a-z0-9-], no leading/trailing '-' */
 };
 
 struct schema;
@@ -44,12 +44,12 @@ struct schema_field {
     enum schema_kind kind;
     bool required;
     bool nullable;
-    size_t min_len, max_len;          /* strings (code points), arrays (elements); 0 max = no limit */
-    int64_t min, max;                 /* integers; both 0 = no range check */
-    const char *const *enum_values;   /* NULL-terminated list, strings only */
-    enum schema_format format;        /* strings only */
-    const struct schema *object;      /* for SCHEMA_OBJECT, and arrays of objects */
-    enum schema_kind items;           /* element kind for SCHEMA_ARRAY */
+    size_t min_len, max_len;        /* strings (code points), arrays (elements); 0 max = no limit */
+    int64_t min, max;               /* integers; both 0 = no range check */
+    const char *const *enum_values; /* NULL-terminated list, strings only */
+    enum schema_format format;      /* strings only */
+    const struct schema *object;    /* for SCHEMA_OBJECT, and arrays of objects */
+    enum schema_kind items;         /* element kind for SCHEMA_ARRAY */
 };
 
 struct schema {
@@ -64,8 +64,8 @@ struct schema_error {
 };
 
 struct schema_result {
-    size_t n;                  /* errors recorded */
-    bool truncated;            /* more errors than SCHEMA_MAX_ERRORS */
+    size_t n;       /* errors recorded */
+    bool truncated; /* more errors than SCHEMA_MAX_ERRORS */
     struct schema_error errors[SCHEMA_MAX_ERRORS];
 };
 

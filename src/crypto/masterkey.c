@@ -29,8 +29,7 @@ static enum err master_key_parse(const char *text, size_t len, struct master_key
 }
 
 /* Reads or creates <data_dir>/master.key (development only). */
-static enum err master_key_dev_file(const struct config *cfg, struct master_key *k,
-                                    struct buf *msg)
+static enum err master_key_dev_file(const struct config *cfg, struct master_key *k, struct buf *msg)
 {
     char path[CONFIG_MAX_PATH + 32];
     int n = snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, MASTER_KEY_FILE);
@@ -47,8 +46,7 @@ static enum err master_key_dev_file(const struct config *cfg, struct master_key 
         enum err e = got > 0 ? master_key_parse(hex, (size_t)got, k) : ERR_INVALID;
         explicit_bzero(hex, sizeof(hex));
         if (e) {
-            buf_note(msg, "%s does not hold a %d-hex-digit key", path,
-                             MASTER_KEY_HEX_LEN);
+            buf_note(msg, "%s does not hold a %d-hex-digit key", path, MASTER_KEY_HEX_LEN);
             return ERR_CONFIG;
         }
         return ERR_OK;
@@ -93,14 +91,14 @@ enum err master_key_load(struct config *cfg, struct master_key *out, struct buf 
         buf_wipe(&value);
         if (e) {
             buf_note(msg, "SHIPLOG_MASTER_KEY%s must be %d hex digits (32 bytes)",
-                             secret->file ? "_FILE's content" : "", MASTER_KEY_HEX_LEN);
+                     secret->file ? "_FILE's content" : "", MASTER_KEY_HEX_LEN);
             master_key_wipe(out);
             return ERR_CONFIG;
         }
     } else if (cfg->env == CONFIG_ENV_PRODUCTION) {
         buf_note(msg, "SHIPLOG_ENV=production requires a master key: set SHIPLOG_MASTER_KEY "
-                            "(64 hex digits, e.g. from `openssl rand -hex 32`) or "
-                            "SHIPLOG_MASTER_KEY_FILE");
+                      "(64 hex digits, e.g. from `openssl rand -hex 32`) or "
+                      "SHIPLOG_MASTER_KEY_FILE");
         return ERR_CONFIG;
     } else {
         enum err e = master_key_dev_file(cfg, out, msg);

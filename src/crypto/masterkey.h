@@ -33,8 +33,7 @@ struct master_key {
  * Loads the key per the rules above. On ERR_CONFIG msg says what is missing or
  * wrong (never the key). Wipe the key with master_key_wipe() when done.
  */
-MUST_CHECK enum err master_key_load(struct config *cfg, struct master_key *out,
-                                    struct buf *msg);
+MUST_CHECK enum err master_key_load(struct config *cfg, struct master_key *out, struct buf *msg);
 
 void master_key_wipe(struct master_key *k);
 

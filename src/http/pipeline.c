@@ -9,14 +9,15 @@
 
 #define CSP_API "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 #define PERMISSIONS_POLICY                                                                         \
-    "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "             \
+    "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "              \
     "magnetometer=(), microphone=(), midi=(), payment=(), usb=(), xr-spatial-tracking=()"
 #define HSTS_VALUE "max-age=63072000; includeSubDomains; preload"
 
-#define CORS_ALLOW_METHODS  "GET, HEAD, POST, PUT, PATCH, DELETE"
-#define CORS_ALLOW_HEADERS  "Authorization, Content-Type, Idempotency-Key, X-CSRF-Token"
-#define CORS_EXPOSE_HEADERS "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
-#define CORS_MAX_AGE        "600"
+#define CORS_ALLOW_METHODS "GET, HEAD, POST, PUT, PATCH, DELETE"
+#define CORS_ALLOW_HEADERS "Authorization, Content-Type, Idempotency-Key, X-CSRF-Token"
+#define CORS_EXPOSE_HEADERS                                                                        \
+    "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+#define CORS_MAX_AGE           "600"
 #define DELIVERY_ALLOW_METHODS "GET, HEAD"
 #define DELIVERY_ALLOW_HEADERS "If-None-Match"
 #define DELIVERY_MAX_AGE       "86400"
@@ -42,7 +43,7 @@ enum err pipeline_init(struct pipeline *p, const struct app *app, const struct r
         bool under = pipeline_is_delivery_path(str_from_cstr(routes[i].pattern));
         if (under != (routes[i].access == ROUTE_DELIVERY)) {
             buf_note(msg, "route %s: delivery routes, and only they, live under %s or %s",
-                             routes[i].pattern, delivery_prefixes[0], delivery_prefixes[1]);
+                     routes[i].pattern, delivery_prefixes[0], delivery_prefixes[1]);
             e = ERR_CONFIG;
         }
     }
@@ -289,6 +290,7 @@ void pipeline_run(const struct pipeline *p, struct http_request *req, struct htt
                                  req->method_text.len);
     log_info("request", LOG_STR("method", method ? method : "?"),
              LOG_STR("path", path ? path : "?"), LOG_INT("status", resp->status),
-             LOG_STR("ip", req->client_ip), LOG_STR("request_id", req->id), LOG_INT("us", elapsed_us(&req->started)),
+             LOG_STR("ip", req->client_ip), LOG_STR("request_id", req->id),
+             LOG_INT("us", elapsed_us(&req->started)),
              LOG_STR("code", e ? (req->fail_code ? req->fail_code : err_public_code(e)) : "-"));
 }

@@ -26,9 +26,9 @@
 
 #define HTTP_MAX_HEADERS      100 /* request headers kept; more → 431 */
 #define HTTP_MAX_RESP_HEADERS 40
-#define HTTP_MAX_PARAMS       8   /* {name} segments in a route */
+#define HTTP_MAX_PARAMS       8 /* {name} segments in a route */
 #define HTTP_REQUEST_ID_LEN   32
-#define HTTP_IP_LEN           46  /* INET6_ADDRSTRLEN */
+#define HTTP_IP_LEN           46 /* INET6_ADDRSTRLEN */
 
 /* Services shared by all requests; read-only after start-up. */
 struct app {
@@ -72,7 +72,7 @@ struct http_request {
     size_t n_headers;
     size_t header_bytes; /* names + values + separators, for the header limit */
     struct str body;
-    bool body_too_large;  /* set by the server when the body passed the limit */
+    bool body_too_large; /* set by the server when the body passed the limit */
     bool headers_too_large;
     const char *protocol_error; /* set by the server: a public reason for a 400 */
     bool tls;
@@ -93,7 +93,7 @@ struct http_request {
     const char *fail_message; /* public message overriding err_public_message() */
     const char *fail_detail;  /* log only */
     const struct schema_result *fail_fields;
-    const char *allow;        /* Allow header for 405 */
+    const char *allow; /* Allow header for 405 */
 };
 
 struct http_response {
@@ -127,13 +127,12 @@ MUST_CHECK enum err http_resp_header_set(struct http_request *req, struct http_r
                                          const char *name, const char *value);
 
 /* Sets a body (copied into the arena) and its content type. */
-MUST_CHECK enum err http_resp_body(struct http_request *req, struct http_response *resp,
-                                   int status, const char *content_type, const char *body,
-                                   size_t len);
+MUST_CHECK enum err http_resp_body(struct http_request *req, struct http_response *resp, int status,
+                                   const char *content_type, const char *body, size_t len);
 
 /* Sets a JSON body from a finished buffer (copied into the arena). */
-MUST_CHECK enum err http_resp_json(struct http_request *req, struct http_response *resp,
-                                   int status, const struct buf *json);
+MUST_CHECK enum err http_resp_json(struct http_request *req, struct http_response *resp, int status,
+                                   const struct buf *json);
 
 /* The structured error body for err (H5) with the request's support id. */
 MUST_CHECK enum err http_resp_error(struct http_request *req, struct http_response *resp,

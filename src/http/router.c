@@ -64,7 +64,7 @@ enum err router_init(struct router *r, const struct route *routes, size_t n, str
                 why = "duplicate route";
         if (why) {
             buf_note(msg, "route %s %s: %s", http_method_name(rt->method),
-                             rt->pattern ? rt->pattern : "(null)", why);
+                     rt->pattern ? rt->pattern : "(null)", why);
             return ERR_CONFIG;
         }
     }
@@ -93,8 +93,7 @@ static bool path_matches(const char *pattern, struct str path, struct http_reque
                 return false;
             if (out) {
                 req->params[n_params] = rseg;
-                req->param_names[n_params] =
-                    arena_strndup(req->arena, pseg.ptr + 1, pseg.len - 2);
+                req->param_names[n_params] = arena_strndup(req->arena, pseg.ptr + 1, pseg.len - 2);
             }
             n_params++;
         } else if (!str_eq(pseg, rseg)) {
@@ -132,8 +131,7 @@ enum router_match router_match(const struct router *r, struct http_request *req)
     allowed |= 1u << HTTP_OPTIONS;
     for (int m = HTTP_GET; m < HTTP_OTHER; m++)
         if (allowed & (1u << m))
-            buf_note(&allow, "%s%s", allow.len ? ", " : "",
-                             http_method_name((enum http_method)m));
+            buf_note(&allow, "%s%s", allow.len ? ", " : "", http_method_name((enum http_method)m));
     req->allow = arena_strndup(req->arena, buf_cstr(&allow), allow.len);
     buf_release(&allow);
     return ROUTER_METHOD_NOT_ALLOWED;

@@ -307,8 +307,7 @@ static enum MHD_Result begin_request(struct http_server *s, struct MHD_Connectio
 
     struct str cl = http_header_get(req, "Content-Length");
     uint64_t declared = 0;
-    if (cl.ptr && str_to_u64(cl, UINT64_MAX, &declared) == ERR_OK &&
-        declared > cfg->max_body_bytes)
+    if (cl.ptr && str_to_u64(cl, UINT64_MAX, &declared) == ERR_OK && declared > cfg->max_body_bytes)
         req->body_too_large = true;
 
     if (req->headers_too_large || req->body_too_large || req->protocol_error) {
@@ -319,9 +318,8 @@ static enum MHD_Result begin_request(struct http_server *s, struct MHD_Connectio
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct http_server *s = cls;
     struct req_ctx *rc = *con_cls;
@@ -364,13 +362,13 @@ static enum err listen_socket(struct http_server *s, struct buf *detail)
     const struct config *cfg = s->cfg;
     char port[8];
     snprintf(port, sizeof(port), "%u", (unsigned)cfg->listen_port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(cfg->listen_host, port, &hints, &res);
     if (rc != 0) {
-        buf_note(detail, "cannot resolve listen host %s: %s", cfg->listen_host,
-                         gai_strerror(rc));
+        buf_note(detail, "cannot resolve listen host %s: %s", cfg->listen_host, gai_strerror(rc));
         return ERR_CONFIG;
     }
     int fd = -1;
@@ -382,8 +380,7 @@ static enum err listen_socket(struct http_server *s, struct buf *detail)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SERVER_LISTEN_BACKLOG) == 0)
             break;
-        buf_note(detail, "cannot listen on %s:%s: %s", cfg->listen_host, port,
-                         strerror(errno));
+        buf_note(detail, "cannot listen on %s:%s: %s", cfg->listen_host, port, strerror(errno));
         close(fd);
         fd = -1;
     }
@@ -489,23 +486,20 @@ enum err http_server_start(struct http_server *s, const struct app *app, const s
     };
     struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
     s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, /* first, so MHD never logs on its own */
-        MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        s, /* first, so MHD never logs on its own */
+        MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_ARRAY, s->tls ? tls_opts : no_opts,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s, MHD_OPTION_ARRAY, s->tls ? tls_opts : no_opts, MHD_OPTION_END);
     if (!s->daemon) {
-        buf_note(detail, "%s", s->tls ? "cannot start the HTTP daemon (check the TLS "
-                                         "certificate and key)"
-                                       : "cannot start the HTTP daemon");
+        buf_note(detail, "%s",
+                 s->tls ? "cannot start the HTTP daemon (check the TLS "
+                          "certificate and key)"
+                        : "cannot start the HTTP daemon");
         return ERR_IO;
     }
     if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0)

@@ -24,7 +24,7 @@
 #include "http/server.h"
 #include "storage/storage.h"
 
-#define SHIPLOG_VERSION "0.1.0"
+#define SHIPLOG_VERSION  "0.1.0"
 #define EXIT_USAGE       64
 #define EXIT_UNAVAILABLE 69
 #define EXIT_SOFTWARE    70
@@ -259,11 +259,11 @@ static int serve(struct config *cfg)
         return e == ERR_CONFIG ? EXIT_CONFIG : EXIT_SOFTWARE;
     }
     bool v6 = strchr(cfg->listen_host, ':') != NULL;
-    printf("listening on %s://%s%s%s:%u\n", http_server_tls(srv) ? "https" : "http",
-           v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "", (unsigned)http_server_port(srv));
+    printf("listening on %s://%s%s%s:%u\n", http_server_tls(srv) ? "https" : "http", v6 ? "[" : "",
+           cfg->listen_host, v6 ? "]" : "", (unsigned)http_server_port(srv));
     fflush(stdout);
-    log_info("serving", LOG_STR("env", cfg->env == CONFIG_ENV_PRODUCTION ? "production"
-                                                                          : "development"),
+    log_info("serving",
+             LOG_STR("env", cfg->env == CONFIG_ENV_PRODUCTION ? "production" : "development"),
              LOG_STR("backend", storage_backend_name(storage_backend_of(st))),
              LOG_INT("port", http_server_port(srv)), LOG_INT("threads", cfg->threads),
              LOG_STR("fingerprint", key.id));

@@ -44,9 +44,9 @@
 #include "core/err.h"
 #include "core/str.h"
 
-#define STORAGE_TENANT_ID_LEN 36     /* canonical UUID text */
-#define STORAGE_MAX_PARAMS    32     /* placeholders per statement, $1 included */
-#define STORAGE_MAX_SQL       16384  /* bytes of SQL text per statement */
+#define STORAGE_TENANT_ID_LEN 36    /* canonical UUID text */
+#define STORAGE_MAX_PARAMS    32    /* placeholders per statement, $1 included */
+#define STORAGE_MAX_SQL       16384 /* bytes of SQL text per statement */
 
 enum storage_backend { STORAGE_SQLITE, STORAGE_POSTGRES };
 
@@ -56,9 +56,9 @@ enum tx_mode {
 };
 
 struct storage_options {
-    const char *database_url;     /* "postgresql://..." or NULL for SQLite */
-    const char *sqlite_path;      /* file for SQLite (created if missing) */
-    unsigned pool_size;           /* connections kept at most (default 8) */
+    const char *database_url;      /* "postgresql://..." or NULL for SQLite */
+    const char *sqlite_path;       /* file for SQLite (created if missing) */
+    unsigned pool_size;            /* connections kept at most (default 8) */
     unsigned statement_timeout_ms; /* per statement (default 5000) */
 };
 

@@ -247,7 +247,7 @@ static void test_str_helpers(void **state)
     assert_true(str_is_uuid(STR_LIT("123e4567-e89b-42d3-a456-426614174000")));
     assert_false(str_is_uuid(STR_LIT("123E4567-e89b-42d3-a456-426614174000"))); /* upper case */
     assert_false(str_is_uuid(STR_LIT("123e4567e89b-42d3-a456-426614174000-")));
-    assert_false(str_is_uuid(STR_LIT("123e4567-e89b-42d3-a456-42661417400")));  /* one short */
+    assert_false(str_is_uuid(STR_LIT("123e4567-e89b-42d3-a456-42661417400")));   /* one short */
     assert_false(str_is_uuid(STR_LIT("123e4567-e89b-42d3-a456-4266141740000"))); /* one over */
 
     struct str rest;
@@ -266,8 +266,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_cap_exact), cmocka_unit_test(test_arena_helpers),
         cmocka_unit_test(test_arena_cleanups),  cmocka_unit_test(test_buf_cap_exact),
-        cmocka_unit_test(test_str_helpers),     cmocka_unit_test(test_str_split),       cmocka_unit_test(test_str_to_u64),
-        cmocka_unit_test(test_str_misc),
+        cmocka_unit_test(test_str_helpers),     cmocka_unit_test(test_str_split),
+        cmocka_unit_test(test_str_to_u64),      cmocka_unit_test(test_str_misc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,8 +89,7 @@ static struct config_cidr cidr(const char *text)
     return c;
 }
 
-static const char *client(const char *peer, const char *xff, const struct config_cidr *t,
-                          size_t n)
+static const char *client(const char *peer, const char *xff, const struct config_cidr *t, size_t n)
 {
     static char out[HTTP_IP_LEN];
     struct netaddr p;
@@ -111,8 +110,7 @@ static void test_client_ip(void **state)
     assert_string_equal(client("127.0.0.1", "1.2.3.4, 203.0.113.7, 10.1.2.3", trusted, 2),
                         "203.0.113.7");
     /* garbage stops the walk at the last address we can vouch for */
-    assert_string_equal(client("127.0.0.1", "203.0.113.7, evil<script>", trusted, 2),
-                        "127.0.0.1");
+    assert_string_equal(client("127.0.0.1", "203.0.113.7, evil<script>", trusted, 2), "127.0.0.1");
     assert_string_equal(client("127.0.0.1", "", trusted, 2), "127.0.0.1");
     /* all hops trusted: the leftmost is the client */
     assert_string_equal(client("127.0.0.1", "10.0.0.1, 10.0.0.2", trusted, 2), "10.0.0.1");
@@ -136,9 +134,9 @@ static void test_xff_hop_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_media_type),  cmocka_unit_test(test_cookie),
+        cmocka_unit_test(test_media_type),        cmocka_unit_test(test_cookie),
         cmocka_unit_test(test_cookie_pair_limit), cmocka_unit_test(test_origin),
-        cmocka_unit_test(test_token_list),  cmocka_unit_test(test_client_ip),
+        cmocka_unit_test(test_token_list),        cmocka_unit_test(test_client_ip),
         cmocka_unit_test(test_xff_hop_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -55,8 +55,8 @@ static int setup(void **state)
     f->cfg.cors_origins[0] = allowed_origin;
     f->app.cfg = &f->cfg;
     struct buf msg = BUF_INIT(256);
-    assert_int_equal(pipeline_init(&f->p, &f->app, routes, sizeof(routes) / sizeof(routes[0]), &msg),
-                     ERR_OK);
+    assert_int_equal(
+        pipeline_init(&f->p, &f->app, routes, sizeof(routes) / sizeof(routes[0]), &msg), ERR_OK);
     buf_release(&msg);
     f->req.arena = arena_new(1 << 20);
     *state = f;
@@ -289,8 +289,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_internal_detail_stays_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delivery_is_open_without_credentials, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_delivery_is_open_without_credentials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_options, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
