@@ -3,8 +3,9 @@
 
 Usage: embed_migrations.py OUTPUT.c FILE.sql...
 
-Each input lives in .../migrations/<dialect>/NNNN_name.sql with <dialect> one of
-"sqlite" or "postgres". The output defines, per dialect, an array of
+Each input lives in .../migrations/<set>/NNNN_name.sql with <set> one of
+"sqlite", "postgres" (the main schema) or "sqlite-vault", "postgres-vault" (the
+key vault, see docs/KEYS.md). The output defines, per dialect, an array of
 struct storage_migration {version, name, sql} sorted by version (see
 src/storage/migrations.h). Versions must run 1..n without gaps or duplicates;
 anything else fails the build rather than producing a schema that depends on
@@ -15,7 +16,7 @@ import os
 import re
 import sys
 
-DIALECTS = ("sqlite", "postgres")
+DIALECTS = ("sqlite", "postgres", "sqlite-vault", "postgres-vault")
 NAME_RE = re.compile(r"^([0-9]{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -84,13 +85,14 @@ def main(argv):
             fail("%s: versions must be 1..n without gaps, got %s" % (dialect, versions))
         if not versions:
             fail("%s: no migrations" % dialect)
-        parts.append("const struct storage_migration storage_migrations_%s[] = {" % dialect)
+        ident = dialect.replace("-", "_")
+        parts.append("const struct storage_migration storage_migrations_%s[] = {" % ident)
         for v in versions:
             name, sql = found[dialect][v]
             parts.append("  {%d, \"%s\",\n%s},"
                          % (v, name, c_string(sql)))
         parts.append("};")
-        parts.append("const size_t storage_migrations_%s_len = %d;" % (dialect, len(versions)))
+        parts.append("const size_t storage_migrations_%s_len = %d;" % (ident, len(versions)))
         parts.append("")
 
     text = "\n".join(parts)

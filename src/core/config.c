@@ -53,12 +53,19 @@ enum cfg_id {
     C_DB_STATEMENT_TIMEOUT_MS,
     C_DB_POOL_SIZE,
     C_SECRET_TTL,
+    C_AUDIT_CHECKPOINT_INTERVAL,
     C_MASTER_KEY,
     C_MASTER_KEY_FILE,
     C_DATABASE_URL,
     C_DATABASE_URL_FILE,
     C_MIGRATE_DATABASE_URL,
     C_MIGRATE_DATABASE_URL_FILE,
+    C_MASTER_KEYS_PREVIOUS,
+    C_MASTER_KEYS_PREVIOUS_FILE,
+    C_KEYVAULT_DATABASE_URL,
+    C_KEYVAULT_DATABASE_URL_FILE,
+    C_MIGRATE_KEYVAULT_DATABASE_URL,
+    C_MIGRATE_KEYVAULT_DATABASE_URL_FILE,
     C_COUNT_
 };
 
@@ -86,12 +93,19 @@ static const char *const cfg_names[C_COUNT_] = {
     [C_DB_STATEMENT_TIMEOUT_MS] = "DB_STATEMENT_TIMEOUT_MS",
     [C_DB_POOL_SIZE] = "DB_POOL_SIZE",
     [C_SECRET_TTL] = "SECRET_TTL",
+    [C_AUDIT_CHECKPOINT_INTERVAL] = "AUDIT_CHECKPOINT_INTERVAL",
     [C_MASTER_KEY] = "MASTER_KEY",
     [C_MASTER_KEY_FILE] = "MASTER_KEY_FILE",
     [C_DATABASE_URL] = "DATABASE_URL",
     [C_DATABASE_URL_FILE] = "DATABASE_URL_FILE",
     [C_MIGRATE_DATABASE_URL] = "MIGRATE_DATABASE_URL",
     [C_MIGRATE_DATABASE_URL_FILE] = "MIGRATE_DATABASE_URL_FILE",
+    [C_MASTER_KEYS_PREVIOUS] = "MASTER_KEYS_PREVIOUS",
+    [C_MASTER_KEYS_PREVIOUS_FILE] = "MASTER_KEYS_PREVIOUS_FILE",
+    [C_KEYVAULT_DATABASE_URL] = "KEYVAULT_DATABASE_URL",
+    [C_KEYVAULT_DATABASE_URL_FILE] = "KEYVAULT_DATABASE_URL_FILE",
+    [C_MIGRATE_KEYVAULT_DATABASE_URL] = "MIGRATE_KEYVAULT_DATABASE_URL",
+    [C_MIGRATE_KEYVAULT_DATABASE_URL_FILE] = "MIGRATE_KEYVAULT_DATABASE_URL_FILE",
 };
 
 /* Numeric settings: name, range and default. */
@@ -113,6 +127,7 @@ static const struct num_setting num_settings[] = {
     {C_DB_STATEMENT_TIMEOUT_MS, 100, 600000, 5000},
     {C_DB_POOL_SIZE, 1, 1024, 8},
     {C_SECRET_TTL, 1, 86400, 300},
+    {C_AUDIT_CHECKPOINT_INTERVAL, 10, 86400, 300},
 };
 
 struct loader {
@@ -548,6 +563,9 @@ static enum err load_numbers(struct loader *l)
         case C_SECRET_TTL:
             c->secret_ttl_s = (unsigned)v;
             break;
+        case C_AUDIT_CHECKPOINT_INTERVAL:
+            c->audit_checkpoint_interval_s = (unsigned)v;
+            break;
         default:
             return fail(l, "internal: unhandled numeric setting");
         }
@@ -760,6 +778,9 @@ enum err config_load(struct config *cfg, const char *const *env, struct buf *err
     secret_init(&cfg->master_key, "MASTER_KEY");
     secret_init(&cfg->database_url, "DATABASE_URL");
     secret_init(&cfg->migrate_database_url, "MIGRATE_DATABASE_URL");
+    secret_init(&cfg->master_keys_previous, "MASTER_KEYS_PREVIOUS");
+    secret_init(&cfg->keyvault_database_url, "KEYVAULT_DATABASE_URL");
+    secret_init(&cfg->migrate_keyvault_database_url, "MIGRATE_KEYVAULT_DATABASE_URL");
     cfg->env = CONFIG_ENV_DEVELOPMENT;
     cfg->log_level = LOG_INFO;
     snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./var");
@@ -791,8 +812,22 @@ enum err config_load(struct config *cfg, const char *const *env, struct buf *err
     if ((e = load_secret(&l, &cfg->master_key, C_MASTER_KEY, C_MASTER_KEY_FILE)) ||
         (e = load_secret(&l, &cfg->database_url, C_DATABASE_URL, C_DATABASE_URL_FILE)) ||
         (e = load_secret(&l, &cfg->migrate_database_url, C_MIGRATE_DATABASE_URL,
-                         C_MIGRATE_DATABASE_URL_FILE)))
+                         C_MIGRATE_DATABASE_URL_FILE)) ||
+        (e = load_secret(&l, &cfg->master_keys_previous, C_MASTER_KEYS_PREVIOUS,
+                         C_MASTER_KEYS_PREVIOUS_FILE)) ||
+        (e = load_secret(&l, &cfg->keyvault_database_url, C_KEYVAULT_DATABASE_URL,
+                         C_KEYVAULT_DATABASE_URL_FILE)) ||
+        (e = load_secret(&l, &cfg->migrate_keyvault_database_url, C_MIGRATE_KEYVAULT_DATABASE_URL,
+                         C_MIGRATE_KEYVAULT_DATABASE_URL_FILE)))
         return e;
+    if (cfg->keyvault_database_url.set != cfg->database_url.set)
+        return fail(&l, cfg->database_url.set
+                            ? PREFIX "KEYVAULT_DATABASE_URL is required with " PREFIX
+                                     "DATABASE_URL: tenant data keys live in their own "
+                                     "database, apart from the data (docs/KEYS.md)"
+                            : PREFIX "KEYVAULT_DATABASE_URL: only with " PREFIX
+                                     "DATABASE_URL (with SQLite the key vault is "
+                                     "keyvault.db in the data directory)");
     if (cfg->env == CONFIG_ENV_PRODUCTION && !cfg->master_key.set)
         return fail(&l, PREFIX "MASTER_KEY or " PREFIX "MASTER_KEY_FILE is required when " PREFIX
                                "ENV=production");
@@ -812,4 +847,7 @@ void config_release(struct config *cfg)
     secret_release(&cfg->master_key);
     secret_release(&cfg->database_url);
     secret_release(&cfg->migrate_database_url);
+    secret_release(&cfg->master_keys_previous);
+    secret_release(&cfg->keyvault_database_url);
+    secret_release(&cfg->migrate_keyvault_database_url);
 }

@@ -86,10 +86,17 @@ struct config {
     unsigned db_statement_timeout_ms; /* SHIPLOG_DB_STATEMENT_TIMEOUT_MS, default 5000 */
     unsigned db_pool_size;            /* SHIPLOG_DB_POOL_SIZE, default 8 */
     unsigned secret_ttl_s;            /* SHIPLOG_SECRET_TTL, default 300 */
+    unsigned audit_checkpoint_interval_s; /* SHIPLOG_AUDIT_CHECKPOINT_INTERVAL, default 300 */
 
     struct config_secret master_key;           /* SHIPLOG_MASTER_KEY[_FILE] */
     struct config_secret database_url;         /* SHIPLOG_DATABASE_URL[_FILE]; unset = SQLite */
     struct config_secret migrate_database_url; /* SHIPLOG_MIGRATE_DATABASE_URL[_FILE] */
+    /* SHIPLOG_MASTER_KEYS_PREVIOUS[_FILE]: comma-separated older master keys (keyring.h) */
+    struct config_secret master_keys_previous;
+    /* SHIPLOG_KEYVAULT_DATABASE_URL[_FILE]: PostgreSQL database holding tenant data keys,
+     * apart from the data (crypto-shredding, docs/KEYS.md); required with DATABASE_URL */
+    struct config_secret keyvault_database_url;
+    struct config_secret migrate_keyvault_database_url; /* owner role for the vault */
 };
 
 /*

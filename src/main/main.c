@@ -22,15 +22,18 @@
 #include "core/log.h"
 #include "crypto/masterkey.h"
 #include "http/server.h"
+#include "main/commands.h"
 #include "storage/storage.h"
 
 #define SHIPLOG_VERSION  "0.1.0"
-#define EXIT_USAGE       64
-#define EXIT_UNAVAILABLE 69
-#define EXIT_SOFTWARE    70
-#define EXIT_CONFIG      78
+#define EXIT_USAGE       MAIN_EXIT_USAGE
+#define EXIT_UNAVAILABLE MAIN_EXIT_UNAVAILABLE
+#define EXIT_SOFTWARE    MAIN_EXIT_SOFTWARE
+#define EXIT_CONFIG      MAIN_EXIT_CONFIG
 #define MAIN_MAX_ENV     4096 /* environment entries considered */
+#define MAIN_MAX_ARGS    64   /* arguments passed on to a command family */
 #define SQLITE_FILE      "shiplog.db"
+#define VAULT_FILE       "keyvault.db"
 
 extern char **environ;
 
@@ -41,6 +44,16 @@ static void usage(FILE *out)
           "commands:\n"
           "  serve [--listen HOST:PORT] [--data DIR]   serve HTTP (default 127.0.0.1:8080, ./var)\n"
           "  migrate [--data DIR]                      apply database migrations\n"
+          "  audit verify [--tenant ID] [--public-key FILE]\n"
+          "                                            check every audit chain and checkpoint\n"
+          "  audit export --tenant ID [--output FILE]  the chain as JSON Lines\n"
+          "  audit checkpoint [--tenant ID]            sign the chain heads now\n"
+          "  audit public-key                          the checkpoint verification key\n"
+          "  keys rotate                               re-wrap tenant data keys under the\n"
+          "                                            current master key\n"
+          "  keys status                               which master key wraps each tenant's key\n"
+          "  admin tenant create --slug S --name N     create a tenant (organization)\n"
+          "  admin tenant shred --tenant ID            destroy a tenant's data key\n"
           "  help                                      this text\n"
           "  --version                                 print the version\n"
           "\n"
@@ -75,25 +88,23 @@ static int parse_options(int argc, char **argv, bool allow_listen, struct overri
     return 0;
 }
 
-/* Loads the configuration: the environment, with command-line overrides replacing
- * SHIPLOG_LISTEN / SHIPLOG_DATA_DIR. Exits 78 with a message on error. */
-static void load_config(const struct overrides *o, struct config *cfg)
+void main_load_config(const char *listen, const char *data_dir, struct config *cfg)
 {
     static const char *env[MAIN_MAX_ENV + 3];
     static char listen_kv[CONFIG_MAX_VALUE + 32], data_kv[CONFIG_MAX_VALUE + 32];
     size_t n = 0;
     for (char **e = environ; *e && n < MAIN_MAX_ENV; e++) {
-        if ((o->listen && strncmp(*e, "SHIPLOG_LISTEN=", 15) == 0) ||
-            (o->data && strncmp(*e, "SHIPLOG_DATA_DIR=", 17) == 0))
+        if ((listen && strncmp(*e, "SHIPLOG_LISTEN=", 15) == 0) ||
+            (data_dir && strncmp(*e, "SHIPLOG_DATA_DIR=", 17) == 0))
             continue;
         env[n++] = *e;
     }
-    if (o->listen) {
-        snprintf(listen_kv, sizeof(listen_kv), "SHIPLOG_LISTEN=%s", o->listen);
+    if (listen) {
+        snprintf(listen_kv, sizeof(listen_kv), "SHIPLOG_LISTEN=%s", listen);
         env[n++] = listen_kv;
     }
-    if (o->data) {
-        snprintf(data_kv, sizeof(data_kv), "SHIPLOG_DATA_DIR=%s", o->data);
+    if (data_dir) {
+        snprintf(data_kv, sizeof(data_kv), "SHIPLOG_DATA_DIR=%s", data_dir);
         env[n++] = data_kv;
     }
     env[n] = NULL;
@@ -108,65 +119,84 @@ static void load_config(const struct overrides *o, struct config *cfg)
     }
     buf_release(&msg);
     log_init(cfg->log_level, STDERR_FILENO);
-}
-
-static int ensure_data_dir(const struct config *cfg)
-{
     if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "shiplog: cannot create data directory %s: %s\n", cfg->data_dir,
                 strerror(errno));
-        return EXIT_CONFIG;
+        config_release(cfg);
+        exit(EXIT_CONFIG);
     }
-    return 0;
 }
 
-/*
- * Opens the database: PostgreSQL when a URL is configured (secret may be
- * file-based), else SQLite in the data directory. migrator selects the owner
- * connection (SHIPLOG_MIGRATE_DATABASE_URL, falling back to the app URL).
- */
-static enum err open_storage(struct config *cfg, bool migrator, struct storage **out,
-                             struct buf *detail)
+int main_exit_code(enum err e)
 {
+    switch (e) {
+    case ERR_OK:
+        return 0;
+    case ERR_CONFIG:
+        return EXIT_CONFIG;
+    case ERR_UNAVAILABLE:
+    case ERR_TIMEOUT:
+        return EXIT_UNAVAILABLE;
+    default:
+        return EXIT_SOFTWARE;
+    }
+}
+
+enum err main_open_storage(struct config *cfg, enum storage_schema schema, bool maintenance,
+                           struct storage **out, struct buf *detail)
+{
+    bool vault = schema == STORAGE_SCHEMA_VAULT;
+    struct config_secret *secret = vault ? &cfg->keyvault_database_url : &cfg->database_url;
+    struct config_secret *owner =
+        vault ? &cfg->migrate_keyvault_database_url : &cfg->migrate_database_url;
+    if (maintenance && owner->set)
+        secret = owner;
     struct buf url = BUF_INIT(CONFIG_MAX_VALUE);
-    struct config_secret *secret = &cfg->database_url;
-    if (migrator && cfg->migrate_database_url.set)
-        secret = &cfg->migrate_database_url;
     enum err e = ERR_OK;
     if (secret->set)
         e = config_secret_get(cfg, secret, &url);
     char sqlite_path[CONFIG_MAX_PATH + 32];
-    snprintf(sqlite_path, sizeof(sqlite_path), "%s/%s", cfg->data_dir, SQLITE_FILE);
+    snprintf(sqlite_path, sizeof(sqlite_path), "%s/%s", cfg->data_dir,
+             vault ? VAULT_FILE : SQLITE_FILE);
     if (!e) {
         struct storage_options opt = {
+            .schema = schema,
             .database_url = secret->set ? buf_cstr(&url) : NULL,
             .sqlite_path = sqlite_path,
             .pool_size = cfg->db_pool_size,
             .statement_timeout_ms = cfg->db_statement_timeout_ms,
         };
-        e = migrator ? storage_open_migrator(&opt, out, detail) : storage_open(&opt, out, detail);
+        e = maintenance ? storage_open_migrator(&opt, out, detail)
+                        : storage_open(&opt, out, detail);
     }
     buf_wipe(&url);
     return e;
 }
 
+/* Migrates the main schema, then the key vault. */
 static int run_migrations(struct config *cfg)
 {
-    struct buf detail = BUF_INIT(2048);
-    struct storage *st = NULL;
-    enum err e = open_storage(cfg, true, &st, &detail);
-    if (!e)
-        e = storage_migrate(st, &detail);
-    int version = st ? storage_latest_version(storage_backend_of(st)) : 0;
-    const char *backend = st ? storage_backend_name(storage_backend_of(st)) : "-";
-    storage_close(st);
-    if (e) {
-        log_error("migration failed", LOG_ERR(e), LOG_STR("detail", buf_cstr(&detail)));
+    static const enum storage_schema schemas[] = {STORAGE_SCHEMA_MAIN, STORAGE_SCHEMA_VAULT};
+    for (size_t i = 0; i < sizeof(schemas) / sizeof(schemas[0]); i++) {
+        const char *what = schemas[i] == STORAGE_SCHEMA_VAULT ? "key vault" : "database";
+        struct buf detail = BUF_INIT(2048);
+        struct storage *st = NULL;
+        enum err e = main_open_storage(cfg, schemas[i], true, &st, &detail);
+        if (!e)
+            e = storage_migrate(st, &detail);
+        int version = st ? storage_latest_version(st) : 0;
+        const char *backend = st ? storage_backend_name(storage_backend_of(st)) : "-";
+        storage_close(st);
+        if (e) {
+            log_error("migration failed", LOG_STR("schema", what), LOG_ERR(e),
+                      LOG_STR("detail", buf_cstr(&detail)));
+            buf_release(&detail);
+            return main_exit_code(e);
+        }
+        log_info("migrated", LOG_STR("schema", what), LOG_STR("backend", backend),
+                 LOG_INT("version", version));
         buf_release(&detail);
-        return e == ERR_UNAVAILABLE ? EXIT_UNAVAILABLE : EXIT_SOFTWARE;
     }
-    log_info("database migrated", LOG_STR("backend", backend), LOG_INT("version", version));
-    buf_release(&detail);
     return 0;
 }
 
@@ -186,7 +216,7 @@ static int serve(struct config *cfg)
      * to have run as part of the deployment, with the owner credentials. */
     if (cfg->env == CONFIG_ENV_DEVELOPMENT) {
         int rc = run_migrations(cfg);
-        if (rc == EXIT_SOFTWARE) {
+        if (rc != 0 && rc != EXIT_UNAVAILABLE) {
             master_key_wipe(&key);
             buf_release(&msg);
             return rc;
@@ -195,7 +225,7 @@ static int serve(struct config *cfg)
 
     struct storage *st = NULL;
     buf_reset(&msg);
-    e = open_storage(cfg, false, &st, &msg);
+    e = main_open_storage(cfg, STORAGE_SCHEMA_MAIN, false, &st, &msg);
     if (e) {
         fprintf(stderr, "shiplog: cannot open the database: %s\n", buf_cstr(&msg));
         log_error("cannot open the database", LOG_ERR(e), LOG_STR("detail", buf_cstr(&msg)));
@@ -283,7 +313,7 @@ static int serve(struct config *cfg)
     return 0;
 }
 
-/* Parses the options, loads the configuration and runs fn with it. */
+/* serve / migrate: their own options, then fn with the configuration. */
 static int run_with_config(int argc, char **argv, bool allow_listen, int (*fn)(struct config *))
 {
     struct overrides o = {0};
@@ -291,10 +321,36 @@ static int run_with_config(int argc, char **argv, bool allow_listen, int (*fn)(s
     if (rc)
         return rc;
     struct config cfg;
-    load_config(&o, &cfg);
-    rc = ensure_data_dir(&cfg);
-    if (!rc)
-        rc = fn(&cfg);
+    main_load_config(o.listen, o.data, &cfg);
+    rc = fn(&cfg);
+    config_release(&cfg);
+    return rc;
+}
+
+/*
+ * A command family (audit, keys, admin): --data DIR may appear anywhere and is
+ * taken out; the rest goes to the family's own parser.
+ */
+static int run_family(int argc, char **argv, int (*fn)(struct config *, int, char **))
+{
+    char *args[MAIN_MAX_ARGS + 1];
+    int n = 0;
+    const char *data = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
+            data = argv[++i];
+            continue;
+        }
+        if (n >= MAIN_MAX_ARGS) {
+            fprintf(stderr, "shiplog: too many arguments (max %d)\n", MAIN_MAX_ARGS);
+            return EXIT_USAGE;
+        }
+        args[n++] = argv[i];
+    }
+    args[n] = NULL;
+    struct config cfg;
+    main_load_config(NULL, data, &cfg);
+    int rc = fn(&cfg, n, args);
     config_release(&cfg);
     return rc;
 }
@@ -318,6 +374,12 @@ int main(int argc, char **argv)
         return run_with_config(argc, argv, true, serve);
     if (strcmp(cmd, "migrate") == 0)
         return run_with_config(argc, argv, false, run_migrations);
+    if (strcmp(cmd, "audit") == 0)
+        return run_family(argc, argv, cmd_audit);
+    if (strcmp(cmd, "keys") == 0)
+        return run_family(argc, argv, cmd_keys);
+    if (strcmp(cmd, "admin") == 0)
+        return run_family(argc, argv, cmd_admin);
     fprintf(stderr, "shiplog: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

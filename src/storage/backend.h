@@ -29,6 +29,8 @@ struct storage_param {
 
 struct storage {
     enum storage_backend backend;
+    enum storage_schema schema; /* set by storage.c after the backend opened */
+    bool maintenance;           /* opened with storage_open_migrator */
     const struct backend_ops *ops;
 };
 
@@ -48,6 +50,9 @@ struct stmt {
 
 struct backend_ops {
     void (*close)(struct storage *s);
+    /* Every tenant id in id order, outside any tenant context (maintenance only). */
+    enum err (*tenant_ids)(struct storage *s, enum err (*fn)(void *arg, const char *tenant_id),
+                           void *arg);
     /*
      * Highest applied migration, 0 when schema_migrations does not exist.
      * Errors: ERR_UNAVAILABLE when the database cannot be reached.

@@ -22,5 +22,9 @@ extern const struct storage_migration storage_migrations_sqlite[];
 extern const size_t storage_migrations_sqlite_len;
 extern const struct storage_migration storage_migrations_postgres[];
 extern const size_t storage_migrations_postgres_len;
+extern const struct storage_migration storage_migrations_sqlite_vault[];
+extern const size_t storage_migrations_sqlite_vault_len;
+extern const struct storage_migration storage_migrations_postgres_vault[];
+extern const size_t storage_migrations_postgres_vault_len;
 
 #endif

@@ -145,7 +145,10 @@ static PGconn *pg_connect(const char *url)
  */
 static enum err pg_setup(struct pg_storage *p, PGconn *conn, struct buf *detail)
 {
-    PGresult *res = PQexec(conn, "SELECT current_user, rolsuper, rolbypassrls "
+    PGresult *res = PQexec(conn, "SELECT current_user, rolsuper, rolbypassrls, "
+                                 "EXISTS (SELECT 1 FROM pg_roles m "
+                                 "WHERE m.rolname = 'shiplog_maintenance' "
+                                 "AND pg_has_role(current_user, m.oid, 'MEMBER')) "
                                  "FROM pg_roles WHERE rolname = current_user");
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         enum err e = pg_map(conn, res, "role check");
@@ -155,11 +158,14 @@ static enum err pg_setup(struct pg_storage *p, PGconn *conn, struct buf *detail)
     }
     bool super = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
     bool bypass = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
-    if ((super || bypass) && !p->migrator) {
+    bool maint = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+    if ((super || bypass || maint) && !p->migrator) {
         storage_detail(detail,
                        "postgresql: role %s is %s; the application must log in as a role "
-                       "without SUPERUSER and BYPASSRLS (row-level security would not apply)",
-                       PQgetvalue(res, 0, 0), super ? "a superuser" : "BYPASSRLS");
+                       "without SUPERUSER, BYPASSRLS or shiplog_maintenance membership "
+                       "(row-level security would not apply)",
+                       PQgetvalue(res, 0, 0),
+                       super ? "a superuser" : bypass ? "BYPASSRLS" : "in shiplog_maintenance");
         PQclear(res);
         return ERR_CONFIG;
     }
@@ -400,6 +406,25 @@ static enum err pg_schema_version(struct storage *s, int *version, struct buf *d
     PQclear(res);
     if (e)
         storage_detail(detail, "postgresql: cannot read schema_migrations");
+    pg_release(p, c);
+    return e;
+}
+
+static enum err pg_tenant_ids(struct storage *s, enum err (*fn)(void *arg, const char *tenant_id),
+                              void *arg)
+{
+    struct pg_storage *p = pg_of(s);
+    struct pg_conn *c = NULL;
+    enum err e = pg_acquire(p, &c, NULL);
+    if (e)
+        return e;
+    /* no app.tenant_id: only the shiplog_maintenance policy lets rows through */
+    PGresult *res = PQexec(c->conn, "SELECT id::text FROM public.tenants ORDER BY id");
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        e = pg_map(c->conn, res, "tenant ids");
+    for (int i = 0; !e && i < PQntuples(res); i++)
+        e = fn(arg, PQgetvalue(res, i, 0));
+    PQclear(res);
     pg_release(p, c);
     return e;
 }
@@ -715,6 +740,7 @@ static void pg_finish(struct stmt *base)
 }
 
 static const struct backend_ops pg_ops = {
+    .tenant_ids = pg_tenant_ids,
     .close = pg_close,
     .schema_version = pg_schema_version,
     .migrations_init = pg_migrations_init,

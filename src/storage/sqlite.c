@@ -344,6 +344,28 @@ static enum err sq_schema_version(struct storage *s, int *version, struct buf *d
     return e;
 }
 
+static enum err sq_tenant_ids(struct storage *s, enum err (*fn)(void *arg, const char *tenant_id),
+                              void *arg)
+{
+    struct sq_storage *q = sq_of(s);
+    struct sq_conn *c = NULL;
+    enum err e = sq_acquire(q, &c, NULL);
+    if (e)
+        return e;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "SELECT id FROM tenants ORDER BY id", -1, &st, NULL);
+    while (rc == SQLITE_OK && !e && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        e = fn(arg, id ? id : "");
+        rc = SQLITE_OK;
+    }
+    if (!e && rc != SQLITE_DONE)
+        e = sq_map(c, rc, "tenant ids");
+    sqlite3_finalize(st);
+    sq_release(q, c);
+    return e;
+}
+
 static enum err sq_migrations_init(struct storage *s, struct buf *detail)
 {
     struct sq_storage *q = sq_of(s);
@@ -625,6 +647,7 @@ static void sq_finish(struct stmt *base)
 }
 
 static const struct backend_ops sq_ops = {
+    .tenant_ids = sq_tenant_ids,
     .close = sq_close,
     .schema_version = sq_schema_version,
     .migrations_init = sq_migrations_init,

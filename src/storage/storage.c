@@ -198,13 +198,31 @@ static enum err open_common(const struct storage_options *opt, bool migrator, st
 
 enum err storage_open(const struct storage_options *opt, struct storage **out, struct buf *detail)
 {
-    return open_common(opt, false, out, detail);
+    enum err e = open_common(opt, false, out, detail);
+    if (!e) {
+        (*out)->schema = opt->schema;
+        (*out)->maintenance = false;
+    }
+    return e;
 }
 
 enum err storage_open_migrator(const struct storage_options *opt, struct storage **out,
                                struct buf *detail)
 {
-    return open_common(opt, true, out, detail);
+    enum err e = open_common(opt, true, out, detail);
+    if (!e) {
+        (*out)->schema = opt->schema;
+        (*out)->maintenance = true;
+    }
+    return e;
+}
+
+enum err storage_tenant_ids(struct storage *s, enum err (*fn)(void *arg, const char *tenant_id),
+                            void *arg)
+{
+    if (!s->maintenance || s->schema != STORAGE_SCHEMA_MAIN)
+        return ERR_FORBIDDEN;
+    return s->ops->tenant_ids(s, fn, arg);
 }
 
 void storage_close(struct storage *s)
@@ -225,27 +243,28 @@ const char *storage_backend_name(enum storage_backend b)
 
 /* ---- migrations ---------------------------------------------------------- */
 
-static const struct storage_migration *migrations_of(enum storage_backend b, size_t *n)
+static const struct storage_migration *migrations_of(const struct storage *s, size_t *n)
 {
-    if (b == STORAGE_POSTGRES) {
-        *n = storage_migrations_postgres_len;
-        return storage_migrations_postgres;
+    bool vault = s->schema == STORAGE_SCHEMA_VAULT;
+    if (s->backend == STORAGE_POSTGRES) {
+        *n = vault ? storage_migrations_postgres_vault_len : storage_migrations_postgres_len;
+        return vault ? storage_migrations_postgres_vault : storage_migrations_postgres;
     }
-    *n = storage_migrations_sqlite_len;
-    return storage_migrations_sqlite;
+    *n = vault ? storage_migrations_sqlite_vault_len : storage_migrations_sqlite_len;
+    return vault ? storage_migrations_sqlite_vault : storage_migrations_sqlite;
 }
 
-int storage_latest_version(enum storage_backend b)
+int storage_latest_version(const struct storage *s)
 {
     size_t n;
-    const struct storage_migration *m = migrations_of(b, &n);
+    const struct storage_migration *m = migrations_of(s, &n);
     return n ? m[n - 1].version : 0;
 }
 
 enum err storage_migrate(struct storage *s, struct buf *detail)
 {
     size_t n;
-    const struct storage_migration *m = migrations_of(s->backend, &n);
+    const struct storage_migration *m = migrations_of(s, &n);
     enum err e = s->ops->migrations_init(s, detail);
     if (e)
         return e;
@@ -253,7 +272,7 @@ enum err storage_migrate(struct storage *s, struct buf *detail)
     e = s->ops->schema_version(s, &current, detail);
     if (e)
         return e;
-    int latest = storage_latest_version(s->backend);
+    int latest = storage_latest_version(s);
     if (current > latest) {
         storage_detail(detail, "storage: database schema version %d is newer than this binary (%d)",
                        current, latest);
@@ -283,7 +302,7 @@ enum err storage_ready(struct storage *s, struct buf *detail)
     enum err e = s->ops->schema_version(s, &version, detail);
     if (e)
         return ERR_UNAVAILABLE;
-    int latest = storage_latest_version(s->backend);
+    int latest = storage_latest_version(s);
     if (version != latest) {
         storage_detail(detail, "storage: schema version %d, this binary needs %d", version, latest);
         return ERR_UNAVAILABLE;

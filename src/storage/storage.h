@@ -55,7 +55,14 @@ enum tx_mode {
     TX_WRITE, /* may write (SQLite: BEGIN IMMEDIATE, so writers queue instead of deadlocking) */
 };
 
+/* Which schema a storage holds: the data, or the key vault (docs/KEYS.md). */
+enum storage_schema {
+    STORAGE_SCHEMA_MAIN = 0,
+    STORAGE_SCHEMA_VAULT,
+};
+
 struct storage_options {
+    enum storage_schema schema;   /* selects the migration set (default: main) */
     const char *database_url;      /* "postgresql://..." or NULL for SQLite */
     const char *sqlite_path;       /* file for SQLite (created if missing) */
     unsigned pool_size;            /* connections kept at most (default 8) */
@@ -110,14 +117,26 @@ const char *storage_backend_name(enum storage_backend b); /* "sqlite" | "postgre
  */
 MUST_CHECK enum err storage_migrate(struct storage *s, struct buf *detail);
 
-/* Highest migration embedded in this binary for the backend. */
-int storage_latest_version(enum storage_backend b);
+/* Highest migration embedded in this binary for s's backend and schema. */
+int storage_latest_version(const struct storage *s);
 
 /*
  * Readiness (H9, P7): ERR_OK when the database answers and its schema is at
  * storage_latest_version(); ERR_UNAVAILABLE otherwise, with detail for the log.
  */
 MUST_CHECK enum err storage_ready(struct storage *s, struct buf *detail);
+
+/*
+ * Maintenance only (a storage opened with storage_open_migrator): calls fn
+ * with every tenant id, in id order, until fn returns an error (which is
+ * returned). On PostgreSQL the owner role sees every tenant through the
+ * shiplog_maintenance policy (migration 0002); the application role, which
+ * storage_open refuses if it is a member of shiplog_maintenance, cannot.
+ * ERR_FORBIDDEN on a storage opened with storage_open.
+ */
+MUST_CHECK enum err storage_tenant_ids(struct storage *s,
+                                       enum err (*fn)(void *arg, const char *tenant_id),
+                                       void *arg);
 
 /* Canonical UUID check for tenant ids (lower-case hex, 8-4-4-4-12). */
 bool storage_tenant_id_valid(struct str id);

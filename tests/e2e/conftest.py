@@ -103,10 +103,11 @@ class PgCluster:
             if "=" in line:
                 k, _, v = line.strip().partition("=")
                 vals[k] = v
-        missing = {"PORT", "OWNER_URL", "APP_URL"} - set(vals)
+        missing = {"PORT", "OWNER_URL", "APP_URL", "VAULT_OWNER_URL", "VAULT_APP_URL"} - set(vals)
         if missing:
             raise RuntimeError(f"pgtmp start printed no {sorted(missing)}: {vals}")
         self.port, self.owner_url, self.app_url = int(vals["PORT"]), vals["OWNER_URL"], vals["APP_URL"]
+        self.vault_owner_url, self.vault_app_url = vals["VAULT_OWNER_URL"], vals["VAULT_APP_URL"]
         return self
 
     def stop(self):
@@ -120,7 +121,9 @@ class PgCluster:
 
     def env(self):
         return {"SHIPLOG_DATABASE_URL": self.app_url,
-                "SHIPLOG_MIGRATE_DATABASE_URL": self.owner_url}
+                "SHIPLOG_MIGRATE_DATABASE_URL": self.owner_url,
+                "SHIPLOG_KEYVAULT_DATABASE_URL": self.vault_app_url,
+                "SHIPLOG_MIGRATE_KEYVAULT_DATABASE_URL": self.vault_owner_url}
 
 
 def new_pg_cluster():

@@ -109,7 +109,9 @@ def test_ready_requires_migration(backend, server, tmp_path, pg_factory):
     mig_env = {}
     if backend == "postgresql":
         cluster = pg_factory()  # a database nobody has migrated yet
-        env.update({"SHIPLOG_DATABASE_URL": cluster.app_url, "SHIPLOG_MIGRATE_DATABASE_URL": None})
+        env.update({"SHIPLOG_DATABASE_URL": cluster.app_url, "SHIPLOG_MIGRATE_DATABASE_URL": None,
+                    "SHIPLOG_KEYVAULT_DATABASE_URL": cluster.vault_app_url,
+                    "SHIPLOG_MIGRATE_KEYVAULT_DATABASE_URL": None})
         mig_env = cluster.env()
     srv = server.start(env=env, data_dir=data)
     r = srv.get("/health/ready")

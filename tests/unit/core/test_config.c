@@ -127,6 +127,7 @@ static void test_values(void **state)
         "SHIPLOG_CORS_ORIGINS= https://app.example.com ,http://localhost:3000,https://[::1]:8443",
         "SHIPLOG_TRUSTED_PROXIES=10.0.0.0/8, 192.168.1.7 ,fd00::/8",
         "SHIPLOG_DATABASE_URL=postgres://u:p@db/x",
+        "SHIPLOG_KEYVAULT_DATABASE_URL=postgres://u:p@db/vault",
         NULL,
     };
     struct config c;
@@ -369,6 +370,22 @@ static void test_secret_file_and_ttl(void **state)
     buf_release(&msg);
 }
 
+static void test_keyvault_pairs_with_database(void **state)
+{
+    (void)state;
+    struct config c;
+    struct buf msg;
+    const char *pg_only[] = {"SHIPLOG_DATABASE_URL=postgres://db/x", NULL};
+    assert_int_equal(load(&c, pg_only, &msg), ERR_CONFIG);
+    assert_non_null(strstr(buf_cstr(&msg), "KEYVAULT_DATABASE_URL is required"));
+    config_release(&c);
+    buf_release(&msg);
+    const char *vault_only[] = {"SHIPLOG_KEYVAULT_DATABASE_URL=postgres://db/v", NULL};
+    assert_int_equal(load(&c, vault_only, &msg), ERR_CONFIG);
+    config_release(&c);
+    buf_release(&msg);
+}
+
 static void test_secret_not_reread_before_ttl(void **state)
 {
     (void)state;
@@ -376,7 +393,8 @@ static void test_secret_not_reread_before_ttl(void **state)
     snprintf(path, sizeof(path), "%s/db.url", tmpdir);
     write_file(path, "postgres://a", 0644); /* loose mode: warning only */
     snprintf(envp, sizeof(envp), "SHIPLOG_DATABASE_URL_FILE=%s", path);
-    const char *env[] = {envp, "SHIPLOG_SECRET_TTL=60", NULL};
+    const char *env[] = {envp, "SHIPLOG_KEYVAULT_DATABASE_URL=postgres://v", "SHIPLOG_SECRET_TTL=60",
+                         NULL};
     struct config c;
     struct buf msg;
     assert_int_equal(load(&c, env, &msg), ERR_OK);
@@ -482,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_value_length_limit),
         cmocka_unit_test(test_list_limit),
         cmocka_unit_test(test_secret_file_and_ttl),
+        cmocka_unit_test(test_keyvault_pairs_with_database),
         cmocka_unit_test(test_secret_not_reread_before_ttl),
         cmocka_unit_test(test_secret_file_errors),
         cmocka_unit_test(test_cidr),

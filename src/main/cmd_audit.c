@@ -1,0 +1,10 @@
+/* cmd_audit — placeholder replaced by the module's real command implementation. */
+#include <stdio.h>
+
+#include "main/commands.h"
+
+int cmd_audit(struct config *cfg, int argc, char **argv)
+{
+    fprintf(stderr, "shiplog: 'audit' is not built yet\n");
+    return MAIN_EXIT_USAGE;
+}
