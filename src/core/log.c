@@ -425,9 +425,10 @@ enum err log_mask_value(struct buf *out, const char *s, size_t len)
         while (w < len && is_word_char(s[w]))
             w++;
         size_t wend = w;
-        /* trailing base64 padding belongs to the word */
+        /* trailing base64 padding belongs to the word ("key='v'" is an assignment) */
         while (wend < len && s[wend] == '=' && wend - w < 2 &&
-               (wend + 1 == len || !is_word_char(s[wend + 1])))
+               (wend + 1 == len ||
+                (!is_word_char(s[wend + 1]) && s[wend + 1] != '\'' && s[wend + 1] != '"')))
             wend++;
         size_t wlen = wend - i;
         FLUSH_TO(i);
@@ -453,26 +454,50 @@ enum err log_mask_value(struct buf *out, const char *s, size_t len)
             }
             continue;
         }
-        /* "password=x" / "token:x": a secret-named key's value */
-        if (i < len && (s[i] == '=' ||
-                        (s[i] == ':' && i + 1 < len && !is_space(s[i + 1]) && s[i + 1] != '/'))) {
+        /* A secret-named key's value: "password=x", "token:x", "Password: x",
+         * password='x', and JSON "password":"x". */
+        size_t sep = i;
+        while (sep < len && (s[sep] == ' ' || s[sep] == '\t'))
+            sep++;
+        if (sep >= len || s[sep] != '=')
+            sep = i; /* spaces are allowed before '=' only ("key = value") */
+        if (sep + 1 < len && (s[sep] == '"' || s[sep] == '\'') &&
+            (s[sep + 1] == ':' || s[sep + 1] == '='))
+            sep++; /* the key was quoted */
+        if (sep < len && (s[sep] == '=' || (s[sep] == ':' && !(sep + 1 < len && s[sep + 1] == '/')))) {
             char key[LOG_MAX_KEY + 1];
             size_t kl = wlen < LOG_MAX_KEY ? wlen : LOG_MAX_KEY;
             memcpy(key, s + i - wlen, kl);
             key[kl] = '\0';
-            size_t end = value_end(s, len, i + 1);
+            size_t v = sep + 1;
+            bool spaced = false;
+            while (v < len && (s[v] == ' ' || s[v] == '\t')) {
+                v++;
+                spaced = true;
+            }
+            if (v < len && (s[v] == '"' || s[v] == '\''))
+                v++; /* the value is quoted: mask what is inside */
+            size_t end = value_end(s, len, v);
             /* "authorization:Bearer x": the credential follows the scheme */
-            if ((end - i - 1 == 6 && has_iprefix(s + i + 1, 6, "bearer")) ||
-                (end - i - 1 == 5 && has_iprefix(s + i + 1, 5, "basic")) ||
-                (end - i - 1 == 5 && has_iprefix(s + i + 1, 5, "token"))) {
+            if ((end - v == 6 && has_iprefix(s + v, 6, "bearer")) ||
+                (end - v == 5 && has_iprefix(s + v, 5, "basic")) ||
+                (end - v == 5 && has_iprefix(s + v, 5, "token"))) {
                 size_t t = end;
                 while (t < len && (s[t] == ' ' || s[t] == '\t'))
                     t++;
-                if (t > end)
+                if (t > end) {
+                    v = t; /* keep the scheme visible, mask the credential */
                     end = value_end(s, len, t);
+                }
             }
-            if (end > i + 1 && log_key_is_sensitive(key)) {
-                FLUSH_TO(i + 1);
+            /* "key: value" is also prose ("session: started"): masked when the
+             * key names a password or secret, or the value looks like one */
+            bool prose_ok = !spaced || s[sep] != ':' || credential_like(s + v, end - v) ||
+                            strstr(key, "pass") || strstr(key, "Pass") || strstr(key, "PASS") ||
+                            strstr(key, "secret") || strstr(key, "Secret") ||
+                            strstr(key, "SECRET");
+            if (end > v && prose_ok && log_key_is_sensitive(key)) {
+                FLUSH_TO(v);
                 if ((e = buf_puts(out, LOG_MASK)) != ERR_OK)
                     return e;
                 i = end;
@@ -492,7 +517,11 @@ static void mask_for_line(struct buf *m, const char *s, bool *cut)
 {
     size_t len = strlen(s);
     if (len > LOG_SCAN_WINDOW) {
+        /* cut at a space, never inside a word: a token straddling the window
+         * would otherwise be scanned, and shown, by halves */
         len = LOG_SCAN_WINDOW;
+        while (len > 0 && !is_space(s[len - 1]))
+            len--;
         *cut = true;
     }
     if (log_mask_value(m, s, len) != ERR_OK) {

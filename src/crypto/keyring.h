@@ -41,6 +41,9 @@ const struct master_key *keyring_find(const struct keyring *r, const char *id);
 
 /* Master key id as the 8 raw bytes used in envelopes, and back. */
 void keyring_id_bytes(const struct master_key *k, unsigned char out[ENVELOPE_KEY_ID_LEN]);
+/* The key whose id, as the raw bytes of an envelope, is id, or NULL. */
+const struct master_key *keyring_find_bytes(const struct keyring *r,
+                                            const unsigned char id[ENVELOPE_KEY_ID_LEN]);
 
 MUST_CHECK enum err keyring_kek(const struct master_key *k, unsigned char out[AEAD_KEY_LEN]);
 MUST_CHECK enum err keyring_checkpoint_key(const struct master_key *k, struct sign_key *out);

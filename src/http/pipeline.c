@@ -50,13 +50,53 @@ enum err pipeline_init(struct pipeline *p, const struct app *app, const struct r
     return e;
 }
 
+/*
+ * All X-Forwarded-For lines joined in order with ", ": a proxy may add its
+ * own line instead of appending to the client's, and the rightmost entries are
+ * the ones we can vouch for.
+ */
+static struct str forwarded_for(struct http_request *req)
+{
+    struct buf joined = BUF_INIT(HTTP_XFF_MAX);
+    bool any = false;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        if (!str_ieq_cstr(req->headers[i].name, "X-Forwarded-For"))
+            continue;
+        struct str v = req->headers[i].value;
+        if ((any && buf_puts(&joined, ", ") != ERR_OK) || buf_append(&joined, v.ptr, v.len))
+            break; /* over the cap: what was joined so far is examined */
+        any = true;
+    }
+    struct str out = STR_NULL;
+    if (any) {
+        char *copy = arena_strndup(req->arena, buf_cstr(&joined), joined.len);
+        if (copy)
+            out = str_from(copy, joined.len);
+    }
+    buf_release(&joined);
+    return out;
+}
+
 void pipeline_resolve_client(const struct pipeline *p, struct http_request *req,
                              const struct netaddr *peer)
 {
     const struct config *cfg = p->app->cfg;
     netaddr_format(peer, req->peer_ip);
-    netaddr_client_ip(peer, http_header_get(req, "X-Forwarded-For"), cfg->trusted_proxies,
-                      cfg->n_trusted_proxies, req->client_ip);
+    netaddr_client_ip(peer, forwarded_for(req), cfg->trusted_proxies, cfg->n_trusted_proxies,
+                      req->client_ip);
+}
+
+size_t pipeline_body_limit(const struct pipeline *p, struct http_request *req, bool *routed)
+{
+    *routed = router_match(&p->router, req) == ROUTER_FOUND;
+    if (!*routed || !req->route->body)
+        return 0;
+    size_t cap = p->app->cfg->max_body_bytes;
+    const struct body_spec *spec = req->route->body;
+    const struct json_limits *lim = spec->limits ? spec->limits : &JSON_LIMITS_DEFAULT;
+    if (spec->json && lim->max_bytes < cap)
+        cap = lim->max_bytes;
+    return cap;
 }
 
 /* The request's Origin when it is on the deployment's allowlist (H3). */
@@ -65,7 +105,7 @@ static bool origin_allowed(const struct config *cfg, struct str origin)
     if (!http_origin_valid(origin))
         return false;
     for (size_t i = 0; i < cfg->n_cors_origins; i++)
-        if (str_ieq_cstr(origin, cfg->cors_origins[i]))
+        if (str_eq_cstr(origin, cfg->cors_origins[i])) /* configured in canonical lower case */
             return true;
     return false;
 }
@@ -76,8 +116,7 @@ static enum err add_cors_headers(const struct pipeline *p, struct http_request *
     struct str origin = http_header_get(req, "Origin");
     enum err e = ERR_OK;
     if (delivery) {
-        if (!origin.ptr)
-            return ERR_OK;
+        /* the same answer whatever the Origin, so shared caches need no Vary */
         e = http_resp_header(req, resp, "Access-Control-Allow-Origin", "*");
         if (!e && preflight) {
             e = http_resp_header(req, resp, "Access-Control-Allow-Methods", DELIVERY_ALLOW_METHODS);

@@ -36,6 +36,13 @@ MUST_CHECK enum err pipeline_init(struct pipeline *p, const struct app *app,
 void pipeline_resolve_client(const struct pipeline *p, struct http_request *req,
                              const struct netaddr *peer);
 
+/*
+ * The most body bytes the route for req accepts (the server-wide limit, or the
+ * route's JSON limit when smaller); 0 when the route takes no body. *routed is
+ * false when no route matches (the request will be a 404 or 405).
+ */
+size_t pipeline_body_limit(const struct pipeline *p, struct http_request *req, bool *routed);
+
 void pipeline_run(const struct pipeline *p, struct http_request *req, struct http_response *resp);
 
 #endif

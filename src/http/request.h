@@ -29,6 +29,7 @@
 #define HTTP_MAX_PARAMS       8 /* {name} segments in a route */
 #define HTTP_REQUEST_ID_LEN   32
 #define HTTP_IP_LEN           46 /* INET6_ADDRSTRLEN */
+#define HTTP_XFF_MAX 2048 /* bytes of all X-Forwarded-For lines joined */
 
 /* Services shared by all requests; read-only after start-up. */
 struct app {

@@ -38,8 +38,6 @@
 
 #define SERVER_LISTEN_BACKLOG   1024
 #define SERVER_REAPER_PERIOD_MS 250
-/* Bytes of an oversized body we drain (to answer 413) before dropping the connection. */
-#define SERVER_MAX_DISCARD ((size_t)1024 * 1024)
 #define SERVER_TLS_PRIORITIES                                                                      \
     "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"         \
     "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
@@ -48,7 +46,9 @@ enum conn_phase {
     CONN_HEADERS,  /* waiting for a complete request head: header deadline */
     CONN_BODY,     /* receiving the body: request deadline */
     CONN_HANDLING, /* the pipeline runs or the response is sent: no deadline */
-    CONN_IDLE,     /* keep-alive between requests: MHD's idle timeout only */
+    CONN_IDLE,     /* keep-alive between requests: the next request line must start and
+                      finish within idle + header timeout, however slowly it trickles */
+    CONN_CUT,      /* shut down by the reaper; waiting for MHD to close it */
 };
 
 /* Per TCP connection, registered for the reaper. */
@@ -61,6 +61,7 @@ struct conn {
 
 /* Per HTTP request; MHD's con_cls. */
 struct req_ctx {
+    bool nul_in_target; /* the raw request target holds %00 (MHD would cut the path there) */
     struct http_request req;
     struct http_response resp;
     struct buf body;
@@ -159,12 +160,13 @@ static void *reaper_main(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &now);
         pthread_mutex_lock(&s->conns_lock);
         for (struct conn *cn = s->conns.next; cn != &s->conns; cn = cn->next) {
-            if ((cn->phase == CONN_HEADERS || cn->phase == CONN_BODY) && cn->fd >= 0 &&
-                deadline_passed(&cn->deadline, &now)) {
-                log_warn("slow client cut off",
-                         LOG_STR("phase", cn->phase == CONN_HEADERS ? "headers" : "body"));
+            if ((cn->phase == CONN_HEADERS || cn->phase == CONN_BODY || cn->phase == CONN_IDLE) &&
+                cn->fd >= 0 && deadline_passed(&cn->deadline, &now)) {
+                static const char *const phases[] = {
+                    [CONN_HEADERS] = "headers", [CONN_BODY] = "body", [CONN_IDLE] = "keep-alive"};
+                log_warn("slow client cut off", LOG_STR("phase", phases[cn->phase]));
                 shutdown(cn->fd, SHUT_RDWR);
-                cn->phase = CONN_IDLE;
+                cn->phase = CONN_CUT;
             }
         }
         pthread_mutex_unlock(&s->conns_lock);
@@ -185,9 +187,17 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     const char *q = strchr(uri, '?');
     if (q)
         rc->req.query = str_from_cstr(arena_strndup(rc->req.arena, q + 1, strlen(q + 1)));
+    rc->nul_in_target = strstr(uri, "%00") != NULL;
     rc->conn = conn_of(c);
-    if (rc->conn && rc->conn->phase == CONN_IDLE)
-        conn_set_phase(s, rc->conn, CONN_HEADERS, s->app->cfg->header_timeout_s);
+    if (rc->conn) {
+        /* a keep-alive request's head gets its own header deadline from here */
+        pthread_mutex_lock(&s->conns_lock);
+        if (rc->conn->phase == CONN_IDLE) {
+            rc->conn->phase = CONN_HEADERS;
+            deadline_in(&rc->conn->deadline, s->app->cfg->header_timeout_s);
+        }
+        pthread_mutex_unlock(&s->conns_lock);
+    }
     return rc;
 }
 
@@ -200,7 +210,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     if (rc->counted)
         atomic_fetch_sub(&s->inflight, 1);
-    conn_set_phase(s, rc->conn, CONN_IDLE, 0);
+    conn_set_phase(s, rc->conn, CONN_IDLE,
+                   s->app->cfg->idle_timeout_s + s->app->cfg->header_timeout_s);
     arena_free(rc->req.arena);
     buf_release(&rc->body);
     free(rc);
@@ -304,13 +315,32 @@ static enum MHD_Result begin_request(struct http_server *s, struct MHD_Connectio
     /* RFC 9112 §3.2: an HTTP/1.1 request without Host is a bad request */
     if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !http_header_get(req, "Host").ptr)
         req->protocol_error = "An HTTP/1.1 request must carry a Host header.";
+    if (rc->nul_in_target)
+        req->protocol_error = "The request target must not contain a NUL byte.";
 
+    /* Bodies: the server-wide limit first, then the route's own. A body for a
+     * path that does not exist, or for a route that takes none, is refused
+     * before it is read, so no request can make us buffer more than its route
+     * accepts. */
     struct str cl = http_header_get(req, "Content-Length");
     uint64_t declared = 0;
-    if (cl.ptr && str_to_u64(cl, UINT64_MAX, &declared) == ERR_OK && declared > cfg->max_body_bytes)
+    bool has_body = http_header_get(req, "Transfer-Encoding").ptr != NULL ||
+                    (cl.ptr && (str_to_u64(cl, UINT64_MAX, &declared) != ERR_OK || declared > 0));
+    bool early = false;
+    if (declared > cfg->max_body_bytes) {
         req->body_too_large = true;
+    } else if (has_body && !req->protocol_error && !req->headers_too_large) {
+        bool routed = false;
+        size_t limit = pipeline_body_limit(&s->pipeline, req, &routed);
+        if (!routed)
+            early = true; /* 404 / 405 / preflight: answered without reading the body */
+        else if (declared > limit)
+            req->body_too_large = true;
+        else
+            rc->body.max = limit;
+    }
 
-    if (req->headers_too_large || req->body_too_large || req->protocol_error) {
+    if (early || req->headers_too_large || req->body_too_large || req->protocol_error) {
         conn_set_phase(s, rc->conn, CONN_HANDLING, 0);
         return send_response(s, c, rc);
     }
@@ -332,10 +362,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (rc->req.body_too_large || buf_append(&rc->body, upload_data, n) != ERR_OK) {
-            /* a chunked body passed the limit: drain a little to answer 413 */
+            /* a chunked body passed its route's limit: drain it without keeping
+             * it (up to the server-wide limit) so the client gets its 413 */
             rc->req.body_too_large = true;
             rc->discarded += n;
-            if (rc->discarded > SERVER_MAX_DISCARD)
+            if (rc->discarded > s->app->cfg->max_body_bytes)
                 return MHD_NO;
         }
         return MHD_YES;

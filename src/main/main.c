@@ -88,6 +88,27 @@ static int parse_options(int argc, char **argv, bool allow_listen, struct overri
     return 0;
 }
 
+/*
+ * Inline secrets stay readable in /proc/<pid>/environ and pass to children:
+ * once the configuration holds its copies, the values are overwritten in place
+ * (that memory is what /proc shows) and the variables removed.
+ */
+static void scrub_secret_env(void)
+{
+    static const char *const names[] = {
+        "SHIPLOG_MASTER_KEY",          "SHIPLOG_MASTER_KEYS_PREVIOUS",
+        "SHIPLOG_DATABASE_URL",        "SHIPLOG_MIGRATE_DATABASE_URL",
+        "SHIPLOG_KEYVAULT_DATABASE_URL", "SHIPLOG_MIGRATE_KEYVAULT_DATABASE_URL",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char *v = getenv(names[i]);
+        if (v) {
+            explicit_bzero(v, strlen(v));
+            unsetenv(names[i]);
+        }
+    }
+}
+
 void main_load_config(const char *listen, const char *data_dir, struct config *cfg)
 {
     static const char *env[MAIN_MAX_ENV + 3];
@@ -118,6 +139,7 @@ void main_load_config(const char *listen, const char *data_dir, struct config *c
         exit(EXIT_CONFIG);
     }
     buf_release(&msg);
+    scrub_secret_env();
     log_init(cfg->log_level, STDERR_FILENO);
     if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "shiplog: cannot create data directory %s: %s\n", cfg->data_dir,

@@ -62,13 +62,24 @@ struct pg_stmt {
     int row;       /* current row, -1 before the first */
     int nrows;
     uint64_t changes;
-    struct pg_blob *blob; /* last decoded bytea column; own allocation since
-                             the column accessors get a const stmt */
+    struct pg_blob *blob; /* decoded bytea columns of the current row; own allocation
+                             since the column accessors get a const stmt */
 };
 
+/* One decoded value per column, so views of several blob columns stay valid together. */
 struct pg_blob {
-    unsigned char *bytes; /* from PQunescapeBytea, freed on the next step/finish */
+    unsigned char **bytes; /* [n] from PQunescapeBytea, freed on the next step/finish */
+    size_t *len;
+    int n;
 };
+
+static void pg_blob_clear(struct pg_blob *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        PQfreemem(b->bytes[i]);
+        b->bytes[i] = NULL;
+    }
+}
 
 static const struct backend_ops pg_ops;
 
@@ -83,7 +94,8 @@ static struct pg_storage *pg_of(struct storage *s)
 static enum err pg_map(PGconn *conn, const PGresult *res, const char *what)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    /* the primary message only: DETAIL can quote row values (personal data, O1) */
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (!msg || !msg[0])
         msg = conn ? PQerrorMessage(conn) : "no connection";
     enum err e;
@@ -310,8 +322,9 @@ enum err postgres_backend_open(const struct storage_options *opt, bool migrator,
     char *errmsg = NULL;
     PQconninfoOption *info = PQconninfoParse(opt->database_url, &errmsg);
     if (!info) {
-        storage_detail(detail, "postgresql: bad database URL: %s",
-                       errmsg ? errmsg : "out of memory");
+        /* libpq's message quotes the offending part of the URL, which may be
+         * the password: say only that the URL is malformed */
+        storage_detail(detail, "postgresql: the database URL is malformed");
         PQfreemem(errmsg);
         return ERR_CONFIG;
     }
@@ -660,8 +673,7 @@ static enum err pg_step(struct stmt *base, bool *row)
 {
     struct pg_stmt *s = (struct pg_stmt *)base;
     *row = false;
-    PQfreemem(s->blob->bytes);
-    s->blob->bytes = NULL;
+    pg_blob_clear(s->blob);
     if (!s->res) {
         enum err e = pg_run(s);
         if (e)
@@ -716,12 +728,23 @@ static struct str pg_col_blob(const struct stmt *base, int col)
     const struct pg_stmt *s = (const struct pg_stmt *)base;
     if (pg_col_is_null(base, col))
         return STR_NULL;
-    PQfreemem(s->blob->bytes);
-    size_t n = 0;
-    s->blob->bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, col), &n);
-    if (!s->blob->bytes)
-        err_oom();
-    return str_from((const char *)s->blob->bytes, n);
+    struct pg_blob *b = s->blob;
+    if (b->n == 0) {
+        b->n = PQnfields(s->res);
+        b->bytes = calloc((size_t)b->n, sizeof(*b->bytes));
+        b->len = calloc((size_t)b->n, sizeof(*b->len));
+        if (!b->bytes || !b->len)
+            err_oom();
+    }
+    if (col < 0 || col >= b->n)
+        return STR_NULL;
+    if (!b->bytes[col]) {
+        b->bytes[col] =
+            PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, col), &b->len[col]);
+        if (!b->bytes[col])
+            err_oom();
+    }
+    return str_from((const char *)b->bytes[col], b->len[col]);
 }
 
 static uint64_t pg_changes(const struct stmt *base)
@@ -732,7 +755,9 @@ static uint64_t pg_changes(const struct stmt *base)
 static void pg_finish(struct stmt *base)
 {
     struct pg_stmt *s = (struct pg_stmt *)base;
-    PQfreemem(s->blob->bytes);
+    pg_blob_clear(s->blob);
+    free(s->blob->bytes);
+    free(s->blob->len);
     free(s->blob);
     PQclear(s->res);
     free(s->sql);

@@ -88,6 +88,12 @@ enum err storage_sql_scan(const char *sql, size_t len, struct sql_scan *out, cha
             semicolon = true;
         else if (semicolon && !comment && c != ' ' && c != '\t' && c != '\n' && c != '\r')
             out->multiple = true;
+        /* Quoting the two dialects read differently could hide a placeholder
+         * from this scan (or show one the database never binds): refused. */
+        if (c == '`' || (c == '[' && rewrite) ||
+            ((c == 'E' || c == 'e') && i + 1 < len && sql[i + 1] == '\'' &&
+             (i == 0 || !is_ident_char((unsigned char)sql[i - 1]))))
+            return ERR_INVALID;
         if (c == '\'' || c == '"') {
             /* String literal or quoted identifier; a doubled quote escapes. */
             i++;
@@ -107,8 +113,11 @@ enum err storage_sql_scan(const char *sql, size_t len, struct sql_scan *out, cha
                 i++;
         } else if (c == '/' && i + 1 < len && sql[i + 1] == '*') {
             i += 2;
-            while (i < len && !(sql[i] == '*' && i + 1 < len && sql[i + 1] == '/'))
+            while (i < len && !(sql[i] == '*' && i + 1 < len && sql[i + 1] == '/')) {
+                if (sql[i] == '/' && i + 1 < len && sql[i + 1] == '*')
+                    return ERR_INVALID; /* PostgreSQL nests comments, SQLite does not */
                 i++;
+            }
             i += 2;
         } else if (c == '$') {
             bool after_ident = i > 0 && is_ident_char((unsigned char)sql[i - 1]);

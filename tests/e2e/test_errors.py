@@ -124,3 +124,19 @@ def test_http11_without_host(shared_server):
     r = raw_request(shared_server.port, "GET", "/health", host_header=False)
     assert_error(r, 400)
     assert_security_headers(r)
+
+
+def test_nul_in_request_target_refused(shared_server):
+    """libmicrohttpd decodes %00 and would cut the path there (/health%00x → /health)."""
+    r = raw_request(shared_server.port, "GET", "/health%00x")
+    assert_error(r, 400, "bad_request")
+    assert_security_headers(r)
+
+
+def test_body_for_route_without_body_refused_unread(shared_server):
+    """A route that takes no body refuses one before reading it; a path that does
+    not exist answers 404 without reading the body either."""
+    r = raw_request(shared_server.port, "GET", "/health", [("Content-Type", "text/plain")], b"x" * 1000)
+    assert_error(r, 413, "payload_too_large")
+    r = raw_request(shared_server.port, "POST", "/nope", [("Content-Type", "text/plain")], b"x" * 1000)
+    assert_error(r, 404, "not_found")

@@ -224,3 +224,14 @@ def test_shutdown_grace_is_bounded(server):
     finally:
         s.close()
     assert time.monotonic() - t0 <= 5, f"exited {time.monotonic() - t0:.1f}s after SIGTERM (grace 2 s)"
+
+
+def test_inline_secrets_leave_the_process_environment(server):
+    """/proc/<pid>/environ (and any child process) must not show an inline master
+    key or database URL once the configuration has read them."""
+    key = "a1" * 32
+    srv = server.start(env={"SHIPLOG_MASTER_KEY": key})
+    assert srv.get("/health").status_code == 200
+    environ = open(f"/proc/{srv.proc.pid}/environ", "rb").read()
+    assert key.encode() not in environ
+    assert b"SHIPLOG_MASTER_KEY=" + key.encode() not in environ

@@ -3,7 +3,7 @@ the access log line."""
 
 import pytest
 
-from e2e_util import HEX32, parse_rfc3339
+from e2e_util import HEX32, assert_error, parse_rfc3339, raw_request
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,15 @@ def test_xff_garbage_falls_back_to_peer(trusted_server, xff):
     r = trusted_server.get("/health", headers={"X-Forwarded-For": xff})
     ip = _access_line(trusted_server, r)["ip"]
     assert ip == "127.0.0.1", ip
+
+
+def test_xff_repeated_lines_are_joined(trusted_server):
+    """A proxy that adds its own X-Forwarded-For line (instead of appending to the
+    client's) must not let the client's forged first line win."""
+    r = raw_request(trusted_server.port, "GET", "/health",
+                    [("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "203.0.113.7")])
+    assert r.status_code == 200, r
+    assert _access_line(trusted_server, r)["ip"] == "203.0.113.7"
 
 
 def test_xff_ipv6(trusted_server):

@@ -104,6 +104,24 @@ def test_idle_keepalive_closed(slow_server):
     assert 1.0 <= elapsed <= 5.0, f"closed after {elapsed:.2f}s idle (idle timeout 2 s)"
 
 
+def test_keepalive_second_request_trickle_is_cut_off(slow_server):
+    """The header deadline also holds for a later request on a kept-alive
+    connection, not only for the first one."""
+    sock = socket.create_connection(("127.0.0.1", slow_server.port), timeout=10)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    buf = b""
+    while b'"version"' not in buf:
+        chunk = sock.recv(65536)
+        assert chunk, "closed before the first response"
+        buf += chunk
+    data = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 400
+    closed_after = _trickle(sock, data, 0.5, 12)
+    sock.close()
+    assert closed_after is not None, "a trickled second request was not disconnected within 12 s"
+    # idle (2 s) + header (2 s) timeouts from the end of the first response
+    assert closed_after <= 6.5, f"disconnected after {closed_after:.2f}s"
+
+
 def test_keepalive_reuse_before_idle_timeout(slow_server):
     """A connection used again before the idle timeout keeps working."""
     with http_session() as s:

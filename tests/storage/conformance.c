@@ -332,8 +332,10 @@ static void test_value_types(void **state)
     bool row;
     const char *sql =
         storage_backend_of(S.app) == STORAGE_POSTGRES
-            ? "SELECT $2::bytea, $3::bigint, $4::text, $5::text WHERE $1::text IS NOT NULL"
-            : "SELECT $2, $3, $4, $5 WHERE $1 IS NOT NULL";
+            ? "SELECT $2::bytea, $3::bigint, $4::text, $5::text, $6::bytea "
+              "WHERE $1::text IS NOT NULL"
+            : "SELECT $2, $3, $4, $5, $6 WHERE $1 IS NOT NULL";
+    static const unsigned char blob2[] = {'y', 0, 'z'};
     static const unsigned char blob[] = {0, 1, 2, 0xff, 0, 'x'};
     assert_int_equal(storage_begin(S.app, &a, TX_READ, &tx), ERR_OK);
     assert_int_equal(tx_prepare(tx, sql, &st), ERR_OK);
@@ -341,12 +343,16 @@ static void test_value_types(void **state)
     assert_int_equal(stmt_bind_int(st, 3, INT64_MIN + 1), ERR_OK);
     assert_int_equal(stmt_bind_text(st, 4, STR_LIT("h\xc3\xa9 'quoted' $1")), ERR_OK);
     assert_int_equal(stmt_bind_null(st, 5), ERR_OK);
+    assert_int_equal(stmt_bind_blob(st, 6, blob2, sizeof blob2), ERR_OK);
     assert_int_equal(stmt_bind_text(st, 4, str_from("a\0b", 3)), ERR_INVALID); /* NUL in text */
     assert_int_equal(stmt_step(st, &row), ERR_OK);
     assert_true(row);
     struct str b = stmt_col_blob(st, 0);
+    struct str b2 = stmt_col_blob(st, 4); /* a second blob column keeps the first view valid */
     assert_int_equal(b.len, sizeof blob);
     assert_memory_equal(b.ptr, blob, sizeof blob);
+    assert_int_equal(b2.len, sizeof blob2);
+    assert_memory_equal(b2.ptr, blob2, sizeof blob2);
     assert_true(stmt_col_int(st, 1) == INT64_MIN + 1);
     assert_true(str_eq_cstr(stmt_col_text(st, 2), "h\xc3\xa9 'quoted' $1"));
     assert_true(stmt_col_is_null(st, 3));
@@ -375,9 +381,19 @@ static void test_tenant_placeholder_required(void **state)
         "SELECT count(*) FROM tenants WHERE id = $1 OR id = $33",
         "SELECT count(*) FROM tenants WHERE id = $1; DELETE FROM tenants WHERE id = $1",
         "",
+        /* quoting the dialects read differently: refused on both */
+        "SELECT `$1`, count(*) FROM tenants WHERE id = $2",
+        "SELECT E'\\' $1 ', count(*) FROM tenants WHERE id = $2",
+        "SELECT count(*) FROM tenants /* /* */ WHERE id = $1 */",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         assert_int_equal(tx_prepare(tx, refused[i], &st), ERR_INVALID);
+        assert_null(st);
+    }
+    /* SQLite reads [x] as an identifier (it could hide $1); PostgreSQL arrays use [] */
+    if (storage_backend_of(S.app) == STORAGE_SQLITE) {
+        assert_int_equal(tx_prepare(tx, "SELECT [$1], count(*) FROM tenants WHERE id = $2", &st),
+                         ERR_INVALID);
         assert_null(st);
     }
     /* A refused statement never reached the database: the tx is still good. */

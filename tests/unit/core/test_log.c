@@ -184,6 +184,12 @@ static void test_token_shapes_masked(void **state)
     expect_mask("https://user:p%40ss@example.com/x?y=1", "https://user:[masked]@example.com/x?y=1");
     expect_mask("GET /feed?token=abc123&x=1", "GET /feed?token=[masked]&x=1");
     expect_mask("password=hunter2 next", "password=[masked] next");
+    /* quoted, JSON and "key: value" forms */
+    expect_mask("password='hunter2' next", "password='[masked]' next");
+    expect_mask("{\"password\":\"hunter2\"}", "{\"password\":\"[masked]\"}");
+    expect_mask("Password: hunter2", "Password: [masked]");
+    expect_mask("client_secret = abc123xyz", "client_secret = [masked]");
+    expect_unchanged("session: started; token: expired");
     expect_hidden("hex 4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39 tail",
                   "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39");
     expect_hidden("b64url Q2hhbmdlTG9nLXNlY3JldC0xMjM0NTY3ODkwYWJjZGVm_x-Yz", "Q2hhbmdlTG9n");

@@ -203,12 +203,17 @@ static void test_body_checks(void **state)
     assert_error(f, 400, "invalid_json");
     assert_non_null(strstr(f->resp.body, "duplicate key"));
 
+    /* well-formed but one level deeper than the default limit of 32: refused for depth */
     char deep[200] = {0};
-    for (int i = 0; i < 40; i++)
+    size_t depth = JSON_LIMITS_DEFAULT.max_depth + 1;
+    for (size_t i = 0; i < depth; i++) {
         deep[i] = '[';
+        deep[2 * depth - 1 - i] = ']';
+    }
     request(f, "POST", "/items", deep, json);
     run(f);
     assert_error(f, 400, "invalid_json");
+    assert_non_null(strstr(f->resp.body, "nesting too deep"));
 
     request(f, "POST", "/items", "{\"name\":\"much too long\",\"extra\":1}", json);
     run(f);
