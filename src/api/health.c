@@ -2,7 +2,8 @@
  * health — liveness and readiness (H9, P7). Liveness never touches a
  * dependency: a process that answers is alive. Readiness asks the database
  * (reachable, schema at this binary's version); its failure detail goes to the
- * log under the support id, never into the response.
+ * log under the support id, never into the response. The key vault (tenant
+ * data keys) is a second database and must be ready too.
  */
 #include <time.h>
 
@@ -34,6 +35,11 @@ enum err health_ready(struct http_request *req, struct http_response *resp)
     enum err e = storage_ready(req->app->storage, &detail);
     if (e) {
         e = http_fail(req, ERR_UNAVAILABLE, "database not ready: %s", buf_cstr(&detail));
+        buf_release(&detail);
+        return e;
+    }
+    if (req->app->vault && (e = storage_ready(req->app->vault, &detail)) != ERR_OK) {
+        e = http_fail(req, ERR_UNAVAILABLE, "key vault not ready: %s", buf_cstr(&detail));
         buf_release(&detail);
         return e;
     }

@@ -33,21 +33,21 @@
 #include "crypto/sign.h"
 #include "storage/storage.h"
 
-#define AUDIT_MAX_ACTION  64  /* bytes: lower-case dotted name, e.g. "auth.signin" */
-#define AUDIT_MAX_TARGET  256 /* bytes: "kind:id", e.g. "integration:3f2a..." */
-#define AUDIT_MAX_ACTOR   128 /* bytes of an actor id */
-#define AUDIT_MAX_DETAILS 4096 /* bytes of the canonical details JSON */
-#define AUDIT_MAX_CLIENT_IP  64  /* bytes: an IPv6 text with zone fits */
-#define AUDIT_MAX_REQUEST_ID 64  /* bytes of a request id */
-#define AUDIT_MAX_DETAIL_FIELDS 32 /* fields in one details list */
-#define AUDIT_MAX_DETAIL_KEY    64 /* bytes of a details key, [a-z0-9_] */
+#define AUDIT_MAX_ACTION        64   /* bytes: lower-case dotted name, e.g. "auth.signin" */
+#define AUDIT_MAX_TARGET        256  /* bytes: "kind:id", e.g. "integration:3f2a..." */
+#define AUDIT_MAX_ACTOR         128  /* bytes of an actor id */
+#define AUDIT_MAX_DETAILS       4096 /* bytes of the canonical details JSON */
+#define AUDIT_MAX_CLIENT_IP     64   /* bytes: an IPv6 text with zone fits */
+#define AUDIT_MAX_REQUEST_ID    64   /* bytes of a request id */
+#define AUDIT_MAX_DETAIL_FIELDS 32   /* fields in one details list */
+#define AUDIT_MAX_DETAIL_KEY    64   /* bytes of a details key, [a-z0-9_] */
 
-#define AUDIT_HASH_HEX_LEN (2 * SHA256_LEN) /* hashes are stored as lower-case hex */
-#define AUDIT_TIME_LEN     27 /* "2024-05-01T12:34:56.123456Z" */
-#define AUDIT_MAX_TRUSTED_KEYS 16   /* checkpoint public keys a verifier accepts */
-#define AUDIT_EXPORT_MAX_LINE  16384 /* bytes of one export line, newline excluded */
-#define AUDIT_MAX_DIRTY_TENANTS 4096 /* tenants awaiting the checkpointer's next round */
-#define AUDIT_CHECKPOINT_INTERVAL_DEFAULT 300 /* seconds between checkpointer rounds */
+#define AUDIT_HASH_HEX_LEN                (2 * SHA256_LEN) /* hashes are stored as lower-case hex */
+#define AUDIT_TIME_LEN                    27               /* "2024-05-01T12:34:56.123456Z" */
+#define AUDIT_MAX_TRUSTED_KEYS            16    /* checkpoint public keys a verifier accepts */
+#define AUDIT_EXPORT_MAX_LINE             32768 /* bytes of one export line, newline excluded */
+#define AUDIT_MAX_DIRTY_TENANTS           4096  /* tenants awaiting the checkpointer's next round */
+#define AUDIT_CHECKPOINT_INTERVAL_DEFAULT 300   /* seconds between checkpointer rounds */
 
 enum audit_actor {
     AUDIT_ACTOR_SYSTEM,    /* shiplog itself (jobs, start-up) */
@@ -61,13 +61,13 @@ enum audit_actor {
 enum audit_outcome { AUDIT_SUCCESS, AUDIT_FAILURE, AUDIT_DENIED };
 
 struct audit_event {
-    const char *action;        /* required, [a-z0-9_.]+, <= AUDIT_MAX_ACTION */
+    const char *action; /* required, [a-z0-9_.]+, <= AUDIT_MAX_ACTION */
     enum audit_actor actor;
-    const char *actor_id;      /* NULL = "" */
-    const char *target;        /* NULL = "" */
+    const char *actor_id; /* NULL = "" */
+    const char *target;   /* NULL = "" */
     enum audit_outcome outcome;
-    const char *client_ip;     /* NULL = "" */
-    const char *request_id;    /* NULL = "" */
+    const char *client_ip;           /* NULL = "" */
+    const char *request_id;          /* NULL = "" */
     const struct log_field *details; /* NULL or a LOG_FIELDS_ list; redacted */
 };
 
@@ -117,8 +117,8 @@ struct audit_entry {
     struct str request_id;
     struct str action;
     struct str target;
-    struct str outcome; /* audit_outcome_name() */
-    struct str details; /* canonical JSON object text */
+    struct str outcome;   /* audit_outcome_name() */
+    struct str details;   /* canonical JSON object text */
     struct str prev_hash; /* hex */
     struct str hash;      /* hex */
 };
@@ -146,9 +146,9 @@ bool audit_hex_decode(struct str hex, unsigned char *out, size_t n);
 /* A stored or exported checkpoint (views, as for struct audit_entry). */
 struct audit_checkpoint_rec {
     struct str tenant_id;
-    int64_t seq;          /* the entry whose hash is signed */
-    struct str hash;      /* hex: that entry's chain hash */
-    struct str at;        /* when it was signed, AUDIT_TIME_LEN bytes */
+    int64_t seq;           /* the entry whose hash is signed */
+    struct str hash;       /* hex: that entry's chain hash */
+    struct str at;         /* when it was signed, AUDIT_TIME_LEN bytes */
     struct str public_key; /* hex of the Ed25519 public key */
     struct str signature;  /* hex of the signature */
 };
@@ -207,23 +207,23 @@ MUST_CHECK enum err audit_trusted_keys_add(struct audit_trusted_keys *k,
 /* What broke first; AUDIT_OK when nothing did. */
 enum audit_break {
     AUDIT_OK = 0,
-    AUDIT_BREAK_MISSING,        /* a seq is absent (entry deleted) */
-    AUDIT_BREAK_REORDERED,      /* links to another entry of the chain / out of order */
-    AUDIT_BREAK_LINK,           /* prev_hash matches no entry */
-    AUDIT_BREAK_CONTENT,        /* recomputed hash differs from the stored one */
-    AUDIT_BREAK_TRUNCATED,      /* head or a checkpoint lies beyond the last entry */
-    AUDIT_BREAK_CHECKPOINT_KEY, /* checkpoint signed by a key not trusted */
+    AUDIT_BREAK_MISSING,              /* a seq is absent (entry deleted) */
+    AUDIT_BREAK_REORDERED,            /* links to another entry of the chain / out of order */
+    AUDIT_BREAK_LINK,                 /* prev_hash matches no entry */
+    AUDIT_BREAK_CONTENT,              /* recomputed hash differs from the stored one */
+    AUDIT_BREAK_TRUNCATED,            /* head or a checkpoint lies beyond the last entry */
+    AUDIT_BREAK_CHECKPOINT_KEY,       /* checkpoint signed by a key not trusted */
     AUDIT_BREAK_CHECKPOINT_SIGNATURE, /* signature does not verify */
     AUDIT_BREAK_CHECKPOINT_MISMATCH,  /* signed hash differs from the entry's (rewritten) */
-    AUDIT_BREAK_HEAD,           /* head row missing, behind the chain or with another hash */
-    AUDIT_BREAK_MALFORMED,      /* a value that cannot be read (bad hex, foreign tenant, ...) */
+    AUDIT_BREAK_HEAD,                 /* head row missing, behind the chain or with another hash */
+    AUDIT_BREAK_MALFORMED, /* a value that cannot be read (bad hex, foreign tenant, ...) */
 };
 
 struct audit_verify_result {
     enum audit_break kind;
-    int64_t seq;       /* the first broken entry (AUDIT_OK: 0) */
-    char why[192];     /* e.g. "reordered (links to entry 6)" */
-    int64_t entries;   /* entries verified before the break, or all of them */
+    int64_t seq;         /* the first broken entry (AUDIT_OK: 0) */
+    char why[192];       /* e.g. "reordered (links to entry 6)" */
+    int64_t entries;     /* entries verified before the break, or all of them */
     int64_t checkpoints; /* checkpoints verified */
 };
 
@@ -235,8 +235,8 @@ const char *audit_break_name(enum audit_break b);
  * tell a reordered entry from a wrong link. Called at most once, on a break.
  */
 struct audit_hash_finder {
-    enum err (*find)(void *arg, const unsigned char hash[SHA256_LEN], int64_t not_seq,
-                     int64_t *seq, bool *found);
+    enum err (*find)(void *arg, const unsigned char hash[SHA256_LEN], int64_t not_seq, int64_t *seq,
+                     bool *found);
     void *arg;
 };
 
@@ -252,7 +252,8 @@ struct audit_verifier;
 void audit_verifier_new(const char *tenant_id, const struct audit_trusted_keys *keys,
                         const struct audit_hash_finder *finder, struct audit_verifier **out);
 /* Starts after a point known good (incremental checks): seq and its hash. */
-void audit_verifier_resume(struct audit_verifier *v, int64_t seq, const unsigned char hash[SHA256_LEN]);
+void audit_verifier_resume(struct audit_verifier *v, int64_t seq,
+                           const unsigned char hash[SHA256_LEN]);
 MUST_CHECK enum err audit_verifier_entry(struct audit_verifier *v, const struct audit_entry *e);
 MUST_CHECK enum err audit_verifier_checkpoint(struct audit_verifier *v,
                                               const struct audit_checkpoint_rec *c);
@@ -287,13 +288,13 @@ enum audit_record_type { AUDIT_REC_ENTRY, AUDIT_REC_CHECKPOINT, AUDIT_REC_HEAD }
 /* One parsed export line. Views point into the parsed document. */
 struct audit_record {
     enum audit_record_type type;
-    struct audit_entry entry;            /* AUDIT_REC_ENTRY */
+    struct audit_entry entry;               /* AUDIT_REC_ENTRY */
     struct audit_checkpoint_rec checkpoint; /* AUDIT_REC_CHECKPOINT */
     struct {
         struct str tenant_id;
         int64_t seq;
         struct str hash;
-    } head; /* AUDIT_REC_HEAD */
+    } head;            /* AUDIT_REC_HEAD */
     struct json *doc_; /* owned */
 };
 

@@ -9,6 +9,11 @@
 #define AUDIT_VERIFY_PAGE      4096 /* entries fetched per query while streaming a chain */
 #define AUDIT_CHECKPOINT_BATCH 64   /* checkpoints fetched per query */
 
+/* audit_entry_hash with a reusable context (the verifier's hot path). */
+MUST_CHECK enum err audit_entry_hash_ctx(const unsigned char prev[SHA256_LEN],
+                                         const struct audit_entry *e, struct buf *canon,
+                                         struct sha256_ctx *ctx, unsigned char out[SHA256_LEN]);
+
 /* Current UTC time as canonical RFC 3339 with microseconds, NUL-terminated. */
 void audit_now(char out[AUDIT_TIME_LEN + 1]);
 
@@ -36,6 +41,9 @@ struct audit_walk_ops {
 };
 MUST_CHECK enum err audit_walk(struct tx *tx, const char *tenant_id, int64_t after,
                                const struct audit_walk_ops *ops, void *arg);
+
+/* Records a break found outside the state machine (e.g. an unreadable export line). */
+void audit_verifier_fail(struct audit_verifier *v, enum audit_break kind, const char *why);
 
 /* A finder over the database, for the verifier (state is the tx). */
 MUST_CHECK enum err audit_db_find_hash(void *arg, const unsigned char hash[SHA256_LEN],

@@ -52,8 +52,8 @@ static bool b64_space(unsigned char c)
 enum err base64_decode(struct str in, unsigned char *out, size_t cap, size_t *out_len)
 {
     unsigned acc = 0;
-    size_t nq = 0;   /* characters in the current quantum */
-    size_t pad = 0;  /* '=' seen */
+    size_t nq = 0;  /* characters in the current quantum */
+    size_t pad = 0; /* '=' seen */
     size_t n = 0;
     size_t i = 0;
     *out_len = 0;

@@ -11,6 +11,7 @@ void buf_init(struct buf *b, size_t max)
     b->len = 0;
     b->alloc = 0;
     b->max = max;
+    b->secret = false;
 }
 
 void buf_release(struct buf *b)
@@ -48,9 +49,21 @@ static enum err buf_reserve(struct buf *b, size_t extra)
         alloc = alloc > ((size_t)-1) / 2 ? need : alloc * 2;
     if (alloc > b->max + 1)
         alloc = b->max + 1 > need ? b->max + 1 : need;
-    char *p = realloc(b->data, alloc);
-    if (!p)
-        err_oom();
+    char *p;
+    if (b->secret) {
+        p = malloc(alloc);
+        if (!p)
+            err_oom();
+        if (b->data) {
+            memcpy(p, b->data, b->len + 1);
+            explicit_bzero(b->data, b->alloc);
+            free(b->data);
+        }
+    } else {
+        p = realloc(b->data, alloc);
+        if (!p)
+            err_oom();
+    }
     b->data = p;
     b->alloc = alloc;
     return ERR_OK;

@@ -10,6 +10,7 @@
 #define SHIPLOG_CORE_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/err.h"
@@ -19,12 +20,14 @@ struct buf {
     size_t len;   /* bytes held, excluding the terminator */
     size_t alloc; /* bytes allocated */
     size_t max;   /* hard cap on len */
+    bool secret;  /* grow by copying and wiping the old block instead of realloc */
 };
 
-#define BUF_INIT(max_)                                                                             \
-    {                                                                                              \
-        NULL, 0, 0, (max_)                                                                         \
-    }
+/* clang-format off */
+#define BUF_INIT(max_)        {NULL, 0, 0, (max_), false}
+/* For plaintext secrets: growing never leaves a copy behind in freed memory. */
+#define BUF_INIT_SECRET(max_) {NULL, 0, 0, (max_), true}
+/* clang-format on */
 
 void buf_init(struct buf *b, size_t max);
 

@@ -60,8 +60,7 @@ static EVP_CIPHER_CTX *gcm_begin(const unsigned char *key, const unsigned char *
 }
 
 /* Feeds AAD (out == NULL) or text through the context, in int-sized chunks. */
-static bool gcm_update(EVP_CIPHER_CTX *ctx, unsigned char *out, const unsigned char *in,
-                       size_t len)
+static bool gcm_update(EVP_CIPHER_CTX *ctx, unsigned char *out, const unsigned char *in, size_t len)
 {
     while (len) {
         int n = (int)(len > AEAD_CHUNK ? AEAD_CHUNK : len);
@@ -144,8 +143,7 @@ static enum err gcm_open(const unsigned char *key, const unsigned char *nonce,
     };
     unsigned char last[16];
     if (!gcm_update(ctx, NULL, head, head_len) || !gcm_update(ctx, NULL, aad, aad_len) ||
-        !gcm_update(ctx, pt, ct, ct_len) ||
-        EVP_CIPHER_CTX_set_params(ctx, params) != 1)
+        !gcm_update(ctx, pt, ct, ct_len) || EVP_CIPHER_CTX_set_params(ctx, params) != 1)
         goto out;
     if (EVP_DecryptFinal_ex(ctx, last, &got) != 1 || got != 0)
         goto out; /* tag mismatch */

@@ -16,8 +16,8 @@
  * tenant fails to open. The AAD given to GCM is the envelope's first
  * ENVELOPE_AUTH_HEAD_LEN bytes (version and key id) followed by the caller's
  * AAD, so the header is authenticated too: changing any byte of an envelope
- * makes it fail to open. (Build envelopes only with envelope_seal.) Nonces are 96 random bits from the OS CSPRNG; with
- * keys per tenant and purpose, the number of seals per key stays far below the
+ * makes it fail to open. (Build envelopes only with envelope_seal.) Nonces are 96 random bits from
+ * the OS CSPRNG; with keys per tenant and purpose, the number of seals per key stays far below the
  * 2^32 bound for random GCM nonces.
  */
 #ifndef SHIPLOG_CRYPTO_AEAD_H
@@ -29,15 +29,15 @@
 #include "core/buf.h"
 #include "core/err.h"
 
-#define AEAD_KEY_LEN         32
-#define AEAD_NONCE_LEN       12
-#define AEAD_TAG_LEN         16
-#define ENVELOPE_VERSION     1
-#define ENVELOPE_KEY_ID_LEN  8
-#define ENVELOPE_HEADER_LEN  (1 + ENVELOPE_KEY_ID_LEN + AEAD_NONCE_LEN)
+#define AEAD_KEY_LEN           32
+#define AEAD_NONCE_LEN         12
+#define AEAD_TAG_LEN           16
+#define ENVELOPE_VERSION       1
+#define ENVELOPE_KEY_ID_LEN    8
+#define ENVELOPE_HEADER_LEN    (1 + ENVELOPE_KEY_ID_LEN + AEAD_NONCE_LEN)
 #define ENVELOPE_AUTH_HEAD_LEN (1 + ENVELOPE_KEY_ID_LEN) /* header bytes bound into the AAD */
-#define ENVELOPE_OVERHEAD    (ENVELOPE_HEADER_LEN + AEAD_TAG_LEN)
-#define ENVELOPE_MAX_PLAIN   65536 /* bytes of plaintext a secret may have */
+#define ENVELOPE_OVERHEAD      (ENVELOPE_HEADER_LEN + AEAD_TAG_LEN)
+#define ENVELOPE_MAX_PLAIN     65536 /* bytes of plaintext a secret may have */
 
 /* Raw AES-256-GCM. ct has pt_len bytes. aead_open returns ERR_CRYPTO on a bad tag
  * (pt is then zeroed). */

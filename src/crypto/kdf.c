@@ -47,15 +47,15 @@ static enum err hkdf_run(int mode, const void *key, size_t key_len, const void *
     size_t i = 0;
     params[i++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
     params[i++] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-    params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, octets(key, key_len),
-                                                    key_len);
+    params[i++] =
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, octets(key, key_len), key_len);
     /* RFC 5869: an absent salt is HashLen zeros, which is what HMAC does with "". */
     if (salt_len)
-        params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                                        octets(salt, salt_len), salt_len);
+        params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, octets(salt, salt_len),
+                                                        salt_len);
     if (info_len)
-        params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                                        octets(info, info_len), info_len);
+        params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, octets(info, info_len),
+                                                        info_len);
     params[i] = OSSL_PARAM_construct_end();
 
     enum err e = EVP_KDF_derive(ctx, out, out_len, params) == 1 ? ERR_OK : ERR_CRYPTO;
@@ -84,6 +84,6 @@ enum err hkdf_sha256_extract(const void *ikm, size_t ikm_len, const void *salt, 
 enum err hkdf_sha256_expand(const unsigned char prk[HKDF_PRK_LEN], const void *info,
                             size_t info_len, unsigned char *out, size_t out_len)
 {
-    return hkdf_run(EVP_KDF_HKDF_MODE_EXPAND_ONLY, prk, HKDF_PRK_LEN, NULL, 0, info, info_len,
-                    out, out_len);
+    return hkdf_run(EVP_KDF_HKDF_MODE_EXPAND_ONLY, prk, HKDF_PRK_LEN, NULL, 0, info, info_len, out,
+                    out_len);
 }

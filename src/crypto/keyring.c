@@ -56,8 +56,7 @@ static enum err keyring_parse_previous(struct keyring *r, const char *text, size
         while (b > a && is_space(text[b - 1]))
             b--;
         if (r->n >= KEYRING_MAX) {
-            buf_note(msg, "SHIPLOG_MASTER_KEYS_PREVIOUS lists more than %d keys",
-                     KEYRING_MAX - 1);
+            buf_note(msg, "SHIPLOG_MASTER_KEYS_PREVIOUS lists more than %d keys", KEYRING_MAX - 1);
             return ERR_CONFIG;
         }
         struct master_key *mk = &r->keys[r->n];
@@ -75,11 +74,15 @@ static enum err keyring_parse_previous(struct keyring *r, const char *text, size
                 strcmp(r->keys[i].id, mk->id) == 0) {
                 master_key_wipe(mk);
                 if (i == 0)
-                    buf_note(msg, "SHIPLOG_MASTER_KEYS_PREVIOUS entry %zu is the current "
-                                  "master key", entry);
+                    buf_note(msg,
+                             "SHIPLOG_MASTER_KEYS_PREVIOUS entry %zu is the current "
+                             "master key",
+                             entry);
                 else
-                    buf_note(msg, "SHIPLOG_MASTER_KEYS_PREVIOUS entries %zu and %zu are the "
-                                  "same key", i, entry);
+                    buf_note(msg,
+                             "SHIPLOG_MASTER_KEYS_PREVIOUS entries %zu and %zu are the "
+                             "same key",
+                             i, entry);
                 return ERR_CONFIG;
             }
         }
@@ -104,8 +107,7 @@ enum err keyring_load(struct config *cfg, struct keyring *out, struct buf *msg)
     struct buf value = BUF_INIT(CONFIG_MAX_SECRET_FILE);
     e = config_secret_get(cfg, prev, &value);
     if (e) {
-        buf_note(msg, "cannot read SHIPLOG_MASTER_KEYS_PREVIOUS%s",
-                 prev->file ? "_FILE" : "");
+        buf_note(msg, "cannot read SHIPLOG_MASTER_KEYS_PREVIOUS%s", prev->file ? "_FILE" : "");
         e = ERR_CONFIG;
     } else {
         e = keyring_parse_previous(out, buf_cstr(&value), value.len, msg);

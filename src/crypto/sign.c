@@ -49,8 +49,7 @@ enum err sign_ed25519(const struct sign_key *k, const void *msg, size_t len,
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (!md)
         err_oom();
-    EVP_PKEY *pkey =
-        EVP_PKEY_new_raw_private_key_ex(NULL, "ED25519", NULL, k->seed, SIGN_SEED_LEN);
+    EVP_PKEY *pkey = EVP_PKEY_new_raw_private_key_ex(NULL, "ED25519", NULL, k->seed, SIGN_SEED_LEN);
     size_t sig_len = SIGN_SIG_LEN;
     if (pkey && EVP_DigestSignInit_ex(md, NULL, NULL, NULL, NULL, pkey, NULL) == 1 &&
         EVP_DigestSign(md, sig, &sig_len, (const unsigned char *)(len ? msg : ""), len) == 1 &&
@@ -74,9 +73,9 @@ bool sign_verify_ed25519(const unsigned char pub[SIGN_PUBLIC_LEN], const void *m
     if (!md)
         err_oom();
     EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, pub, SIGN_PUBLIC_LEN);
-    bool ok = pkey && EVP_DigestVerifyInit_ex(md, NULL, NULL, NULL, NULL, pkey, NULL) == 1 &&
-              EVP_DigestVerify(md, sig, SIGN_SIG_LEN, (const unsigned char *)(len ? msg : ""),
-                               len) == 1;
+    bool ok =
+        pkey && EVP_DigestVerifyInit_ex(md, NULL, NULL, NULL, NULL, pkey, NULL) == 1 &&
+        EVP_DigestVerify(md, sig, SIGN_SIG_LEN, (const unsigned char *)(len ? msg : ""), len) == 1;
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(pkey);
     if (!ok)

@@ -35,6 +35,7 @@
 struct app {
     const struct config *cfg;
     struct storage *storage;
+    struct storage *vault; /* tenant data keys (docs/KEYS.md) */
     const char *version;
     time_t started_at;
     const char *security_txt; /* rendered once at start-up */

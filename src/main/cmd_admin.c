@@ -74,15 +74,13 @@ static int parse_opts(int argc, char **argv, int first, struct admin_opts *o)
                             : strcmp(k, "--tenant") == 0  ? &o->tenant
                             : strcmp(k, "--purpose") == 0 ? &o->purpose
                                                           : NULL;
-        if (!slot || i + 1 >= argc)
-            {
+        if (!slot || i + 1 >= argc) {
             /* a stray word may be a value typed in the wrong place: never echo it */
             if (strncmp(k, "--", 2) == 0 && strlen(k) <= 32)
                 fprintf(stderr, "shiplog: unknown or incomplete option '%s'\n", k);
             return usage_error("unknown or incomplete option, or an unexpected argument");
         }
-        if (*slot)
-            {
+        if (*slot) {
             fprintf(stderr, "shiplog: option '%s' given twice\n", k);
             return usage_error("bad options");
         }
@@ -259,8 +257,7 @@ static int tenant_create(struct config *cfg, const struct admin_opts *o)
         }
     }
     if (e) {
-        rc = fail(e == ERR_CONFLICT ? "a tenant with this slug exists" : "cannot create tenant",
-                  e);
+        rc = fail(e == ERR_CONFLICT ? "a tenant with this slug exists" : "cannot create tenant", e);
     } else {
         printf("%s\n", t.id);
         log_info("tenant created", LOG_STR("tenant", t.id), LOG_STR("slug", o->slug));
@@ -391,7 +388,7 @@ static int secret_put_cmd(struct config *cfg, const struct admin_opts *o)
         if (e == ERR_LIMIT)
             return usage_error("the value on stdin is longer than 65536 bytes");
         return usage_error(e == ERR_IO ? "cannot read the value from stdin"
-                                             : "the value on stdin is empty");
+                                       : "the value on stdin is empty");
     }
     struct admin_ctx c;
     if ((rc = admin_ctx_open(cfg, &c)) == 0) {
@@ -443,8 +440,8 @@ static int secret_check_cmd(struct config *cfg, const struct admin_opts *o)
     if ((rc = admin_ctx_open(cfg, &c)) != 0)
         return rc;
     struct check_run run = {0};
-    enum err e = secret_check(c.secrets, &t, o->name ? str_from_cstr(o->name) : STR_NULL,
-                              print_check, &run);
+    enum err e =
+        secret_check(c.secrets, &t, o->name ? str_from_cstr(o->name) : STR_NULL, print_check, &run);
     if (e)
         rc = fail(e == ERR_NOT_FOUND ? "no such secret" : "cannot check the secrets", e);
     else if (run.unreadable)

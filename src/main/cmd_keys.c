@@ -124,7 +124,9 @@ static int keys_status(struct keys_ctx *c)
         const struct secrets_key_count *k = &st.keys[i];
         printf("master key %s: %llu data keys (%s)\n", k->master_key_id,
                (unsigned long long)k->data_keys,
-               k->current ? "current" : k->in_ring ? "previous" : "not in the key ring");
+               k->current   ? "current"
+               : k->in_ring ? "previous"
+                            : "not in the key ring");
     }
     printf("tenants: %llu, without a data key: %llu, on an older master key: %llu\n",
            (unsigned long long)st.tenants, (unsigned long long)st.tenants_without_key,

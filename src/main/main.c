@@ -20,7 +20,8 @@
 #include "api/api.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "crypto/masterkey.h"
+#include "audit/audit.h"
+#include "crypto/keyring.h"
 #include "http/server.h"
 #include "main/commands.h"
 #include "storage/storage.h"
@@ -44,8 +45,8 @@ static void usage(FILE *out)
           "commands:\n"
           "  serve [--listen HOST:PORT] [--data DIR]   serve HTTP (default 127.0.0.1:8080, ./var)\n"
           "  migrate [--data DIR]                      apply database migrations\n"
-          "  audit verify [--tenant ID] [--public-key FILE]\n"
-          "                                            check every audit chain and checkpoint\n"
+          "  audit verify [--tenant ID | --file EXPORT] [--public-key FILE]\n"
+          "                                            check audit chains and checkpoints\n"
           "  audit export --tenant ID [--output FILE]  the chain as JSON Lines\n"
           "  audit checkpoint [--tenant ID]            sign the chain heads now\n"
           "  audit public-key                          the checkpoint verification key\n"
@@ -54,6 +55,9 @@ static void usage(FILE *out)
           "  keys status                               which master key wraps each tenant's key\n"
           "  admin tenant create --slug S --name N     create a tenant (organization)\n"
           "  admin tenant shred --tenant ID            destroy a tenant's data key\n"
+          "  admin secret put --tenant ID --name N --purpose P\n"
+          "                                            store a secret read from stdin\n"
+          "  admin secret check --tenant ID [--name N] check that secrets decrypt\n"
           "  help                                      this text\n"
           "  --version                                 print the version\n"
           "\n"
@@ -222,73 +226,66 @@ static int run_migrations(struct config *cfg)
     return 0;
 }
 
+/* Says why start-up failed, on stderr and in the log, and gives the exit code. */
+static int startup_failure(const char *what, enum err e, const struct buf *detail)
+{
+    fprintf(stderr, "shiplog: %s: %s\n", what, buf_cstr(detail));
+    log_error(what, LOG_ERR(e), LOG_STR("detail", buf_cstr(detail)));
+    return main_exit_code(e);
+}
+
 static int serve(struct config *cfg)
 {
-    struct master_key key;
-    struct buf msg = BUF_INIT(2048);
-    enum err e = master_key_load(cfg, &key, &msg);
-    if (e) {
-        fprintf(stderr, "shiplog: %s\n", buf_cstr(&msg));
-        log_error("cannot start", LOG_STR("detail", buf_cstr(&msg)));
-        buf_release(&msg);
-        return EXIT_CONFIG;
-    }
+    struct keyring ring = {0};
+    struct storage *st = NULL, *vault = NULL;
+    struct http_server *srv = NULL;
+    struct audit_checkpointer *checkpointer = NULL;
+    struct buf msg = BUF_INIT(2048), sectxt = BUF_INIT(4096);
+    int rc = 0;
 
+    enum err e = keyring_load(cfg, &ring, &msg);
+    if (e) {
+        rc = startup_failure("cannot start", e, &msg);
+        goto out;
+    }
     /* Development migrates at start-up; production expects `shiplog migrate`
      * to have run as part of the deployment, with the owner credentials. */
     if (cfg->env == CONFIG_ENV_DEVELOPMENT) {
-        int rc = run_migrations(cfg);
-        if (rc != 0 && rc != EXIT_UNAVAILABLE) {
-            master_key_wipe(&key);
-            buf_release(&msg);
-            return rc;
-        }
+        rc = run_migrations(cfg);
+        if (rc == EXIT_UNAVAILABLE)
+            rc = 0; /* serve anyway: readiness reports the database */
+        if (rc)
+            goto out;
     }
-
-    struct storage *st = NULL;
     buf_reset(&msg);
-    e = main_open_storage(cfg, STORAGE_SCHEMA_MAIN, false, &st, &msg);
-    if (e) {
-        fprintf(stderr, "shiplog: cannot open the database: %s\n", buf_cstr(&msg));
-        log_error("cannot open the database", LOG_ERR(e), LOG_STR("detail", buf_cstr(&msg)));
-        master_key_wipe(&key);
-        buf_release(&msg);
-        return e == ERR_CONFIG ? EXIT_CONFIG : EXIT_UNAVAILABLE;
+    if ((e = main_open_storage(cfg, STORAGE_SCHEMA_MAIN, false, &st, &msg)) ||
+        (e = main_open_storage(cfg, STORAGE_SCHEMA_VAULT, false, &vault, &msg))) {
+        rc = startup_failure("cannot open the database", e, &msg);
+        goto out;
     }
-
     /* Bind first: with port 0 the URLs in security.txt need the real port. */
-    struct http_server *srv = NULL;
     buf_reset(&msg);
-    e = http_server_open(cfg, &srv, &msg);
-    if (e) {
-        fprintf(stderr, "shiplog: cannot listen: %s\n", buf_cstr(&msg));
-        log_error("cannot listen", LOG_ERR(e), LOG_STR("detail", buf_cstr(&msg)));
-        storage_close(st);
-        master_key_wipe(&key);
-        buf_release(&msg);
-        return e == ERR_CONFIG ? EXIT_CONFIG : EXIT_UNAVAILABLE;
+    if ((e = http_server_open(cfg, &srv, &msg))) {
+        rc = startup_failure("cannot listen", e, &msg);
+        goto out;
     }
     config_set_bound_port(cfg, http_server_port(srv));
-
-    struct buf sectxt = BUF_INIT(4096);
     time_t now = time(NULL);
-    if (security_txt_render(cfg, now, &sectxt) != ERR_OK) {
-        http_server_stop(srv);
-        storage_close(st);
-        master_key_wipe(&key);
-        buf_release(&msg);
-        return EXIT_SOFTWARE;
+    if ((e = security_txt_render(cfg, now, &sectxt))) {
+        rc = main_exit_code(e);
+        goto out;
     }
     struct app app = {
         .cfg = cfg,
         .storage = st,
+        .vault = vault,
         .version = SHIPLOG_VERSION,
         .started_at = now,
         .security_txt = buf_cstr(&sectxt),
     };
 
-    /* Signals are taken synchronously by this thread only; the server's
-     * threads, created next, inherit the blocked mask. */
+    /* Signals are taken synchronously by this thread only; the threads
+     * created next (checkpointer, HTTP workers) inherit the blocked mask. */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -296,19 +293,22 @@ static int serve(struct config *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    struct sign_key ckey;
+    if ((e = keyring_checkpoint_key(keyring_current(&ring), &ckey)) == ERR_OK) {
+        e = audit_checkpointer_start(st, &ckey, cfg->audit_checkpoint_interval_s, &checkpointer);
+        sign_key_wipe(&ckey);
+    }
+    if (e) {
+        rc = main_exit_code(e);
+        goto out;
+    }
+
     size_t n_routes;
     const struct route *routes = api_routes(&n_routes);
     buf_reset(&msg);
-    e = http_server_start(srv, &app, routes, n_routes, &msg);
-    if (e) {
-        fprintf(stderr, "shiplog: cannot serve: %s\n", buf_cstr(&msg));
-        log_error("cannot serve", LOG_ERR(e), LOG_STR("detail", buf_cstr(&msg)));
-        http_server_stop(srv);
-        storage_close(st);
-        master_key_wipe(&key);
-        buf_release(&msg);
-        buf_release(&sectxt);
-        return e == ERR_CONFIG ? EXIT_CONFIG : EXIT_SOFTWARE;
+    if ((e = http_server_start(srv, &app, routes, n_routes, &msg))) {
+        rc = startup_failure("cannot serve", e, &msg);
+        goto out;
     }
     bool v6 = strchr(cfg->listen_host, ':') != NULL;
     printf("listening on %s://%s%s%s:%u\n", http_server_tls(srv) ? "https" : "http", v6 ? "[" : "",
@@ -318,7 +318,7 @@ static int serve(struct config *cfg)
              LOG_STR("env", cfg->env == CONFIG_ENV_PRODUCTION ? "production" : "development"),
              LOG_STR("backend", storage_backend_name(storage_backend_of(st))),
              LOG_INT("port", http_server_port(srv)), LOG_INT("threads", cfg->threads),
-             LOG_STR("fingerprint", key.id));
+             LOG_STR("fingerprint", keyring_current(&ring)->id));
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -326,13 +326,17 @@ static int serve(struct config *cfg)
              LOG_INT("grace_s", cfg->shutdown_grace_s));
     http_server_quiesce(srv);
     bool drained = http_server_wait_idle(srv, cfg->shutdown_grace_s);
+    log_info("shutdown complete", LOG_BOOL("drained", drained));
+
+out:
     http_server_stop(srv);
+    audit_checkpointer_stop(checkpointer); /* a last round of checkpoints */
+    storage_close(vault);
     storage_close(st);
-    master_key_wipe(&key);
+    keyring_wipe(&ring);
     buf_release(&msg);
     buf_release(&sectxt);
-    log_info("shutdown complete", LOG_BOOL("drained", drained));
-    return 0;
+    return rc;
 }
 
 /* serve / migrate: their own options, then fn with the configuration. */

@@ -24,9 +24,10 @@
 #define FIELD_INFO      "shiplog/v1/field/"
 #define STORE_RECORD    "tenant_secrets/" /* record id prefix of the generic store */
 #define WRAPPED_LEN     (ENVELOPE_OVERHEAD + SECRETS_DEK_LEN)
-#define AAD_MAX         (sizeof(FIELD_AAD_LABEL) + 3 * 4 + STORAGE_TENANT_ID_LEN + \
-                         SECRETS_MAX_PURPOSE + SECRETS_MAX_RECORD_ID)
-#define RECORD_ID_MAX   (sizeof(STORE_RECORD) + SECRETS_MAX_NAME)
+#define AAD_MAX                                                                                    \
+    (sizeof(FIELD_AAD_LABEL) + 3 * 4 + STORAGE_TENANT_ID_LEN + SECRETS_MAX_PURPOSE +               \
+     SECRETS_MAX_RECORD_ID)
+#define RECORD_ID_MAX (sizeof(STORE_RECORD) + SECRETS_MAX_NAME)
 
 struct secrets {
     struct storage *main_db;
@@ -56,8 +57,8 @@ static bool purpose_char(char c)
 
 static bool name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == ':' || c == '/' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == ':' || c == '/' || c == '-';
 }
 
 static enum err check_chars(struct str s, size_t max, bool (*ok)(char))
@@ -193,7 +194,7 @@ static enum err dek_unwrap(const struct secrets *s, const struct tenant_ctx *t,
 
     unsigned char kek[AEAD_KEY_LEN];
     struct buf aad = BUF_INIT(AAD_MAX);
-    struct buf plain = BUF_INIT(SECRETS_DEK_LEN);
+    struct buf plain = BUF_INIT_SECRET(SECRETS_DEK_LEN);
     enum err e = keyring_kek(mk, kek);
     if (!e)
         e = dek_aad(&aad, t, r->dek_id);
@@ -616,7 +617,7 @@ enum err secret_use(struct secrets *s, const struct tenant_ctx *t, struct str na
 {
     char purpose[SECRETS_MAX_PURPOSE + 1], rid[RECORD_ID_MAX];
     struct buf env = BUF_INIT(SECRETS_MAX_ENVELOPE);
-    struct buf plain = BUF_INIT(SECRETS_MAX_VALUE);
+    struct buf plain = BUF_INIT_SECRET(SECRETS_MAX_VALUE);
     enum err e = store_get(s, t, name, purpose, &env, NULL);
     if (!e)
         e = secrets_unseal(s, t, str_from_cstr(purpose), store_record_id(name, rid), env.data,
@@ -664,7 +665,7 @@ enum err secret_check(struct secrets *s, const struct tenant_ctx *t, struct str 
         e = stmt_bind_text(st, 2, name);
     bool row = false;
     size_t seen = 0;
-    struct buf plain = BUF_INIT(SECRETS_MAX_VALUE);
+    struct buf plain = BUF_INIT_SECRET(SECRETS_MAX_VALUE);
     while (!e && !(e = stmt_step(st, &row)) && row) {
         struct str n = stmt_col_text(st, 0), p = stmt_col_text(st, 1), h = stmt_col_text(st, 3);
         struct str env = stmt_col_blob(st, 2);
@@ -680,7 +681,7 @@ enum err secret_check(struct secrets *s, const struct tenant_ctx *t, struct str 
         hint[h.len] = '\0';
         enum err r = secrets_unseal(s, t, p, store_record_id(n, rid), env.ptr, env.len, &plain);
         buf_wipe(&plain);
-        buf_init(&plain, SECRETS_MAX_VALUE);
+        plain = (struct buf)BUF_INIT_SECRET(SECRETS_MAX_VALUE);
         if (is_storage_error(r)) {
             e = r;
             break;

@@ -40,17 +40,17 @@
 #include "crypto/keyring.h"
 #include "storage/storage.h"
 
-#define SECRETS_DEK_LEN       AEAD_KEY_LEN         /* bytes of a tenant data key */
-#define SECRETS_DEK_ID_LEN    16                   /* hex digits of a data key id */
-#define SECRETS_MAX_PURPOSE   64                   /* bytes, [a-z0-9_.-]+ */
-#define SECRETS_MAX_RECORD_ID 256                  /* bytes of a record id (any byte but NUL) */
-#define SECRETS_MAX_NAME      128                  /* bytes, [A-Za-z0-9_.:/-]+ */
-#define SECRETS_MAX_VALUE     ENVELOPE_MAX_PLAIN   /* bytes of a secret value */
-#define SECRETS_MAX_ENVELOPE  (SECRETS_MAX_VALUE + ENVELOPE_OVERHEAD)
-#define SECRETS_MAX_TENANT_KEYS 64                 /* data keys one tenant may have */
-#define SECRETS_HINT_CHARS    4                    /* characters a hint shows (C3) */
-#define SECRETS_HINT_MIN_LEN  12 /* values shorter than this get an empty hint */
-#define SECRETS_HINT_SIZE     (SECRETS_HINT_CHARS + 1) /* hint buffer incl. NUL */
+#define SECRETS_DEK_LEN         AEAD_KEY_LEN       /* bytes of a tenant data key */
+#define SECRETS_DEK_ID_LEN      16                 /* hex digits of a data key id */
+#define SECRETS_MAX_PURPOSE     64                 /* bytes, [a-z0-9_.-]+ */
+#define SECRETS_MAX_RECORD_ID   256                /* bytes of a record id (any byte but NUL) */
+#define SECRETS_MAX_NAME        128                /* bytes, [A-Za-z0-9_.:/-]+ */
+#define SECRETS_MAX_VALUE       ENVELOPE_MAX_PLAIN /* bytes of a secret value */
+#define SECRETS_MAX_ENVELOPE    (SECRETS_MAX_VALUE + ENVELOPE_OVERHEAD)
+#define SECRETS_MAX_TENANT_KEYS 64 /* data keys one tenant may have */
+#define SECRETS_HINT_CHARS      4  /* characters a hint shows (C3) */
+#define SECRETS_HINT_MIN_LEN    12 /* values shorter than this get an empty hint */
+#define SECRETS_HINT_SIZE       (SECRETS_HINT_CHARS + 1) /* hint buffer incl. NUL */
 #define SECRETS_STATUS_MAX_KEYS 32 /* distinct master key ids secrets_status reports */
 
 struct secrets;
@@ -143,11 +143,11 @@ MUST_CHECK enum err secret_check(struct secrets *s, const struct tenant_ctx *t, 
 /* ---- maintenance (main storage opened with storage_open_migrator) -------- */
 
 struct secrets_rotate_result {
-    uint64_t tenants;       /* tenants visited */
-    uint64_t rewrapped;     /* data keys re-wrapped under the current key by this run */
-    uint64_t current;       /* data keys that already were */
-    uint64_t unknown_key;   /* data keys wrapped by a master key not in the ring (left alone) */
-    uint64_t failed;        /* tenants whose transaction failed (left as they were) */
+    uint64_t tenants;     /* tenants visited */
+    uint64_t rewrapped;   /* data keys re-wrapped under the current key by this run */
+    uint64_t current;     /* data keys that already were */
+    uint64_t unknown_key; /* data keys wrapped by a master key not in the ring (left alone) */
+    uint64_t failed;      /* tenants whose transaction failed (left as they were) */
 };
 
 /*
@@ -166,8 +166,8 @@ MUST_CHECK enum err secrets_rotate(struct secrets *s, const struct secrets_actor
 struct secrets_key_count {
     char master_key_id[MASTER_KEY_ID_LEN + 1];
     uint64_t data_keys;
-    bool current;  /* the ring's current key */
-    bool in_ring;  /* known to this process */
+    bool current; /* the ring's current key */
+    bool in_ring; /* known to this process */
 };
 
 struct secrets_status {

@@ -236,6 +236,25 @@ static void test_str_misc(void **state)
     assert_int_equal(str_from_cstr(NULL).len, 0);
 }
 
+static void test_buf_secret_grows_by_copy(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT_SECRET(1 << 16);
+    char chunk[100];
+    memset(chunk, 's', sizeof(chunk));
+    for (int i = 0; i < 100; i++) /* many growths: contents survive every copy */
+        assert_int_equal(buf_append(&b, chunk, sizeof(chunk)), ERR_OK);
+    assert_int_equal(b.len, 10000);
+    for (size_t i = 0; i < b.len; i++)
+        assert_int_equal(b.data[i], 's');
+    while (b.len + sizeof(chunk) <= b.max)
+        assert_int_equal(buf_append(&b, chunk, sizeof(chunk)), ERR_OK);
+    assert_int_equal(buf_append(&b, chunk, b.max - b.len), ERR_OK); /* exactly at the cap */
+    assert_int_equal(buf_append(&b, chunk, 1), ERR_LIMIT);          /* one byte over */
+    buf_wipe(&b);
+    assert_null(b.data);
+}
+
 static void test_str_helpers(void **state)
 {
     (void)state;
@@ -266,7 +285,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_cap_exact), cmocka_unit_test(test_arena_helpers),
         cmocka_unit_test(test_arena_cleanups),  cmocka_unit_test(test_buf_cap_exact),
-        cmocka_unit_test(test_str_helpers),     cmocka_unit_test(test_str_split),
+        cmocka_unit_test(test_buf_secret_grows_by_copy), cmocka_unit_test(test_str_helpers),     cmocka_unit_test(test_str_split),
         cmocka_unit_test(test_str_to_u64),      cmocka_unit_test(test_str_misc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

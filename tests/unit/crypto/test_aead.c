@@ -19,12 +19,14 @@
 #include "crypto/aead.h"
 #include "crypto/rand.h"
 
-#define K0  "0000000000000000000000000000000000000000000000000000000000000000"
-#define KF  "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308"
-#define P64 "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"                     \
-            "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255"
-#define P60 "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"                     \
-            "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39"
+#define K0 "0000000000000000000000000000000000000000000000000000000000000000"
+#define KF "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308"
+#define P64                                                                                        \
+    "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"                             \
+    "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255"
+#define P60                                                                                        \
+    "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"                             \
+    "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39"
 
 struct gcm_vector {
     int number;
@@ -73,8 +75,7 @@ static void test_gcm_spec_vectors(void **state)
         assert_memory_equal(tag, ct_tag + pt_n, AEAD_TAG_LEN);
 
         memset(back, 0xee, sizeof(back));
-        assert_int_equal(aead_open(key, iv, aad, aad_n, ct_tag, pt_n, ct_tag + pt_n, back),
-                         ERR_OK);
+        assert_int_equal(aead_open(key, iv, aad, aad_n, ct_tag, pt_n, ct_tag + pt_n, back), ERR_OK);
         if (pt_n)
             assert_memory_equal(back, pt, pt_n);
 
@@ -91,8 +92,9 @@ static void test_gcm_spec_vectors(void **state)
     }
 }
 
-static const unsigned char test_key[AEAD_KEY_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-                                                     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+static const unsigned char test_key[AEAD_KEY_LEN] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+                                                     12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+                                                     23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 static const unsigned char test_key_id[ENVELOPE_KEY_ID_LEN] = {0xa1, 0xb2, 0xc3, 0xd4,
                                                                0xe5, 0xf6, 0x07, 0x18};
 static const char test_aad[] = "tenant=1|purpose=webhook|id=42";
@@ -207,8 +209,9 @@ static void test_envelope_wrong_key_or_aad(void **state)
     memcpy(other, test_key, sizeof(other));
     other[31] ^= 0x80;
     assert_int_equal(open_bytes(other, env.data, env.len, test_aad, &out), ERR_CRYPTO);
-    assert_int_equal(open_bytes(test_key, env.data, env.len, "tenant=2|purpose=webhook|id=42", &out),
-                     ERR_CRYPTO);
+    assert_int_equal(
+        open_bytes(test_key, env.data, env.len, "tenant=2|purpose=webhook|id=42", &out),
+        ERR_CRYPTO);
     assert_int_equal(open_bytes(test_key, env.data, env.len, "", &out), ERR_CRYPTO);
     assert_int_equal(out.len, 0);
     assert_int_equal(open_bytes(test_key, env.data, env.len, test_aad, &out), ERR_OK);

@@ -66,11 +66,13 @@ static void test_hmac_rfc4231(void **state)
     unsigned char key1[20];
     memset(key1, 0x0b, sizeof(key1));
     hmac_sha256(key1, sizeof(key1), "Hi There", 8, mac);
-    expect_hex(mac, sizeof(mac), "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    expect_hex(mac, sizeof(mac),
+               "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
 
     static const char data2[] = "what do ya want for nothing?";
     hmac_sha256("Jefe", 4, data2, strlen(data2), mac);
-    expect_hex(mac, sizeof(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    expect_hex(mac, sizeof(mac),
+               "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 static void test_hmac_empty_key_and_data(void **state)

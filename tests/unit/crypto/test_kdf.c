@@ -75,8 +75,8 @@ static void test_rfc5869_sha256(void **state)
         assert_memory_equal(got, okm, okm_n);
 
         memset(got, 0, sizeof(got));
-        assert_int_equal(hkdf_sha256(ikm, ikm_n, salt_n ? salt : NULL, salt_n,
-                                     info_n ? info : NULL, info_n, got, okm_n),
+        assert_int_equal(hkdf_sha256(ikm, ikm_n, salt_n ? salt : NULL, salt_n, info_n ? info : NULL,
+                                     info_n, got, okm_n),
                          ERR_OK);
         assert_memory_equal(got, okm, okm_n);
         free(ikm), free(salt), free(info), free(prk), free(okm);

@@ -141,7 +141,8 @@ static void test_previous_keys_refused(void **state)
     assert_int_equal(r.n, 0);
 
     /* a duplicate differing only in case is still a duplicate */
-    assert_int_equal(load(KEY_C "," KEY_D ",c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf",
+    assert_int_equal(load(KEY_C "," KEY_D
+                                ",c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf",
                           &r, &msg),
                      ERR_CONFIG);
     assert_no_key_in(buf_cstr(&msg));
@@ -152,7 +153,8 @@ static void test_previous_keys_refused(void **state)
 
     /* malformed entries: short, long, non-hex, empty */
     static const char *const bad[] = {
-        KEY_B "," "0001",
+        KEY_B ","
+              "0001",
         KEY_B "0",
         "zz" KEY_B,
         KEY_B ",," KEY_D,
@@ -284,12 +286,9 @@ static void test_wrap_with_key_id(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_current_only),
-        cmocka_unit_test(test_previous_keys_parsed),
-        cmocka_unit_test(test_previous_keys_refused),
-        cmocka_unit_test(test_previous_keys_limit),
-        cmocka_unit_test(test_derived_keys),
-        cmocka_unit_test(test_wrap_with_key_id),
+        cmocka_unit_test(test_current_only),          cmocka_unit_test(test_previous_keys_parsed),
+        cmocka_unit_test(test_previous_keys_refused), cmocka_unit_test(test_previous_keys_limit),
+        cmocka_unit_test(test_derived_keys),          cmocka_unit_test(test_wrap_with_key_id),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
