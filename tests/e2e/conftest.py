@@ -388,3 +388,13 @@ def module_server_factory(shiplog_bin, backend_env, tmp_path_factory):
 def shared_server(module_server_factory):
     """One server with default settings shared by the read-only tests of a module."""
     return module_server_factory.start()
+
+
+@pytest.fixture
+def deploy(server, backend, pg_factory):
+    """deploy(master_key) -> deployment.Deployment (server + CLI on one data dir)."""
+    from deployment import Deployment
+
+    def make(key):
+        return Deployment(server, backend, pg_factory, key)
+    return make
