@@ -330,6 +330,19 @@ static enum err read_value(char *v, size_t cap, size_t *len)
             break;
         n += (size_t)r;
     }
+    if (n == cap) {
+        /* the buffer is full: any further byte means the value is too long
+         * (never store a silently truncated secret) */
+        char extra;
+        ssize_t r;
+        do
+            r = read(STDIN_FILENO, &extra, 1);
+        while (r < 0 && errno == EINTR);
+        if (r != 0) {
+            explicit_bzero(&extra, 1);
+            return r < 0 ? ERR_IO : ERR_LIMIT;
+        }
+    }
     if (n > 0 && v[n - 1] == '\n') {
         n--;
         if (n > 0 && v[n - 1] == '\r')

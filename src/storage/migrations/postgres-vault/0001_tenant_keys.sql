@@ -44,4 +44,7 @@ CREATE POLICY tenant_keys_maintenance ON tenant_keys TO shiplog_maintenance
     USING (true) WITH CHECK (true);
 
 REVOKE ALL ON tenant_keys FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE, DELETE ON tenant_keys TO shiplog_app;
+-- The server only reads data keys and adds them for new tenants; rotation and
+-- shredding run as the owner (operator commands), so a compromised server
+-- can neither overwrite nor destroy a key.
+GRANT SELECT, INSERT ON tenant_keys TO shiplog_app;
