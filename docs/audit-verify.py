@@ -5,11 +5,16 @@ usage: audit-verify.py EXPORT.jsonl [--public-key KEY.pem]...
 
 Checks, with nothing but the Python 3 standard library and the openssl CLI:
 the chain (seq order, links, every hash recomputed from the canonical
-encoding), the head line, and every checkpoint: signed by one of the given
-public keys (Ed25519, `openssl pkeyutl -verify -rawin`) over the hash the
-entry has. Without --public-key, checkpoints are reported but not trusted.
+encoding), the head line, and every checkpoint: signed by a trusted key
+(Ed25519, `openssl pkeyutl -verify -rawin`) over the hash the entry has.
+Trusted are the given public keys and the older keys that the export's
+key_transition lines, validly signed by an already trusted key, lead to.
+The last entry must be covered by a trusted checkpoint (anchored), else the
+export is BROKEN: entries after the last one could have been written by
+anyone. Without --public-key nothing is trusted, so an export with entries
+is always BROKEN (unknown key, or not anchored).
 Prints "ok, N entries, K checkpoints" or "BROKEN at entry S: why" and exits
-1 on any break, 2 on a usage error.
+1 on any break, 2 on a usage error (including an unreadable key file).
 """
 import base64
 import hashlib
@@ -21,6 +26,9 @@ import tempfile
 
 TAG = b"shiplog-audit-v1\n"
 CHECKPOINT_TAG = b"shiplog-audit-checkpoint-v1\n"
+TRANSITION_TAG = b"shiplog-audit-key-transition-v1\n"
+MAX_TRANSITIONS = 64  # AUDIT_MAX_KEY_TRANSITIONS
+MAX_TRUSTED_KEYS = 16  # AUDIT_MAX_TRUSTED_KEYS
 SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 FIELDS = ["tenant_id", "seq", "at", "actor_type", "actor_id", "client_ip",
           "request_id", "action", "target", "outcome", "details"]
@@ -28,7 +36,21 @@ MEMBERS = {
     "entry": set(FIELDS) | {"type", "prev_hash", "hash"},
     "checkpoint": {"type", "tenant_id", "seq", "hash", "at", "public_key", "signature"},
     "head": {"type", "tenant_id", "seq", "hash"},
+    "key_transition": {"type", "tenant_id", "old_public_key", "new_public_key", "signature", "at"},
 }
+
+
+class Usage(Exception):
+    pass
+
+
+def no_duplicates(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise ValueError("duplicate member " + k)
+        d[k] = v
+    return d
 
 
 class Broken(Exception):
@@ -53,40 +75,69 @@ def unhex(s, n):
 
 
 def pem_public_key(path):
-    text = open(path, encoding="ascii").read()
-    body = text.split("-----BEGIN PUBLIC KEY-----")[1].split("-----END PUBLIC KEY-----")[0]
-    der = base64.b64decode("".join(body.split()))
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read()
+        body = text.split("-----BEGIN PUBLIC KEY-----")[1].split("-----END PUBLIC KEY-----")[0]
+        der = base64.b64decode("".join(body.split()), validate=True)
+    except (OSError, UnicodeDecodeError, IndexError, ValueError) as e:
+        raise Usage("%s: not a PEM public key (%s)" % (path, e.__class__.__name__))
     if len(der) != 44 or not der.startswith(SPKI_PREFIX):
-        raise ValueError(path + " is not an Ed25519 public key")
+        raise Usage(path + " is not an Ed25519 public key")
     return der[12:]
 
 
-def openssl_verify(pem_path, message, signature):
+def openssl_verify(pub, message, signature):
+    """Ed25519 verification of signature over message by the raw public key pub."""
+    pem = (b"-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(SPKI_PREFIX + pub)
+           + b"\n-----END PUBLIC KEY-----\n")
     with tempfile.TemporaryDirectory() as d:
-        msg, sig = os.path.join(d, "msg"), os.path.join(d, "sig")
-        open(msg, "wb").write(message)
-        open(sig, "wb").write(signature)
-        r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pem_path,
+        key, msg, sig = (os.path.join(d, n) for n in ("key.pem", "msg", "sig"))
+        for path, data in ((key, pem), (msg, message), (sig, signature)):
+            with open(path, "wb") as f:
+                f.write(data)
+        r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", key,
                             "-rawin", "-in", msg, "-sigfile", sig],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return r.returncode == 0
 
 
+def extend_keys(keys, tenant, transitions):
+    """Adds the old key of each transition whose new key is trusted and whose
+    signature verifies, until nothing changes (as the C verifier does)."""
+    grew = True
+    while grew:
+        grew = False
+        for old, new, sig, at in transitions:
+            if new not in keys or old in keys:
+                continue
+            msg = (TRANSITION_TAG + tenant.encode() + b"\n" + old.hex().encode() + b"\n"
+                   + new.hex().encode() + b"\n" + at.encode() + b"\n")
+            if openssl_verify(new, msg, sig):
+                if len(keys) == MAX_TRUSTED_KEYS:
+                    raise Broken(1, "malformed (too many trusted keys)")
+                keys.add(old)
+                grew = True
+
+
 def verify(lines, keys):
-    """keys: {raw public key bytes: pem path}. Returns (entries, checkpoints)."""
+    """keys: a set of raw public keys. Returns (tenant, entries, checkpoints)."""
+    keys = set(keys)
     tenant, last_seq, last_hash = None, 0, bytes(32)
     by_hash = {}  # stored hash -> seq, to tell a reordering from a wrong link
     records = []
     for n, line in enumerate(lines, 1):
         try:
-            r = json.loads(line)
+            if isinstance(line, bytes):
+                line = line.decode("utf-8")
+            r = json.loads(line, object_pairs_hook=no_duplicates)
             if not isinstance(r, dict) or set(r) != MEMBERS[r["type"]]:
                 raise ValueError
-            if not isinstance(r["seq"], int) or r["seq"] < 0:
+            if "seq" in r and (type(r["seq"]) is not int or r["seq"] < 0):  # not a bool
                 raise ValueError
             if any(not isinstance(v, str) for k, v in r.items() if k != "seq"):
                 raise ValueError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
             raise Broken(last_seq + 1, "malformed (line %d is not an export record)" % n)
         records.append(r)
         if r["type"] == "entry":
@@ -98,13 +149,28 @@ def verify(lines, keys):
         raise Broken(1, "malformed (empty export)")
     tenant = records[0]["tenant_id"]
     entries = checkpoints = 0
+    anchored = 0
     ahead = None
     head = None
-    for r in records:
+    transitions = []
+    chain_started = False
+    for n, r in enumerate(records, 1):
         if r["tenant_id"] != tenant:
             raise Broken(last_seq + 1, "malformed (a record of another tenant)")
         if head is not None:
             raise Broken(last_seq + 1, "malformed (a record follows the head)")
+        if r["type"] == "key_transition":
+            try:
+                if chain_started or len(transitions) == MAX_TRANSITIONS or len(r["at"]) != 27:
+                    raise ValueError
+                transitions.append((unhex(r["old_public_key"], 32), unhex(r["new_public_key"], 32),
+                                    unhex(r["signature"], 64), r["at"]))
+            except ValueError:
+                raise Broken(last_seq + 1, "malformed (line %d: a key transition out of place)" % n)
+            continue
+        if not chain_started:
+            chain_started = True
+            extend_keys(keys, tenant, transitions)
         seq = r["seq"]
         if r["type"] == "entry":
             if seq > last_seq + 1:
@@ -142,11 +208,12 @@ def verify(lines, keys):
                 raise Broken(seq, "checkpoint signed by an unknown key")
             msg = (CHECKPOINT_TAG + tenant.encode() + b"\n" + str(seq).encode() + b"\n"
                    + r["hash"].encode() + b"\n" + r["at"].encode() + b"\n")
-            if not openssl_verify(keys[pub], msg, sig):
+            if not openssl_verify(pub, msg, sig):
                 raise Broken(seq, "checkpoint signature invalid")
             if h != last_hash:
                 raise Broken(seq, "checkpoint mismatch (rewritten)")
             checkpoints += 1
+            anchored = seq
         else:
             head = r
             try:
@@ -161,16 +228,22 @@ def verify(lines, keys):
         raise Broken(last_seq + 1, "truncated (a checkpoint is at entry %d)" % ahead)
     if head is None and entries:
         raise Broken(last_seq, "head mismatch (no head)")
+    if last_seq > anchored:
+        raise Broken(anchored + 1, "not anchored: entries after seq %d are not covered by a "
+                     "trusted checkpoint" % anchored)
     return tenant, entries, checkpoints
 
 
 def main(argv):
-    args, keys, path = argv[1:], {}, None
+    args, keys, path = argv[1:], set(), None
     while args:
         a = args.pop(0)
         if a == "--public-key" and args:
-            p = args.pop(0)
-            keys[pem_public_key(p)] = p
+            try:
+                keys.add(pem_public_key(args.pop(0)))
+            except Usage as u:
+                print("audit-verify: %s" % u, file=sys.stderr)
+                return 2
         elif path is None and not a.startswith("--"):
             path = a
         else:
@@ -179,8 +252,12 @@ def main(argv):
     if path is None:
         print(__doc__, file=sys.stderr)
         return 2
-    with open(path, "rb") as f:
-        lines = [l.rstrip(b"\n").decode("utf-8") for l in f]
+    try:
+        with open(path, "rb") as f:
+            lines = [l.rstrip(b"\n") for l in f]
+    except OSError as e:
+        print("audit-verify: cannot read %s: %s" % (path, e.strerror), file=sys.stderr)
+        return 2
     try:
         tenant, n, k = verify(lines, keys)
     except Broken as b:

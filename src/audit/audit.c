@@ -247,14 +247,19 @@ enum err audit_entry_hash_ctx(const unsigned char prev[SHA256_LEN], const struct
     return ERR_OK;
 }
 
-void audit_hash_hex(const unsigned char h[SHA256_LEN], char out[AUDIT_HASH_HEX_LEN + 1])
+void audit_hex(const unsigned char *p, size_t n, char *out)
 {
     static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < SHA256_LEN; i++) {
-        out[2 * i] = hex[h[i] >> 4];
-        out[2 * i + 1] = hex[h[i] & 15];
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[p[i] >> 4];
+        out[2 * i + 1] = hex[p[i] & 15];
     }
-    out[AUDIT_HASH_HEX_LEN] = '\0';
+    out[2 * n] = '\0';
+}
+
+void audit_hash_hex(const unsigned char h[SHA256_LEN], char out[AUDIT_HASH_HEX_LEN + 1])
+{
+    audit_hex(h, SHA256_LEN, out);
 }
 
 bool audit_hex_decode(struct str hex, unsigned char *out, size_t n)
@@ -368,7 +373,11 @@ static enum err head_lock(struct tx *tx, char tenant[STORAGE_TENANT_ID_LEN + 1],
         *seq = stmt_col_int(st, 1);
         if (id.len != STORAGE_TENANT_ID_LEN || *seq < 0 ||
             !audit_hex_decode(stmt_col_text(st, 2), hash, SHA256_LEN)) {
-            log_error("audit: malformed chain head", LOG_STR("tenant", tenant));
+            /* tenant is not filled yet; the row's id is the transaction's ($1) */
+            char who[STORAGE_TENANT_ID_LEN + 1];
+            snprintf(who, sizeof who, "%.*s", (int)(id.len < sizeof who ? id.len : sizeof who - 1),
+                     id.ptr ? id.ptr : "");
+            log_error("audit: malformed chain head", LOG_STR("tenant", who));
             e = ERR_INTERNAL;
         } else {
             memcpy(tenant, id.ptr, STORAGE_TENANT_ID_LEN);

@@ -48,6 +48,7 @@
 #define AUDIT_EXPORT_MAX_LINE             32768 /* bytes of one export line, newline excluded */
 #define AUDIT_MAX_DIRTY_TENANTS           4096  /* tenants awaiting the checkpointer's next round */
 #define AUDIT_CHECKPOINT_INTERVAL_DEFAULT 300   /* seconds between checkpointer rounds */
+#define AUDIT_MAX_KEY_TRANSITIONS         64    /* key transitions of one tenant a verifier reads */
 
 enum audit_actor {
     AUDIT_ACTOR_SYSTEM,    /* shiplog itself (jobs, start-up) */
@@ -163,8 +164,11 @@ MUST_CHECK enum err audit_checkpoint_message(struct str tenant_id, int64_t seq, 
 /*
  * Signs the head of t's chain with k if it advanced since the last checkpoint,
  * after checking that the entries since that checkpoint link up to the head
- * (so a tampered chain is never signed). *made (may be NULL) says whether a
- * checkpoint was written. ERR_CONFLICT when those entries do not verify
+ * (so a tampered chain is never signed). The last checkpoint is resumed from
+ * only when it checks out: signed by k's key or one t's key transitions lead
+ * to, a valid signature, at or before the head, over the hash the entry has;
+ * otherwise the whole chain is verified. *made (may be NULL) says whether a
+ * checkpoint was written. ERR_CONFLICT when the chain does not verify
  * (nothing is signed; the reason is logged); storage errors as storage.h.
  */
 MUST_CHECK enum err audit_checkpoint(struct storage *s, const struct tenant_ctx *t,
@@ -204,6 +208,63 @@ struct audit_trusted_keys {
 MUST_CHECK enum err audit_trusted_keys_add(struct audit_trusted_keys *k,
                                            const unsigned char pub[SIGN_PUBLIC_LEN]);
 
+/* ---- key transitions -------------------------------------------------------- */
+
+/*
+ * A key transition vouches, signed by a tenant's new checkpoint key, for the
+ * checkpoints of an old one (docs/AUDIT.md "Key transitions"): after a master
+ * key rotation the old key can be dropped from the key ring and its
+ * checkpoints stay verifiable. `shiplog keys rotate` records them.
+ */
+struct audit_key_transition_rec { /* stored or exported text (views) */
+    struct str tenant_id;
+    struct str old_public_key; /* hex */
+    struct str new_public_key; /* hex */
+    struct str signature;      /* hex, by the new key */
+    struct str at;             /* when it was signed, AUDIT_TIME_LEN bytes */
+};
+
+struct audit_key_transition { /* decoded */
+    unsigned char old_pub[SIGN_PUBLIC_LEN];
+    unsigned char new_pub[SIGN_PUBLIC_LEN];
+    unsigned char signature[SIGN_SIG_LEN];
+    char at[AUDIT_TIME_LEN + 1];
+};
+
+/* ERR_INVALID unless keys and signature are hex of their size and at is AUDIT_TIME_LEN bytes. */
+MUST_CHECK enum err audit_key_transition_decode(const struct audit_key_transition_rec *r,
+                                                struct audit_key_transition *out);
+
+/*
+ * The signed message: "shiplog-audit-key-transition-v1\n" tenant "\n"
+ * old-key-hex "\n" new-key-hex "\n" at "\n", keys in lower-case hex. Appends
+ * to out.
+ */
+MUST_CHECK enum err audit_key_transition_message(struct str tenant_id,
+                                                 const struct audit_key_transition *t,
+                                                 struct buf *out);
+
+/*
+ * Adds to keys the old key of each transition of tenant_id in t[0..n) whose
+ * new key is trusted (from the start or through another transition) and whose
+ * signature verifies, until nothing changes; other transitions are ignored.
+ * ERR_LIMIT past AUDIT_MAX_TRUSTED_KEYS keys.
+ */
+MUST_CHECK enum err audit_trusted_keys_extend(struct audit_trusted_keys *keys, struct str tenant_id,
+                                              const struct audit_key_transition *t, size_t n);
+
+/*
+ * Records for t a transition from each of old_pubs[0..n_old) to k's public
+ * key, signed by k, unless t already has one from that old key (rows are
+ * never changed: the first transition of an old key wins); old keys equal to
+ * k's are skipped. *made (may be NULL) gets how many rows were written. On
+ * PostgreSQL only the owner (a maintenance storage) may write them.
+ */
+MUST_CHECK enum err audit_key_transitions_record(struct storage *s, const struct tenant_ctx *t,
+                                                 const struct sign_key *k,
+                                                 const unsigned char (*old_pubs)[SIGN_PUBLIC_LEN],
+                                                 size_t n_old, size_t *made);
+
 /* What broke first; AUDIT_OK when nothing did. */
 enum audit_break {
     AUDIT_OK = 0,
@@ -216,7 +277,8 @@ enum audit_break {
     AUDIT_BREAK_CHECKPOINT_SIGNATURE, /* signature does not verify */
     AUDIT_BREAK_CHECKPOINT_MISMATCH,  /* signed hash differs from the entry's (rewritten) */
     AUDIT_BREAK_HEAD,                 /* head row missing, behind the chain or with another hash */
-    AUDIT_BREAK_MALFORMED, /* a value that cannot be read (bad hex, foreign tenant, ...) */
+    AUDIT_BREAK_MALFORMED,  /* a value that cannot be read (bad hex, foreign tenant, ...) */
+    AUDIT_BREAK_UNANCHORED, /* export: the last entries are not covered by a trusted checkpoint */
 };
 
 struct audit_verify_result {
@@ -225,6 +287,7 @@ struct audit_verify_result {
     char why[192];       /* e.g. "reordered (links to entry 6)" */
     int64_t entries;     /* entries verified before the break, or all of them */
     int64_t checkpoints; /* checkpoints verified */
+    int64_t unanchored;  /* AUDIT_OK: entries after the last trusted checkpoint */
 };
 
 /* Short stable name of a break kind, e.g. "missing", "content_changed". */
@@ -246,7 +309,8 @@ struct audit_hash_finder {
  * then the head (if one exists); then finish. The first break wins; later
  * feeds are ignored. Feed functions return an error only when the finder
  * fails (the verification is then inconclusive). keys and finder (may be
- * NULL) must outlive the verifier. Not thread-safe.
+ * NULL) must outlive the verifier; keys may still grow (key transitions)
+ * before the first checkpoint is fed. Not thread-safe.
  */
 struct audit_verifier;
 void audit_verifier_new(const char *tenant_id, const struct audit_trusted_keys *keys,
@@ -266,9 +330,11 @@ void audit_verifier_free(struct audit_verifier *v);
 
 /*
  * Verifies t's whole chain in the database, streaming it in pages within one
- * read transaction (memory does not grow with the chain). The result says
- * whether and where it broke; the return value is ERR_OK unless the database
- * failed.
+ * read transaction (memory does not grow with the chain). Checkpoints are
+ * trusted when signed by keys or by a key that t's key transitions lead to.
+ * The result says whether and where it broke (entries after the last trusted
+ * checkpoint are not a break here: out->unanchored counts them); the return
+ * value is ERR_OK unless the database failed.
  */
 MUST_CHECK enum err audit_verify_tenant(struct storage *s, const struct tenant_ctx *t,
                                         const struct audit_trusted_keys *keys,
@@ -277,13 +343,20 @@ MUST_CHECK enum err audit_verify_tenant(struct storage *s, const struct tenant_c
 /* ---- export ----------------------------------------------------------------- */
 
 /*
- * Writes t's chain to out as JSON Lines (docs/AUDIT.md): one "entry" line per
- * entry in seq order, each followed by the "checkpoint" lines at its seq, and
- * a final "head" line. ERR_IO when writing fails.
+ * Writes t's chain to out as JSON Lines (docs/AUDIT.md): first t's
+ * "key_transition" lines, then one "entry" line per entry in seq order, each
+ * followed by the "checkpoint" lines at its seq, and a final "head" line. It
+ * does not sign: to make the export verifiable up to its last entry, call
+ * audit_checkpoint() first. ERR_IO when writing fails.
  */
 MUST_CHECK enum err audit_export(struct storage *s, const struct tenant_ctx *t, FILE *out);
 
-enum audit_record_type { AUDIT_REC_ENTRY, AUDIT_REC_CHECKPOINT, AUDIT_REC_HEAD };
+enum audit_record_type {
+    AUDIT_REC_ENTRY,
+    AUDIT_REC_CHECKPOINT,
+    AUDIT_REC_HEAD,
+    AUDIT_REC_KEY_TRANSITION,
+};
 
 /* One parsed export line. Views point into the parsed document. */
 struct audit_record {
@@ -294,13 +367,15 @@ struct audit_record {
         struct str tenant_id;
         int64_t seq;
         struct str hash;
-    } head;            /* AUDIT_REC_HEAD */
-    struct json *doc_; /* owned */
+    } head;                                     /* AUDIT_REC_HEAD */
+    struct audit_key_transition_rec transition; /* AUDIT_REC_KEY_TRANSITION */
+    struct json *doc_;                          /* owned */
 };
 
 /*
  * Parses one export line (without its newline): a JSON object with "type" and
- * exactly that type's members, all strings except "seq" (an integer >= 0).
+ * exactly that type's members, all strings except "seq" (an integer >= 0;
+ * key transitions have none).
  * ERR_LIMIT past AUDIT_EXPORT_MAX_LINE or the JSON limits, ERR_INVALID
  * otherwise. On success release with audit_record_release().
  */
@@ -309,9 +384,12 @@ void audit_record_release(struct audit_record *r);
 
 /*
  * Verifies an export read from in (seekable: a break is classified by reading
- * it again). Every line must belong to one tenant, written to tenant_out. A
- * line that does not parse is a break (AUDIT_BREAK_MALFORMED, with its line
- * number). ERR_IO when reading fails.
+ * it again). Every line must belong to one tenant, written to tenant_out. Key
+ * transition lines (only before the chain) extend keys as for the database.
+ * A line that does not parse is a break (AUDIT_BREAK_MALFORMED, with its line
+ * number). Unlike the database, an export must be anchored: entries after the
+ * last trusted checkpoint are a break (AUDIT_BREAK_UNANCHORED), since whoever
+ * produced the file could have written them. ERR_IO when reading fails.
  */
 MUST_CHECK enum err audit_verify_export(FILE *in, const struct audit_trusted_keys *keys,
                                         struct audit_verify_result *out,

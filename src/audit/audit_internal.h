@@ -45,6 +45,17 @@ MUST_CHECK enum err audit_walk(struct tx *tx, const char *tenant_id, int64_t aft
 /* Records a break found outside the state machine (e.g. an unreadable export line). */
 void audit_verifier_fail(struct audit_verifier *v, enum audit_break kind, const char *why);
 
+/* Lower-case hex of n bytes into out[2n + 1], NUL-terminated. */
+void audit_hex(const unsigned char *p, size_t n, char *out);
+
+/*
+ * Extends keys with the key transitions of tx's tenant (docs/AUDIT.md).
+ * ERR_INVALID when a stored transition cannot be read, ERR_LIMIT past
+ * AUDIT_MAX_KEY_TRANSITIONS rows or AUDIT_MAX_TRUSTED_KEYS keys.
+ */
+MUST_CHECK enum err audit_db_trusted_keys(struct tx *tx, const char *tenant_id,
+                                          struct audit_trusted_keys *keys);
+
 /* A finder over the database, for the verifier (state is the tx). */
 MUST_CHECK enum err audit_db_find_hash(void *arg, const unsigned char hash[SHA256_LEN],
                                        int64_t not_seq, int64_t *seq, bool *found);

@@ -32,7 +32,9 @@ struct audit_verifier {
     int64_t start_seq; /* 0, or where audit_verifier_resume() put it */
     int64_t last_seq;
     unsigned char last_hash[SHA256_LEN];
-    int64_t ahead_seq; /* lowest checkpoint beyond the last entry, 0 = none */
+    int64_t ahead_seq;   /* lowest checkpoint beyond the last entry, 0 = none */
+    int64_t anchored;    /* the last entry covered by a trusted checkpoint (or the resume point) */
+    bool require_anchor; /* an export: entries after `anchored` are a break */
     bool head_seen;
     bool broken;
     struct audit_verify_result res;
@@ -66,6 +68,8 @@ const char *audit_break_name(enum audit_break b)
         return "head_mismatch";
     case AUDIT_BREAK_MALFORMED:
         return "malformed";
+    case AUDIT_BREAK_UNANCHORED:
+        return "unanchored";
     }
     return "unknown";
 }
@@ -115,7 +119,7 @@ void audit_verifier_free(struct audit_verifier *v)
 void audit_verifier_resume(struct audit_verifier *v, int64_t seq,
                            const unsigned char hash[SHA256_LEN])
 {
-    v->start_seq = v->last_seq = seq;
+    v->start_seq = v->last_seq = v->anchored = seq;
     memcpy(v->last_hash, hash, SHA256_LEN);
 }
 
@@ -227,6 +231,89 @@ static bool key_trusted(const struct audit_verifier *v, const unsigned char pub[
     return false;
 }
 
+/* ---- key transitions ------------------------------------------------------------ */
+
+enum err audit_key_transition_decode(const struct audit_key_transition_rec *r,
+                                     struct audit_key_transition *out)
+{
+    if (!audit_hex_decode(r->old_public_key, out->old_pub, SIGN_PUBLIC_LEN) ||
+        !audit_hex_decode(r->new_public_key, out->new_pub, SIGN_PUBLIC_LEN) ||
+        !audit_hex_decode(r->signature, out->signature, SIGN_SIG_LEN) ||
+        r->at.len != AUDIT_TIME_LEN)
+        return ERR_INVALID;
+    memcpy(out->at, r->at.ptr, AUDIT_TIME_LEN);
+    out->at[AUDIT_TIME_LEN] = '\0';
+    return ERR_OK;
+}
+
+static bool keys_has(const struct audit_trusted_keys *k, const unsigned char pub[SIGN_PUBLIC_LEN])
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (memcmp(k->pub[i], pub, SIGN_PUBLIC_LEN) == 0)
+            return true;
+    return false;
+}
+
+enum err audit_trusted_keys_extend(struct audit_trusted_keys *keys, struct str tenant_id,
+                                   const struct audit_key_transition *t, size_t n)
+{
+    struct buf msg = BUF_INIT(512);
+    enum err e = ERR_OK;
+    /* each pass adds at least one key or ends: at most n + 1 passes */
+    for (bool grew = true; grew && !e;) {
+        grew = false;
+        for (size_t i = 0; i < n && !e; i++) {
+            if (!keys_has(keys, t[i].new_pub) || keys_has(keys, t[i].old_pub))
+                continue;
+            buf_reset(&msg);
+            e = audit_key_transition_message(tenant_id, &t[i], &msg);
+            if (e || !sign_verify_ed25519(t[i].new_pub, msg.data, msg.len, t[i].signature))
+                continue;
+            e = audit_trusted_keys_add(keys, t[i].old_pub);
+            grew = true;
+        }
+    }
+    buf_release(&msg);
+    return e;
+}
+
+enum err audit_db_trusted_keys(struct tx *tx, const char *tenant_id,
+                               struct audit_trusted_keys *keys)
+{
+    struct audit_key_transition *t = calloc(AUDIT_MAX_KEY_TRANSITIONS, sizeof *t);
+    if (!t)
+        err_oom();
+    size_t n = 0;
+    struct stmt *st = NULL;
+    enum err e = tx_prepare(tx,
+                            "SELECT old_public_key, new_public_key, signature, at "
+                            "FROM audit_key_transitions WHERE tenant_id = $1 "
+                            "ORDER BY old_public_key LIMIT $2",
+                            &st);
+    if (!e)
+        e = stmt_bind_int(st, 2, AUDIT_MAX_KEY_TRANSITIONS + 1);
+    bool row = false;
+    while (!e && (e = stmt_step(st, &row)) == ERR_OK && row) {
+        if (n == AUDIT_MAX_KEY_TRANSITIONS) {
+            e = ERR_LIMIT;
+            break;
+        }
+        struct audit_key_transition_rec r = {
+            .tenant_id = str_from_cstr(tenant_id),
+            .old_public_key = stmt_col_text(st, 0),
+            .new_public_key = stmt_col_text(st, 1),
+            .signature = stmt_col_text(st, 2),
+            .at = stmt_col_text(st, 3),
+        };
+        e = audit_key_transition_decode(&r, &t[n++]);
+    }
+    stmt_finish(st);
+    if (!e)
+        e = audit_trusted_keys_extend(keys, str_from_cstr(tenant_id), t, n);
+    free(t);
+    return e;
+}
+
 enum err audit_verifier_checkpoint(struct audit_verifier *v, const struct audit_checkpoint_rec *c)
 {
     if (v->broken)
@@ -269,6 +356,7 @@ enum err audit_verifier_checkpoint(struct audit_verifier *v, const struct audit_
         return ERR_OK;
     }
     v->res.checkpoints++;
+    v->anchored = c->seq;
     return ERR_OK;
 }
 
@@ -302,8 +390,13 @@ void audit_verifier_finish(struct audit_verifier *v, struct audit_verify_result 
             (long long)v->ahead_seq, (long long)v->last_seq);
     if (!v->broken && !v->head_seen && v->last_seq > v->start_seq)
         brk(v, AUDIT_BREAK_HEAD, v->last_seq, "head mismatch (no head)");
+    if (!v->broken && v->require_anchor && v->last_seq > v->anchored)
+        brk(v, AUDIT_BREAK_UNANCHORED, v->anchored + 1,
+            "not anchored: entries after seq %lld are not covered by a trusted checkpoint",
+            (long long)v->anchored);
     *out = v->res;
     if (!v->broken) {
+        out->unanchored = v->last_seq - v->anchored;
         out->kind = AUDIT_OK;
         out->seq = 0;
         snprintf(out->why, sizeof out->why, "ok");
@@ -575,8 +668,19 @@ enum err audit_verify_tenant(struct storage *s, const struct tenant_ctx *t,
         return e;
     struct audit_hash_finder finder = {audit_db_find_hash, tx};
     struct audit_verifier *v = NULL;
-    audit_verifier_new(t->id, keys, &finder, &v);
-    e = audit_walk(tx, t->id, 0, &VERIFY_OPS, v);
+    struct audit_trusted_keys trusted = {.n = 0};
+    if (keys)
+        trusted = *keys;
+    audit_verifier_new(t->id, &trusted, &finder, &v);
+    e = audit_db_trusted_keys(tx, t->id, &trusted);
+    if (e == ERR_INVALID || e == ERR_LIMIT) {
+        audit_verifier_fail(v, AUDIT_BREAK_MALFORMED,
+                            e == ERR_LIMIT ? "malformed (too many key transitions)"
+                                           : "malformed (a key transition cannot be read)");
+        e = ERR_OK;
+    }
+    if (!e)
+        e = audit_walk(tx, t->id, 0, &VERIFY_OPS, v);
     if (!e)
         e = storage_commit(tx);
     else
@@ -679,6 +783,37 @@ static enum err export_head(void *arg, int64_t seq, struct str hash_hex)
     return export_write(x, &w);
 }
 
+/* The key transition lines, before the chain. */
+static enum err export_transitions(struct tx *tx, struct export_ctx *x)
+{
+    struct stmt *st = NULL;
+    enum err e = tx_prepare(tx,
+                            "SELECT old_public_key, new_public_key, signature, at "
+                            "FROM audit_key_transitions WHERE tenant_id = $1 "
+                            "ORDER BY old_public_key",
+                            &st);
+    bool row = false;
+    while (!e && (e = stmt_step(st, &row)) == ERR_OK && row) {
+        static const char *const names[] = {"old_public_key", "new_public_key", "signature", "at"};
+        struct jw w;
+        buf_reset(&x->line);
+        jw_init(&w, &x->line);
+        jw_object_begin(&w);
+        jw_key(&w, "type");
+        jw_cstring(&w, "key_transition");
+        jw_key(&w, "tenant_id");
+        jw_cstring(&w, x->tenant);
+        for (int i = 0; i < 4; i++) {
+            jw_key(&w, names[i]);
+            jw_string(&w, stmt_col_text(st, i));
+        }
+        jw_object_end(&w);
+        e = export_write(x, &w);
+    }
+    stmt_finish(st);
+    return e;
+}
+
 static bool export_stop(void *arg)
 {
     return ((struct export_ctx *)arg)->failed;
@@ -694,7 +829,9 @@ enum err audit_export(struct storage *s, const struct tenant_ctx *t, FILE *out)
         return e;
     struct export_ctx x = {.f = out, .tenant = t->id};
     buf_init(&x.line, AUDIT_EXPORT_MAX_LINE + 1);
-    e = audit_walk(tx, t->id, 0, &ops, &x);
+    e = export_transitions(tx, &x);
+    if (!e)
+        e = audit_walk(tx, t->id, 0, &ops, &x);
     if (!e)
         e = storage_commit(tx);
     else
@@ -732,8 +869,23 @@ enum err audit_export_parse_line(const char *line, size_t len, struct audit_reco
         return e;
     struct str type;
     int64_t seq = -1;
-    bool ok = json_type_of(doc) == JSON_OBJECT && member_str(doc, "type", &type) &&
-              json_as_i64(json_get(doc, "seq"), &seq) && seq >= 0;
+    bool ok = json_type_of(doc) == JSON_OBJECT && member_str(doc, "type", &type);
+    if (ok && str_eq_cstr(type, "key_transition")) {
+        struct audit_key_transition_rec *t = &out->transition;
+        out->type = AUDIT_REC_KEY_TRANSITION;
+        ok = json_count(doc) == 6 && member_str(doc, "tenant_id", &t->tenant_id) &&
+             member_str(doc, "old_public_key", &t->old_public_key) &&
+             member_str(doc, "new_public_key", &t->new_public_key) &&
+             member_str(doc, "signature", &t->signature) && member_str(doc, "at", &t->at);
+        if (!ok) {
+            json_free(doc);
+            memset(out, 0, sizeof *out);
+            return ERR_INVALID;
+        }
+        out->doc_ = doc;
+        return ERR_OK;
+    }
+    ok = ok && json_as_i64(json_get(doc, "seq"), &seq) && seq >= 0;
     size_t want = 0;
     if (ok && str_eq_cstr(type, "entry")) {
         struct audit_entry *en = &out->entry;
@@ -836,6 +988,27 @@ static enum err file_find_hash(void *arg, const unsigned char hash[SHA256_LEN], 
     return ERR_OK;
 }
 
+/* Key transition lines read so far, applied when the chain begins. */
+struct export_transitions {
+    struct audit_key_transition t[AUDIT_MAX_KEY_TRANSITIONS];
+    size_t n;
+    bool applied;
+};
+
+/* Extends keys with the transitions read; false (and a break) when that fails. */
+static bool apply_transitions(struct audit_verifier *v, struct export_transitions *xt,
+                              struct audit_trusted_keys *keys)
+{
+    if (xt->applied)
+        return true;
+    xt->applied = true;
+    if (audit_trusted_keys_extend(keys, str_from_cstr(v->tenant), xt->t, xt->n) != ERR_OK) {
+        audit_verifier_fail(v, AUDIT_BREAK_MALFORMED, "malformed (too many trusted keys)");
+        return false;
+    }
+    return true;
+}
+
 enum err audit_verify_export(FILE *in, const struct audit_trusted_keys *keys,
                              struct audit_verify_result *out,
                              char tenant_out[STORAGE_TENANT_ID_LEN + 1])
@@ -844,11 +1017,16 @@ enum err audit_verify_export(FILE *in, const struct audit_trusted_keys *keys,
     tenant_out[0] = '\0';
     char *line = malloc(AUDIT_EXPORT_MAX_LINE + 1);
     struct file_finder ff = {in, malloc(AUDIT_EXPORT_MAX_LINE + 1)};
-    if (!line || !ff.line)
+    struct export_transitions *xt = calloc(1, sizeof *xt);
+    if (!line || !ff.line || !xt)
         err_oom();
+    struct audit_trusted_keys trusted = {.n = 0};
+    if (keys)
+        trusted = *keys;
     struct audit_hash_finder finder = {file_find_hash, &ff};
     struct audit_verifier *v = NULL;
-    audit_verifier_new("", keys, &finder, &v);
+    audit_verifier_new("", &trusted, &finder, &v);
+    v->require_anchor = true;
     enum err e = ERR_OK;
     size_t len, lineno = 0;
     bool too_long, after_head = false;
@@ -861,9 +1039,10 @@ enum err audit_verify_export(FILE *in, const struct audit_trusted_keys *keys,
             audit_verifier_fail(v, AUDIT_BREAK_MALFORMED, why);
             break;
         }
-        struct str tid = r.type == AUDIT_REC_ENTRY        ? r.entry.tenant_id
-                         : r.type == AUDIT_REC_CHECKPOINT ? r.checkpoint.tenant_id
-                                                          : r.head.tenant_id;
+        struct str tid = r.type == AUDIT_REC_ENTRY            ? r.entry.tenant_id
+                         : r.type == AUDIT_REC_CHECKPOINT     ? r.checkpoint.tenant_id
+                         : r.type == AUDIT_REC_KEY_TRANSITION ? r.transition.tenant_id
+                                                              : r.head.tenant_id;
         if (lineno == 1) {
             if (!str_is_uuid(tid)) {
                 audit_record_release(&r);
@@ -876,6 +1055,17 @@ enum err audit_verify_export(FILE *in, const struct audit_trusted_keys *keys,
         if (after_head) {
             snprintf(why, sizeof why, "malformed (line %zu follows the head)", lineno);
             audit_verifier_fail(v, AUDIT_BREAK_MALFORMED, why);
+        } else if (r.type == AUDIT_REC_KEY_TRANSITION) {
+            if (xt->applied || !str_eq_cstr(tid, v->tenant) || xt->n == AUDIT_MAX_KEY_TRANSITIONS ||
+                audit_key_transition_decode(&r.transition, &xt->t[xt->n]) != ERR_OK) {
+                snprintf(why, sizeof why, "malformed (line %zu: a key transition out of place)",
+                         lineno);
+                audit_verifier_fail(v, AUDIT_BREAK_MALFORMED, why);
+            } else {
+                xt->n++;
+            }
+        } else if (!apply_transitions(v, xt, &trusted)) {
+            /* the break is recorded */
         } else if (r.type == AUDIT_REC_ENTRY) {
             e = audit_verifier_entry(v, &r.entry);
         } else if (r.type == AUDIT_REC_CHECKPOINT) {
@@ -901,5 +1091,6 @@ enum err audit_verify_export(FILE *in, const struct audit_trusted_keys *keys,
     audit_verifier_free(v);
     free(line);
     free(ff.line);
+    free(xt);
     return e;
 }

@@ -5,14 +5,18 @@
  *       checks every chain (or one tenant's, or an export file) with its
  *       checkpoints; one line per tenant; exit 1 on any break
  *   audit export --tenant ID [--output FILE]
- *       the chain as JSON Lines (stdout by default; a file is created 0600)
+ *       signs a checkpoint of the head, then writes the chain as JSON Lines
+ *       (stdout by default; a file is created 0600)
  *   audit checkpoint [--tenant ID]
  *       signs the chain heads that advanced since their last checkpoint
  *   audit public-key
  *       the current checkpoint verification key, PEM
  *
  * Checkpoints are trusted when signed by the checkpoint key of any master key
- * in the key ring (current and previous) or by a key given with --public-key.
+ * in the key ring (current and previous), by a key given with --public-key,
+ * or by an older key the tenant's key transitions lead to from those. An
+ * export must be anchored (its last entry covered by a trusted checkpoint);
+ * the database may have a tail not checkpointed yet, which verify counts.
  * Database commands use the owner connection (maintenance), which sees every
  * tenant.
  */
@@ -186,7 +190,10 @@ static int list_tenants(struct storage *st, const char *one, struct tenant_list 
 
 static void print_result(const char *tenant, const struct audit_verify_result *r)
 {
-    if (r->kind == AUDIT_OK)
+    if (r->kind == AUDIT_OK && r->unanchored > 0)
+        printf("tenant %s: ok, %lld entries, %lld checkpoints, %lld not yet anchored\n", tenant,
+               (long long)r->entries, (long long)r->checkpoints, (long long)r->unanchored);
+    else if (r->kind == AUDIT_OK)
         printf("tenant %s: ok, %lld entries, %lld checkpoints\n", tenant, (long long)r->entries,
                (long long)r->checkpoints);
     else
@@ -283,18 +290,37 @@ static int audit_export_cmd(struct config *cfg, int argc, char **argv)
             return MAIN_EXIT_USAGE;
         }
     }
+    /* anchor the export: a checkpoint of the head first */
+    struct sign_key key;
+    memset(&key, 0, sizeof key);
     struct storage *st = NULL;
-    rc = open_db(cfg, &st);
+    rc = ring_keys(cfg, true, NULL, &key);
+    if (!rc)
+        rc = open_db(cfg, &st);
     if (!rc) {
         struct tenant_ctx t;
         snprintf(t.id, sizeof t.id, "%s", o.tenant);
-        enum err e = audit_export(st, &t, out);
+        enum err e = audit_checkpoint(st, &t, &key, NULL);
+        if (e == ERR_CONFLICT) { /* export the evidence anyway; it will not verify */
+            fprintf(stderr,
+                    "shiplog: tenant %s: not signed: the chain does not verify (run "
+                    "shiplog audit verify)\n",
+                    t.id);
+            rc = MAIN_EXIT_PROBLEM;
+            e = ERR_OK;
+        } else if (e) {
+            fprintf(stderr, "shiplog: checkpoint before the export failed (%s)\n", err_name(e));
+            rc = main_exit_code(e);
+        }
+        if (!e)
+            e = audit_export(st, &t, out);
         if (e) {
             fprintf(stderr, "shiplog: export failed (%s)\n", err_name(e));
             rc = main_exit_code(e);
         }
         storage_close(st);
     }
+    sign_key_wipe(&key);
     if (out != stdout && fclose(out) != 0 && !rc) {
         fprintf(stderr, "shiplog: writing %s: %s\n", o.output, strerror(errno));
         rc = MAIN_EXIT_SOFTWARE;

@@ -3,7 +3,9 @@
  *
  *   keys rotate   re-wraps every tenant data key under the current master key
  *                 (SHIPLOG_MASTER_KEY), unwrapping with the previous keys
- *                 (SHIPLOG_MASTER_KEYS_PREVIOUS); safe while servers run
+ *                 (SHIPLOG_MASTER_KEYS_PREVIOUS), and records for every tenant
+ *                 the audit checkpoint key transitions from the previous keys
+ *                 to the current one; safe while servers run
  *   keys status   data keys per wrapping master key, and whether the previous
  *                 keys can be removed from the configuration
  *
@@ -12,13 +14,23 @@
  * hash prefix), never by their value.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "core/log.h"
 #include "crypto/keyring.h"
 #include "main/commands.h"
 #include "secrets/secrets.h"
+
+#define KEYS_MAX_TENANTS 1000000 /* tenants given checkpoint key transitions by one rotate */
+
+/* The tenants of the main database, listed before any of them is written. */
+struct tenant_ids {
+    struct tenant_ctx *ids;
+    size_t n, cap;
+};
 
 struct keys_ctx {
     struct storage *main_db;
@@ -72,6 +84,65 @@ static void keys_usage(FILE *out)
           out);
 }
 
+static enum err tenant_id_add(void *arg, const char *id)
+{
+    struct tenant_ids *l = arg;
+    if (l->n == KEYS_MAX_TENANTS)
+        return ERR_LIMIT;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        struct tenant_ctx *p = realloc(l->ids, cap * sizeof *p);
+        if (!p)
+            err_oom();
+        l->ids = p;
+        l->cap = cap;
+    }
+    snprintf(l->ids[l->n].id, sizeof l->ids[l->n].id, "%s", id);
+    l->n++;
+    return ERR_OK;
+}
+
+/*
+ * Records, for every tenant, a transition from the checkpoint key of each
+ * previous master key to the current one (docs/AUDIT.md "Key transitions"),
+ * so checkpoints signed before the rotation still verify once the previous
+ * keys are gone. Existing transitions are kept. *failed counts the tenants
+ * whose transaction failed.
+ */
+static enum err record_transitions(struct keys_ctx *c, uint64_t *made, uint64_t *failed)
+{
+    *made = *failed = 0;
+    if (c->ring.n < 2)
+        return ERR_OK;
+    struct sign_key current;
+    unsigned char old[KEYRING_MAX][SIGN_PUBLIC_LEN];
+    enum err e = keyring_checkpoint_key(&c->ring.keys[0], &current);
+    for (size_t i = 1; i < c->ring.n && !e; i++) {
+        struct sign_key k;
+        e = keyring_checkpoint_key(&c->ring.keys[i], &k);
+        if (!e)
+            memcpy(old[i - 1], k.pub, SIGN_PUBLIC_LEN);
+        sign_key_wipe(&k);
+    }
+    struct tenant_ids l = {0};
+    if (!e)
+        e = storage_tenant_ids(c->main_db, tenant_id_add, &l);
+    for (size_t i = 0; i < l.n && !e; i++) {
+        size_t n = 0;
+        enum err te =
+            audit_key_transitions_record(c->main_db, &l.ids[i], &current, old, c->ring.n - 1, &n);
+        if (te) {
+            log_error("keys: cannot record the checkpoint key transitions",
+                      LOG_STR("tenant", l.ids[i].id), LOG_ERR(te));
+            (*failed)++;
+        }
+        *made += n;
+    }
+    free(l.ids);
+    sign_key_wipe(&current);
+    return e;
+}
+
 static int keys_rotate(struct keys_ctx *c)
 {
     char actor_id[32];
@@ -90,12 +161,26 @@ static int keys_rotate(struct keys_ctx *c)
     printf("data keys already current: %llu\n", (unsigned long long)r.current);
     printf("data keys under an unknown master key: %llu\n", (unsigned long long)r.unknown_key);
     printf("tenants failed: %llu\n", (unsigned long long)r.failed);
+    uint64_t made = 0, failed = 0;
+    enum err te = record_transitions(c, &made, &failed);
+    if (te) {
+        fprintf(stderr, "shiplog: cannot record the checkpoint key transitions: %s\n",
+                err_name(te));
+        log_error("keys: checkpoint key transitions failed", LOG_ERR(te));
+        return main_exit_code(te);
+    }
+    printf("checkpoint key transitions recorded: %llu\n", (unsigned long long)made);
+    printf("tenants without checkpoint key transitions: %llu\n", (unsigned long long)failed);
     log_info("keys rotated", LOG_STR("wrapped_by", keyring_current(&c->ring)->id),
              LOG_INT("tenants", r.tenants), LOG_INT("rewrapped", r.rewrapped),
              LOG_INT("unknown", r.unknown_key), LOG_INT("failed", r.failed));
     if (e) {
         fprintf(stderr, "shiplog: some data keys were not re-wrapped: add the missing master "
                         "keys to SHIPLOG_MASTER_KEYS_PREVIOUS and run again\n");
+        return MAIN_EXIT_PROBLEM;
+    }
+    if (failed) {
+        fprintf(stderr, "shiplog: some checkpoint key transitions were not recorded; run again\n");
         return MAIN_EXIT_PROBLEM;
     }
     return 0;

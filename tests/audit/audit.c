@@ -11,8 +11,10 @@
  * trigger); tampering — changed content, a missing entry, reordered entries,
  * a wrong link, truncation after a checkpoint, a consistent rewrite after a
  * checkpoint, a bad checkpoint signature, a checkpoint by an unknown key — is
- * named at the right entry with the right reason; redaction; field limits;
- * export round trip; the checkpointer's final round.
+ * named at the right entry with the right reason; the checkpointer does not
+ * resume from a forged checkpoint (nor stops at one beyond the head); key
+ * transitions after a rotation; redaction; field limits; export round trip
+ * and anchoring; the checkpointer's final round.
  *
  * Tampering works on a copy (SQLite: VACUUM INTO, triggers dropped in the
  * copy) or in a tenant of its own (PostgreSQL: the owner disables the
@@ -744,23 +746,206 @@ static void test_export_roundtrip(void **state)
 {
     struct tenant_ctx t;
     tamper_tenant(&t);
+    /* the database may have a tail not checkpointed yet; an export may not */
+    struct audit_verify_result r = verify(S.app, &t);
+    assert_int_equal(r.unanchored, TAMPER_ENTRIES - TAMPER_CP_SEQ);
     FILE *f = tmpfile();
     assert_non_null(f);
     assert_int_equal(audit_export(S.app, &t, f), ERR_OK);
     rewind(f);
-    struct audit_verify_result r;
     char tenant[STORAGE_TENANT_ID_LEN + 1];
+    assert_int_equal(audit_verify_export(f, &S.trusted, &r, tenant), ERR_OK);
+    assert_int_equal(r.kind, AUDIT_BREAK_UNANCHORED);
+    assert_int_equal(r.seq, TAMPER_CP_SEQ + 1);
+    fclose(f);
+    /* anchored first, as `shiplog audit export` does */
+    bool made = false;
+    assert_int_equal(audit_checkpoint(S.app, &t, &S.key, &made), ERR_OK);
+    assert_true(made);
+    f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(audit_export(S.app, &t, f), ERR_OK);
+    rewind(f);
     assert_int_equal(audit_verify_export(f, &S.trusted, &r, tenant), ERR_OK);
     assert_string_equal(tenant, t.id);
     assert_int_equal(r.kind, AUDIT_OK);
     assert_int_equal(r.entries, TAMPER_ENTRIES);
-    assert_int_equal(r.checkpoints, 1);
+    assert_int_equal(r.checkpoints, 2);
     /* without the key the checkpoint is a break */
     struct audit_trusted_keys none = {.n = 0};
     rewind(f);
     assert_int_equal(audit_verify_export(f, &none, &r, tenant), ERR_OK);
     assert_int_equal(r.kind, AUDIT_BREAK_CHECKPOINT_KEY);
     fclose(f);
+}
+
+/* A checkpoint row for t at seq over hash_hex, signed by k, as an INSERT for tamper(). */
+static void forged_checkpoint(const struct tenant_ctx *t, const struct sign_key *k, int64_t seq,
+                              const char *hash_hex, char *sql, size_t cap)
+{
+    const char *at = "2024-05-01T13:00:00.000000Z";
+    struct buf msg = BUF_INIT(512);
+    assert_int_equal(audit_checkpoint_message(str_from_cstr(t->id), seq, str_from_cstr(hash_hex),
+                                              str_from_cstr(at), &msg),
+                     ERR_OK);
+    unsigned char sig[SIGN_SIG_LEN];
+    assert_int_equal(sign_ed25519(k, msg.data, msg.len, sig), ERR_OK);
+    buf_release(&msg);
+    static const char d[] = "0123456789abcdef";
+    char pub_hex[2 * SIGN_PUBLIC_LEN + 1], sig_hex[2 * SIGN_SIG_LEN + 1];
+    for (size_t i = 0; i < SIGN_PUBLIC_LEN; i++) {
+        pub_hex[2 * i] = d[k->pub[i] >> 4];
+        pub_hex[2 * i + 1] = d[k->pub[i] & 15];
+    }
+    pub_hex[2 * SIGN_PUBLIC_LEN] = '\0';
+    for (size_t i = 0; i < SIGN_SIG_LEN; i++) {
+        sig_hex[2 * i] = d[sig[i] >> 4];
+        sig_hex[2 * i + 1] = d[sig[i] & 15];
+    }
+    sig_hex[2 * SIGN_SIG_LEN] = '\0';
+    snprintf(sql, cap,
+             "INSERT INTO audit_checkpoints (tenant_id, seq, hash, at, public_key, signature) "
+             "VALUES ('TID', %lld, '%s', '%s', '%s', '%s')",
+             (long long)seq, hash_hex, at, pub_hex, sig_hex);
+}
+
+/* The stored hash of entry seq of t, as hex. */
+static void entry_hash(struct storage *s, const struct tenant_ctx *t, int64_t seq,
+                       char out[AUDIT_HASH_HEX_LEN + 1])
+{
+    struct tx *tx = NULL;
+    struct stmt *st = NULL;
+    bool row = false;
+    assert_int_equal(storage_begin(s, t, TX_READ, &tx), ERR_OK);
+    assert_int_equal(
+        tx_prepare(tx, "SELECT hash FROM audit_log WHERE tenant_id = $1 AND seq = $2", &st),
+        ERR_OK);
+    assert_int_equal(stmt_bind_int(st, 2, seq), ERR_OK);
+    assert_int_equal(stmt_step(st, &row), ERR_OK);
+    assert_true(row);
+    struct str h = stmt_col_text(st, 0);
+    assert_int_equal(h.len, AUDIT_HASH_HEX_LEN);
+    memcpy(out, h.ptr, AUDIT_HASH_HEX_LEN);
+    out[AUDIT_HASH_HEX_LEN] = '\0';
+    stmt_finish(st);
+    storage_rollback(tx);
+}
+
+/*
+ * Entry 8 changed and a checkpoint of the head forged (by a key nobody
+ * trusts, or with a trusted key but a bad signature): the checkpointer must
+ * not resume from it, and so finds the change and refuses to sign.
+ */
+static void test_checkpoint_forged_resume(void **state)
+{
+    for (int variant = 0; variant < 2; variant++) {
+        struct tenant_ctx t;
+        tamper_tenant(&t);
+        char head[AUDIT_HASH_HEX_LEN + 1], forged[1024];
+        entry_hash(S.app, &t, TAMPER_ENTRIES, head);
+        forged_checkpoint(&t, &S.stranger, TAMPER_ENTRIES, head, forged, sizeof forged);
+        if (variant == 1) { /* the trusted key's name on a stranger's signature */
+            char *pub = strstr(forged, "', '") + 4; /* after hash, at: the public key */
+            pub = strstr(pub, "', '") + 4;
+            static const char d[] = "0123456789abcdef";
+            for (size_t i = 0; i < SIGN_PUBLIC_LEN; i++) {
+                pub[2 * i] = d[S.key.pub[i] >> 4];
+                pub[2 * i + 1] = d[S.key.pub[i] & 15];
+            }
+        }
+        const char *const sql[] = {
+            "UPDATE audit_log SET target = 'thing:tampered' WHERE tenant_id = 'TID' AND seq = 8",
+            forged,
+        };
+        struct storage *s = tamper(&t, sql, 2);
+        append_n(s, &t, 1); /* the head moves on past the forged checkpoint */
+        bool made = true;
+        assert_int_equal(audit_checkpoint(s, &t, &S.key, &made), ERR_CONFLICT);
+        assert_false(made);
+        tamper_done(s);
+    }
+}
+
+/* A checkpoint row far beyond the head no longer stops checkpointing silently. */
+static void test_checkpoint_beyond_head(void **state)
+{
+    struct tenant_ctx t;
+    tamper_tenant(&t);
+    char head[AUDIT_HASH_HEX_LEN + 1], forged[1024];
+    entry_hash(S.app, &t, TAMPER_ENTRIES, head);
+    forged_checkpoint(&t, &S.key, 1000, head, forged, sizeof forged);
+    const char *const sql[] = {forged};
+    struct storage *s = tamper(&t, sql, 1);
+    append_n(s, &t, 1);
+    bool made = true;
+    assert_int_equal(audit_checkpoint(s, &t, &S.key, &made), ERR_CONFLICT);
+    assert_false(made);
+    struct audit_verify_result r = verify(s, &t);
+    assert_int_equal(r.kind, AUDIT_BREAK_TRUNCATED);
+    tamper_done(s);
+}
+
+/*
+ * A master key rotation: checkpoints by the old key stay verifiable with
+ * only the new key trusted, through the transition; the checkpointer resumes
+ * from the old key's checkpoint; exports carry the transition.
+ */
+static void test_key_transition(void **state)
+{
+    struct storage *owner = S.app;
+    if (S.pg) {
+        struct storage_options oo = {.database_url = S.owner_url, .pool_size = 2};
+        struct buf detail = BUF_INIT(1024);
+        assert_int_equal(storage_open_migrator(&oo, &owner, &detail), ERR_OK);
+        buf_release(&detail);
+    }
+    struct tenant_ctx t;
+    new_tenant(&t);
+    append_n(S.app, &t, 3);
+    bool made = false;
+    assert_int_equal(audit_checkpoint(S.app, &t, &S.stranger, &made), ERR_OK); /* the old key */
+    assert_true(made);
+    struct audit_verify_result r = verify(S.app, &t);
+    assert_int_equal(r.kind, AUDIT_BREAK_CHECKPOINT_KEY);
+
+    const unsigned char(*old)[SIGN_PUBLIC_LEN] = &S.stranger.pub;
+    size_t n = 0;
+    if (S.pg) /* the application role may only read transitions */
+        assert_int_not_equal(audit_key_transitions_record(S.app, &t, &S.key, old, 1, &n), ERR_OK);
+    assert_int_equal(audit_key_transitions_record(owner, &t, &S.key, old, 1, &n), ERR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(audit_key_transitions_record(owner, &t, &S.key, old, 1, &n), ERR_OK);
+    assert_int_equal(n, 0); /* idempotent */
+    r = verify(S.app, &t);
+    assert_int_equal(r.kind, AUDIT_OK);
+    assert_int_equal(r.checkpoints, 1);
+    /* another tenant does not inherit the transition */
+    struct tenant_ctx u;
+    new_tenant(&u);
+    append_n(S.app, &u, 1);
+    assert_int_equal(audit_checkpoint(S.app, &u, &S.stranger, &made), ERR_OK);
+    r = verify(S.app, &u);
+    assert_int_equal(r.kind, AUDIT_BREAK_CHECKPOINT_KEY);
+
+    /* the checkpointer with the new key extends the old key's checkpoint */
+    append_n(S.app, &t, 2);
+    assert_int_equal(audit_checkpoint(S.app, &t, &S.key, &made), ERR_OK);
+    assert_true(made);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(audit_export(S.app, &t, f), ERR_OK);
+    rewind(f);
+    char first[64];
+    assert_non_null(fgets(first, sizeof first, f));
+    assert_non_null(strstr(first, "{\"type\":\"key_transition\""));
+    rewind(f);
+    char tenant[STORAGE_TENANT_ID_LEN + 1];
+    assert_int_equal(audit_verify_export(f, &S.trusted, &r, tenant), ERR_OK);
+    assert_int_equal(r.kind, AUDIT_OK);
+    assert_int_equal(r.checkpoints, 2);
+    fclose(f);
+    if (owner != S.app)
+        storage_close(owner);
 }
 
 static void test_checkpointer_final_round(void **state)
@@ -823,6 +1008,9 @@ int main(void)
         cmocka_unit_test(test_checkpoint_unknown_key),
         cmocka_unit_test(test_checkpoint_refuses_broken_chain),
         cmocka_unit_test(test_export_roundtrip),
+        cmocka_unit_test(test_checkpoint_forged_resume),
+        cmocka_unit_test(test_checkpoint_beyond_head),
+        cmocka_unit_test(test_key_transition),
         cmocka_unit_test(test_checkpointer_final_round),
         cmocka_unit_test(test_isolation),
     };

@@ -2,6 +2,8 @@
 real commands, checkpoints, verification of the database and of an export, and
 the independent stdlib-and-openssl verifier in docs/ that a third party runs."""
 
+import hashlib
+import importlib.util
 import json
 import re
 import subprocess
@@ -36,7 +38,9 @@ def test_audit_chain_checkpoint_export_and_outside_verification(deploy, tmp_path
     d.put(tenant, "late", secret_value("late"))  # an entry after the checkpoint
 
     _, out, _ = d.cli("audit", "verify")
-    assert re.search(rf"tenant {tenant}: ok, [4-9] entries, 1 checkpoints", out), out
+    # the late entry is not checkpointed yet: fine in the database, and counted
+    assert re.search(rf"tenant {tenant}: ok, [4-9] entries, 1 checkpoints, 1 not yet anchored",
+                     out), out
     assert f"tenant {other}: ok" in out, out
 
     export = tmp_path / "audit.jsonl"
@@ -51,9 +55,11 @@ def test_audit_chain_checkpoint_export_and_outside_verification(deploy, tmp_path
     pem_file = tmp_path / "checkpoint.pem"
     pem_file.write_text(pem)
 
-    # the export verifies, by the CLI and by the outside script
+    # the export verifies, by the CLI and by the outside script; exporting signed
+    # a checkpoint of the head first, so the late entry is anchored too
+    assert [x["seq"] for x in lines if x.get("type") == "checkpoint"][-1] == entries[-1]["seq"]
     rc, text = third_party_verify(export, pem_file)
-    assert rc == 0 and re.search(r"ok, \d+ entries, 1 checkpoints", text), text
+    assert rc == 0 and re.search(r"ok, \d+ entries, 2 checkpoints", text), text
     d.cli("audit", "verify", "--file", str(export), "--public-key", str(pem_file))
 
     raw = export.read_text().splitlines()
@@ -82,3 +88,69 @@ def test_audit_chain_checkpoint_export_and_outside_verification(deploy, tmp_path
     stranger_file.write_text(stranger_pem)
     rc, text = third_party_verify(export, stranger_file)
     assert rc == 1, text
+
+
+def load_verifier():
+    spec = importlib.util.spec_from_file_location("audit_verify", VERIFIER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_forged_export_without_checkpoints_is_refused(deploy, tmp_path):
+    """Anyone can write a consistent chain; without a trusted checkpoint over
+    its last entry an export proves nothing, and both verifiers say so."""
+    d = deploy(new_key())
+    tenant = d.create_tenant("audit-forged")
+    d.put(tenant, "ci.token", secret_value("ci"))
+    export = tmp_path / "audit.jsonl"
+    d.cli("audit", "export", "--tenant", tenant, "--output", str(export))
+    _, pem, _ = d.cli("audit", "public-key")
+    pem_file = tmp_path / "checkpoint.pem"
+    pem_file.write_text(pem)
+    rc, text = third_party_verify(export, pem_file)
+    assert rc == 0, text
+
+    # forge: drop the checkpoints, change an entry, recompute every hash and the head
+    v = load_verifier()
+    forged, prev = [], bytes(32)
+    for line in export.read_text().splitlines():
+        doc = json.loads(line)
+        if doc["type"] == "entry":
+            if doc["seq"] == 1:
+                doc["actor_id"] = "someone-else"
+            doc["prev_hash"] = prev.hex()
+            prev = hashlib.sha256(prev + v.canonical(doc)).digest()
+            doc["hash"] = prev.hex()
+        elif doc["type"] == "head":
+            doc["hash"] = prev.hex()
+        elif doc["type"] == "checkpoint":
+            continue
+        forged.append(json.dumps(doc, separators=(",", ":")))
+    path = tmp_path / "forged.jsonl"
+    path.write_text("\n".join(forged) + "\n")
+    rc, text = third_party_verify(path, pem_file)
+    assert rc == 1 and "not anchored: entries after seq 0" in text, text
+    rc, out, _ = d.cli("audit", "verify", "--file", str(path), "--public-key", str(pem_file),
+                       expect=1)
+    assert "BROKEN at entry 1: not anchored: entries after seq 0" in out, out
+
+    # the outside verifier's input checks: duplicate members, booleans, bad UTF-8, bad PEM
+    raw = export.read_text().splitlines()
+    head = json.loads(raw[-1])
+    dup = raw[:-1] + [raw[-1][:-1] + ',"seq":%d}' % head["seq"]]
+    head["seq"] = True
+    boolean = raw[:-1] + [json.dumps(head, separators=(",", ":"))]
+    for name, lines in (("dup", dup), ("bool", boolean)):
+        p = tmp_path / f"{name}.jsonl"
+        p.write_text("\n".join(lines) + "\n")
+        rc, text = third_party_verify(p, pem_file)
+        assert rc == 1 and "malformed" in text, (name, text)
+    p = tmp_path / "utf8.jsonl"
+    p.write_bytes(export.read_bytes() + b"\xff\xfe\n")
+    rc, text = third_party_verify(p, pem_file)
+    assert rc == 1 and "malformed" in text and "Traceback" not in text, text
+    bad_pem = tmp_path / "bad.pem"
+    bad_pem.write_text("-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----\n")
+    rc, text = third_party_verify(export, bad_pem)
+    assert rc == 2 and "Traceback" not in text, text

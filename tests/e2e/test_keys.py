@@ -9,10 +9,15 @@ the main database, for the secret values and the master keys.
 """
 
 import re
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 from deployment import MAX_VALUE, new_key, secret_value
+
+VERIFIER = Path(__file__).resolve().parents[2] / "docs" / "audit-verify.py"
+
 
 class ReadyProbe:
     """Polls /health/ready from a thread; every answer must be 200."""
@@ -47,7 +52,7 @@ class ReadyProbe:
 # --------------------------------------------------------------------------
 
 
-def test_rotate_while_serving(deploy):
+def test_rotate_while_serving(deploy, tmp_path):
     key_a, key_b = new_key(), new_key()
     d = deploy(key_a)
     t1, t2 = d.create_tenant("rot-one"), d.create_tenant("rot-two")
@@ -60,6 +65,8 @@ def test_rotate_while_serving(deploy):
 
     _, out, _ = d.cli("keys", "status")
     assert "ready to remove previous keys: yes" in out
+    _, out, _ = d.cli("audit", "checkpoint")  # checkpoints by A's checkpoint key
+    assert f"tenant {t1}: checkpoint signed" in out, out
 
     # B current, A previous: rotate while the server answers readiness checks
     with ReadyProbe(d.srv) as probe:
@@ -67,6 +74,7 @@ def test_rotate_while_serving(deploy):
     assert probe.codes and all(c == 200 for c in probe.codes), probe.codes
     assert "data keys re-wrapped: 2" in out, out
     assert "tenants failed: 0" in out
+    assert "checkpoint key transitions recorded: 2" in out, out
     _, out, _ = d.cli("keys", "status", key=key_b, previous=key_a)
     assert "ready to remove previous keys: yes" in out, out
     assert re.search(r"master key [0-9a-f]{16}: 2 data keys \(current\)", out), out
@@ -77,6 +85,23 @@ def test_rotate_while_serving(deploy):
     assert set(d.check(t1, key=key_b).values()) == {f"ok (\u2026{v1[-4:]})",
                                                    f"ok (\u2026{v3[-4:]})"}
     assert d.check(t2, key=key_b) == {"gitlab.token": f"ok (\u2026{v2[-4:]})"}
+    # A's checkpoints still verify with B alone, through the key transitions
+    _, out, _ = d.cli("audit", "verify", key=key_b)
+    assert re.search(rf"tenant {t1}: ok, \d+ entries, 1 checkpoints", out), out
+    assert re.search(rf"tenant {t2}: ok, \d+ entries, 1 checkpoints", out), out
+    export = tmp_path / "audit.jsonl"
+    d.cli("audit", "export", "--tenant", t1, "--output", str(export), key=key_b)
+    assert '"type":"key_transition"' in export.read_text().splitlines()[0]
+    _, pem, _ = d.cli("audit", "public-key", key=key_b)
+    pem_file = tmp_path / "b.pem"
+    pem_file.write_text(pem)
+    _, out, _ = d.cli("audit", "verify", "--file", str(export), "--public-key", str(pem_file),
+                      key=key_b)
+    assert re.search(r"ok, \d+ entries, 2 checkpoints", out), out
+    r = subprocess.run(["/usr/bin/python3", str(VERIFIER), str(export), "--public-key",
+                        str(pem_file)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
+
     # and A alone no longer does
     assert d.check(t1, key=key_a, expect=1) == {"github.webhook": "UNREADABLE",
                                                 "sso.client": "UNREADABLE"}
@@ -87,6 +112,7 @@ def test_rotate_while_serving(deploy):
     # idempotent
     _, out, _ = d.cli("keys", "rotate", key=key_b, previous=key_a)
     assert "data keys re-wrapped: 0" in out and "data keys already current: 2" in out
+    assert "checkpoint key transitions recorded: 0" in out, out
 
     # half-way state: a tenant made under A after an operator switched only some nodes
     t3 = d.create_tenant("rot-three", key=key_a)

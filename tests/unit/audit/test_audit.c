@@ -541,7 +541,22 @@ static void test_export_parse(void **state)
     assert_int_equal(r.head.seq, 3);
     audit_record_release(&r);
 
+    const char *kt = "{\"type\":\"key_transition\",\"tenant_id\":\"" TENANT
+                     "\",\"old_public_key\":\"aa\",\"new_public_key\":\"bb\",\"signature\":"
+                     "\"cc\",\"at\":\"t\"}";
+    assert_int_equal(audit_export_parse_line(kt, strlen(kt), &r), ERR_OK);
+    assert_int_equal(r.type, AUDIT_REC_KEY_TRANSITION);
+    assert_true(str_eq_cstr(r.transition.new_public_key, "bb"));
+    audit_record_release(&r);
+
     static const char *const bad[] = {
+        /* a key transition has no seq, and all its members */
+        "{\"type\":\"key_transition\",\"tenant_id\":\"t\",\"old_public_key\":\"a\","
+        "\"new_public_key\":\"b\",\"signature\":\"c\",\"at\":\"t\",\"seq\":1}",
+        "{\"type\":\"key_transition\",\"tenant_id\":\"t\",\"old_public_key\":\"a\","
+        "\"new_public_key\":\"b\",\"signature\":\"c\"}",
+        "{\"type\":\"key_transition\",\"tenant_id\":\"t\",\"old_public_key\":\"a\","
+        "\"new_public_key\":\"b\",\"signature\":1,\"at\":\"t\"}",
         "",
         "[]",
         "{\"type\":\"head\",\"tenant_id\":\"t\",\"seq\":3}", /* missing */
@@ -579,57 +594,227 @@ static void test_export_line_limit(void **state)
     free(line);
 }
 
+/* Writes c's chain as an export: its checkpoint after its entry, entries 3 and 7 swapped with swap.
+ */
+static void write_export(FILE *f, struct chain *c, bool swap, const char *before)
+{
+    if (before)
+        fputs(before, f);
+    for (int i = 1; i <= N; i++) {
+        int k = swap && i == 3 ? 7 : swap && i == 7 ? 3 : i;
+        const struct audit_entry *e = &c->e[k];
+        fprintf(f,
+                "{\"type\":\"entry\",\"tenant_id\":\"%s\",\"seq\":%d,\"at\":\"%.*s\","
+                "\"actor_type\":\"user\",\"actor_id\":\"u-1\",\"client_ip\":\"192.0.2.7\","
+                "\"request_id\":\"\",\"action\":\"auth.signin\",\"target\":\"%.*s\","
+                "\"outcome\":\"success\",\"details\":\"{\\\"method\\\":\\\"password\\\"}\","
+                "\"prev_hash\":\"%.*s\",\"hash\":\"%.*s\"}\n",
+                TENANT, i, (int)e->at.len, e->at.ptr, (int)e->target.len, e->target.ptr,
+                (int)e->prev_hash.len, e->prev_hash.ptr, (int)e->hash.len, e->hash.ptr);
+        if (i == c->cp.seq)
+            fprintf(f,
+                    "{\"type\":\"checkpoint\",\"tenant_id\":\"%s\",\"seq\":%d,\"hash\":\"%s\","
+                    "\"at\":\"%.*s\",\"public_key\":\"%s\",\"signature\":\"%s\"}\n",
+                    TENANT, i, c->cp_hash, (int)c->cp.at.len, c->cp.at.ptr, c->cp_pub, c->cp_sig);
+    }
+    fprintf(f, "{\"type\":\"head\",\"tenant_id\":\"%s\",\"seq\":%d,\"hash\":\"%s\"}\n", TENANT, N,
+            c->hash[N]);
+    rewind(f);
+}
+
+static struct audit_verify_result verify_file(FILE *f, const struct audit_trusted_keys *keys)
+{
+    struct audit_verify_result r;
+    char tenant[STORAGE_TENANT_ID_LEN + 1];
+    assert_int_equal(audit_verify_export(f, keys, &r, tenant), ERR_OK);
+    assert_string_equal(tenant, TENANT);
+    fclose(f);
+    return r;
+}
+
 /* A whole export verified from a file, including classification by re-reading. */
 static void test_verify_export_file(void **state)
 {
     struct chain *c = chain_new();
-    for (int pass = 0; pass < 2; pass++) {
-        FILE *f = tmpfile();
-        assert_non_null(f);
-        for (int i = 1; i <= N; i++) {
-            int k = pass == 1 && i == 3 ? 7 : pass == 1 && i == 7 ? 3 : i; /* swap 3 and 7 */
-            const struct audit_entry *e = &c->e[k];
-            fprintf(f,
-                    "{\"type\":\"entry\",\"tenant_id\":\"%s\",\"seq\":%d,\"at\":\"%.*s\","
-                    "\"actor_type\":\"user\",\"actor_id\":\"u-1\",\"client_ip\":\"192.0.2.7\","
-                    "\"request_id\":\"\",\"action\":\"auth.signin\",\"target\":\"%.*s\","
-                    "\"outcome\":\"success\",\"details\":\"{\\\"method\\\":\\\"password\\\"}\","
-                    "\"prev_hash\":\"%.*s\",\"hash\":\"%.*s\"}\n",
-                    TENANT, i, (int)e->at.len, e->at.ptr, (int)e->target.len, e->target.ptr,
-                    (int)e->prev_hash.len, e->prev_hash.ptr, (int)e->hash.len, e->hash.ptr);
-            if (i == 5)
-                fprintf(f,
-                        "{\"type\":\"checkpoint\",\"tenant_id\":\"%s\",\"seq\":5,\"hash\":\"%s\","
-                        "\"at\":\"%.*s\",\"public_key\":\"%s\",\"signature\":\"%s\"}\n",
-                        TENANT, c->cp_hash, (int)c->cp.at.len, c->cp.at.ptr, c->cp_pub, c->cp_sig);
-        }
-        fprintf(f, "{\"type\":\"head\",\"tenant_id\":\"%s\",\"seq\":%d,\"hash\":\"%s\"}\n", TENANT,
-                N, c->hash[N]);
-        rewind(f);
-        struct audit_verify_result r;
-        char tenant[STORAGE_TENANT_ID_LEN + 1];
-        assert_int_equal(audit_verify_export(f, &c->trusted, &r, tenant), ERR_OK);
-        assert_string_equal(tenant, TENANT);
-        if (pass == 0) {
-            assert_int_equal(r.kind, AUDIT_OK);
-            assert_int_equal(r.entries, N);
-            assert_int_equal(r.checkpoints, 1);
-        } else {
-            assert_int_equal(r.kind, AUDIT_BREAK_REORDERED);
-            assert_int_equal(r.seq, 3);
-            assert_string_equal(r.why, "reordered (links to entry 6)"); /* entry 7 moved to 3 */
-        }
-        fclose(f);
-    }
-    /* garbage */
+    /* the checkpoint at 5 of N: entries after it are not anchored */
     FILE *f = tmpfile();
+    assert_non_null(f);
+    write_export(f, c, false, NULL);
+    struct audit_verify_result r = verify_file(f, &c->trusted);
+    assert_int_equal(r.kind, AUDIT_BREAK_UNANCHORED);
+    assert_int_equal(r.seq, 6);
+    assert_string_equal(r.why, "not anchored: entries after seq 5 are not covered by a trusted "
+                               "checkpoint");
+    /* the same chain with no checkpoint at all (a forgery needs no key) */
+    c->cp.seq = 0;
+    f = tmpfile();
+    write_export(f, c, false, NULL);
+    r = verify_file(f, &c->trusted);
+    assert_int_equal(r.kind, AUDIT_BREAK_UNANCHORED);
+    assert_int_equal(r.seq, 1);
+    /* anchored at the last entry */
+    chain_sign(c, &c->key, N);
+    f = tmpfile();
+    write_export(f, c, false, NULL);
+    r = verify_file(f, &c->trusted);
+    assert_int_equal(r.kind, AUDIT_OK);
+    assert_int_equal(r.entries, N);
+    assert_int_equal(r.checkpoints, 1);
+    assert_int_equal(r.unanchored, 0);
+    /* entries 3 and 7 swapped */
+    f = tmpfile();
+    write_export(f, c, true, NULL);
+    r = verify_file(f, &c->trusted);
+    assert_int_equal(r.kind, AUDIT_BREAK_REORDERED);
+    assert_int_equal(r.seq, 3);
+    assert_string_equal(r.why, "reordered (links to entry 6)"); /* entry 7 moved to 3 */
+    /* garbage */
+    f = tmpfile();
     fputs("not json\n", f);
     rewind(f);
-    struct audit_verify_result r;
     char tenant[STORAGE_TENANT_ID_LEN + 1];
     assert_int_equal(audit_verify_export(f, &c->trusted, &r, tenant), ERR_OK);
     assert_int_equal(r.kind, AUDIT_BREAK_MALFORMED);
     fclose(f);
+    free(c);
+}
+
+/* A transition from old to k, signed by k (or by signer when not NULL), as decoded and as a line.
+ */
+static void transition(const struct sign_key *k, const unsigned char old[SIGN_PUBLIC_LEN],
+                       const struct sign_key *signer, struct audit_key_transition *t, char *line,
+                       size_t cap)
+{
+    memcpy(t->old_pub, old, SIGN_PUBLIC_LEN);
+    memcpy(t->new_pub, k->pub, SIGN_PUBLIC_LEN);
+    snprintf(t->at, sizeof t->at, "2024-06-01T00:00:00.000000Z");
+    struct buf msg = BUF_INIT(512);
+    assert_int_equal(audit_key_transition_message(STR_LIT(TENANT), t, &msg), ERR_OK);
+    assert_int_equal(sign_ed25519(signer ? signer : k, msg.data, msg.len, t->signature), ERR_OK);
+    buf_release(&msg);
+    char o[2 * SIGN_PUBLIC_LEN + 1], n[2 * SIGN_PUBLIC_LEN + 1], sig[2 * SIGN_SIG_LEN + 1];
+    hex(t->old_pub, SIGN_PUBLIC_LEN, o);
+    hex(t->new_pub, SIGN_PUBLIC_LEN, n);
+    hex(t->signature, SIGN_SIG_LEN, sig);
+    if (line)
+        snprintf(line, cap,
+                 "{\"type\":\"key_transition\",\"tenant_id\":\"%s\",\"old_public_key\":\"%s\","
+                 "\"new_public_key\":\"%s\",\"signature\":\"%s\",\"at\":\"%s\"}\n",
+                 TENANT, o, n, sig, t->at);
+}
+
+static void test_key_transition_message(void **state)
+{
+    struct audit_key_transition t;
+    memset(t.old_pub, 0xab, SIGN_PUBLIC_LEN);
+    memset(t.new_pub, 0x01, SIGN_PUBLIC_LEN);
+    snprintf(t.at, sizeof t.at, "2024-06-01T00:00:00.000000Z");
+    struct buf b = BUF_INIT(512);
+    assert_int_equal(audit_key_transition_message(STR_LIT(TENANT), &t, &b), ERR_OK);
+    assert_string_equal(buf_cstr(&b),
+                        "shiplog-audit-key-transition-v1\n" TENANT "\n"
+                        "abababababababababababababababababababababababababababababababab\n"
+                        "0101010101010101010101010101010101010101010101010101010101010101\n"
+                        "2024-06-01T00:00:00.000000Z\n");
+    buf_release(&b);
+    /* decoding: sizes are exact */
+    struct audit_key_transition_rec r = {
+        .tenant_id = STR_LIT(TENANT),
+        .old_public_key =
+            STR_LIT("abababababababababababababababababababababababababababababababab"),
+        .new_public_key =
+            STR_LIT("0101010101010101010101010101010101010101010101010101010101010101"),
+        .signature = STR_LIT("00000000000000000000000000000000000000000000000000000000000000000000"
+                             "000000000000000000000000000000000000000000000000000000000000"),
+        .at = STR_LIT("2024-06-01T00:00:00.000000Z"),
+    };
+    struct audit_key_transition d;
+    assert_int_equal(audit_key_transition_decode(&r, &d), ERR_OK);
+    assert_memory_equal(d.old_pub, t.old_pub, SIGN_PUBLIC_LEN);
+    r.at = STR_LIT("2024-06-01T00:00:00.000000Zx");
+    assert_int_equal(audit_key_transition_decode(&r, &d), ERR_INVALID);
+    r.at = STR_LIT("2024-06-01T00:00:00.000000Z");
+    r.new_public_key = STR_LIT("01");
+    assert_int_equal(audit_key_transition_decode(&r, &d), ERR_INVALID);
+}
+
+/* Trust follows transitions back from a trusted key, only through valid signatures. */
+static void test_trusted_keys_extend(void **state)
+{
+    struct sign_key k[4];
+    unsigned char seed[SIGN_SEED_LEN];
+    for (int i = 0; i < 4; i++) {
+        memset(seed, 0x20 + i, sizeof seed);
+        assert_int_equal(sign_key_from_seed(seed, &k[i]), ERR_OK);
+    }
+    /* k0 -> k1 -> k2 (current); k3 -> k2 signed by k3 itself (forged) */
+    struct audit_key_transition t[3];
+    transition(&k[2], k[1].pub, NULL, &t[0], NULL, 0); /* listed before the one it needs */
+    transition(&k[1], k[0].pub, NULL, &t[1], NULL, 0);
+    transition(&k[2], k[3].pub, &k[3], &t[2], NULL, 0);
+    struct audit_trusted_keys keys = {.n = 0};
+    assert_int_equal(audit_trusted_keys_add(&keys, k[2].pub), ERR_OK);
+    assert_int_equal(audit_trusted_keys_extend(&keys, STR_LIT(TENANT), t, 3), ERR_OK);
+    assert_int_equal(keys.n, 3);
+    assert_memory_equal(keys.pub[1], k[1].pub, SIGN_PUBLIC_LEN);
+    assert_memory_equal(keys.pub[2], k[0].pub, SIGN_PUBLIC_LEN);
+    /* another tenant's transitions do not verify for this one */
+    struct audit_trusted_keys other = {.n = 0};
+    assert_int_equal(audit_trusted_keys_add(&other, k[2].pub), ERR_OK);
+    assert_int_equal(
+        audit_trusted_keys_extend(&other, STR_LIT("00000000-0000-4000-8000-000000000000"), t, 3),
+        ERR_OK);
+    assert_int_equal(other.n, 1);
+    /* trusting only k1 does not reach forward to k2 */
+    struct audit_trusted_keys back = {.n = 0};
+    assert_int_equal(audit_trusted_keys_add(&back, k[1].pub), ERR_OK);
+    assert_int_equal(audit_trusted_keys_extend(&back, STR_LIT(TENANT), t, 3), ERR_OK);
+    assert_int_equal(back.n, 2);
+    for (int i = 0; i < 4; i++)
+        sign_key_wipe(&k[i]);
+}
+
+/* An export whose checkpoint is by an old key verifies through its key_transition line. */
+static void test_verify_export_transition(void **state)
+{
+    struct chain *c = chain_new();
+    chain_sign(c, &c->other, N); /* signed before a rotation, by the old key */
+    struct audit_key_transition t;
+    char line[1024];
+    transition(&c->key, c->other.pub, NULL, &t, line, sizeof line);
+    FILE *f = tmpfile();
+    write_export(f, c, false, line);
+    struct audit_verify_result r = verify_file(f, &c->trusted);
+    assert_int_equal(r.kind, AUDIT_OK);
+    assert_int_equal(r.checkpoints, 1);
+    /* without the transition the old key is unknown */
+    f = tmpfile();
+    write_export(f, c, false, NULL);
+    r = verify_file(f, &c->trusted);
+    assert_int_equal(r.kind, AUDIT_BREAK_CHECKPOINT_KEY);
+    /* a transition signed by the old key itself proves nothing */
+    transition(&c->key, c->other.pub, &c->other, &t, line, sizeof line);
+    f = tmpfile();
+    write_export(f, c, false, line);
+    r = verify_file(f, &c->trusted);
+    assert_int_equal(r.kind, AUDIT_BREAK_CHECKPOINT_KEY);
+    /* transitions come before the chain: one after the first entry is out of place */
+    transition(&c->key, c->other.pub, NULL, &t, line, sizeof line);
+    f = tmpfile();
+    write_export(f, c, false, NULL);
+    static char all[1 << 16];
+    size_t n = fread(all, 1, sizeof all - 1, f);
+    fclose(f);
+    all[n] = '\0';
+    char *second = strchr(all, '\n') + 1;
+    f = tmpfile();
+    fwrite(all, 1, (size_t)(second - all), f);
+    fputs(line, f);
+    fputs(second, f);
+    rewind(f);
+    r = verify_file(f, &c->trusted);
+    assert_int_equal(r.kind, AUDIT_BREAK_MALFORMED);
+    assert_non_null(strstr(r.why, "line 2: a key transition out of place"));
     free(c);
 }
 
@@ -729,6 +914,9 @@ int main(void)
         cmocka_unit_test(test_export_parse),
         cmocka_unit_test(test_export_line_limit),
         cmocka_unit_test(test_verify_export_file),
+        cmocka_unit_test(test_key_transition_message),
+        cmocka_unit_test(test_trusted_keys_extend),
+        cmocka_unit_test(test_verify_export_transition),
         cmocka_unit_test(test_checkpoint_message),
         cmocka_unit_test(test_pem),
         cmocka_unit_test(test_base64),
