@@ -33,10 +33,7 @@
 #define ADMIN_MAX_OPTIONS     8   /* --key value pairs one command accepts */
 
 struct admin_ctx {
-    struct storage *main_db;
-    struct storage *vault;
-    struct keyring ring;
-    struct secrets *secrets;
+    struct operator_ctx op;
     char actor_id[32];
     struct secrets_actor actor;
 };
@@ -91,39 +88,16 @@ static int parse_opts(int argc, char **argv, int first, struct admin_opts *o)
 
 static void admin_ctx_close(struct admin_ctx *c)
 {
-    secrets_close(c->secrets);
-    storage_close(c->vault);
-    storage_close(c->main_db);
-    keyring_wipe(&c->ring);
-    memset(c, 0, sizeof *c);
+    main_operator_close(&c->op);
 }
 
 /* Owner connections to both schemas and the key ring; 0 or an exit code. */
 static int admin_ctx_open(struct config *cfg, struct admin_ctx *c)
 {
     memset(c, 0, sizeof *c);
-    struct buf msg = BUF_INIT(2048);
-    const char *what = "the key ring";
-    enum err e = keyring_load(cfg, &c->ring, &msg);
-    if (!e) {
-        what = "the database";
-        e = main_open_storage(cfg, STORAGE_SCHEMA_MAIN, true, &c->main_db, &msg);
-    }
-    if (!e) {
-        what = "the key vault";
-        e = main_open_storage(cfg, STORAGE_SCHEMA_VAULT, true, &c->vault, &msg);
-    }
-    if (!e)
-        e = secrets_open(c->main_db, c->vault, &c->ring, &c->secrets);
-    if (e) {
-        fprintf(stderr, "shiplog: cannot open %s: %s\n", what, buf_cstr(&msg));
-        log_error("admin: cannot open", LOG_STR("what", what), LOG_ERR(e),
-                  LOG_STR("detail", buf_cstr(&msg)));
-        buf_release(&msg);
-        admin_ctx_close(c);
-        return main_exit_code(e);
-    }
-    buf_release(&msg);
+    int rc = main_operator_open(cfg, &c->op);
+    if (rc)
+        return rc;
     snprintf(c->actor_id, sizeof c->actor_id, "cli:uid=%u", (unsigned)getuid());
     c->actor = (struct secrets_actor){.type = AUDIT_ACTOR_OPERATOR, .id = c->actor_id};
     return 0;
@@ -198,7 +172,7 @@ static enum err insert_tenant(struct admin_ctx *c, const struct tenant_ctx *t, c
                               const char *name)
 {
     struct tx *tx = NULL;
-    enum err e = storage_begin(c->main_db, t, TX_WRITE, &tx);
+    enum err e = storage_begin(c->op.main_db, t, TX_WRITE, &tx);
     if (e)
         return e;
     struct stmt *st = NULL;
@@ -247,12 +221,12 @@ static int tenant_create(struct config *cfg, const struct admin_opts *o)
     enum err e = new_uuid(&t);
     /* The key first: a tenant row never exists without its data key. */
     if (!e)
-        e = secrets_tenant_key_create(c.secrets, &t);
+        e = secrets_tenant_key_create(c.op.secrets, &t);
     if (!e) {
         e = insert_tenant(&c, &t, o->slug, o->name);
         if (e) {
             /* best effort: drop the now orphaned key */
-            if (secrets_tenant_key_discard(c.secrets, &t) != ERR_OK)
+            if (secrets_tenant_key_discard(c.op.secrets, &t) != ERR_OK)
                 log_warn("orphaned data key left in the vault", LOG_STR("tenant", t.id));
         }
     }
@@ -270,7 +244,7 @@ static int tenant_create(struct config *cfg, const struct admin_opts *o)
 static enum err tenant_exists(struct admin_ctx *c, const struct tenant_ctx *t)
 {
     struct tx *tx = NULL;
-    enum err e = storage_begin(c->main_db, t, TX_READ, &tx);
+    enum err e = storage_begin(c->op.main_db, t, TX_READ, &tx);
     if (e)
         return e;
     struct stmt *st = NULL;
@@ -301,7 +275,7 @@ static int tenant_shred(struct config *cfg, const struct admin_opts *o)
     uint64_t n = 0;
     enum err e = tenant_exists(&c, &t);
     if (!e)
-        e = secrets_shred_tenant(c.secrets, &t, &c.actor, &n);
+        e = secrets_shred_tenant(c.op.secrets, &t, &c.actor, &n);
     if (e) {
         rc = fail(e == ERR_NOT_FOUND ? "no such tenant" : "cannot shred the tenant's keys", e);
     } else {
@@ -406,7 +380,7 @@ static int secret_put_cmd(struct config *cfg, const struct admin_opts *o)
     struct admin_ctx c;
     if ((rc = admin_ctx_open(cfg, &c)) == 0) {
         char hint[SECRETS_HINT_SIZE];
-        e = secret_put(c.secrets, &t, str_from_cstr(o->name), str_from_cstr(o->purpose),
+        e = secret_put(c.op.secrets, &t, str_from_cstr(o->name), str_from_cstr(o->purpose),
                        str_from(v, len), &c.actor, hint);
         if (e == ERR_NOT_FOUND)
             rc = fail("the tenant has no data key (unknown or shredded tenant)", e);
@@ -453,8 +427,8 @@ static int secret_check_cmd(struct config *cfg, const struct admin_opts *o)
     if ((rc = admin_ctx_open(cfg, &c)) != 0)
         return rc;
     struct check_run run = {0};
-    enum err e =
-        secret_check(c.secrets, &t, o->name ? str_from_cstr(o->name) : STR_NULL, print_check, &run);
+    enum err e = secret_check(c.op.secrets, &t, o->name ? str_from_cstr(o->name) : STR_NULL,
+                              print_check, &run);
     if (e)
         rc = fail(e == ERR_NOT_FOUND ? "no such secret" : "cannot check the secrets", e);
     else if (run.unreadable)

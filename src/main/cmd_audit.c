@@ -32,8 +32,7 @@
 #include "crypto/keyring.h"
 #include "main/commands.h"
 
-#define CMD_AUDIT_MAX_PEM     4096    /* bytes of a --public-key file */
-#define CMD_AUDIT_MAX_TENANTS 1000000 /* tenants visited by one verify / checkpoint */
+#define CMD_AUDIT_MAX_PEM 4096 /* bytes of a --public-key file */
 
 static void audit_usage(FILE *out)
 {
@@ -153,41 +152,6 @@ static int open_db(struct config *cfg, struct storage **st)
     return 0;
 }
 
-/* The tenants to visit: --tenant, or every tenant. */
-struct tenant_list {
-    struct tenant_ctx *ids;
-    size_t n, cap;
-};
-
-static enum err tenant_list_add(void *arg, const char *id)
-{
-    struct tenant_list *l = arg;
-    if (l->n == CMD_AUDIT_MAX_TENANTS)
-        return ERR_LIMIT;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        struct tenant_ctx *p = realloc(l->ids, cap * sizeof *p);
-        if (!p)
-            err_oom();
-        l->ids = p;
-        l->cap = cap;
-    }
-    snprintf(l->ids[l->n].id, sizeof l->ids[l->n].id, "%s", id);
-    l->n++;
-    return ERR_OK;
-}
-
-static int list_tenants(struct storage *st, const char *one, struct tenant_list *l)
-{
-    memset(l, 0, sizeof *l);
-    enum err e = one ? tenant_list_add(l, one) : storage_tenant_ids(st, tenant_list_add, l);
-    if (e) {
-        fprintf(stderr, "shiplog: cannot list the tenants (%s)\n", err_name(e));
-        return main_exit_code(e);
-    }
-    return 0;
-}
-
 static void print_result(const char *tenant, const struct audit_verify_result *r)
 {
     if (r->kind == AUDIT_OK && r->unanchored > 0)
@@ -244,7 +208,7 @@ static int audit_verify(struct config *cfg, int argc, char **argv)
     if ((rc = open_db(cfg, &st)) != 0)
         return rc;
     struct tenant_list l;
-    rc = list_tenants(st, o.tenant, &l);
+    rc = main_exit_code(main_tenant_list(st, o.tenant, &l));
     bool broken = false;
     for (size_t i = 0; i < l.n && !rc; i++) {
         struct audit_verify_result r;
@@ -262,7 +226,7 @@ static int audit_verify(struct config *cfg, int argc, char **argv)
         }
     }
     fflush(stdout);
-    free(l.ids);
+    main_tenant_list_release(&l);
     storage_close(st);
     if (rc)
         return rc;
@@ -343,7 +307,7 @@ static int audit_checkpoint_cmd(struct config *cfg, int argc, char **argv)
         return rc;
     }
     struct tenant_list l;
-    rc = list_tenants(st, o.tenant, &l);
+    rc = main_exit_code(main_tenant_list(st, o.tenant, &l));
     bool refused = false;
     for (size_t i = 0; i < l.n && !rc; i++) {
         bool made = false;
@@ -361,7 +325,7 @@ static int audit_checkpoint_cmd(struct config *cfg, int argc, char **argv)
         }
     }
     fflush(stdout);
-    free(l.ids);
+    main_tenant_list_release(&l);
     storage_close(st);
     sign_key_wipe(&key);
     if (rc)

@@ -24,82 +24,11 @@
 #include "main/commands.h"
 #include "secrets/secrets.h"
 
-#define KEYS_MAX_TENANTS 1000000 /* tenants given checkpoint key transitions by one rotate */
-
-/* The tenants of the main database, listed before any of them is written. */
-struct tenant_ids {
-    struct tenant_ctx *ids;
-    size_t n, cap;
-};
-
-struct keys_ctx {
-    struct storage *main_db;
-    struct storage *vault;
-    struct keyring ring;
-    struct secrets *secrets;
-};
-
-static void keys_ctx_close(struct keys_ctx *c)
-{
-    secrets_close(c->secrets);
-    storage_close(c->vault);
-    storage_close(c->main_db);
-    keyring_wipe(&c->ring);
-    memset(c, 0, sizeof *c);
-}
-
-/* Opens both storages (owner connections) and the key ring; 0 or an exit code. */
-static int keys_ctx_open(struct config *cfg, struct keys_ctx *c)
-{
-    memset(c, 0, sizeof *c);
-    struct buf msg = BUF_INIT(2048);
-    const char *what = "the key ring";
-    enum err e = keyring_load(cfg, &c->ring, &msg);
-    if (!e) {
-        what = "the database";
-        e = main_open_storage(cfg, STORAGE_SCHEMA_MAIN, true, &c->main_db, &msg);
-    }
-    if (!e) {
-        what = "the key vault";
-        e = main_open_storage(cfg, STORAGE_SCHEMA_VAULT, true, &c->vault, &msg);
-    }
-    if (!e)
-        e = secrets_open(c->main_db, c->vault, &c->ring, &c->secrets);
-    if (e) {
-        fprintf(stderr, "shiplog: cannot open %s: %s\n", what, buf_cstr(&msg));
-        log_error("keys: cannot open", LOG_STR("what", what), LOG_ERR(e),
-                  LOG_STR("detail", buf_cstr(&msg)));
-        buf_release(&msg);
-        keys_ctx_close(c);
-        return main_exit_code(e);
-    }
-    buf_release(&msg);
-    return 0;
-}
-
 static void keys_usage(FILE *out)
 {
     fputs("usage: shiplog keys rotate\n"
           "       shiplog keys status\n",
           out);
-}
-
-static enum err tenant_id_add(void *arg, const char *id)
-{
-    struct tenant_ids *l = arg;
-    if (l->n == KEYS_MAX_TENANTS)
-        return ERR_LIMIT;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        struct tenant_ctx *p = realloc(l->ids, cap * sizeof *p);
-        if (!p)
-            err_oom();
-        l->ids = p;
-        l->cap = cap;
-    }
-    snprintf(l->ids[l->n].id, sizeof l->ids[l->n].id, "%s", id);
-    l->n++;
-    return ERR_OK;
 }
 
 /*
@@ -109,7 +38,7 @@ static enum err tenant_id_add(void *arg, const char *id)
  * keys are gone. Existing transitions are kept. *failed counts the tenants
  * whose transaction failed.
  */
-static enum err record_transitions(struct keys_ctx *c, uint64_t *made, uint64_t *failed)
+static enum err record_transitions(struct operator_ctx *c, uint64_t *made, uint64_t *failed)
 {
     *made = *failed = 0;
     if (c->ring.n < 2)
@@ -124,9 +53,9 @@ static enum err record_transitions(struct keys_ctx *c, uint64_t *made, uint64_t 
             memcpy(old[i - 1], k.pub, SIGN_PUBLIC_LEN);
         sign_key_wipe(&k);
     }
-    struct tenant_ids l = {0};
+    struct tenant_list l = {0};
     if (!e)
-        e = storage_tenant_ids(c->main_db, tenant_id_add, &l);
+        e = main_tenant_list(c->main_db, NULL, &l);
     for (size_t i = 0; i < l.n && !e; i++) {
         size_t n = 0;
         enum err te =
@@ -138,12 +67,12 @@ static enum err record_transitions(struct keys_ctx *c, uint64_t *made, uint64_t 
         }
         *made += n;
     }
-    free(l.ids);
+    main_tenant_list_release(&l);
     sign_key_wipe(&current);
     return e;
 }
 
-static int keys_rotate(struct keys_ctx *c)
+static int keys_rotate(struct operator_ctx *c)
 {
     char actor_id[32];
     snprintf(actor_id, sizeof actor_id, "cli:uid=%u", (unsigned)getuid());
@@ -191,7 +120,7 @@ static void print_stale(void *arg, const char *tenant_id, const char *master_key
     printf("  tenant %s: a data key is wrapped by %s\n", tenant_id, master_key_id);
 }
 
-static int keys_status(struct keys_ctx *c)
+static int keys_status(struct operator_ctx *c)
 {
     struct secrets_status st;
     printf("current master key: %s\n", keyring_current(&c->ring)->id);
@@ -226,11 +155,11 @@ int cmd_keys(struct config *cfg, int argc, char **argv)
         keys_usage(stderr);
         return MAIN_EXIT_USAGE;
     }
-    struct keys_ctx c;
-    int rc = keys_ctx_open(cfg, &c);
+    struct operator_ctx c;
+    int rc = main_operator_open(cfg, &c);
     if (rc)
         return rc;
     rc = strcmp(argv[1], "rotate") == 0 ? keys_rotate(&c) : keys_status(&c);
-    keys_ctx_close(&c);
+    main_operator_close(&c);
     return rc;
 }

@@ -12,9 +12,11 @@
 #include <stdbool.h>
 
 #include "core/config.h"
+#include "crypto/keyring.h"
+#include "secrets/secrets.h"
 #include "storage/storage.h"
 
-#define MAIN_EXIT_PROBLEM     1  /* the command ran and found a problem */
+#define MAIN_EXIT_PROBLEM     1 /* the command ran and found a problem */
 #define MAIN_EXIT_USAGE       64
 #define MAIN_EXIT_UNAVAILABLE 69
 #define MAIN_EXIT_SOFTWARE    70
@@ -40,6 +42,34 @@ MUST_CHECK enum err main_open_storage(struct config *cfg, enum storage_schema sc
 
 /* Maps a failure to an exit code. */
 int main_exit_code(enum err e);
+
+#define MAIN_MAX_TENANTS 1000000 /* tenants one operator command visits */
+
+/* The tenants an operator command visits, listed before any is written. */
+struct tenant_list {
+    struct tenant_ctx *ids;
+    size_t n, cap;
+};
+
+/*
+ * Fills l with the tenant one (when non-NULL; not checked against the
+ * database) or every tenant of the maintenance storage st. On failure the
+ * reason is printed. Release with main_tenant_list_release().
+ */
+MUST_CHECK enum err main_tenant_list(struct storage *st, const char *one, struct tenant_list *l);
+void main_tenant_list_release(struct tenant_list *l);
+
+/* What the key and secret commands work with: owner connections and the ring. */
+struct operator_ctx {
+    struct keyring ring;
+    struct storage *main_db;
+    struct storage *vault;
+    struct secrets *secrets;
+};
+
+/* Opens everything in c; 0 or an exit code (the reason printed and logged). */
+int main_operator_open(struct config *cfg, struct operator_ctx *c);
+void main_operator_close(struct operator_ctx *c);
 
 /* Command families; argv[0] is the family name ("audit", "keys", ...). */
 int cmd_audit(struct config *cfg, int argc, char **argv);

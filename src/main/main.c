@@ -100,9 +100,12 @@ static int parse_options(int argc, char **argv, bool allow_listen, struct overri
 static void scrub_secret_env(void)
 {
     static const char *const names[] = {
-        "SHIPLOG_MASTER_KEY",          "SHIPLOG_MASTER_KEYS_PREVIOUS",
-        "SHIPLOG_DATABASE_URL",        "SHIPLOG_MIGRATE_DATABASE_URL",
-        "SHIPLOG_KEYVAULT_DATABASE_URL", "SHIPLOG_MIGRATE_KEYVAULT_DATABASE_URL",
+        "SHIPLOG_MASTER_KEY",
+        "SHIPLOG_MASTER_KEYS_PREVIOUS",
+        "SHIPLOG_DATABASE_URL",
+        "SHIPLOG_MIGRATE_DATABASE_URL",
+        "SHIPLOG_KEYVAULT_DATABASE_URL",
+        "SHIPLOG_MIGRATE_KEYVAULT_DATABASE_URL",
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char *v = getenv(names[i]);
@@ -197,6 +200,78 @@ enum err main_open_storage(struct config *cfg, enum storage_schema schema, bool 
     }
     buf_wipe(&url);
     return e;
+}
+
+static enum err tenant_list_add(void *arg, const char *id)
+{
+    struct tenant_list *l = arg;
+    if (l->n == MAIN_MAX_TENANTS)
+        return ERR_LIMIT;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        struct tenant_ctx *p = realloc(l->ids, cap * sizeof *p);
+        if (!p)
+            err_oom();
+        l->ids = p;
+        l->cap = cap;
+    }
+    snprintf(l->ids[l->n].id, sizeof l->ids[l->n].id, "%s", id);
+    l->n++;
+    return ERR_OK;
+}
+
+enum err main_tenant_list(struct storage *st, const char *one, struct tenant_list *l)
+{
+    memset(l, 0, sizeof *l);
+    enum err e = one ? tenant_list_add(l, one) : storage_tenant_ids(st, tenant_list_add, l);
+    if (e) {
+        fprintf(stderr, "shiplog: cannot list the tenants (%s)\n", err_name(e));
+        main_tenant_list_release(l);
+    }
+    return e;
+}
+
+void main_tenant_list_release(struct tenant_list *l)
+{
+    free(l->ids);
+    memset(l, 0, sizeof *l);
+}
+
+void main_operator_close(struct operator_ctx *c)
+{
+    secrets_close(c->secrets);
+    storage_close(c->vault);
+    storage_close(c->main_db);
+    keyring_wipe(&c->ring);
+    memset(c, 0, sizeof *c);
+}
+
+int main_operator_open(struct config *cfg, struct operator_ctx *c)
+{
+    memset(c, 0, sizeof *c);
+    struct buf msg = BUF_INIT(2048);
+    const char *what = "the key ring";
+    enum err e = keyring_load(cfg, &c->ring, &msg);
+    if (!e) {
+        what = "the database";
+        e = main_open_storage(cfg, STORAGE_SCHEMA_MAIN, true, &c->main_db, &msg);
+    }
+    if (!e) {
+        what = "the key vault";
+        e = main_open_storage(cfg, STORAGE_SCHEMA_VAULT, true, &c->vault, &msg);
+    }
+    if (!e)
+        e = secrets_open(c->main_db, c->vault, &c->ring, &c->secrets);
+    if (e) {
+        fprintf(stderr, "shiplog: cannot open %s: %s\n", what, buf_cstr(&msg));
+        log_error("operator command: cannot open", LOG_STR("what", what), LOG_ERR(e),
+                  LOG_STR("detail", buf_cstr(&msg)));
+        buf_release(&msg);
+        main_operator_close(c);
+        return main_exit_code(e);
+    }
+    buf_release(&msg);
+    return 0;
 }
 
 /* Migrates the main schema, then the key vault. */
