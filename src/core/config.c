@@ -54,6 +54,7 @@ enum cfg_id {
     C_DB_POOL_SIZE,
     C_SECRET_TTL,
     C_AUDIT_CHECKPOINT_INTERVAL,
+    C_BCRYPT_COST,
     C_MASTER_KEY,
     C_MASTER_KEY_FILE,
     C_DATABASE_URL,
@@ -66,6 +67,8 @@ enum cfg_id {
     C_KEYVAULT_DATABASE_URL_FILE,
     C_MIGRATE_KEYVAULT_DATABASE_URL,
     C_MIGRATE_KEYVAULT_DATABASE_URL_FILE,
+    C_REDIS_URL,
+    C_REDIS_URL_FILE,
     C_COUNT_
 };
 
@@ -94,6 +97,7 @@ static const char *const cfg_names[C_COUNT_] = {
     [C_DB_POOL_SIZE] = "DB_POOL_SIZE",
     [C_SECRET_TTL] = "SECRET_TTL",
     [C_AUDIT_CHECKPOINT_INTERVAL] = "AUDIT_CHECKPOINT_INTERVAL",
+    [C_BCRYPT_COST] = "BCRYPT_COST",
     [C_MASTER_KEY] = "MASTER_KEY",
     [C_MASTER_KEY_FILE] = "MASTER_KEY_FILE",
     [C_DATABASE_URL] = "DATABASE_URL",
@@ -106,6 +110,8 @@ static const char *const cfg_names[C_COUNT_] = {
     [C_KEYVAULT_DATABASE_URL_FILE] = "KEYVAULT_DATABASE_URL_FILE",
     [C_MIGRATE_KEYVAULT_DATABASE_URL] = "MIGRATE_KEYVAULT_DATABASE_URL",
     [C_MIGRATE_KEYVAULT_DATABASE_URL_FILE] = "MIGRATE_KEYVAULT_DATABASE_URL_FILE",
+    [C_REDIS_URL] = "REDIS_URL",
+    [C_REDIS_URL_FILE] = "REDIS_URL_FILE",
 };
 
 /* Numeric settings: name, range and default. */
@@ -128,6 +134,7 @@ static const struct num_setting num_settings[] = {
     {C_DB_POOL_SIZE, 1, 1024, 8},
     {C_SECRET_TTL, 1, 86400, 300},
     {C_AUDIT_CHECKPOINT_INTERVAL, 10, 86400, 300},
+    {C_BCRYPT_COST, 10, 16, 12},
 };
 
 struct loader {
@@ -566,6 +573,9 @@ static enum err load_numbers(struct loader *l)
         case C_AUDIT_CHECKPOINT_INTERVAL:
             c->audit_checkpoint_interval_s = (unsigned)v;
             break;
+        case C_BCRYPT_COST:
+            c->bcrypt_cost = (unsigned)v;
+            break;
         default:
             return fail(l, "internal: unhandled numeric setting");
         }
@@ -781,6 +791,7 @@ enum err config_load(struct config *cfg, const char *const *env, struct buf *err
     secret_init(&cfg->master_keys_previous, "MASTER_KEYS_PREVIOUS");
     secret_init(&cfg->keyvault_database_url, "KEYVAULT_DATABASE_URL");
     secret_init(&cfg->migrate_keyvault_database_url, "MIGRATE_KEYVAULT_DATABASE_URL");
+    secret_init(&cfg->redis_url, "REDIS_URL");
     cfg->env = CONFIG_ENV_DEVELOPMENT;
     cfg->log_level = LOG_INFO;
     snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./var");
@@ -818,7 +829,8 @@ enum err config_load(struct config *cfg, const char *const *env, struct buf *err
         (e = load_secret(&l, &cfg->keyvault_database_url, C_KEYVAULT_DATABASE_URL,
                          C_KEYVAULT_DATABASE_URL_FILE)) ||
         (e = load_secret(&l, &cfg->migrate_keyvault_database_url, C_MIGRATE_KEYVAULT_DATABASE_URL,
-                         C_MIGRATE_KEYVAULT_DATABASE_URL_FILE)))
+                         C_MIGRATE_KEYVAULT_DATABASE_URL_FILE)) ||
+        (e = load_secret(&l, &cfg->redis_url, C_REDIS_URL, C_REDIS_URL_FILE)))
         return e;
     if (cfg->keyvault_database_url.set != cfg->database_url.set)
         return fail(&l, cfg->database_url.set
@@ -850,4 +862,5 @@ void config_release(struct config *cfg)
     secret_release(&cfg->master_keys_previous);
     secret_release(&cfg->keyvault_database_url);
     secret_release(&cfg->migrate_keyvault_database_url);
+    secret_release(&cfg->redis_url);
 }

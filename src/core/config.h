@@ -87,6 +87,7 @@ struct config {
     unsigned db_pool_size;            /* SHIPLOG_DB_POOL_SIZE, default 8 */
     unsigned secret_ttl_s;            /* SHIPLOG_SECRET_TTL, default 300 */
     unsigned audit_checkpoint_interval_s; /* SHIPLOG_AUDIT_CHECKPOINT_INTERVAL, default 300 */
+    unsigned bcrypt_cost;                 /* SHIPLOG_BCRYPT_COST, 10..16, default 12 */
 
     struct config_secret master_key;           /* SHIPLOG_MASTER_KEY[_FILE] */
     struct config_secret database_url;         /* SHIPLOG_DATABASE_URL[_FILE]; unset = SQLite */
@@ -97,6 +98,9 @@ struct config {
      * apart from the data (crypto-shredding, docs/KEYS.md); required with DATABASE_URL */
     struct config_secret keyvault_database_url;
     struct config_secret migrate_keyvault_database_url; /* owner role for the vault */
+    /* SHIPLOG_REDIS_URL[_FILE]: redis://[:password@]host:port[/db] for shared rate
+     * limits; unset = in-process limits only */
+    struct config_secret redis_url;
 };
 
 /*

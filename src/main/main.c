@@ -104,6 +104,7 @@ static void scrub_secret_env(void)
         "SHIPLOG_MASTER_KEYS_PREVIOUS",
         "SHIPLOG_DATABASE_URL",
         "SHIPLOG_MIGRATE_DATABASE_URL",
+        "SHIPLOG_REDIS_URL",
         "SHIPLOG_KEYVAULT_DATABASE_URL",
         "SHIPLOG_MIGRATE_KEYVAULT_DATABASE_URL",
     };
