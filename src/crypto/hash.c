@@ -49,6 +49,17 @@ void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
     ASSERT(n == SHA256_LEN);
 }
 
+void hmac_sha384(const void *key, size_t key_len, const void *data, size_t len,
+                 unsigned char out[SHA384_LEN])
+{
+    size_t n = 0;
+    const unsigned char *mac =
+        EVP_Q_mac(NULL, "HMAC", NULL, "SHA384", NULL, key_len ? key : "", key_len,
+                  (const unsigned char *)(len ? data : ""), len, out, SHA384_LEN, &n);
+    ASSERT(mac != NULL);
+    ASSERT(n == SHA384_LEN);
+}
+
 void sha256_ctx_init(struct sha256_ctx *c)
 {
     c->md = EVP_MD_CTX_new();

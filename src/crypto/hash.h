@@ -1,5 +1,5 @@
 /*
- * hash — SHA-256 and HMAC-SHA-256.
+ * hash — SHA-256, HMAC-SHA-256 and HMAC-SHA-384.
  *
  * One-shot functions for short inputs, and a streaming context for long ones
  * (audit chain verification hashes millions of entries). The context is
@@ -14,10 +14,14 @@
 #include "core/err.h"
 
 #define SHA256_LEN 32
+#define SHA384_LEN 48
 
 void sha256(const void *data, size_t len, unsigned char out[SHA256_LEN]);
 void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
                  unsigned char out[SHA256_LEN]);
+/* HMAC-SHA-384, for the password pre-hash (crypto/password.h). */
+void hmac_sha384(const void *key, size_t key_len, const void *data, size_t len,
+                 unsigned char out[SHA384_LEN]);
 
 struct sha256_ctx {
     void *md; /* EVP_MD_CTX, owned */
