@@ -10,9 +10,11 @@
  * so nothing past bcrypt's 72-byte limit is silently ignored, and no NUL byte
  * can cut the input short. The pepper is derived from the current master key
  * (HKDF-SHA256, salt "shiplog", info "shiplog/v1/password-pepper"), so a
- * stolen database alone cannot be attacked offline. Rotating the master key
- * changes the pepper: password hashes made under the old key stop verifying
- * (docs/KEYS.md).
+ * stolen database alone cannot be attacked offline. The pepper belongs to one
+ * master key, so whoever stores hashes must store that key's id with each one,
+ * verify with a context made from that key (while it is in the key ring) and
+ * rehash under the current key at the next successful sign-in; the previous
+ * key may only leave the ring once no hash needs it (docs/KEYS.md).
  *
  * A password_ctx is read-only after password_ctx_init(), so one context may
  * be shared by all threads. Every function wipes the copies of the password
