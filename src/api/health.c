@@ -52,6 +52,12 @@ enum err health_ready(struct http_request *req, struct http_response *resp)
     jw_cstring(&w, "ready");
     jw_key(&w, "database");
     jw_cstring(&w, "ok");
+    /* information only: without Redis, limits are kept in-process (H8, H9) */
+    bool configured = false, up = false;
+    if (req->app->ratelimit)
+        ratelimit_status(req->app->ratelimit, &configured, &up);
+    jw_key(&w, "redis");
+    jw_cstring(&w, !configured ? "not configured" : up ? "up" : "down");
     jw_object_end(&w);
     e = jw_finish(&w);
     if (!e)

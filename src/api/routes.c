@@ -2,17 +2,23 @@
 #include "api/api.h"
 
 static const struct route routes[] = {
-    {HTTP_GET, "/health", health_live, ROUTE_PUBLIC, NULL, "Liveness: the process serves requests"},
-    {HTTP_GET, "/health/ready", health_ready, ROUTE_PUBLIC, NULL,
-     "Readiness: the database is reachable and migrated"},
-    {HTTP_GET, "/.well-known/security.txt", wellknown_security_txt, ROUTE_PUBLIC, NULL,
-     "Security contact information (RFC 9116)"},
-    {HTTP_GET, "/security", security_policy, ROUTE_PUBLIC, NULL,
-     "The vulnerability disclosure policy linked from security.txt"},
-    {HTTP_GET, "/api/v1/openapi.json", openapi_document, ROUTE_PUBLIC, NULL,
-     "This API's OpenAPI 3.1 description"},
-    {HTTP_POST, "/csp-report", csp_report, ROUTE_PUBLIC, &CSP_REPORT_BODY,
-     "Content-Security-Policy violation reports from browsers"},
+    {.method = HTTP_GET, .pattern = "/health", .handler = health_live, .access = ROUTE_PUBLIC,
+     .summary = "Liveness: the process serves requests"},
+    {.method = HTTP_GET, .pattern = "/health/ready", .handler = health_ready,
+     .access = ROUTE_PUBLIC, .summary = "Readiness: the database is reachable and migrated"},
+    {.method = HTTP_GET, .pattern = "/.well-known/security.txt", .handler = wellknown_security_txt,
+     .access = ROUTE_PUBLIC, .summary = "Security contact information (RFC 9116)",
+     .rate_limited = true, .rate_bucket = RL_API},
+    {.method = HTTP_GET, .pattern = "/security", .handler = security_policy,
+     .access = ROUTE_PUBLIC,
+     .summary = "The vulnerability disclosure policy linked from security.txt",
+     .rate_limited = true, .rate_bucket = RL_API},
+    {.method = HTTP_GET, .pattern = "/api/v1/openapi.json", .handler = openapi_document,
+     .access = ROUTE_PUBLIC, .summary = "This API's OpenAPI 3.1 description",
+     .rate_limited = true, .rate_bucket = RL_API},
+    {.method = HTTP_POST, .pattern = "/csp-report", .handler = csp_report, .access = ROUTE_PUBLIC,
+     .body = &CSP_REPORT_BODY, .summary = "Content-Security-Policy violation reports from browsers",
+     .rate_limited = true, .rate_bucket = RL_API},
 };
 
 const struct route *api_routes(size_t *n)

@@ -236,6 +236,39 @@ static enum err check_body(struct http_request *req)
     return ERR_OK;
 }
 
+#define RATE_KEY_MAX (sizeof("ip:") + HTTP_IP_LEN)
+
+/* H8: one hit in the route's bucket for the client IP; 429 when over. */
+static enum err check_rate(const struct pipeline *p, struct http_request *req)
+{
+    struct ratelimit *rl = p->app->ratelimit;
+    if (!rl || !req->route->rate_limited)
+        return ERR_OK;
+    char key[RATE_KEY_MAX];
+    int n = snprintf(key, sizeof(key), "ip:%s", req->client_ip);
+    enum err e = ratelimit_hit(rl, req->route->rate_bucket, str_from(key, (size_t)n),
+                               &req->rate_decision);
+    req->rate_checked = true;
+    if (e) /* the limiter refuses what it cannot decide on */
+        return http_fail(req, ERR_RATE_LIMITED, "rate limiter: %s", err_name(e));
+    if (!req->rate_decision.allowed)
+        return http_fail_public(req, ERR_RATE_LIMITED, "rate_limited",
+                                "Too many requests; retry after the time in Retry-After.");
+    return ERR_OK;
+}
+
+static enum err add_rate_headers(struct http_request *req, struct http_response *resp)
+{
+    if (!req->rate_checked)
+        return ERR_OK;
+    struct rl_header h[4];
+    size_t n = ratelimit_header_values(&req->rate_decision, h);
+    enum err e = ERR_OK;
+    for (size_t i = 0; i < n && !e; i++)
+        e = http_resp_header_set(req, resp, h[i].name, h[i].value);
+    return e;
+}
+
 static bool is_preflight(const struct http_request *req)
 {
     return req->method == HTTP_OPTIONS && http_header_get(req, "Origin").ptr &&
@@ -279,7 +312,10 @@ static enum err run_stages(const struct pipeline *p, struct http_request *req,
     if (m == ROUTER_METHOD_NOT_ALLOWED)
         return ERR_METHOD;
 
-    enum err e = check_body(req);
+    enum err e = check_rate(p, req);
+    if (e)
+        return e;
+    e = check_body(req);
     if (e)
         return e;
     return req->route->handler(req, resp);
@@ -317,7 +353,8 @@ void pipeline_run(const struct pipeline *p, struct http_request *req, struct htt
             log_info("request refused", LOG_STR("support_id", req->id), LOG_ERR(e),
                      LOG_STR("detail", req->fail_detail));
     }
-    if (add_cors_headers(p, req, resp, delivery, is_preflight(req)) != ERR_OK ||
+    if (add_rate_headers(req, resp) != ERR_OK ||
+        add_cors_headers(p, req, resp, delivery, is_preflight(req)) != ERR_OK ||
         add_security_headers(p, req, resp, delivery) != ERR_OK) {
         /* the header table is full: start over with only what H2 requires */
         resp->n_headers = 0;

@@ -22,6 +22,7 @@
 #include "core/json.h"
 #include "core/schema.h"
 #include "core/str.h"
+#include "ratelimit/ratelimit.h"
 #include "storage/storage.h"
 
 #define HTTP_MAX_HEADERS      100 /* request headers kept; more → 431 */
@@ -36,6 +37,7 @@ struct app {
     const struct config *cfg;
     struct storage *storage;
     struct storage *vault; /* tenant data keys (docs/KEYS.md) */
+    struct ratelimit *ratelimit; /* NULL = no rate limits (unit tests) */
     const char *version;
     time_t started_at;
     const char *security_txt; /* rendered once at start-up */
@@ -96,6 +98,8 @@ struct http_request {
     const char *fail_detail;  /* log only */
     const struct schema_result *fail_fields;
     const char *allow; /* Allow header for 405 */
+    bool rate_checked; /* rate_decision holds the route's rate-limit decision */
+    struct rl_decision rate_decision;
 };
 
 struct http_response {

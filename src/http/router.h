@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/schema.h"
 #include "http/request.h"
+#include "ratelimit/ratelimit.h"
 
 #define ROUTER_MAX_ROUTES   256
 #define ROUTER_MAX_SEGMENTS 16
@@ -45,6 +46,8 @@ struct route {
     enum route_access access;
     const struct body_spec *body;
     const char *summary; /* one line, for docs and the API description */
+    bool rate_limited;   /* count each call in rate_bucket, keyed by client IP (H8) */
+    enum rl_bucket rate_bucket;
 };
 
 enum router_match { ROUTER_FOUND, ROUTER_NOT_FOUND, ROUTER_METHOD_NOT_ALLOWED };

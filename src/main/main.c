@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "audit/audit.h"
 #include "crypto/keyring.h"
+#include "ratelimit/ratelimit.h"
 #include "http/server.h"
 #include "main/commands.h"
 #include "storage/storage.h"
@@ -316,6 +317,7 @@ static int serve(struct config *cfg)
     struct storage *st = NULL, *vault = NULL;
     struct http_server *srv = NULL;
     struct audit_checkpointer *checkpointer = NULL;
+    struct ratelimit *limiter = NULL;
     struct buf msg = BUF_INIT(2048), sectxt = BUF_INIT(4096);
     int rc = 0;
 
@@ -339,6 +341,11 @@ static int serve(struct config *cfg)
         rc = startup_failure("cannot open the database", e, &msg);
         goto out;
     }
+    /* Redis being down is not an error: limits are then kept in-process */
+    if ((e = ratelimit_new(cfg, &limiter))) {
+        rc = main_exit_code(e);
+        goto out;
+    }
     /* Bind first: with port 0 the URLs in security.txt need the real port. */
     buf_reset(&msg);
     if ((e = http_server_open(cfg, &srv, &msg))) {
@@ -355,6 +362,7 @@ static int serve(struct config *cfg)
         .cfg = cfg,
         .storage = st,
         .vault = vault,
+        .ratelimit = limiter,
         .version = SHIPLOG_VERSION,
         .started_at = now,
         .security_txt = buf_cstr(&sectxt),
@@ -407,6 +415,7 @@ static int serve(struct config *cfg)
 out:
     http_server_stop(srv);
     audit_checkpointer_stop(checkpointer); /* a last round of checkpoints */
+    ratelimit_free(limiter);
     storage_close(vault);
     storage_close(st);
     keyring_wipe(&ring);

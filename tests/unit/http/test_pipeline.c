@@ -12,6 +12,10 @@
 
 #include <cmocka.h>
 
+/* A route with only the fields these tests set (the rest zero). */
+#define ROUTE(m, p, h, a, b, s)                                                                    \
+    {.method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b), .summary = (s)}
+
 #include "http/pipeline.h"
 
 static enum err ok_handler(struct http_request *req, struct http_response *resp)
@@ -32,10 +36,12 @@ static const struct schema item_schema = {item_fields, 1, false};
 static const struct body_spec json_body = {json_types, true, NULL, &item_schema};
 
 static const struct route routes[] = {
-    {HTTP_GET, "/ok", ok_handler, ROUTE_PUBLIC, NULL, ""},
-    {HTTP_POST, "/items", ok_handler, ROUTE_PUBLIC, &json_body, ""},
-    {HTTP_GET, "/broken", db_fails, ROUTE_PUBLIC, NULL, ""},
-    {HTTP_GET, "/feed/{tenant}", ok_handler, ROUTE_DELIVERY, NULL, ""},
+    ROUTE(HTTP_GET, "/ok", ok_handler, ROUTE_PUBLIC, NULL, ""),
+    ROUTE(HTTP_POST, "/items", ok_handler, ROUTE_PUBLIC, &json_body, ""),
+    ROUTE(HTTP_GET, "/broken", db_fails, ROUTE_PUBLIC, NULL, ""),
+    ROUTE(HTTP_GET, "/feed/{tenant}", ok_handler, ROUTE_DELIVERY, NULL, ""),
+    {.method = HTTP_GET, .pattern = "/limited", .handler = ok_handler, .access = ROUTE_PUBLIC,
+     .summary = "", .rate_limited = true, .rate_bucket = RL_SIGNUP},
 };
 
 struct fixture {
@@ -54,6 +60,7 @@ static int setup(void **state)
     f->cfg.n_cors_origins = 1;
     f->cfg.cors_origins[0] = allowed_origin;
     f->app.cfg = &f->cfg;
+    assert_int_equal(ratelimit_new(NULL, &f->app.ratelimit), ERR_OK); /* in-process */
     struct buf msg = BUF_INIT(256);
     assert_int_equal(
         pipeline_init(&f->p, &f->app, routes, sizeof(routes) / sizeof(routes[0]), &msg), ERR_OK);
@@ -67,6 +74,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     arena_free(f->req.arena);
+    ratelimit_free(f->app.ratelimit);
     free(f);
     return 0;
 }
@@ -285,6 +293,33 @@ static void test_plain_options(void **state)
     assert_error(f, 404, "not_found");
 }
 
+static void test_rate_limit(void **state)
+{
+    struct fixture *f = *state;
+    unsigned limit = ratelimit_limit(RL_SIGNUP)->limit;
+    for (unsigned i = 0; i < limit; i++) {
+        request(f, "GET", "/limited", NULL, NULL);
+        run(f);
+        assert_int_equal(f->resp.status, 200);
+        assert_non_null(resp_header(f, "RateLimit-Remaining"));
+        assert_null(resp_header(f, "Retry-After"));
+    }
+    request(f, "GET", "/limited", NULL, NULL); /* one over the limit */
+    run(f);
+    assert_error(f, 429, "rate_limited");
+    assert_non_null(resp_header(f, "Retry-After"));
+    assert_string_equal(resp_header(f, "RateLimit-Remaining"), "0");
+    /* another client address has its own allowance; unlimited routes are not counted */
+    request(f, "GET", "/limited", NULL, NULL);
+    snprintf(f->req.client_ip, sizeof(f->req.client_ip), "192.0.2.1");
+    run(f);
+    assert_int_equal(f->resp.status, 200);
+    request(f, "GET", "/ok", NULL, NULL);
+    run(f);
+    assert_int_equal(f->resp.status, 200);
+    assert_null(resp_header(f, "RateLimit-Limit"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +331,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_is_open_without_credentials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,10 @@
 
 #include <cmocka.h>
 
+/* A route with only the fields these tests set (the rest zero). */
+#define ROUTE(m, p, h, a, b, s)                                                                    \
+    {.method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b), .summary = (s)}
+
 #include "http/router.h"
 
 static enum err ok_handler(struct http_request *req, struct http_response *resp)
@@ -16,11 +20,11 @@ static enum err ok_handler(struct http_request *req, struct http_response *resp)
 }
 
 static const struct route table[] = {
-    {HTTP_GET, "/", ok_handler, ROUTE_PUBLIC, NULL, "root"},
-    {HTTP_GET, "/health", ok_handler, ROUTE_PUBLIC, NULL, "h"},
-    {HTTP_GET, "/api/v1/things/{id}", ok_handler, ROUTE_PUBLIC, NULL, "get"},
-    {HTTP_DELETE, "/api/v1/things/{id}", ok_handler, ROUTE_PUBLIC, NULL, "del"},
-    {HTTP_POST, "/api/v1/things/{id}/parts/{part}", ok_handler, ROUTE_PUBLIC, NULL, "p"},
+    ROUTE(HTTP_GET, "/", ok_handler, ROUTE_PUBLIC, NULL, "root"),
+    ROUTE(HTTP_GET, "/health", ok_handler, ROUTE_PUBLIC, NULL, "h"),
+    ROUTE(HTTP_GET, "/api/v1/things/{id}", ok_handler, ROUTE_PUBLIC, NULL, "get"),
+    ROUTE(HTTP_DELETE, "/api/v1/things/{id}", ok_handler, ROUTE_PUBLIC, NULL, "del"),
+    ROUTE(HTTP_POST, "/api/v1/things/{id}/parts/{part}", ok_handler, ROUTE_PUBLIC, NULL, "p"),
 };
 
 struct fixture {
@@ -120,22 +124,22 @@ static void expect_refused(const struct route *rt, const char *why)
 static void test_init_refuses_bad_tables(void **state)
 {
     (void)state;
-    const struct route unguarded = {HTTP_GET, "/x", ok_handler, ROUTE_ACCESS_UNSET, NULL, ""};
+    const struct route unguarded = ROUTE(HTTP_GET, "/x", ok_handler, ROUTE_ACCESS_UNSET, NULL, "");
     expect_refused(&unguarded, "no access class");
-    const struct route bad_pattern = {HTTP_GET, "/x//y", ok_handler, ROUTE_PUBLIC, NULL, ""};
+    const struct route bad_pattern = ROUTE(HTTP_GET, "/x//y", ok_handler, ROUTE_PUBLIC, NULL, "");
     expect_refused(&bad_pattern, "malformed");
-    const struct route relative = {HTTP_GET, "x", ok_handler, ROUTE_PUBLIC, NULL, ""};
+    const struct route relative = ROUTE(HTTP_GET, "x", ok_handler, ROUTE_PUBLIC, NULL, "");
     expect_refused(&relative, "malformed");
-    const struct route half_param = {HTTP_GET, "/x/{id", ok_handler, ROUTE_PUBLIC, NULL, ""};
+    const struct route half_param = ROUTE(HTTP_GET, "/x/{id", ok_handler, ROUTE_PUBLIC, NULL, "");
     expect_refused(&half_param, "malformed");
-    const struct route no_handler = {HTTP_GET, "/x", NULL, ROUTE_PUBLIC, NULL, ""};
+    const struct route no_handler = ROUTE(HTTP_GET, "/x", NULL, ROUTE_PUBLIC, NULL, "");
     expect_refused(&no_handler, "no handler");
-    const struct route head = {HTTP_HEAD, "/x", ok_handler, ROUTE_PUBLIC, NULL, ""};
+    const struct route head = ROUTE(HTTP_HEAD, "/x", ok_handler, ROUTE_PUBLIC, NULL, "");
     expect_refused(&head, "derived");
 
     const struct route dup[] = {
-        {HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, ""},
-        {HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, ""},
+        ROUTE(HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, ""),
+        ROUTE(HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, ""),
     };
     struct router r;
     struct buf msg = BUF_INIT(256);
