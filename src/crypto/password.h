@@ -83,8 +83,11 @@ MUST_CHECK enum err password_hash(const struct password_ctx *ctx, struct str pw,
  * Checks pw against stored (a hash from password_hash(), possibly made with
  * another cost). *ok tells whether it matches: check it, the return value only
  * says whether the check could be made. *needs_rehash is true when the match
- * succeeded and stored uses a lower cost than ctx: hash the password again and
- * store the new hash. A pw that is not valid UTF-8 or over PASSWORD_MAX_INPUT
+ * succeeded and stored uses another cost than ctx (lower or higher: every
+ * account must take what password_verify_dummy takes): hash the password
+ * again and store the new hash. A caller that gets ERR_INVALID (say, an
+ * account without a password) must still spend password_verify_dummy's time
+ * before answering (A4). A pw that is not valid UTF-8 or over PASSWORD_MAX_INPUT
  * simply does not match, after the same work as any other wrong password.
  * ERR_INVALID when stored is not a $2b$ hash with a cost in
  * PASSWORD_COST_MIN..PASSWORD_COST_MAX (nothing is computed), ERR_CRYPTO when

@@ -73,8 +73,26 @@ void html_ctext(struct html *h, const char *s)
     html_text(h, str_from_cstr(s ? s : ""));
 }
 
+static bool url_attr_value_safe(struct str v)
+{
+    struct str rest;
+    if (str_cut_http_scheme(v, true, &rest))
+        return true;
+    if (str_istarts_with(v, STR_LIT("mailto:")))
+        return true;
+    /* same-site: "/path" (not "//host"), "?query", "#fragment" */
+    return v.len > 0 && ((v.ptr[0] == '/' && (v.len == 1 || v.ptr[1] != '/')) ||
+                         v.ptr[0] == '?' || v.ptr[0] == '#');
+}
+
 void html_attr_(struct html *h, const char *literal_name, struct str value)
 {
+    struct str name = str_from_cstr(literal_name);
+    bool url = str_ieq_cstr(name, "href") || str_ieq_cstr(name, "src") ||
+               str_ieq_cstr(name, "action") || str_ieq_cstr(name, "formaction");
+    if (!h->err && (str_istarts_with(name, STR_LIT("on")) || str_ieq_cstr(name, "style") ||
+                    (url && !url_attr_value_safe(value))))
+        h->err = ERR_INVALID;
     if (!h->err)
         h->err = buf_putc(h->out, ' ');
     html_markup_(h, literal_name);

@@ -21,7 +21,10 @@ struct html {
 
 void html_init(struct html *h, struct buf *out);
 
-/* Literal markup; "" lit "" only compiles for a string literal. */
+/*
+ * Literal markup; "" lit "" only compiles for a string literal. Use only
+ * through the macro: html_markup_ itself exists for the macro's sake.
+ */
 #define html_tag(h, lit) html_markup_((h), "" lit "")
 void html_markup_(struct html *h, const char *literal_markup);
 
@@ -29,7 +32,12 @@ void html_markup_(struct html *h, const char *literal_markup);
 void html_text(struct html *h, struct str s);
 void html_ctext(struct html *h, const char *s);
 
-/* name="escaped value" with a leading space; name must be a literal. */
+/*
+ * name="escaped value" with a leading space; name must be a literal. Event
+ * handlers (on*) and style are refused (no inline script or style, U2), and
+ * URL attributes (href, src, action, formaction) take only http(s) URLs,
+ * mailto: and same-site paths, never javascript: or data: (ERR_INVALID).
+ */
 #define html_attr(h, name, value) html_attr_((h), "" name "", (value))
 void html_attr_(struct html *h, const char *literal_name, struct str value);
 

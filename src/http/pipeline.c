@@ -2,6 +2,7 @@
 #include "http/pipeline.h"
 
 #include <stdio.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -57,22 +58,38 @@ enum err pipeline_init(struct pipeline *p, const struct app *app, const struct r
  */
 static struct str forwarded_for(struct http_request *req)
 {
-    struct buf joined = BUF_INIT(HTTP_XFF_MAX);
-    bool any = false;
+    /* the rightmost bytes are the ones a trusted proxy wrote: when all lines do
+     * not fit in HTTP_XFF_MAX, only the last line is used (the client cannot
+     * push the proxy's entry out by sending a long first line) */
+    size_t total = 0, lines = 0, last = 0;
     for (size_t i = 0; i < req->n_headers; i++) {
+        if (str_ieq_cstr(req->headers[i].name, "X-Forwarded-For")) {
+            total += req->headers[i].value.len + (lines ? 2 : 0);
+            lines++;
+            last = i;
+        }
+    }
+    if (lines == 0)
+        return STR_NULL;
+    if (total > HTTP_XFF_MAX)
+        return req->headers[last].value.len <= HTTP_XFF_MAX ? req->headers[last].value : STR_NULL;
+    struct buf joined = BUF_INIT(HTTP_XFF_MAX);
+    bool first = true;
+    enum err e = ERR_OK;
+    for (size_t i = 0; i < req->n_headers && !e; i++) {
         if (!str_ieq_cstr(req->headers[i].name, "X-Forwarded-For"))
             continue;
         struct str v = req->headers[i].value;
-        if ((any && buf_puts(&joined, ", ") != ERR_OK) || buf_append(&joined, v.ptr, v.len))
-            break; /* over the cap: what was joined so far is examined */
-        any = true;
+        if (!first)
+            e = buf_puts(&joined, ", ");
+        if (!e)
+            e = buf_append(&joined, v.ptr, v.len);
+        first = false;
     }
     struct str out = STR_NULL;
-    if (any) {
-        char *copy = arena_strndup(req->arena, buf_cstr(&joined), joined.len);
-        if (copy)
-            out = str_from(copy, joined.len);
-    }
+    char *copy = e ? NULL : arena_strndup(req->arena, buf_cstr(&joined), joined.len);
+    if (copy)
+        out = str_from(copy, joined.len);
     buf_release(&joined);
     return out;
 }
@@ -244,8 +261,18 @@ static enum err check_rate(const struct pipeline *p, struct http_request *req)
     struct ratelimit *rl = p->app->ratelimit;
     if (!rl || !req->route->rate_limited)
         return ERR_OK;
-    char key[RATE_KEY_MAX];
-    int n = snprintf(key, sizeof(key), "ip:%s", req->client_ip);
+    /* an IPv6 client controls at least a /64: count the network, not the address */
+    char key[RATE_KEY_MAX + 4];
+    struct netaddr a;
+    int n;
+    if (netaddr_parse(str_from_cstr(req->client_ip), &a) && a.family == AF_INET6) {
+        memset(a.bytes + 8, 0, 8);
+        char net[HTTP_IP_LEN];
+        netaddr_format(&a, net);
+        n = snprintf(key, sizeof(key), "ip:%s/64", net);
+    } else {
+        n = snprintf(key, sizeof(key), "ip:%s", req->client_ip);
+    }
     enum err e = ratelimit_hit(rl, req->route->rate_bucket, str_from(key, (size_t)n),
                                &req->rate_decision);
     req->rate_checked = true;

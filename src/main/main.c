@@ -321,6 +321,16 @@ static int serve(struct config *cfg)
     struct buf msg = BUF_INIT(2048), sectxt = BUF_INIT(4096);
     int rc = 0;
 
+    /* Signals are taken synchronously by this thread only: blocked before any
+     * thread exists (rate-limiter reconnects, checkpointer, HTTP workers), so
+     * every thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     enum err e = keyring_load(cfg, &ring, &msg);
     if (e) {
         rc = startup_failure("cannot start", e, &msg);
@@ -367,15 +377,6 @@ static int serve(struct config *cfg)
         .started_at = now,
         .security_txt = buf_cstr(&sectxt),
     };
-
-    /* Signals are taken synchronously by this thread only; the threads
-     * created next (checkpointer, HTTP workers) inherit the blocked mask. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     struct sign_key ckey;
     if ((e = keyring_checkpoint_key(keyring_current(&ring), &ckey)) == ERR_OK) {

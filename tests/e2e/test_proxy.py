@@ -77,6 +77,16 @@ def test_xff_repeated_lines_are_joined(trusted_server):
     assert _access_line(trusted_server, r)["ip"] == "203.0.113.7"
 
 
+def test_xff_overlong_first_line_cannot_hide_the_proxys_line(trusted_server):
+    """Lines that do not fit together: only the last (the proxy's own) is used,
+    so a long forged first line cannot push it out."""
+    forged = "," * 2040 + "6.6.6.6"
+    r = raw_request(trusted_server.port, "GET", "/health",
+                    [("X-Forwarded-For", forged), ("X-Forwarded-For", "203.0.113.9")])
+    assert r.status_code == 200, r
+    assert _access_line(trusted_server, r)["ip"] == "203.0.113.9"
+
+
 def test_xff_ipv6(trusted_server):
     r = trusted_server.get("/health", headers={"X-Forwarded-For": "2001:db8::1"})
     assert _access_line(trusted_server, r)["ip"] == "2001:db8::1"

@@ -288,9 +288,15 @@ static void test_rehash_when_cost_rises(void **state)
                      ERR_OK);
     assert_false(ok);
     assert_false(rehash);
-    /* a stored cost above the configured one verifies without a rehash */
+    /* a stored cost above the configured one asks for a rehash too: every
+     * account must cost what password_verify_dummy costs (A4) */
     assert_int_equal(password_hash(&c11, pw, h), ERR_OK);
     assert_memory_equal(h, "$2b$11$", 7);
+    assert_int_equal(password_verify(&c10, pw, h, &ok, &rehash), ERR_OK);
+    assert_true(ok);
+    assert_true(rehash);
+    /* at the configured cost: no rehash */
+    assert_int_equal(password_hash(&c10, pw, h), ERR_OK);
     assert_int_equal(password_verify(&c10, pw, h, &ok, &rehash), ERR_OK);
     assert_true(ok);
     assert_false(rehash);

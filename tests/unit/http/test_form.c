@@ -107,6 +107,32 @@ static void test_html_escapes(void **state)
                         "\xef\xbf\xbd\xef\xbf\xbd</p>");
     buf_release(&out);
 
+    /* no inline script or style, no script URLs */
+    static const struct {
+        int kind;
+        const char *value;
+        enum err want;
+    } attrs[] = {
+        {0, "https://example.com/x", ERR_OK}, {0, "/account/sessions", ERR_OK},
+        {0, "#main", ERR_OK},                 {0, "mailto:a@b.example", ERR_OK},
+        {0, "javascript:alert(1)", ERR_INVALID}, {0, " javascript:x", ERR_INVALID},
+        {0, "data:text/html,x", ERR_INVALID}, {0, "//evil.example", ERR_INVALID},
+        {1, "alert(1)", ERR_INVALID},         {2, "color:red", ERR_INVALID},
+    };
+    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+        struct buf o = BUF_INIT(256);
+        html_init(&h, &o);
+        if (attrs[i].kind == 0)
+            html_attr(&h, "href", str_from_cstr(attrs[i].value));
+        else if (attrs[i].kind == 1)
+            html_attr(&h, "onclick", str_from_cstr(attrs[i].value));
+        else
+            html_attr(&h, "style", str_from_cstr(attrs[i].value));
+        if (html_finish(&h) != attrs[i].want)
+            fail_msg("attribute %zu (%s) not handled as expected", i, attrs[i].value);
+        buf_release(&o);
+    }
+
     /* the cap is sticky: the first failure is the result */
     struct buf small = BUF_INIT(8);
     html_init(&h, &small);

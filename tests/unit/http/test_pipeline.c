@@ -318,6 +318,18 @@ static void test_rate_limit(void **state)
     run(f);
     assert_int_equal(f->resp.status, 200);
     assert_null(resp_header(f, "RateLimit-Limit"));
+
+    /* IPv6: one /64 is one client, whatever the interface identifier */
+    for (unsigned i = 0; i <= limit; i++) {
+        request(f, "GET", "/limited", NULL, NULL);
+        snprintf(f->req.client_ip, sizeof(f->req.client_ip), "2001:db8::%x", i + 1);
+        run(f);
+        assert_int_equal(f->resp.status, i < limit ? 200 : 429);
+    }
+    request(f, "GET", "/limited", NULL, NULL);
+    snprintf(f->req.client_ip, sizeof(f->req.client_ip), "2001:db8:0:1::1"); /* next /64 */
+    run(f);
+    assert_int_equal(f->resp.status, 200);
 }
 
 int main(void)
