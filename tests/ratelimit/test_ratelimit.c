@@ -453,8 +453,12 @@ static void test_redis_window_slides(void **state)
     (void)state;
     struct fixture f;
     open_rl(&f, redis_url());
+    assert_true(wait_redis_up(f.rl, true, 0)); /* through Redis, not the fallback */
     check_window_slides(f.rl);
     check_independent_keys(f.rl);
+    bool configured = false, up = false;
+    ratelimit_status(f.rl, &configured, &up);
+    assert_true(configured && up);
     close_rl(&f);
 }
 
