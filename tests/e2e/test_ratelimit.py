@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from e2e_util import assert_error, assert_security_headers, http_session
+from e2e_util import assert_error, assert_security_headers, csp_body, http_session
 
 REPO = Path(__file__).resolve().parents[2]
 API_LIMIT = 600  # RL_API per minute per client IP (docs/RATELIMITS.md)
-PATH = "/.well-known/security.txt"
+PATH = "/csp-report"  # anonymous and doing work: counted per client IP
+CSP = {"Content-Type": "application/csp-report"}
+BODY = csp_body()
 
 
 # The sliding window weighs the previous minute by how much of it still
@@ -25,18 +27,18 @@ SLACK = 30
 def hit(srv, session, n):
     codes = []
     for _ in range(n):
-        codes.append(session.get(srv.url(PATH), timeout=5).status_code)
+        codes.append(session.post(srv.url(PATH), data=BODY, headers=CSP, timeout=5).status_code)
     return codes
 
 
 def passes_until_refused(srv, session, most):
     """Requests that pass before the first 429 (None if none was refused)."""
     for i in range(most):
-        r = session.get(srv.url(PATH), timeout=5)
+        r = session.post(srv.url(PATH), data=BODY, headers=CSP, timeout=5)
         if r.status_code == 429:
             assert_error(r, 429, "rate_limited")
             return i
-        assert r.status_code == 200, r.status_code
+        assert r.status_code == 204, r.status_code
     return None
 
 
@@ -68,17 +70,18 @@ def test_limit_reached_gives_429_with_headers(server):
     srv = server.start()
     with http_session() as s:
         codes = hit(srv, s, API_LIMIT)
-        assert codes == [200] * API_LIMIT
+        assert codes == [204] * API_LIMIT
         extra = passes_until_refused(srv, s, SLACK + 1)
         assert extra is not None, "no 429 after the limit"
-        r = s.get(srv.url(PATH), timeout=5)
+        r = s.post(srv.url(PATH), data=BODY, headers=CSP, timeout=5)
     assert_error(r, 429, "rate_limited")
     assert_security_headers(r)
     assert int(r.headers["Retry-After"]) >= 1
     assert r.headers["RateLimit-Limit"] == str(API_LIMIT)
     assert r.headers["RateLimit-Remaining"] == "0"
-    # health checks are never limited
+    # health checks and constant documents are not limited
     assert srv.get("/health").status_code == 200
+    assert srv.get("/.well-known/security.txt").status_code == 200
     assert srv.get("/health/ready").json()["redis"] == "not configured"
 
 
@@ -88,8 +91,8 @@ def test_two_servers_share_limits_through_redis_and_survive_its_loss(server, red
     b = server.start(env=env)
     assert a.get("/health/ready").json()["redis"] == "up"
     with http_session() as s:
-        assert hit(a, s, API_LIMIT // 2) == [200] * (API_LIMIT // 2)
-        assert hit(b, s, API_LIMIT // 2) == [200] * (API_LIMIT // 2)
+        assert hit(a, s, API_LIMIT // 2) == [204] * (API_LIMIT // 2)
+        assert hit(b, s, API_LIMIT // 2) == [204] * (API_LIMIT // 2)
         # the allowance is shared: either server refuses now (in-process alone,
         # each would still allow 300 more)
         assert passes_until_refused(a, s, SLACK + 1) is not None
