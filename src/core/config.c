@@ -69,6 +69,11 @@ enum cfg_id {
     C_MIGRATE_KEYVAULT_DATABASE_URL_FILE,
     C_REDIS_URL,
     C_REDIS_URL_FILE,
+    C_SMTP_URL, /* outbox (A11) */
+    C_SMTP_URL_FILE,
+    C_SMTP_PASSWORD,
+    C_SMTP_PASSWORD_FILE,
+    C_MAIL_FROM,
     C_COUNT_
 };
 
@@ -112,6 +117,11 @@ static const char *const cfg_names[C_COUNT_] = {
     [C_MIGRATE_KEYVAULT_DATABASE_URL_FILE] = "MIGRATE_KEYVAULT_DATABASE_URL_FILE",
     [C_REDIS_URL] = "REDIS_URL",
     [C_REDIS_URL_FILE] = "REDIS_URL_FILE",
+    [C_SMTP_URL] = "SMTP_URL",
+    [C_SMTP_URL_FILE] = "SMTP_URL_FILE",
+    [C_SMTP_PASSWORD] = "SMTP_PASSWORD",
+    [C_SMTP_PASSWORD_FILE] = "SMTP_PASSWORD_FILE",
+    [C_MAIL_FROM] = "MAIL_FROM",
 };
 
 /* Numeric settings: name, range and default. */
@@ -689,6 +699,11 @@ static void derive_url_defaults(struct config *c)
     if (c->security_policy_defaulted)
         snprintf(c->security_policy_url, sizeof(c->security_policy_url), "%.490s/security",
                  c->public_url);
+    /* an IP-literal host makes no mail domain: fall back to localhost */
+    if (host.len > 0 && host.ptr[0] == '[')
+        host = STR_LIT("localhost");
+    if (c->mail_from_defaulted)
+        snprintf(c->mail_from, sizeof(c->mail_from), "shiplog@%.*s", (int)host.len, host.ptr);
 }
 
 void config_set_bound_port(struct config *cfg, uint16_t port)
@@ -706,6 +721,13 @@ static enum err load_urls(struct loader *l)
     c->public_url_defaulted = !l->val[C_PUBLIC_URL];
     c->security_contact_defaulted = !l->val[C_SECURITY_CONTACT];
     c->security_policy_defaulted = !l->val[C_SECURITY_POLICY_URL];
+    c->mail_from_defaulted = !l->val[C_MAIL_FROM];
+    if (!c->mail_from_defaulted) {
+        if ((e = copy_setting(l, C_MAIL_FROM, c->mail_from, sizeof(c->mail_from))) != ERR_OK)
+            return e;
+        if (!config_mail_addr_valid(str_from_cstr(c->mail_from)))
+            return fail(l, PREFIX "MAIL_FROM: must be a plain address local@domain (ASCII)");
+    }
     if (!c->public_url_defaulted) {
         if ((e = copy_setting(l, C_PUBLIC_URL, c->public_url, sizeof(c->public_url))) != ERR_OK)
             return e;
@@ -792,6 +814,8 @@ enum err config_load(struct config *cfg, const char *const *env, struct buf *err
     secret_init(&cfg->keyvault_database_url, "KEYVAULT_DATABASE_URL");
     secret_init(&cfg->migrate_keyvault_database_url, "MIGRATE_KEYVAULT_DATABASE_URL");
     secret_init(&cfg->redis_url, "REDIS_URL");
+    secret_init(&cfg->smtp_url, "SMTP_URL");
+    secret_init(&cfg->smtp_password, "SMTP_PASSWORD");
     cfg->env = CONFIG_ENV_DEVELOPMENT;
     cfg->log_level = LOG_INFO;
     snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./var");
@@ -830,8 +854,18 @@ enum err config_load(struct config *cfg, const char *const *env, struct buf *err
                          C_KEYVAULT_DATABASE_URL_FILE)) ||
         (e = load_secret(&l, &cfg->migrate_keyvault_database_url, C_MIGRATE_KEYVAULT_DATABASE_URL,
                          C_MIGRATE_KEYVAULT_DATABASE_URL_FILE)) ||
-        (e = load_secret(&l, &cfg->redis_url, C_REDIS_URL, C_REDIS_URL_FILE)))
+        (e = load_secret(&l, &cfg->redis_url, C_REDIS_URL, C_REDIS_URL_FILE)) ||
+        (e = load_secret(&l, &cfg->smtp_url, C_SMTP_URL, C_SMTP_URL_FILE)) ||
+        (e = load_secret(&l, &cfg->smtp_password, C_SMTP_PASSWORD, C_SMTP_PASSWORD_FILE)))
         return e;
+    if (cfg->smtp_url.set) {
+        struct str u = str_from(cfg->smtp_url.value.data, cfg->smtp_url.value.len);
+        if (!(str_starts_with(u, STR_LIT("smtp://")) || str_starts_with(u, STR_LIT("smtps://"))) ||
+            !str_is_printable_ascii(u))
+            return fail(&l, PREFIX "SMTP_URL: must be an smtp:// or smtps:// URL");
+    }
+    if (cfg->smtp_password.set && !cfg->smtp_url.set)
+        return fail(&l, PREFIX "SMTP_PASSWORD: only with " PREFIX "SMTP_URL");
     if (cfg->keyvault_database_url.set != cfg->database_url.set)
         return fail(&l, cfg->database_url.set
                             ? PREFIX "KEYVAULT_DATABASE_URL is required with " PREFIX
@@ -863,4 +897,47 @@ void config_release(struct config *cfg)
     secret_release(&cfg->keyvault_database_url);
     secret_release(&cfg->migrate_keyvault_database_url);
     secret_release(&cfg->redis_url);
+    secret_release(&cfg->smtp_url);
+    secret_release(&cfg->smtp_password);
+}
+
+/* outbox (A11): see config.h */
+bool config_mail_addr_valid(struct str a)
+{
+    if (a.len == 0 || a.len > CONFIG_MAX_MAIL_ADDR)
+        return false;
+    long at = -1;
+    for (size_t i = 0; i < a.len; i++)
+        if (a.ptr[i] == '@')
+            at = (long)i;
+    if (at <= 0 || (size_t)at > 64 || (size_t)at + 1 >= a.len)
+        return false;
+    /* local part: dot-atom of RFC 5322 atext */
+    static const char atext_extra[] = "!#$%&'*+-/=?^_`{|}~";
+    for (size_t i = 0; i < (size_t)at; i++) {
+        unsigned char ch = (unsigned char)a.ptr[i];
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        if (ch == '.') {
+            if (i == 0 || i + 1 == (size_t)at || a.ptr[i - 1] == '.')
+                return false;
+        } else if (!alnum && !(ch && strchr(atext_extra, ch))) {
+            return false;
+        }
+    }
+    /* domain: LDH labels of 1..63 bytes */
+    size_t label = 0;
+    for (size_t i = (size_t)at + 1; i <= a.len; i++) {
+        char ch = i < a.len ? a.ptr[i] : '.';
+        if (ch == '.') {
+            if (label == 0 || label > 63 || a.ptr[i - 1] == '-')
+                return false;
+            label = 0;
+            continue;
+        }
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        if (!alnum && !(ch == '-' && label > 0))
+            return false;
+        label++;
+    }
+    return true;
 }

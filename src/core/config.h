@@ -25,11 +25,13 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #define CONFIG_MAX_VALUE       4096  /* bytes in any one variable's value */
 #define CONFIG_MAX_SECRET_FILE 65536 /* bytes in a secret file */
 #define CONFIG_MAX_LIST        64    /* entries in a list setting (origins, proxies) */
 #define CONFIG_MAX_PATH        1024
+#define CONFIG_MAX_MAIL_ADDR   254   /* bytes in a mail address (RFC 5321 path limit) */
 
 enum config_env { CONFIG_ENV_DEVELOPMENT, CONFIG_ENV_PRODUCTION };
 
@@ -101,6 +103,14 @@ struct config {
     /* SHIPLOG_REDIS_URL[_FILE]: redis://[:password@]host:port[/db] for shared rate
      * limits; unset = in-process limits only */
     struct config_secret redis_url;
+
+    /* outbox (A11) */
+    /* SHIPLOG_SMTP_URL[_FILE]: smtp://[user[:password]@]host[:port] or smtps://...;
+     * unset = mail is written as .eml files into <data_dir>/outbox/ */
+    struct config_secret smtp_url;
+    struct config_secret smtp_password; /* SHIPLOG_SMTP_PASSWORD[_FILE]: overrides the URL's */
+    char mail_from[CONFIG_MAX_MAIL_ADDR + 1]; /* SHIPLOG_MAIL_FROM, default shiplog@<public host> */
+    bool mail_from_defaulted;
 };
 
 /*
@@ -126,6 +136,13 @@ MUST_CHECK enum err config_secret_get(const struct config *cfg, struct config_se
  * URL defaults that contain it. No effect when a fixed port was configured.
  */
 void config_set_bound_port(struct config *cfg, uint16_t port);
+
+/*
+ * outbox (A11): a plain ASCII mail address local@domain (dot-atom local part of
+ * at most 64 bytes, LDH domain labels), at most CONFIG_MAX_MAIL_ADDR bytes. No
+ * display names, quoted local parts, address literals or non-ASCII.
+ */
+bool config_mail_addr_valid(struct str a);
 
 /* Parses "a.b.c.d/n" or "v6/n" (or a bare address = host route). */
 MUST_CHECK enum err config_parse_cidr(const char *text, size_t len, struct config_cidr *out);

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "audit/audit.h"
 #include "crypto/keyring.h"
+#include "outbox/outbox.h"
 #include "ratelimit/ratelimit.h"
 #include "http/server.h"
 #include "main/commands.h"
@@ -106,6 +107,8 @@ static void scrub_secret_env(void)
         "SHIPLOG_DATABASE_URL",
         "SHIPLOG_MIGRATE_DATABASE_URL",
         "SHIPLOG_REDIS_URL",
+        "SHIPLOG_SMTP_URL",
+        "SHIPLOG_SMTP_PASSWORD",
         "SHIPLOG_KEYVAULT_DATABASE_URL",
         "SHIPLOG_MIGRATE_KEYVAULT_DATABASE_URL",
     };
@@ -318,6 +321,7 @@ static int serve(struct config *cfg)
     struct http_server *srv = NULL;
     struct audit_checkpointer *checkpointer = NULL;
     struct ratelimit *limiter = NULL;
+    struct outbox_sender *sender = NULL;
     struct buf msg = BUF_INIT(2048), sectxt = BUF_INIT(4096);
     int rc = 0;
 
@@ -378,6 +382,12 @@ static int serve(struct config *cfg)
         .security_txt = buf_cstr(&sectxt),
     };
 
+    /* mail queued by request handlers (and left by earlier runs) goes out from here */
+    if ((e = outbox_sender_start(st, cfg, cfg->data_dir, &sender))) {
+        rc = main_exit_code(e);
+        goto out;
+    }
+
     struct sign_key ckey;
     if ((e = keyring_checkpoint_key(keyring_current(&ring), &ckey)) == ERR_OK) {
         e = audit_checkpointer_start(st, &ckey, cfg->audit_checkpoint_interval_s, &checkpointer);
@@ -415,6 +425,7 @@ static int serve(struct config *cfg)
 
 out:
     http_server_stop(srv);
+    outbox_sender_stop(sender); /* the message in flight completes */
     audit_checkpointer_stop(checkpointer); /* a last round of checkpoints */
     ratelimit_free(limiter);
     storage_close(vault);

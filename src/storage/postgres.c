@@ -442,6 +442,41 @@ static enum err pg_tenant_ids(struct storage *s, enum err (*fn)(void *arg, const
     return e;
 }
 
+/* ---- outbox (A11) --------------------------------------------------------- */
+
+/*
+ * Tenant ids with due pending mail, through the SECURITY DEFINER function of
+ * migration 0006 (the application role cannot see other tenants' rows). No
+ * app.tenant_id is set: nothing else can be read on this connection.
+ */
+static enum err pg_pending_outbox_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                          enum err (*fn)(void *arg, const char *tenant_id),
+                                          void *arg)
+{
+    struct pg_storage *p = pg_of(s);
+    struct pg_conn *c = NULL;
+    enum err e = pg_acquire(p, &c, NULL);
+    if (e)
+        return e;
+    char now_text[32], max_text[32];
+    snprintf(now_text, sizeof now_text, "%lld", (long long)now_unix);
+    snprintf(max_text, sizeof max_text, "%zu", max);
+    const char *params[2] = {now_text, max_text};
+    PGresult *res = PQexecParams(c->conn,
+                                 "SELECT t::text FROM public.shiplog_outbox_due_tenants("
+                                 "to_timestamp($1::bigint), $2::int) AS t",
+                                 2, NULL, params, NULL, NULL, 0);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        e = pg_map(c->conn, res, "outbox tenants");
+    /* the result is copied by libpq: release the connection before fn runs */
+    pg_release(p, c);
+    int n = e ? 0 : PQntuples(res);
+    for (int i = 0; !e && i < n && (size_t)i < max; i++)
+        e = fn(arg, PQgetvalue(res, i, 0));
+    PQclear(res);
+    return e;
+}
+
 /* BEGIN plus the migrators' advisory lock, so concurrent `migrate` runs queue. */
 static enum err pg_begin_locked(PGconn *conn)
 {
@@ -766,6 +801,7 @@ static void pg_finish(struct stmt *base)
 
 static const struct backend_ops pg_ops = {
     .tenant_ids = pg_tenant_ids,
+    .pending_outbox_tenants = pg_pending_outbox_tenants, /* outbox (A11) */
     .close = pg_close,
     .schema_version = pg_schema_version,
     .migrations_init = pg_migrations_init,

@@ -366,6 +366,54 @@ static enum err sq_tenant_ids(struct storage *s, enum err (*fn)(void *arg, const
     return e;
 }
 
+/* ---- outbox (A11) --------------------------------------------------------- */
+
+/*
+ * Tenant ids with due pending mail. The ids are copied out and the connection
+ * released before fn runs, so fn may open transactions of its own.
+ */
+static enum err sq_pending_outbox_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                          enum err (*fn)(void *arg, const char *tenant_id),
+                                          void *arg)
+{
+    struct sq_storage *q = sq_of(s);
+    char(*ids)[STORAGE_TENANT_ID_LEN + 1] = calloc(max, sizeof(*ids));
+    if (!ids)
+        err_oom();
+    size_t n = 0;
+    struct sq_conn *c = NULL;
+    enum err e = sq_acquire(q, &c, NULL);
+    if (e) {
+        free(ids);
+        return e;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT tenant_id FROM mail_outbox"
+                                " WHERE status = 'pending' AND next_attempt_at <= ?1"
+                                " GROUP BY tenant_id ORDER BY min(next_attempt_at), tenant_id"
+                                " LIMIT ?2",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, now_unix);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    }
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (n < max && id && strlen(id) == STORAGE_TENANT_ID_LEN)
+            memcpy(ids[n++], id, STORAGE_TENANT_ID_LEN + 1);
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE)
+        e = sq_map(c, rc, "outbox tenants");
+    sqlite3_finalize(st);
+    sq_release(q, c);
+    for (size_t i = 0; !e && i < n; i++)
+        e = fn(arg, ids[i]);
+    free(ids);
+    return e;
+}
+
 static enum err sq_migrations_init(struct storage *s, struct buf *detail)
 {
     struct sq_storage *q = sq_of(s);
@@ -648,6 +696,7 @@ static void sq_finish(struct stmt *base)
 
 static const struct backend_ops sq_ops = {
     .tenant_ids = sq_tenant_ids,
+    .pending_outbox_tenants = sq_pending_outbox_tenants, /* outbox (A11) */
     .close = sq_close,
     .schema_version = sq_schema_version,
     .migrations_init = sq_migrations_init,

@@ -234,6 +234,18 @@ enum err storage_tenant_ids(struct storage *s, enum err (*fn)(void *arg, const c
     return s->ops->tenant_ids(s, fn, arg);
 }
 
+/* outbox (A11): see storage.h */
+enum err storage_pending_outbox_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                        enum err (*fn)(void *arg, const char *tenant_id),
+                                        void *arg)
+{
+    if (s->schema != STORAGE_SCHEMA_MAIN)
+        return ERR_FORBIDDEN;
+    if (max == 0 || max > STORAGE_MAX_DUE_TENANTS)
+        return ERR_INVALID;
+    return s->ops->pending_outbox_tenants(s, now_unix, max, fn, arg);
+}
+
 void storage_close(struct storage *s)
 {
     if (s)

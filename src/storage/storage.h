@@ -138,6 +138,24 @@ MUST_CHECK enum err storage_tenant_ids(struct storage *s,
                                        enum err (*fn)(void *arg, const char *tenant_id),
                                        void *arg);
 
+/* ---- outbox (A11): the one cross-tenant question the server may ask -------- */
+
+#define STORAGE_MAX_DUE_TENANTS 1000 /* ids one storage_pending_outbox_tenants call returns */
+
+/*
+ * Calls fn with the id of each tenant that has pending mail due at now_unix
+ * (next_attempt_at <= now_unix), the longest-waiting first, at most max of
+ * them, until fn returns an error (which is returned). Tenant ids only, never
+ * content: the caller then opens an ordinary tenant transaction per id. Works
+ * on a server's storage: PostgreSQL asks the SECURITY DEFINER function
+ * shiplog_outbox_due_tenants (migration 0006), SQLite a plain query.
+ * ERR_INVALID when max is 0 or above STORAGE_MAX_DUE_TENANTS; ERR_FORBIDDEN on
+ * the key vault's storage.
+ */
+MUST_CHECK enum err storage_pending_outbox_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                                   enum err (*fn)(void *arg, const char *tenant_id),
+                                                   void *arg);
+
 /* Canonical UUID check for tenant ids (lower-case hex, 8-4-4-4-12). */
 bool storage_tenant_id_valid(struct str id);
 
