@@ -1,0 +1,1130 @@
+/*
+ * accounts.c — sign-up, verification, password sign-in with lockout, password
+ * reset and magic links. Sessions are in sessions.c. The design is described
+ * in accounts.h; the two unscoped tables in migration 0007.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "accounts/accounts_internal.h"
+#include "core/log.h"
+#include "core/unicode.h"
+#include "crypto/hash.h"
+#include "crypto/rand.h"
+
+#define SLUG_ATTEMPTS 5 /* random suffixes tried when a slug is taken */
+
+static const struct tenant_ctx directory_ctx = {.id = ACCOUNTS_DIRECTORY_TENANT};
+
+/* ---- shared helpers (accounts_internal.h) ----------------------------------- */
+
+static int64_t wall_clock(void *arg)
+{
+    (void)arg;
+    return (int64_t)time(NULL);
+}
+
+int64_t accounts_now(const struct accounts *a)
+{
+    return a->now(a->now_arg);
+}
+
+void accounts_set_clock(struct accounts *a, int64_t (*now)(void *arg), void *arg)
+{
+    a->now = now ? now : wall_clock;
+    a->now_arg = arg;
+}
+
+static enum err bind_args(struct stmt *st, const struct acc_arg *args, size_t n)
+{
+    enum err e = ERR_OK;
+    for (size_t i = 0; i < n && !e; i++) {
+        int idx = (int)i + 2;
+        switch (args[i].kind) {
+        case ACC_TEXT:
+            e = stmt_bind_text(st, idx, args[i].s);
+            break;
+        case ACC_INT:
+            e = stmt_bind_int(st, idx, args[i].i);
+            break;
+        case ACC_NULL:
+            e = stmt_bind_null(st, idx);
+            break;
+        }
+    }
+    return e;
+}
+
+enum err acc_query(struct tx *tx, const char *sql, const struct acc_arg *args, size_t n,
+                   struct stmt **out, bool *row)
+{
+    *out = NULL;
+    *row = false;
+    struct stmt *st = NULL;
+    enum err e = tx_prepare(tx, sql, &st);
+    if (e)
+        return e;
+    e = bind_args(st, args, n);
+    if (!e)
+        e = stmt_step(st, row);
+    if (e) {
+        stmt_finish(st);
+        return e;
+    }
+    *out = st;
+    return ERR_OK;
+}
+
+enum err acc_exec(struct tx *tx, const char *sql, const struct acc_arg *args, size_t n,
+                  uint64_t *changes)
+{
+    struct stmt *st = NULL;
+    bool row = false;
+    enum err e = acc_query(tx, sql, args, n, &st, &row);
+    while (!e && row)
+        e = stmt_step(st, &row);
+    if (changes)
+        *changes = e ? 0 : stmt_changes(st);
+    stmt_finish(st);
+    return e;
+}
+
+void acc_col_copy(const struct stmt *st, int col, char *out, size_t cap)
+{
+    struct str v = stmt_col_text(st, col);
+    size_t n = v.len < cap - 1 ? v.len : cap - 1;
+    if (n)
+        memcpy(out, v.ptr, n);
+    out[n] = '\0';
+}
+
+enum err acc_audit(struct tx *tx, const char *action, enum audit_actor actor, const char *actor_id,
+                   const char *target, enum audit_outcome outcome, const struct accounts_client *c,
+                   const struct log_field *details)
+{
+    struct audit_event ev = {
+        .action = action,
+        .actor = actor,
+        .actor_id = actor_id,
+        .target = target,
+        .outcome = outcome,
+        .client_ip = c ? c->ip : NULL,
+        .request_id = c ? c->request_id : NULL,
+        .details = details,
+    };
+    return audit_append(tx, &ev, NULL);
+}
+
+enum err acc_client_check(const struct accounts_client *c)
+{
+    if (!c)
+        return ERR_OK;
+    if (c->ip && strnlen(c->ip, ACCOUNTS_MAX_CLIENT_IP + 1) > ACCOUNTS_MAX_CLIENT_IP)
+        return ERR_LIMIT;
+    if (c->request_id && strnlen(c->request_id, AUDIT_MAX_REQUEST_ID + 1) > AUDIT_MAX_REQUEST_ID)
+        return ERR_LIMIT;
+    return ERR_OK;
+}
+
+static void hash_hex(const unsigned char h[SHA256_LEN], char out[ACCOUNTS_HASH_HEX + 1])
+{
+    hex_encode(h, SHA256_LEN, out);
+    out[ACCOUNTS_HASH_HEX] = '\0';
+}
+
+enum err acc_secret_new(const struct tenant_ctx *t, char text[ACCOUNTS_SECRET_LEN + 1],
+                        char hash[ACCOUNTS_HASH_HEX + 1])
+{
+    char tok[TOKEN_TEXT_LEN + 1];
+    unsigned char h[SHA256_LEN];
+    text[0] = hash[0] = '\0';
+    enum err e = token_new(tok, h);
+    if (e)
+        return e;
+    memcpy(text, t->id, STORAGE_TENANT_ID_LEN);
+    text[STORAGE_TENANT_ID_LEN] = '.';
+    memcpy(text + STORAGE_TENANT_ID_LEN + 1, tok, TOKEN_TEXT_LEN + 1);
+    hash_hex(h, hash);
+    crypto_wipe(tok, sizeof tok);
+    return ERR_OK;
+}
+
+enum err acc_secret_parse(struct str text, struct tenant_ctx *t, char hash[ACCOUNTS_HASH_HEX + 1])
+{
+    hash[0] = '\0';
+    if (text.len > ACCOUNTS_MAX_SECRET_TEXT)
+        return ERR_LIMIT;
+    if (text.len <= STORAGE_TENANT_ID_LEN + 1 || text.ptr[STORAGE_TENANT_ID_LEN] != '.')
+        return ERR_INVALID;
+    struct str tid = str_from(text.ptr, STORAGE_TENANT_ID_LEN);
+    if (!storage_tenant_id_valid(tid) || str_eq_cstr(tid, ACCOUNTS_DIRECTORY_TENANT))
+        return ERR_INVALID;
+    unsigned char h[SHA256_LEN];
+    enum err e = token_hash(
+        str_from(text.ptr + STORAGE_TENANT_ID_LEN + 1, text.len - STORAGE_TENANT_ID_LEN - 1), h);
+    if (e)
+        return e == ERR_LIMIT ? ERR_LIMIT : ERR_INVALID;
+    memcpy(t->id, tid.ptr, STORAGE_TENANT_ID_LEN);
+    t->id[STORAGE_TENANT_ID_LEN] = '\0';
+    hash_hex(h, hash);
+    return ERR_OK;
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+enum err accounts_open(const struct accounts_options *o, struct accounts **out)
+{
+    *out = NULL;
+    if (!o || !o->db || !o->secrets || !o->ring || o->ring->n == 0)
+        return ERR_INVALID;
+    unsigned cost = o->bcrypt_cost ? o->bcrypt_cost : PASSWORD_COST_DEFAULT;
+    struct accounts *a = calloc(1, sizeof *a);
+    if (!a)
+        err_oom();
+    a->db = o->db;
+    a->secrets = o->secrets;
+    a->ring = o->ring;
+    a->cost = cost;
+    a->now = wall_clock;
+    enum err e = password_ctx_init(&a->pw, keyring_current(o->ring), cost);
+    if (e) {
+        free(a);
+        return e;
+    }
+    *out = a;
+    return ERR_OK;
+}
+
+void accounts_close(struct accounts *a)
+{
+    if (!a)
+        return;
+    password_ctx_wipe(&a->pw);
+    free(a);
+}
+
+/* ---- input -------------------------------------------------------------------- */
+
+enum err accounts_email_normalize(struct str email, char out[ACCOUNTS_MAX_EMAIL + 1])
+{
+    out[0] = '\0';
+    if (email.len > ACCOUNTS_MAX_EMAIL)
+        return ERR_LIMIT;
+    if (email.len < 3 || !utf8_valid(email))
+        return ERR_INVALID;
+    size_t at = 0, ats = 0;
+    for (size_t i = 0; i < email.len; i++) {
+        unsigned char ch = (unsigned char)email.ptr[i];
+        if (ch <= 0x20 || ch == 0x7f || ch == ',' || ch == ';' || ch == '<' || ch == '>' ||
+            ch == '"' || ch == '(' || ch == ')' || ch == '\\')
+            return ERR_INVALID;
+        if (ch == '@') {
+            at = i;
+            ats++;
+        }
+        out[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
+    }
+    out[email.len] = '\0';
+    if (ats != 1 || at == 0 || at + 1 >= email.len)
+        goto bad;
+    const char *domain = out + at + 1;
+    const char *dot = strchr(domain, '.');
+    if (!dot || dot == domain || out[email.len - 1] == '.' || strstr(domain, ".."))
+        goto bad;
+    return ERR_OK;
+bad:
+    out[0] = '\0';
+    return ERR_INVALID;
+}
+
+void accounts_slug_of(struct str org, char out[ACCOUNTS_MAX_SLUG + 1])
+{
+    size_t n = 0;
+    bool dash = false;
+    for (size_t i = 0; i < org.len && n < ACCOUNTS_MAX_SLUG; i++) {
+        char ch = org.ptr[i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch + ('a' - 'A'));
+        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) {
+            if (dash && n > 0 && n + 1 < ACCOUNTS_MAX_SLUG)
+                out[n++] = '-';
+            dash = false;
+            out[n++] = ch;
+        } else {
+            dash = true;
+        }
+    }
+    if (n == 0) {
+        memcpy(out, "org", 4);
+        return;
+    }
+    out[n] = '\0';
+}
+
+static enum err org_name_check(struct str org, const char **reason)
+{
+    if (org.len > ACCOUNTS_MAX_ORG_NAME) {
+        *reason = "organization name too long";
+        return ERR_LIMIT;
+    }
+    if (org.len == 0 || !utf8_valid(org)) {
+        *reason = "organization name required";
+        return ERR_INVALID;
+    }
+    for (size_t i = 0; i < org.len; i++) {
+        unsigned char ch = (unsigned char)org.ptr[i];
+        if (ch < 0x20 || ch == 0x7f) {
+            *reason = "organization name has control characters";
+            return ERR_INVALID;
+        }
+    }
+    return ERR_OK;
+}
+
+/* SHA-256 of a label and a value, in hex: the directory keys. */
+static void label_hash(const char *label, const char *value, char out[ACCOUNTS_HASH_HEX + 1])
+{
+    char in[64 + ACCOUNTS_MAX_EMAIL + 1];
+    int n = snprintf(in, sizeof in, "%s%s", label, value);
+    ASSERT(n > 0 && (size_t)n < sizeof in);
+    unsigned char h[SHA256_LEN];
+    sha256(in, (size_t)n, h);
+    hash_hex(h, out);
+}
+
+static void email_hash(const char *email, char out[ACCOUNTS_HASH_HEX + 1])
+{
+    label_hash("shiplog/v1/email:", email, out);
+}
+
+static void ip_hash(const char *ip, char out[ACCOUNTS_HASH_HEX + 1])
+{
+    label_hash("shiplog/v1/login-ip:", ip, out);
+}
+
+static void new_uuid_text(const unsigned char b_in[16], char out[ACCOUNTS_ID_LEN + 1])
+{
+    unsigned char b[16];
+    memcpy(b, b_in, 16);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    char hex[33];
+    hex_encode(b, sizeof b, hex);
+    snprintf(out, ACCOUNTS_ID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+             hex + 16, hex + 20);
+}
+
+static enum err new_uuid(char out[ACCOUNTS_ID_LEN + 1])
+{
+    unsigned char b[16];
+    enum err e = rand_bytes(b, sizeof b);
+    if (!e)
+        new_uuid_text(b, out);
+    return e;
+}
+
+/* Lock length after count failures with the first lock at threshold: 0 = none. */
+static int64_t lock_delay(int64_t count, int64_t threshold)
+{
+    if (count < threshold)
+        return 0;
+    int64_t k = count - threshold;
+    if (k >= 6) /* 60 << 6 is past the cap already */
+        return ACCOUNTS_LOCK_MAX_S;
+    int64_t d = (int64_t)ACCOUNTS_LOCK_BASE_S << k;
+    return d > ACCOUNTS_LOCK_MAX_S ? ACCOUNTS_LOCK_MAX_S : d;
+}
+
+/* ---- the directory (the only statements not bound to a real tenant) --------- */
+
+/* The tenant and user owning an address; *found false when none. */
+static enum err directory_lookup(struct accounts *a, const char *email, struct accounts_user_ref *u,
+                                 bool *found)
+{
+    *found = false;
+    char h[ACCOUNTS_HASH_HEX + 1];
+    email_hash(email, h);
+    struct tx *tx = NULL;
+    enum err e = storage_begin(a->db, &directory_ctx, TX_READ, &tx);
+    if (e)
+        return e;
+    const char *sql = storage_tx_backend(tx) == STORAGE_POSTGRES
+                          ? "SELECT tenant_id::text, user_id::text FROM accounts_email_lookup($2) "
+                            "WHERE $1::uuid = '" ACCOUNTS_DIRECTORY_TENANT "'::uuid"
+                          : "SELECT tenant_id, user_id FROM user_emails "
+                            "WHERE email_hash = $2 AND $1 = '" ACCOUNTS_DIRECTORY_TENANT "'";
+    struct stmt *st = NULL;
+    bool row = false;
+    e = acc_query(tx, sql, ACC_ARGS(ACC_C(h)), &st, &row);
+    if (!e && row) {
+        acc_col_copy(st, 0, u->tenant.id, sizeof u->tenant.id);
+        acc_col_copy(st, 1, u->user_id, sizeof u->user_id);
+        *found = storage_tenant_id_valid(str_from_cstr(u->tenant.id));
+    }
+    stmt_finish(st);
+    storage_rollback(tx);
+    return e;
+}
+
+static enum err ip_locked(struct accounts *a, const char *ip, int64_t now, bool *locked)
+{
+    *locked = false;
+    if (!ip || !ip[0])
+        return ERR_OK;
+    char h[ACCOUNTS_HASH_HEX + 1];
+    ip_hash(ip, h);
+    struct tx *tx = NULL;
+    enum err e = storage_begin(a->db, &directory_ctx, TX_READ, &tx);
+    if (e)
+        return e;
+    const char *sql = storage_tx_backend(tx) == STORAGE_POSTGRES
+                          ? "SELECT locked_until FROM accounts_ip_status($2) "
+                            "WHERE $1::uuid = '" ACCOUNTS_DIRECTORY_TENANT "'::uuid"
+                          : "SELECT locked_until FROM login_failures_ip "
+                            "WHERE ip_hash = $2 AND $1 = '" ACCOUNTS_DIRECTORY_TENANT "'";
+    struct stmt *st = NULL;
+    bool row = false;
+    e = acc_query(tx, sql, ACC_ARGS(ACC_C(h)), &st, &row);
+    if (!e && row && !stmt_col_is_null(st, 0))
+        *locked = stmt_col_int(st, 0) > now;
+    stmt_finish(st);
+    storage_rollback(tx);
+    return e;
+}
+
+/* Counts a failed sign-in from ip and locks the IP past its threshold. */
+static enum err ip_failure(struct accounts *a, const char *ip, int64_t now)
+{
+    if (!ip || !ip[0])
+        return ERR_OK;
+    char h[ACCOUNTS_HASH_HEX + 1];
+    ip_hash(ip, h);
+    struct tx *tx = NULL;
+    enum err e = storage_begin(a->db, &directory_ctx, TX_WRITE, &tx);
+    if (e)
+        return e;
+    bool pg = storage_tx_backend(tx) == STORAGE_POSTGRES;
+    const char *sql =
+        pg ? "SELECT accounts_ip_failure($2, $3::bigint, $4::bigint) "
+             "WHERE $1::uuid = '" ACCOUNTS_DIRECTORY_TENANT "'::uuid"
+           : "INSERT INTO login_failures_ip AS f (ip_hash, window_start, count, locked_until) "
+             "SELECT $2, $3, 1, NULL WHERE $1 = '" ACCOUNTS_DIRECTORY_TENANT "' "
+             "ON CONFLICT (ip_hash) DO UPDATE SET "
+             "count = CASE WHEN f.window_start + $4 <= $3 "
+             "AND (f.locked_until IS NULL OR f.locked_until <= $3) THEN 1 ELSE f.count + 1 END, "
+             "window_start = CASE WHEN f.window_start + $4 <= $3 "
+             "AND (f.locked_until IS NULL OR f.locked_until <= $3) THEN $3 ELSE f.window_start END "
+             "RETURNING count";
+    struct stmt *st = NULL;
+    bool row = false;
+    int64_t count = 0;
+    e = acc_query(tx, sql, ACC_ARGS(ACC_C(h), ACC_I(now), ACC_I(ACCOUNTS_IP_WINDOW_S)), &st, &row);
+    if (!e && row)
+        count = stmt_col_int(st, 0);
+    stmt_finish(st);
+    int64_t d = lock_delay(count, ACCOUNTS_IP_LOCK_THRESHOLD);
+    if (!e && d > 0) {
+        const char *lock = pg ? "SELECT accounts_ip_lock($2, $3::bigint) "
+                                "WHERE $1::uuid = '" ACCOUNTS_DIRECTORY_TENANT "'::uuid"
+                              : "UPDATE login_failures_ip SET locked_until = $3 "
+                                "WHERE ip_hash = $2 AND $1 = '" ACCOUNTS_DIRECTORY_TENANT "'";
+        e = acc_exec(tx, lock, ACC_ARGS(ACC_C(h), ACC_I(now + d)), NULL);
+        if (!e)
+            log_warn("client IP locked out of sign-in", LOG_INT("seconds", d));
+    }
+    if (e) {
+        storage_rollback(tx);
+        return e;
+    }
+    return storage_commit(tx);
+}
+
+/* ---- tokens ------------------------------------------------------------------- */
+
+static enum err token_insert(struct tx *tx, const char *hash, const char *purpose,
+                             const char *user_id, const char *code_hash, int64_t now, int64_t ttl)
+{
+    return acc_exec(tx,
+                    "INSERT INTO auth_tokens (tenant_id, hash, purpose, user_id, code_hash, "
+                    "created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    ACC_ARGS(ACC_C(hash), ACC_C(purpose), ACC_C(user_id),
+                             code_hash ? ACC_C(code_hash) : ACC_N, ACC_I(now), ACC_I(now + ttl)),
+                    NULL);
+}
+
+/*
+ * Spends token row hash of purpose in tx if open and unexpired; its user in
+ * user_id. ERR_NOT_FOUND otherwise. Atomic, so a token is used once even by
+ * concurrent requests.
+ */
+static enum err token_spend(struct tx *tx, const char *hash, const char *purpose, int64_t now,
+                            char user_id[ACCOUNTS_ID_LEN + 1])
+{
+    struct stmt *st = NULL;
+    bool row = false;
+    enum err e = acc_query(tx,
+                           "UPDATE auth_tokens SET used_at = $4 WHERE tenant_id = $1 AND hash = $2 "
+                           "AND purpose = $3 AND used_at IS NULL AND expires_at > $4 "
+                           "RETURNING user_id",
+                           ACC_ARGS(ACC_C(hash), ACC_C(purpose), ACC_I(now)), &st, &row);
+    if (!e && !row)
+        e = ERR_NOT_FOUND;
+    if (!e)
+        acc_col_copy(st, 0, user_id, ACCOUNTS_ID_LEN + 1);
+    stmt_finish(st);
+    return e;
+}
+
+/* Role and verification of a user, into a session description. */
+static enum err user_fill(struct tx *tx, const char *user_id, struct accounts_session *s)
+{
+    struct stmt *st = NULL;
+    bool row = false;
+    enum err e = acc_query(tx,
+                           "SELECT role, email_verified_at FROM users "
+                           "WHERE tenant_id = $1 AND id = $2",
+                           ACC_ARGS(ACC_C(user_id)), &st, &row);
+    if (!e && !row)
+        e = ERR_NOT_FOUND;
+    if (!e) {
+        acc_col_copy(st, 0, s->role, sizeof s->role);
+        s->email_verified = !stmt_col_is_null(st, 1);
+    }
+    stmt_finish(st);
+    return e;
+}
+
+static void target_of(const char *kind, const char *id, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s:%s", kind, id);
+}
+
+/* ---- sign-up -------------------------------------------------------------------- */
+
+struct signup_rows {
+    const struct tenant_ctx *t;
+    const char *slug, *email, *email_hash, *user_id, *pw_hash, *key_id, *token_hash;
+    struct str org;
+    int64_t now;
+};
+
+/* Everything of a sign-up in the main database; *slug_taken on a slug conflict. */
+static enum err signup_tx(struct accounts *a, const struct signup_rows *r,
+                          const struct accounts_client *c, bool *slug_taken)
+{
+    *slug_taken = false;
+    struct tx *tx = NULL;
+    enum err e = storage_begin(a->db, r->t, TX_WRITE, &tx);
+    if (e)
+        return e;
+    e = acc_exec(tx, "INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)",
+                 ACC_ARGS(ACC_C(r->slug), ACC_T(r->org)), NULL);
+    if (e == ERR_CONFLICT)
+        *slug_taken = true;
+    if (!e)
+        e = acc_exec(tx,
+                     "INSERT INTO users (tenant_id, id, email, password_hash, password_key_id, "
+                     "role, email_verified_at, failed_count, locked_until, created_at) "
+                     "VALUES ($1, $2, $3, $4, $5, 'super_admin', NULL, 0, NULL, $6)",
+                     ACC_ARGS(ACC_C(r->user_id), ACC_C(r->email), ACC_C(r->pw_hash),
+                              ACC_C(r->key_id), ACC_I(r->now)),
+                     NULL);
+    if (!e)
+        e = acc_exec(tx,
+                     "INSERT INTO user_emails (email_hash, tenant_id, user_id) VALUES ($2, $1, $3)",
+                     ACC_ARGS(ACC_C(r->email_hash), ACC_C(r->user_id)), NULL);
+    if (!e)
+        e = token_insert(tx, r->token_hash, "verify_email", r->user_id, NULL, r->now,
+                         ACCOUNTS_VERIFY_TTL_S);
+    char tt[sizeof "tenant:" + STORAGE_TENANT_ID_LEN], ut[sizeof "user:" + ACCOUNTS_ID_LEN];
+    target_of("tenant", r->t->id, tt, sizeof tt);
+    target_of("user", r->user_id, ut, sizeof ut);
+    if (!e)
+        e = acc_audit(tx, "tenant.created", AUDIT_ACTOR_USER, r->user_id, tt, AUDIT_SUCCESS, c,
+                      LOG_FIELDS_(LOG_STR("slug", r->slug), LOG_STR("via", "signup")));
+    if (!e)
+        e = acc_audit(tx, "auth.signup", AUDIT_ACTOR_USER, r->user_id, ut, AUDIT_SUCCESS, c,
+                      LOG_FIELDS_(LOG_STR("role", "super_admin")));
+    if (e) {
+        storage_rollback(tx);
+        return e;
+    }
+    return storage_commit(tx);
+}
+
+enum err accounts_signup(struct accounts *a, struct str email, struct str password,
+                         struct str org_name, const struct accounts_client *c,
+                         struct accounts_signup_result *out)
+{
+    memset(out, 0, sizeof *out);
+    char em[ACCOUNTS_MAX_EMAIL + 1];
+    enum err e = acc_client_check(c);
+    if (e) {
+        out->reason = "client field too long";
+        return e;
+    }
+    if ((e = accounts_email_normalize(email, em)) != ERR_OK) {
+        out->reason = e == ERR_LIMIT ? "email too long" : "email not valid";
+        return e;
+    }
+    if ((e = org_name_check(org_name, &out->reason)) != ERR_OK)
+        return e;
+    if ((e = password_check_policy(password, &out->reason)) != ERR_OK)
+        return e;
+
+    struct accounts_user_ref existing;
+    bool found = false;
+    if ((e = directory_lookup(a, em, &existing, &found)) != ERR_OK)
+        return e;
+    if (found)
+        return ERR_CONFLICT;
+
+    char pw_hash[PASSWORD_HASH_MAX];
+    if ((e = password_hash(&a->pw, password, pw_hash)) != ERR_OK)
+        return e;
+    struct signup_rows r = {
+        .t = &out->user.tenant,
+        .email = em,
+        .user_id = out->user.user_id,
+        .pw_hash = pw_hash,
+        .key_id = keyring_current(a->ring)->id,
+        .org = org_name,
+        .now = accounts_now(a),
+    };
+    char eh[ACCOUNTS_HASH_HEX + 1], th[ACCOUNTS_HASH_HEX + 1];
+    email_hash(em, eh);
+    r.email_hash = eh;
+    r.token_hash = th;
+    if (!e)
+        e = new_uuid(out->user.tenant.id);
+    if (!e)
+        e = new_uuid(out->user.user_id);
+    if (!e)
+        e = acc_secret_new(&out->user.tenant, out->verify_token, th);
+    /* The key first: a tenant row never exists without its data key. */
+    if (!e)
+        e = secrets_tenant_key_create(a->secrets, &out->user.tenant);
+    if (e)
+        goto done;
+
+    char base[ACCOUNTS_MAX_SLUG + 1];
+    accounts_slug_of(org_name, base);
+    memcpy(out->slug, base, sizeof base);
+    for (int i = 0; i < SLUG_ATTEMPTS; i++) {
+        if (i > 0) {
+            char sfx[2 * 3 + 1]; /* 3 random bytes in hex */
+            if ((e = rand_hex(sfx, 3)) != ERR_OK)
+                break;
+            snprintf(out->slug, sizeof out->slug, "%.*s-%s", ACCOUNTS_MAX_SLUG - 7, base, sfx);
+        }
+        r.slug = out->slug;
+        bool slug_taken = false;
+        e = signup_tx(a, &r, c, &slug_taken);
+        if (!slug_taken)
+            break;
+    }
+    if (e && secrets_tenant_key_discard(a->secrets, &out->user.tenant) != ERR_OK)
+        log_warn("orphaned data key left in the vault", LOG_STR("tenant", out->user.tenant.id));
+done:
+    crypto_wipe(pw_hash, sizeof pw_hash);
+    if (e) {
+        crypto_wipe(out->verify_token, sizeof out->verify_token);
+        if (e == ERR_CONFLICT)
+            out->reason = "email already registered";
+        return e;
+    }
+    log_info("tenant signed up", LOG_STR("tenant", out->user.tenant.id),
+             LOG_STR("slug", out->slug));
+    return ERR_OK;
+}
+
+enum err accounts_verify_email(struct accounts *a, struct str token,
+                               const struct accounts_client *c, struct accounts_user_ref *out)
+{
+    struct tenant_ctx t;
+    char h[ACCOUNTS_HASH_HEX + 1], uid[ACCOUNTS_ID_LEN + 1];
+    enum err e = acc_client_check(c);
+    if (e)
+        return e;
+    e = acc_secret_parse(token, &t, h);
+    if (e)
+        return e == ERR_LIMIT ? ERR_LIMIT : ERR_NOT_FOUND;
+    int64_t now = accounts_now(a);
+    struct tx *tx = NULL;
+    if ((e = storage_begin(a->db, &t, TX_WRITE, &tx)) != ERR_OK)
+        return e;
+    e = token_spend(tx, h, "verify_email", now, uid);
+    if (!e)
+        e = acc_exec(tx,
+                     "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $3) "
+                     "WHERE tenant_id = $1 AND id = $2",
+                     ACC_ARGS(ACC_C(uid), ACC_I(now)), NULL);
+    char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
+    target_of("user", uid, ut, sizeof ut);
+    if (!e)
+        e = acc_audit(tx, "auth.email_verified", AUDIT_ACTOR_USER, uid, ut, AUDIT_SUCCESS, c, NULL);
+    if (e) {
+        storage_rollback(tx);
+        return e;
+    }
+    if ((e = storage_commit(tx)) != ERR_OK)
+        return e;
+    if (out) {
+        out->tenant = t;
+        memcpy(out->user_id, uid, sizeof uid);
+    }
+    return ERR_OK;
+}
+
+/* ---- sign-in -------------------------------------------------------------------- */
+
+struct user_row {
+    char hash[PASSWORD_HASH_MAX];
+    char key_id[MASTER_KEY_ID_LEN + 1];
+    int64_t locked_until; /* 0 = not locked */
+};
+
+static enum err user_read(struct accounts *a, const struct accounts_user_ref *u, struct user_row *r,
+                          bool *found)
+{
+    *found = false;
+    struct tx *tx = NULL;
+    enum err e = storage_begin(a->db, &u->tenant, TX_READ, &tx);
+    if (e)
+        return e;
+    struct stmt *st = NULL;
+    bool row = false;
+    e = acc_query(tx,
+                  "SELECT password_hash, password_key_id, locked_until FROM users "
+                  "WHERE tenant_id = $1 AND id = $2",
+                  ACC_ARGS(ACC_C(u->user_id)), &st, &row);
+    if (!e && row) {
+        acc_col_copy(st, 0, r->hash, sizeof r->hash);
+        acc_col_copy(st, 1, r->key_id, sizeof r->key_id);
+        r->locked_until = stmt_col_is_null(st, 2) ? 0 : stmt_col_int(st, 2);
+        *found = true;
+    }
+    stmt_finish(st);
+    storage_rollback(tx);
+    return e;
+}
+
+/* A failed attempt on a known account: audit, and count unless why says it was not a guess. */
+static enum err signin_failed(struct accounts *a, const struct accounts_user_ref *u,
+                              const char *why, bool count, const struct accounts_client *c,
+                              int64_t now)
+{
+    struct tx *tx = NULL;
+    enum err e = storage_begin(a->db, &u->tenant, TX_WRITE, &tx);
+    if (e)
+        return e;
+    char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
+    target_of("user", u->user_id, ut, sizeof ut);
+    int64_t failures = 0, delay = 0;
+    if (count) {
+        struct stmt *st = NULL;
+        bool row = false;
+        e = acc_query(tx,
+                      "UPDATE users SET failed_count = failed_count + 1 "
+                      "WHERE tenant_id = $1 AND id = $2 RETURNING failed_count",
+                      ACC_ARGS(ACC_C(u->user_id)), &st, &row);
+        if (!e && row)
+            failures = stmt_col_int(st, 0);
+        stmt_finish(st);
+        delay = lock_delay(failures, ACCOUNTS_LOCK_THRESHOLD);
+        if (!e && delay > 0)
+            e = acc_exec(tx, "UPDATE users SET locked_until = $3 WHERE tenant_id = $1 AND id = $2",
+                         ACC_ARGS(ACC_C(u->user_id), ACC_I(now + delay)), NULL);
+    }
+    if (!e)
+        e = acc_audit(tx, "auth.signin", AUDIT_ACTOR_ANONYMOUS, NULL, ut, AUDIT_FAILURE, c,
+                      LOG_FIELDS_(LOG_STR("reason", why), LOG_INT("failures", failures)));
+    if (!e && delay > 0)
+        e = acc_audit(tx, "auth.lockout", AUDIT_ACTOR_SYSTEM, NULL, ut, AUDIT_SUCCESS, c,
+                      LOG_FIELDS_(LOG_INT("seconds", delay), LOG_INT("failures", failures)));
+    if (e) {
+        storage_rollback(tx);
+        return e;
+    }
+    return storage_commit(tx);
+}
+
+/* A successful check: clear the counter, maybe store a new hash, open a session. */
+static enum err signin_succeeded(struct accounts *a, const struct accounts_user_ref *u,
+                                 const char *new_hash, const struct accounts_client *c,
+                                 char session_id[ACCOUNTS_SECRET_LEN + 1],
+                                 struct accounts_session *out)
+{
+    struct tx *tx = NULL;
+    enum err e = storage_begin(a->db, &u->tenant, TX_WRITE, &tx);
+    if (e)
+        return e;
+    if (new_hash)
+        e = acc_exec(
+            tx,
+            "UPDATE users SET failed_count = 0, locked_until = NULL, password_hash = $3, "
+            "password_key_id = $4 WHERE tenant_id = $1 AND id = $2",
+            ACC_ARGS(ACC_C(u->user_id), ACC_C(new_hash), ACC_C(keyring_current(a->ring)->id)),
+            NULL);
+    else
+        e = acc_exec(tx,
+                     "UPDATE users SET failed_count = 0, locked_until = NULL "
+                     "WHERE tenant_id = $1 AND id = $2",
+                     ACC_ARGS(ACC_C(u->user_id)), NULL);
+    if (!e)
+        e = acc_session_create(a, tx, u, c, session_id, out);
+    if (!e)
+        e = user_fill(tx, u->user_id, out);
+    char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
+    target_of("user", u->user_id, ut, sizeof ut);
+    if (!e)
+        e = acc_audit(tx, "auth.signin", AUDIT_ACTOR_USER, u->user_id, ut, AUDIT_SUCCESS, c,
+                      LOG_FIELDS_(LOG_STR("method", "password"),
+                                  LOG_STR("rehashed", new_hash ? "yes" : "no"),
+                                  LOG_STR("email_verified", out->email_verified ? "yes" : "no")));
+    if (e) {
+        storage_rollback(tx);
+        crypto_wipe(session_id, ACCOUNTS_SECRET_LEN + 1);
+        return e;
+    }
+    e = storage_commit(tx);
+    if (e)
+        crypto_wipe(session_id, ACCOUNTS_SECRET_LEN + 1);
+    return e;
+}
+
+enum err accounts_signin(struct accounts *a, struct str email, struct str password,
+                         const struct accounts_client *c, char session_id[ACCOUNTS_SECRET_LEN + 1],
+                         struct accounts_session *out)
+{
+    struct accounts_session scratch;
+    if (!out)
+        out = &scratch;
+    memset(out, 0, sizeof *out);
+    session_id[0] = '\0';
+    enum err e = acc_client_check(c);
+    if (e)
+        return e;
+    char em[ACCOUNTS_MAX_EMAIL + 1];
+    e = accounts_email_normalize(email, em);
+    if (e == ERR_LIMIT)
+        return e; /* no account can have such an address: nothing to hide */
+    bool well_formed = e == ERR_OK;
+    const char *ip = c && c->ip ? c->ip : "";
+    int64_t now = accounts_now(a);
+
+    bool locked_ip = false, found = false;
+    struct accounts_user_ref u;
+    struct user_row r;
+    memset(&r, 0, sizeof r);
+    if ((e = ip_locked(a, ip, now, &locked_ip)) != ERR_OK)
+        return e;
+    if (well_formed && (e = directory_lookup(a, em, &u, &found)) != ERR_OK)
+        return e;
+    if (found && (e = user_read(a, &u, &r, &found)) != ERR_OK)
+        return e;
+
+    /* Exactly one bcrypt on every path from here. */
+    if (!found || locked_ip || r.locked_until > now) {
+        password_verify_dummy(&a->pw, password);
+        const char *why = !found ? "unknown_email" : locked_ip ? "ip_locked" : "locked";
+        if (found)
+            e = signin_failed(a, &u, why, false, c, now);
+        else
+            log_info("sign-in for an unknown address", LOG_STR("ip", ip));
+        if (!e && !locked_ip)
+            e = ip_failure(a, ip, now);
+        return e ? e : ERR_UNAUTHENTICATED;
+    }
+
+    const struct master_key *key = keyring_find(a->ring, r.key_id);
+    struct password_ctx other;
+    const struct password_ctx *ctx = &a->pw;
+    bool ok = false, needs_rehash = false;
+    if (!key) {
+        /* the hash's key left the ring too early (docs/KEYS.md): nobody can sign in */
+        password_verify_dummy(&a->pw, password);
+        log_error("password hash made with a master key not in the ring",
+                  LOG_STR("tenant", u.tenant.id), LOG_STR("key_id", r.key_id));
+        e = signin_failed(a, &u, "key_missing", false, c, now);
+        return e ? e : ERR_UNAUTHENTICATED;
+    }
+    if (key != keyring_current(a->ring)) {
+        if ((e = password_ctx_init(&other, key, a->cost)) != ERR_OK)
+            return e;
+        ctx = &other;
+    }
+    e = password_verify(ctx, password, r.hash, &ok, &needs_rehash);
+    if (ctx == &other)
+        password_ctx_wipe(&other);
+    crypto_wipe(r.hash, sizeof r.hash);
+    if (e || !ok) {
+        if (e)
+            log_error("stored password hash unusable", LOG_STR("tenant", u.tenant.id), LOG_ERR(e));
+        e = signin_failed(a, &u, "bad_password", true, c, now);
+        if (!e)
+            e = ip_failure(a, ip, now);
+        return e ? e : ERR_UNAUTHENTICATED;
+    }
+
+    char new_hash[PASSWORD_HASH_MAX];
+    bool rehash = needs_rehash || key != keyring_current(a->ring);
+    if (rehash && (e = password_hash(&a->pw, password, new_hash)) != ERR_OK) {
+        log_warn("rehash failed; keeping the old hash", LOG_ERR(e));
+        rehash = false;
+    }
+    e = signin_succeeded(a, &u, rehash ? new_hash : NULL, c, session_id, out);
+    crypto_wipe(new_hash, sizeof new_hash);
+    return e;
+}
+
+/* ---- password reset and magic links ------------------------------------------------ */
+
+/*
+ * Token (and code) for the account of email, if it has one; token[0] == 0
+ * otherwise. Records action in the account's tenant.
+ */
+static enum err issue_token(struct accounts *a, struct str email, const char *purpose, int64_t ttl,
+                            const char *action, const struct accounts_client *c,
+                            char token[ACCOUNTS_SECRET_LEN + 1], char *code)
+{
+    token[0] = '\0';
+    if (code)
+        code[0] = '\0';
+    enum err e = acc_client_check(c);
+    if (e)
+        return e;
+    char em[ACCOUNTS_MAX_EMAIL + 1];
+    if ((e = accounts_email_normalize(email, em)) != ERR_OK)
+        return e;
+    struct accounts_user_ref u;
+    bool found = false;
+    if ((e = directory_lookup(a, em, &u, &found)) != ERR_OK)
+        return e;
+    if (!found) {
+        log_info("token requested for an unknown address", LOG_STR("purpose", purpose));
+        return ERR_OK;
+    }
+    char th[ACCOUNTS_HASH_HEX + 1], ch[ACCOUNTS_HASH_HEX + 1];
+    if ((e = acc_secret_new(&u.tenant, token, th)) != ERR_OK)
+        return e;
+    if (code) {
+        unsigned char h[SHA256_LEN];
+        if ((e = token_code_new(code, h)) != ERR_OK)
+            goto fail;
+        hash_hex(h, ch);
+    }
+    int64_t now = accounts_now(a);
+    struct tx *tx = NULL;
+    if ((e = storage_begin(a->db, &u.tenant, TX_WRITE, &tx)) != ERR_OK)
+        goto fail;
+    e = token_insert(tx, th, purpose, u.user_id, code ? ch : NULL, now, ttl);
+    char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
+    target_of("user", u.user_id, ut, sizeof ut);
+    if (!e)
+        e = acc_audit(tx, action, AUDIT_ACTOR_ANONYMOUS, NULL, ut, AUDIT_SUCCESS, c, NULL);
+    if (e)
+        storage_rollback(tx);
+    else
+        e = storage_commit(tx);
+    if (!e)
+        return ERR_OK;
+fail:
+    crypto_wipe(token, ACCOUNTS_SECRET_LEN + 1);
+    if (code)
+        crypto_wipe(code, TOKEN_CODE_LEN + 1);
+    return e;
+}
+
+enum err accounts_password_reset_request(struct accounts *a, struct str email,
+                                         const struct accounts_client *c,
+                                         char token[ACCOUNTS_SECRET_LEN + 1])
+{
+    return issue_token(a, email, "reset_password", ACCOUNTS_RESET_TTL_S,
+                       "auth.password_reset_requested", c, token, NULL);
+}
+
+enum err accounts_password_reset(struct accounts *a, struct str token, struct str new_password,
+                                 const struct accounts_client *c, const char **reason)
+{
+    const char *why = NULL;
+    if (!reason)
+        reason = &why;
+    *reason = NULL;
+    struct tenant_ctx t;
+    char h[ACCOUNTS_HASH_HEX + 1], uid[ACCOUNTS_ID_LEN + 1];
+    enum err e = acc_client_check(c);
+    if (e)
+        return e;
+    e = acc_secret_parse(token, &t, h);
+    if (e)
+        return e == ERR_LIMIT ? ERR_LIMIT : ERR_NOT_FOUND;
+    if ((e = password_check_policy(new_password, reason)) != ERR_OK)
+        return e;
+    char pw_hash[PASSWORD_HASH_MAX];
+    if ((e = password_hash(&a->pw, new_password, pw_hash)) != ERR_OK)
+        return e;
+    int64_t now = accounts_now(a);
+    struct tx *tx = NULL;
+    uint64_t revoked = 0;
+    if ((e = storage_begin(a->db, &t, TX_WRITE, &tx)) != ERR_OK)
+        goto done;
+    e = token_spend(tx, h, "reset_password", now, uid);
+    if (!e) /* every other open reset link of the user dies with this one */
+        e = acc_exec(tx,
+                     "UPDATE auth_tokens SET used_at = $3 WHERE tenant_id = $1 AND user_id = $2 "
+                     "AND purpose = 'reset_password' AND used_at IS NULL",
+                     ACC_ARGS(ACC_C(uid), ACC_I(now)), NULL);
+    if (!e)
+        e = acc_exec(
+            tx,
+            "UPDATE users SET password_hash = $3, password_key_id = $4, failed_count = 0, "
+            "locked_until = NULL, email_verified_at = COALESCE(email_verified_at, $5) "
+            "WHERE tenant_id = $1 AND id = $2",
+            ACC_ARGS(ACC_C(uid), ACC_C(pw_hash), ACC_C(keyring_current(a->ring)->id), ACC_I(now)),
+            NULL);
+    if (!e)
+        e = acc_sessions_revoke_all(a, tx, uid, &revoked);
+    char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
+    target_of("user", uid, ut, sizeof ut);
+    if (!e)
+        e = acc_audit(tx, "auth.password_reset", AUDIT_ACTOR_USER, uid, ut, AUDIT_SUCCESS, c,
+                      LOG_FIELDS_(LOG_INT("sessions_revoked", (int64_t)revoked)));
+    if (e)
+        storage_rollback(tx);
+    else
+        e = storage_commit(tx);
+done:
+    crypto_wipe(pw_hash, sizeof pw_hash);
+    return e;
+}
+
+enum err accounts_magic_link_request(struct accounts *a, struct str email,
+                                     const struct accounts_client *c,
+                                     char token[ACCOUNTS_SECRET_LEN + 1],
+                                     char code[TOKEN_CODE_LEN + 1])
+{
+    return issue_token(a, email, "magic_link", ACCOUNTS_MAGIC_TTL_S, "auth.magic_link_requested", c,
+                       token, code);
+}
+
+/* Session for user after a spent magic link, in tx; commits or rolls back. */
+static enum err magic_signin(struct accounts *a, struct tx *tx, const struct accounts_user_ref *u,
+                             int64_t now, const struct accounts_client *c,
+                             char session_id[ACCOUNTS_SECRET_LEN + 1], struct accounts_session *out)
+{
+    /* the link proves the mailbox */
+    enum err e = acc_exec(tx,
+                          "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $3) "
+                          "WHERE tenant_id = $1 AND id = $2",
+                          ACC_ARGS(ACC_C(u->user_id), ACC_I(now)), NULL);
+    if (!e)
+        e = acc_session_create(a, tx, u, c, session_id, out);
+    if (!e)
+        e = user_fill(tx, u->user_id, out);
+    char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
+    target_of("user", u->user_id, ut, sizeof ut);
+    if (!e)
+        e = acc_audit(tx, "auth.magic_link_signin", AUDIT_ACTOR_USER, u->user_id, ut, AUDIT_SUCCESS,
+                      c, NULL);
+    if (e)
+        storage_rollback(tx);
+    else
+        e = storage_commit(tx);
+    if (e)
+        crypto_wipe(session_id, ACCOUNTS_SECRET_LEN + 1);
+    return e;
+}
+
+enum err accounts_magic_link_consume(struct accounts *a, struct str token,
+                                     const struct accounts_client *c,
+                                     char session_id[ACCOUNTS_SECRET_LEN + 1],
+                                     struct accounts_session *out)
+{
+    struct accounts_session scratch;
+    if (!out)
+        out = &scratch;
+    memset(out, 0, sizeof *out);
+    session_id[0] = '\0';
+    struct accounts_user_ref u;
+    char h[ACCOUNTS_HASH_HEX + 1];
+    enum err e = acc_client_check(c);
+    if (e)
+        return e;
+    e = acc_secret_parse(token, &u.tenant, h);
+    if (e)
+        return e == ERR_LIMIT ? ERR_LIMIT : ERR_NOT_FOUND;
+    int64_t now = accounts_now(a);
+    struct tx *tx = NULL;
+    if ((e = storage_begin(a->db, &u.tenant, TX_WRITE, &tx)) != ERR_OK)
+        return e;
+    e = token_spend(tx, h, "magic_link", now, u.user_id);
+    if (e) {
+        storage_rollback(tx);
+        return e;
+    }
+    return magic_signin(a, tx, &u, now, c, session_id, out);
+}
+
+enum err accounts_magic_link_consume_code(struct accounts *a, struct str email, struct str code,
+                                          const struct accounts_client *c,
+                                          char session_id[ACCOUNTS_SECRET_LEN + 1],
+                                          struct accounts_session *out)
+{
+    struct accounts_session scratch;
+    if (!out)
+        out = &scratch;
+    memset(out, 0, sizeof *out);
+    session_id[0] = '\0';
+    enum err e = acc_client_check(c);
+    if (e)
+        return e;
+    char em[ACCOUNTS_MAX_EMAIL + 1];
+    if ((e = accounts_email_normalize(email, em)) != ERR_OK)
+        return e == ERR_LIMIT ? ERR_LIMIT : ERR_NOT_FOUND;
+    unsigned char ch[SHA256_LEN];
+    if ((e = token_code_hash(code, ch)) != ERR_OK)
+        return e == ERR_LIMIT ? ERR_LIMIT : ERR_NOT_FOUND;
+    char chx[ACCOUNTS_HASH_HEX + 1];
+    hash_hex(ch, chx);
+    struct accounts_user_ref u;
+    bool found = false;
+    if ((e = directory_lookup(a, em, &u, &found)) != ERR_OK)
+        return e;
+    if (!found)
+        return ERR_NOT_FOUND;
+    int64_t now = accounts_now(a);
+    struct tx *tx = NULL;
+    if ((e = storage_begin(a->db, &u.tenant, TX_WRITE, &tx)) != ERR_OK)
+        return e;
+    uint64_t n = 0;
+    e = acc_exec(tx,
+                 "UPDATE auth_tokens SET used_at = $4 WHERE tenant_id = $1 AND user_id = $2 "
+                 "AND code_hash = $3 AND purpose = 'magic_link' AND used_at IS NULL "
+                 "AND expires_at > $4",
+                 ACC_ARGS(ACC_C(u.user_id), ACC_C(chx), ACC_I(now)), &n);
+    if (!e && n == 1)
+        return magic_signin(a, tx, &u, now, c, session_id, out);
+    /* a wrong code: counts against every open link of the user, burnt at the limit */
+    if (!e)
+        e = acc_exec(tx,
+                     "UPDATE auth_tokens SET attempts = attempts + 1, "
+                     "used_at = CASE WHEN attempts + 1 >= $4 THEN $3 ELSE used_at END "
+                     "WHERE tenant_id = $1 AND user_id = $2 AND purpose = 'magic_link' "
+                     "AND used_at IS NULL AND expires_at > $3",
+                     ACC_ARGS(ACC_C(u.user_id), ACC_I(now), ACC_I(ACCOUNTS_MAGIC_MAX_ATTEMPTS)),
+                     NULL);
+    char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
+    target_of("user", u.user_id, ut, sizeof ut);
+    if (!e)
+        e = acc_audit(tx, "auth.magic_link_signin", AUDIT_ACTOR_ANONYMOUS, NULL, ut, AUDIT_FAILURE,
+                      c, LOG_FIELDS_(LOG_STR("reason", "bad_code")));
+    if (e) {
+        storage_rollback(tx);
+        return e;
+    }
+    e = storage_commit(tx);
+    return e ? e : ERR_NOT_FOUND;
+}

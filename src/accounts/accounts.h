@@ -1,0 +1,310 @@
+/*
+ * accounts — sign-up, e-mail verification, password sign-in with lockout,
+ * server-side sessions, password reset and magic links (A1–A6, L1, T1–T4).
+ *
+ * Design:
+ *  - An account belongs to exactly one tenant. An e-mail address (ASCII
+ *    letters lower-cased) is unique in the deployment through the
+ *    user_emails directory, keyed by SHA-256("shiplog/v1/email:" || address).
+ *    Sign-in starts from the address, so it must find the tenant before it
+ *    can open a tenant-bound transaction: that one lookup, and the per-IP
+ *    failure counters, are the only statements not bound to a real tenant.
+ *    They run bound to ACCOUNTS_DIRECTORY_TENANT (the nil UUID), and on
+ *    PostgreSQL go through SECURITY DEFINER functions that read or write one
+ *    row by exact key (migration 0007 explains why this is narrower than a
+ *    table without row-level security). Everything else is tenant-scoped.
+ *  - Secrets handed out — session ids, verification, reset and magic-link
+ *    tokens — are "<tenant id>.<43 characters of base64url>" (ACCOUNTS_SECRET_LEN
+ *    bytes): the tenant part says which tenant's transaction to look in (it is
+ *    not secret), the random part (32 bytes from crypto/token.h) is stored
+ *    only as its SHA-256. A tampered tenant part finds nothing.
+ *  - Sign-in: unknown address, wrong password, locked account and locked IP
+ *    all return ERR_UNAUTHENTICATED after exactly one bcrypt computation
+ *    (password_verify_dummy where there is no hash to check), so they take
+ *    the same time (A4). Failures are counted in the database per account
+ *    (users.failed_count) and per client IP (login_failures_ip); from
+ *    ACCOUNTS_LOCK_THRESHOLD (account) or ACCOUNTS_IP_LOCK_THRESHOLD (IP)
+ *    failures on, every further failure locks for ACCOUNTS_LOCK_BASE_S
+ *    doubled per failure past the threshold, capped at ACCOUNTS_LOCK_MAX_S.
+ *    While locked the password is not even checked and the counter does not
+ *    grow. A successful sign-in clears the account's counter (not the IP's);
+ *    a password reset clears the account's lock.
+ *  - Unverified accounts (A2): sign-in with the right password succeeds, and
+ *    the session says email_verified = false; the console must refuse such a
+ *    session and offer to resend the mail. The state is read from the user on
+ *    every lookup, so verifying the address upgrades open sessions at once.
+ *    This reveals that an address is unverified only to someone holding its
+ *    password. A password reset or a magic link also proves the mailbox and
+ *    marks the address verified.
+ *  - Passwords are hashed with the pepper of the current master key and
+ *    stored with that key's id; sign-in verifies with the key the hash names
+ *    (while it is in the ring) and re-hashes under the current key, or at the
+ *    current cost, after a successful check (docs/KEYS.md).
+ *  - bcrypt never runs inside a database transaction (a SQLite write
+ *    transaction is exclusive); counters are updated with atomic increments.
+ *  - Every L1 event is an audit event in the affected tenant's chain, in the
+ *    transaction that makes the change, with the client IP: tenant.created,
+ *    auth.signup, auth.email_verified, auth.signin (success/failure),
+ *    auth.lockout, auth.signout, auth.session_revoked, auth.signout_everywhere,
+ *    auth.password_reset_requested, auth.password_reset,
+ *    auth.magic_link_requested, auth.magic_link_signin. Failures for an
+ *    unknown address have no tenant to be recorded in: they are logged.
+ *
+ * Public outcomes: the HTTP layer must answer ERR_UNAUTHENTICATED, ERR_NOT_FOUND
+ * from token functions, and the reset/magic-link requests identically whether
+ * or not the account exists; *_request functions return ERR_OK either way.
+ *
+ * Time comes from a clock hook (accounts_set_clock) in Unix seconds, so tests
+ * move time without sleeping.
+ *
+ * Thread-safety: a struct accounts is read-only after accounts_open (the
+ * clock hook must be set before it is shared) and may be used by all threads.
+ */
+#ifndef SHIPLOG_ACCOUNTS_ACCOUNTS_H
+#define SHIPLOG_ACCOUNTS_ACCOUNTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit/audit.h"
+#include "core/err.h"
+#include "core/str.h"
+#include "crypto/keyring.h"
+#include "crypto/password.h"
+#include "crypto/token.h"
+#include "secrets/secrets.h"
+#include "storage/storage.h"
+
+/* ---- limits ---------------------------------------------------------------- */
+#define ACCOUNTS_MAX_EMAIL       254 /* bytes of an address (RFC 5321 path limit) */
+#define ACCOUNTS_MAX_ORG_NAME    100 /* bytes of an organization name */
+#define ACCOUNTS_MAX_USER_AGENT  256 /* bytes of a User-Agent stored (longer ones are cut) */
+#define ACCOUNTS_MAX_CLIENT_IP   AUDIT_MAX_CLIENT_IP /* bytes of a client IP text */
+#define ACCOUNTS_MAX_SECRET_TEXT 128                 /* bytes of a session id / token accepted */
+#define ACCOUNTS_MAX_SLUG        40 /* bytes of a slug derived from the organization */
+#define ACCOUNTS_MAX_SESSIONS    50 /* sessions accounts_sessions_list reports */
+
+/* ---- timing ---------------------------------------------------------------- */
+#define ACCOUNTS_SESSION_IDLE_S     (30 * 60)      /* idle timeout */
+#define ACCOUNTS_SESSION_ABSOLUTE_S (12 * 60 * 60) /* absolute timeout */
+#define ACCOUNTS_SESSION_SLIDE_S    60             /* last_seen_at is written at most this often */
+#define ACCOUNTS_VERIFY_TTL_S       (24 * 60 * 60) /* e-mail verification token */
+#define ACCOUNTS_RESET_TTL_S        (60 * 60)      /* password reset token */
+#define ACCOUNTS_MAGIC_TTL_S        (15 * 60)      /* magic link and its code */
+#define ACCOUNTS_MAGIC_MAX_ATTEMPTS 5  /* wrong codes that burn a user's open magic links */
+#define ACCOUNTS_LOCK_THRESHOLD     5  /* account failures before the first lock */
+#define ACCOUNTS_IP_LOCK_THRESHOLD  20 /* failures from one IP before it is locked */
+#define ACCOUNTS_IP_WINDOW_S        (24 * 60 * 60) /* an IP's counter starts over after this */
+#define ACCOUNTS_LOCK_BASE_S        60             /* first lock */
+#define ACCOUNTS_LOCK_MAX_S         (60 * 60)      /* longest lock */
+
+/* ---- text sizes ------------------------------------------------------------ */
+#define ACCOUNTS_ID_LEN     36                                           /* a user id (UUID) */
+#define ACCOUNTS_SECRET_LEN (STORAGE_TENANT_ID_LEN + 1 + TOKEN_TEXT_LEN) /* "<tenant>.<token>" */
+#define ACCOUNTS_HASH_HEX   64 /* SHA-256 hex: a session's public handle */
+
+/* The context the directory statements are bound to (see above). */
+#define ACCOUNTS_DIRECTORY_TENANT "00000000-0000-0000-0000-000000000000"
+
+struct accounts;
+
+struct accounts_options {
+    struct storage *db;         /* main storage, opened for the server (borrowed) */
+    struct secrets *secrets;    /* for the new tenant's data key (borrowed) */
+    const struct keyring *ring; /* borrowed; keys[0] peppers new hashes */
+    unsigned bcrypt_cost;       /* PASSWORD_COST_MIN..MAX; 0 = PASSWORD_COST_DEFAULT */
+};
+
+/* Who is calling, for audit events and sessions. NULL fields = "". */
+struct accounts_client {
+    const char *ip;         /* at most ACCOUNTS_MAX_CLIENT_IP bytes */
+    const char *user_agent; /* cut to ACCOUNTS_MAX_USER_AGENT bytes (at a UTF-8 boundary) */
+    const char *request_id; /* at most AUDIT_MAX_REQUEST_ID bytes */
+};
+
+/*
+ * ERR_INVALID for a missing storage/secrets/ring or an empty ring, ERR_CONFIG
+ * for a cost out of range, ERR_CRYPTO when the pepper cannot be derived.
+ */
+MUST_CHECK enum err accounts_open(const struct accounts_options *o, struct accounts **out);
+void accounts_close(struct accounts *a); /* wipes the peppers; NULL is a no-op */
+
+/* Test hook: now() in Unix seconds replaces time(NULL). Set before sharing a. */
+void accounts_set_clock(struct accounts *a, int64_t (*now)(void *arg), void *arg);
+
+/* A user, as identified after sign-in / in a session. */
+struct accounts_user_ref {
+    struct tenant_ctx tenant;
+    char user_id[ACCOUNTS_ID_LEN + 1];
+};
+
+/* ---- sign-up and verification ---------------------------------------------- */
+
+struct accounts_signup_result {
+    struct accounts_user_ref user;
+    char slug[ACCOUNTS_MAX_SLUG + 1];
+    char verify_token[ACCOUNTS_SECRET_LEN + 1]; /* for the verification mail */
+    const char *reason; /* on ERR_INVALID / ERR_LIMIT: public text naming the problem */
+};
+
+/*
+ * Creates a tenant for organization org_name (slug derived from it, made
+ * unique with a random suffix when taken), its data key, the first user as
+ * super_admin with an unverified address, and a verification token; records
+ * tenant.created and auth.signup. One transaction for all rows of the main
+ * database (the data key lives in the vault: created first, discarded again
+ * when the transaction fails). ERR_LIMIT past a named limit, ERR_INVALID for
+ * a malformed address, empty/control-character organization or a password
+ * the policy refuses (out->reason says which); ERR_CONFLICT when the address
+ * already has an account (the HTTP layer should not reveal this: answer as
+ * for success and mail the owner instead).
+ */
+MUST_CHECK enum err accounts_signup(struct accounts *a, struct str email, struct str password,
+                                    struct str org_name, const struct accounts_client *c,
+                                    struct accounts_signup_result *out);
+
+/*
+ * Consumes a verification token and marks the address verified (single use).
+ * ERR_NOT_FOUND for an unknown, used, expired or malformed token; ERR_LIMIT
+ * past ACCOUNTS_MAX_SECRET_TEXT. out may be NULL.
+ */
+MUST_CHECK enum err accounts_verify_email(struct accounts *a, struct str token,
+                                          const struct accounts_client *c,
+                                          struct accounts_user_ref *out);
+
+/* ---- sign-in and sessions ---------------------------------------------------- */
+
+struct accounts_session {
+    struct accounts_user_ref user;
+    char role[16];
+    bool email_verified; /* A2: the console opens only when true */
+    char id_hash[ACCOUNTS_HASH_HEX + 1];
+    int64_t created_at, last_seen_at, expires_at, idle_expires_at;
+};
+
+/*
+ * Password sign-in. On success a new session: its id (the cookie value,
+ * ACCOUNTS_SECRET_LEN characters) in session_id, its details in out (may be
+ * NULL). ERR_UNAUTHENTICATED for unknown address, wrong password, locked
+ * account or locked IP (same time, see above); ERR_LIMIT for an address
+ * longer than ACCOUNTS_MAX_EMAIL or a client IP longer than
+ * ACCOUNTS_MAX_CLIENT_IP (no account can match: nothing is revealed).
+ */
+MUST_CHECK enum err accounts_signin(struct accounts *a, struct str email, struct str password,
+                                    const struct accounts_client *c,
+                                    char session_id[ACCOUNTS_SECRET_LEN + 1],
+                                    struct accounts_session *out);
+
+/*
+ * The live session for a cookie value: ERR_UNAUTHENTICATED when unknown,
+ * malformed, revoked, idle past ACCOUNTS_SESSION_IDLE_S or older than
+ * ACCOUNTS_SESSION_ABSOLUTE_S. Slides last_seen_at / idle_expires_at when
+ * the last write is ACCOUNTS_SESSION_SLIDE_S old (never past expires_at).
+ */
+MUST_CHECK enum err accounts_session_lookup(struct accounts *a, struct str session_id,
+                                            struct accounts_session *out);
+
+/* Revokes the session of this cookie value (sign-out). ERR_UNAUTHENTICATED as lookup. */
+MUST_CHECK enum err accounts_signout(struct accounts *a, struct str session_id,
+                                     const struct accounts_client *c);
+
+/*
+ * Revokes one of user's own sessions by its public handle (id_hash from
+ * accounts_sessions_list). ERR_NOT_FOUND when user has no live session with
+ * that handle (another user's or tenant's included).
+ */
+MUST_CHECK enum err accounts_session_revoke(struct accounts *a,
+                                            const struct accounts_user_ref *user,
+                                            struct str id_hash, const struct accounts_client *c);
+
+/* One live session, for "your sessions". */
+struct accounts_session_info {
+    char id_hash[ACCOUNTS_HASH_HEX + 1];
+    int64_t created_at, last_seen_at, expires_at;
+    char client_ip[ACCOUNTS_MAX_CLIENT_IP + 1];
+    char user_agent[ACCOUNTS_MAX_USER_AGENT + 1];
+};
+
+/*
+ * user's live sessions, newest first, at most min(cap, ACCOUNTS_MAX_SESSIONS),
+ * into list; *n gets how many.
+ */
+MUST_CHECK enum err accounts_sessions_list(struct accounts *a, const struct accounts_user_ref *user,
+                                           struct accounts_session_info *list, size_t cap,
+                                           size_t *n);
+
+/* Revokes all of user's live sessions; *revoked (may be NULL) gets how many. */
+MUST_CHECK enum err accounts_signout_everywhere(struct accounts *a,
+                                                const struct accounts_user_ref *user,
+                                                const struct accounts_client *c, uint64_t *revoked);
+
+/* ---- password reset and magic links ------------------------------------------ */
+
+/*
+ * Makes a reset token (ACCOUNTS_RESET_TTL_S, single use) for the account of
+ * email. ERR_OK whether or not the address has an account: token is "" when
+ * it has none, and the caller mails only a non-empty token. ERR_LIMIT /
+ * ERR_INVALID only for an address over the limit or malformed.
+ */
+MUST_CHECK enum err accounts_password_reset_request(struct accounts *a, struct str email,
+                                                    const struct accounts_client *c,
+                                                    char token[ACCOUNTS_SECRET_LEN + 1]);
+
+/*
+ * Sets a new password with a reset token: single use (every open reset token
+ * of the user is spent), revokes all of the user's sessions, clears the
+ * lockout and marks the address verified. ERR_INVALID (reason set) when the
+ * password fails the policy — the token is then not spent; ERR_NOT_FOUND for
+ * an unknown, used or expired token. reason may be NULL.
+ */
+MUST_CHECK enum err accounts_password_reset(struct accounts *a, struct str token,
+                                            struct str new_password,
+                                            const struct accounts_client *c, const char **reason);
+
+/*
+ * A magic link token and its short code (TOKEN_CODE_LEN characters), valid
+ * ACCOUNTS_MAGIC_TTL_S, spent together. ERR_OK whether or not the address
+ * has an account (token and code "" when it has none).
+ */
+MUST_CHECK enum err accounts_magic_link_request(struct accounts *a, struct str email,
+                                                const struct accounts_client *c,
+                                                char token[ACCOUNTS_SECRET_LEN + 1],
+                                                char code[TOKEN_CODE_LEN + 1]);
+
+/*
+ * Consumes a magic link (the POST behind the page the link opens) and opens a
+ * session as accounts_signin does. ERR_NOT_FOUND for an unknown, used,
+ * expired or malformed token.
+ */
+MUST_CHECK enum err accounts_magic_link_consume(struct accounts *a, struct str token,
+                                                const struct accounts_client *c,
+                                                char session_id[ACCOUNTS_SECRET_LEN + 1],
+                                                struct accounts_session *out);
+
+/*
+ * The same with the code typed on the page that asked for email. A wrong code
+ * counts against all of the user's open magic links, which are spent after
+ * ACCOUNTS_MAGIC_MAX_ATTEMPTS wrong codes. ERR_NOT_FOUND for every failure
+ * (unknown address included).
+ */
+MUST_CHECK enum err accounts_magic_link_consume_code(struct accounts *a, struct str email,
+                                                     struct str code,
+                                                     const struct accounts_client *c,
+                                                     char session_id[ACCOUNTS_SECRET_LEN + 1],
+                                                     struct accounts_session *out);
+
+/* ---- helpers exposed for the HTTP layer and tests ------------------------------ */
+
+/*
+ * Normalizes an address into out (ASCII letters lower-cased): ERR_LIMIT past
+ * ACCOUNTS_MAX_EMAIL bytes; ERR_INVALID unless it is one '@' between a
+ * non-empty local part and a domain with a dot, without spaces or control
+ * characters.
+ */
+MUST_CHECK enum err accounts_email_normalize(struct str email, char out[ACCOUNTS_MAX_EMAIL + 1]);
+
+/* The slug for an organization name: [a-z0-9-], at most ACCOUNTS_MAX_SLUG bytes, never empty. */
+void accounts_slug_of(struct str org_name, char out[ACCOUNTS_MAX_SLUG + 1]);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * accounts_internal — what accounts.c and sessions.c share; not for other
+ * modules.
+ */
+#ifndef SHIPLOG_ACCOUNTS_INTERNAL_H
+#define SHIPLOG_ACCOUNTS_INTERNAL_H
+
+#include "accounts/accounts.h"
+
+struct accounts {
+    struct storage *db;
+    struct secrets *secrets;
+    const struct keyring *ring;
+    unsigned cost;
+    struct password_ctx pw; /* pepper of the current master key */
+    int64_t (*now)(void *arg);
+    void *now_arg;
+};
+
+int64_t accounts_now(const struct accounts *a);
+
+/* A bound parameter, from $2 on. */
+struct acc_arg {
+    enum { ACC_TEXT, ACC_INT, ACC_NULL } kind;
+    struct str s;
+    int64_t i;
+};
+#define ACC_T(v) ((struct acc_arg){.kind = ACC_TEXT, .s = (v)})
+#define ACC_C(v) ((struct acc_arg){.kind = ACC_TEXT, .s = str_from_cstr(v)})
+#define ACC_I(v) ((struct acc_arg){.kind = ACC_INT, .i = (int64_t)(v)})
+#define ACC_N    ((struct acc_arg){.kind = ACC_NULL})
+#define ACC_ARGS(...)                                                                              \
+    ((const struct acc_arg[]){__VA_ARGS__}),                                                       \
+        (sizeof((const struct acc_arg[]){__VA_ARGS__}) / sizeof(struct acc_arg))
+
+/*
+ * Prepares sql, binds args to $2.. and steps once: *row says whether a row is
+ * there; the statement is left to the caller (stmt_finish) in *out.
+ */
+MUST_CHECK enum err acc_query(struct tx *tx, const char *sql, const struct acc_arg *args, size_t n,
+                              struct stmt **out, bool *row);
+/* Runs a statement to completion; *changes (may be NULL) gets the rows changed. */
+MUST_CHECK enum err acc_exec(struct tx *tx, const char *sql, const struct acc_arg *args, size_t n,
+                             uint64_t *changes);
+
+/* Copies a column into a fixed buffer (cut to cap - 1 bytes). */
+void acc_col_copy(const struct stmt *st, int col, char *out, size_t cap);
+
+/* Appends an audit event for the client. */
+MUST_CHECK enum err acc_audit(struct tx *tx, const char *action, enum audit_actor actor,
+                              const char *actor_id, const char *target, enum audit_outcome outcome,
+                              const struct accounts_client *c, const struct log_field *details);
+
+/*
+ * Splits "<tenant>.<token>" into the tenant and the token's hash (hex).
+ * ERR_LIMIT past ACCOUNTS_MAX_SECRET_TEXT, ERR_INVALID when malformed.
+ */
+MUST_CHECK enum err acc_secret_parse(struct str text, struct tenant_ctx *t,
+                                     char hash_hex[ACCOUNTS_HASH_HEX + 1]);
+/* A fresh "<tenant>.<token>" for t and the hex hash to store. */
+MUST_CHECK enum err acc_secret_new(const struct tenant_ctx *t, char text[ACCOUNTS_SECRET_LEN + 1],
+                                   char hash_hex[ACCOUNTS_HASH_HEX + 1]);
+
+/* Checks a client's fields against their limits (ERR_LIMIT). */
+MUST_CHECK enum err acc_client_check(const struct accounts_client *c);
+
+/*
+ * Creates a session for user inside tx (which must be TX_WRITE), writes its
+ * id to session_id and fills out (may be NULL; role and email_verified are
+ * the caller's to set).
+ */
+MUST_CHECK enum err acc_session_create(struct accounts *a, struct tx *tx,
+                                       const struct accounts_user_ref *user,
+                                       const struct accounts_client *c,
+                                       char session_id[ACCOUNTS_SECRET_LEN + 1],
+                                       struct accounts_session *out);
+
+/* Revokes all live sessions of user in tx; *n (may be NULL) gets how many. */
+MUST_CHECK enum err acc_sessions_revoke_all(struct accounts *a, struct tx *tx, const char *user_id,
+                                            uint64_t *n);
+
+#endif
