@@ -501,11 +501,49 @@ static void target_of(const char *kind, const char *id, char *out, size_t cap)
     snprintf(out, cap, "%s:%s", kind, id);
 }
 
+/* ---- mail ---------------------------------------------------------------------- */
+
+/* Hands a mail to the caller's mailer inside tx; nothing without one. */
+static enum err mail_queue(struct tx *tx, const struct accounts_client *c,
+                           enum accounts_mail_kind kind, const char *to, const char *token,
+                           const char *code)
+{
+    if (!c || !c->mailer || !c->mailer->queue)
+        return ERR_OK;
+    struct accounts_mail m = {
+        .kind = kind, .to = to, .token = token ? token : "", .code = code ? code : ""};
+    return c->mailer->queue(c->mailer->arg, tx, &m);
+}
+
+/* The owner of an address someone tried to sign up with hears of it (mailer only). */
+static enum err signup_taken_notice(struct accounts *a, const struct accounts_user_ref *u,
+                                    const char *email, const struct accounts_client *c)
+{
+    if (!c || !c->mailer)
+        return ERR_OK;
+    struct tx *tx = NULL;
+    enum err e = storage_begin(a->db, &u->tenant, TX_WRITE, &tx);
+    if (e)
+        return e;
+    e = mail_queue(tx, c, ACCOUNTS_MAIL_SIGNUP_TAKEN, email, NULL, NULL);
+    char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
+    target_of("user", u->user_id, ut, sizeof ut);
+    if (!e)
+        e = acc_audit(tx, "auth.signup", AUDIT_ACTOR_ANONYMOUS, NULL, ut, AUDIT_FAILURE, c,
+                      LOG_FIELDS_(LOG_STR("reason", "email already registered")));
+    if (e) {
+        storage_rollback(tx);
+        return e;
+    }
+    return storage_commit(tx);
+}
+
 /* ---- sign-up -------------------------------------------------------------------- */
 
 struct signup_rows {
     const struct tenant_ctx *t;
     const char *slug, *email, *email_hash, *user_id, *pw_hash, *key_id, *token_hash;
+    const char *token; /* the verification token's text, for the mail */
     struct str org;
     int64_t now;
 };
@@ -538,6 +576,8 @@ static enum err signup_tx(struct accounts *a, const struct signup_rows *r,
     if (!e)
         e = token_insert(tx, r->token_hash, "verify_email", r->user_id, NULL, r->now,
                          ACCOUNTS_VERIFY_TTL_S);
+    if (!e)
+        e = mail_queue(tx, c, ACCOUNTS_MAIL_VERIFY, r->email, r->token, NULL);
     char tt[sizeof "tenant:" + STORAGE_TENANT_ID_LEN], ut[sizeof "user:" + ACCOUNTS_ID_LEN];
     target_of("tenant", r->t->id, tt, sizeof tt);
     target_of("user", r->user_id, ut, sizeof ut);
@@ -574,16 +614,20 @@ enum err accounts_signup(struct accounts *a, struct str email, struct str passwo
     if ((e = password_check_policy(password, &out->reason)) != ERR_OK)
         return e;
 
-    struct accounts_user_ref existing;
-    bool found = false;
-    if ((e = directory_lookup(a, em, &existing, &found)) != ERR_OK)
-        return e;
-    if (found)
-        return ERR_CONFLICT;
-
+    /* hashed before the lookup: a taken address costs the same bcrypt */
     char pw_hash[PASSWORD_HASH_MAX];
     if ((e = password_hash(&a->pw, password, pw_hash)) != ERR_OK)
         return e;
+    struct accounts_user_ref existing;
+    bool found = false;
+    if ((e = directory_lookup(a, em, &existing, &found)) != ERR_OK)
+        goto done;
+    if (found) {
+        e = signup_taken_notice(a, &existing, em, c);
+        if (!e)
+            e = ERR_CONFLICT;
+        goto done;
+    }
     struct signup_rows r = {
         .t = &out->user.tenant,
         .email = em,
@@ -597,6 +641,7 @@ enum err accounts_signup(struct accounts *a, struct str email, struct str passwo
     email_hash(em, eh);
     r.email_hash = eh;
     r.token_hash = th;
+    r.token = out->verify_token;
     if (!e)
         e = new_uuid(out->user.tenant.id);
     if (!e)
@@ -887,8 +932,9 @@ enum err accounts_signin(struct accounts *a, struct str email, struct str passwo
  * otherwise. Records action in the account's tenant.
  */
 static enum err issue_token(struct accounts *a, struct str email, const char *purpose, int64_t ttl,
-                            const char *action, const struct accounts_client *c,
-                            char token[ACCOUNTS_SECRET_LEN + 1], char *code)
+                            const char *action, enum accounts_mail_kind kind,
+                            const struct accounts_client *c, char token[ACCOUNTS_SECRET_LEN + 1],
+                            char *code)
 {
     token[0] = '\0';
     if (code)
@@ -925,6 +971,8 @@ static enum err issue_token(struct accounts *a, struct str email, const char *pu
     target_of("user", u.user_id, ut, sizeof ut);
     if (!e)
         e = acc_audit(tx, action, AUDIT_ACTOR_ANONYMOUS, NULL, ut, AUDIT_SUCCESS, c, NULL);
+    if (!e)
+        e = mail_queue(tx, c, kind, em, token, code);
     if (e)
         storage_rollback(tx);
     else
@@ -943,7 +991,7 @@ enum err accounts_password_reset_request(struct accounts *a, struct str email,
                                          char token[ACCOUNTS_SECRET_LEN + 1])
 {
     return issue_token(a, email, "reset_password", ACCOUNTS_RESET_TTL_S,
-                       "auth.password_reset_requested", c, token, NULL);
+                       "auth.password_reset_requested", ACCOUNTS_MAIL_RESET, c, token, NULL);
 }
 
 enum err accounts_password_reset(struct accounts *a, struct str token, struct str new_password,
@@ -1006,8 +1054,8 @@ enum err accounts_magic_link_request(struct accounts *a, struct str email,
                                      char token[ACCOUNTS_SECRET_LEN + 1],
                                      char code[TOKEN_CODE_LEN + 1])
 {
-    return issue_token(a, email, "magic_link", ACCOUNTS_MAGIC_TTL_S, "auth.magic_link_requested", c,
-                       token, code);
+    return issue_token(a, email, "magic_link", ACCOUNTS_MAGIC_TTL_S, "auth.magic_link_requested",
+                       ACCOUNTS_MAIL_MAGIC, c, token, code);
 }
 
 /* Session for user after a spent magic link, in tx; commits or rolls back. */

@@ -116,11 +116,38 @@ struct accounts_options {
     unsigned bcrypt_cost;       /* PASSWORD_COST_MIN..MAX; 0 = PASSWORD_COST_DEFAULT */
 };
 
+/* Mail the accounts core asks for; see struct accounts_mailer. */
+enum accounts_mail_kind {
+    ACCOUNTS_MAIL_VERIFY,       /* token: the e-mail verification token */
+    ACCOUNTS_MAIL_RESET,        /* token: the password reset token */
+    ACCOUNTS_MAIL_MAGIC,        /* token and code: the magic link */
+    ACCOUNTS_MAIL_SIGNUP_TAKEN, /* someone tried to sign up with this address; no token */
+};
+
+struct accounts_mail {
+    enum accounts_mail_kind kind;
+    const char *to;    /* the normalized address of the account */
+    const char *token; /* "" when the kind has none; a secret: never log it */
+    const char *code;  /* ACCOUNTS_MAIL_MAGIC only, else "" */
+};
+
+/*
+ * Mail hook: called inside the write transaction (tx, bound to the account's
+ * tenant) that creates the token, so the mail is queued exactly when the
+ * token commits (outbox_enqueue). An error fails the transaction and the
+ * calling function returns it. The core never holds a password in m.
+ */
+struct accounts_mailer {
+    enum err (*queue)(void *arg, struct tx *tx, const struct accounts_mail *m);
+    void *arg;
+};
+
 /* Who is calling, for audit events and sessions. NULL fields = "". */
 struct accounts_client {
     const char *ip;         /* at most ACCOUNTS_MAX_CLIENT_IP bytes */
     const char *user_agent; /* cut to ACCOUNTS_MAX_USER_AGENT bytes (at a UTF-8 boundary) */
     const char *request_id; /* at most AUDIT_MAX_REQUEST_ID bytes */
+    const struct accounts_mailer *mailer; /* NULL = no mail is queued (the caller mails) */
 };
 
 /*
@@ -158,7 +185,10 @@ struct accounts_signup_result {
  * a malformed address, empty/control-character organization or a password
  * the policy refuses (out->reason says which); ERR_CONFLICT when the address
  * already has an account (the HTTP layer should not reveal this: answer as
- * for success and mail the owner instead).
+ * for success). With a mailer, the verification mail is queued in the
+ * sign-up transaction, and on ERR_CONFLICT an ACCOUNTS_MAIL_SIGNUP_TAKEN
+ * notice is queued in the existing account's tenant. Both paths compute one
+ * bcrypt hash, so a taken address answers in the same time as a fresh one.
  */
 MUST_CHECK enum err accounts_signup(struct accounts *a, struct str email, struct str password,
                                     struct str org_name, const struct accounts_client *c,
@@ -244,7 +274,8 @@ MUST_CHECK enum err accounts_signout_everywhere(struct accounts *a,
 /*
  * Makes a reset token (ACCOUNTS_RESET_TTL_S, single use) for the account of
  * email. ERR_OK whether or not the address has an account: token is "" when
- * it has none, and the caller mails only a non-empty token. ERR_LIMIT /
+ * it has none, and the caller mails only a non-empty token (with a mailer in
+ * c, the ACCOUNTS_MAIL_RESET mail is queued in the token's transaction). ERR_LIMIT /
  * ERR_INVALID only for an address over the limit or malformed.
  */
 MUST_CHECK enum err accounts_password_reset_request(struct accounts *a, struct str email,
@@ -265,7 +296,8 @@ MUST_CHECK enum err accounts_password_reset(struct accounts *a, struct str token
 /*
  * A magic link token and its short code (TOKEN_CODE_LEN characters), valid
  * ACCOUNTS_MAGIC_TTL_S, spent together. ERR_OK whether or not the address
- * has an account (token and code "" when it has none).
+ * has an account (token and code "" when it has none). With a mailer in c,
+ * the ACCOUNTS_MAIL_MAGIC mail is queued in the token's transaction.
  */
 MUST_CHECK enum err accounts_magic_link_request(struct accounts *a, struct str email,
                                                 const struct accounts_client *c,

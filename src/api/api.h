@@ -27,6 +27,23 @@ enum err csp_report(struct http_request *req, struct http_response *resp);
 
 extern const struct body_spec CSP_REPORT_BODY;
 
+/* identity.c: sign-up, sign-in, sessions, reset and magic links (A1–A6). */
+enum err identity_signup(struct http_request *req, struct http_response *resp);
+enum err identity_verify_email(struct http_request *req, struct http_response *resp);
+enum err identity_signin(struct http_request *req, struct http_response *resp);
+enum err identity_signout(struct http_request *req, struct http_response *resp);
+enum err identity_sessions_list(struct http_request *req, struct http_response *resp);
+enum err identity_session_revoke(struct http_request *req, struct http_response *resp);
+enum err identity_signout_everywhere(struct http_request *req, struct http_response *resp);
+enum err identity_reset_request(struct http_request *req, struct http_response *resp);
+enum err identity_reset_confirm(struct http_request *req, struct http_response *resp);
+enum err identity_magic_request(struct http_request *req, struct http_response *resp);
+enum err identity_magic_consume(struct http_request *req, struct http_response *resp);
+
+extern const struct body_spec IDENTITY_SIGNUP_BODY, IDENTITY_SIGNIN_BODY, IDENTITY_EMAIL_BODY,
+    IDENTITY_TOKEN_BODY, IDENTITY_MAGIC_CONSUME_BODY, IDENTITY_RESET_CONFIRM_BODY,
+    IDENTITY_EMPTY_BODY;
+
 /* The API description (docs/openapi.json), embedded at build time. */
 extern const char openapi_json[];
 extern const size_t openapi_json_len;

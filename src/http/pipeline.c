@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 #include "http/headers.h"
@@ -284,6 +285,90 @@ static enum err check_rate(const struct pipeline *p, struct http_request *req)
     return ERR_OK;
 }
 
+enum err http_rate_hit(struct http_request *req, enum rl_bucket bucket, const char *key)
+{
+    struct ratelimit *rl = req->app->ratelimit;
+    if (!rl)
+        return ERR_OK;
+    struct rl_decision d;
+    enum err e = ratelimit_hit(rl, bucket, str_from_cstr(key), &d);
+    if (!e && d.allowed)
+        return ERR_OK;
+    req->rate_decision = d;
+    req->rate_checked = true;
+    if (e)
+        return http_fail(req, ERR_RATE_LIMITED, "rate limiter: %s", err_name(e));
+    return http_fail_public(req, ERR_RATE_LIMITED, "rate_limited",
+                            "Too many requests; retry after the time in Retry-After.");
+}
+
+/* A3: the principal of a ROUTE_AUTHENTICATED route, from the session cookie. */
+static enum err authenticate(const struct pipeline *p, struct http_request *req)
+{
+    if (req->route->access != ROUTE_AUTHENTICATED)
+        return ERR_OK;
+    struct str value;
+    if (!p->app->accounts ||
+        !http_cookie_get(http_header_get(req, "Cookie"), HTTP_SESSION_COOKIE, &value) ||
+        value.len == 0)
+        return http_fail_public(req, ERR_UNAUTHENTICATED, "unauthenticated",
+                                "Sign in to use this endpoint.");
+    struct accounts_session s;
+    enum err e = accounts_session_lookup(p->app->accounts, value, &s);
+    if (e == ERR_UNAUTHENTICATED || e == ERR_LIMIT || e == ERR_INVALID || e == ERR_NOT_FOUND)
+        return http_fail_public(req, ERR_UNAUTHENTICATED, "unauthenticated",
+                                "Sign in to use this endpoint.");
+    if (e)
+        return http_fail(req, e, "session lookup: %s", err_name(e));
+    struct http_principal *pr = &req->principal;
+    pr->authenticated = true;
+    pr->user = s.user;
+    snprintf(pr->session_handle, sizeof pr->session_handle, "%s", s.id_hash);
+    snprintf(pr->role, sizeof pr->role, "%s", s.role);
+    pr->email_verified = s.email_verified;
+    return ERR_OK;
+}
+
+/* The origin ("scheme://host[:port]") that starts url; 0 when url has none. */
+static size_t url_origin_len(const char *url)
+{
+    const char *sep = strstr(url, "://");
+    if (!sep)
+        return 0;
+    return (size_t)(sep + 3 - url) + strcspn(sep + 3, "/?#");
+}
+
+/*
+ * U2 for the JSON API: a state-changing request on an authenticated route
+ * must not come from another site. Bodies must be JSON already (body_spec:
+ * 415 for form types, which a cross-site form could send); this covers the
+ * body-less ones too: Sec-Fetch-Site must not be cross-site, and an Origin,
+ * when sent, must be on the allowlist or be this deployment's public origin.
+ */
+static enum err check_csrf(const struct pipeline *p, struct http_request *req)
+{
+    if (req->route->access != ROUTE_AUTHENTICATED || req->method == HTTP_GET ||
+        req->method == HTTP_HEAD)
+        return ERR_OK;
+    const char *refusal = NULL;
+    struct str site = http_header_get(req, "Sec-Fetch-Site");
+    if (site.ptr && str_ieq_cstr(site, "cross-site"))
+        refusal = "Sec-Fetch-Site is cross-site";
+    struct str origin = http_header_get(req, "Origin");
+    if (!refusal && origin.ptr && !origin_allowed(p->app->cfg, origin)) {
+        const char *pub = p->app->cfg->public_url;
+        size_t n = url_origin_len(pub);
+        if (!http_origin_valid(origin) || n == 0 || origin.len != n ||
+            strncasecmp(origin.ptr, pub, n) != 0)
+            refusal = "Origin is neither allowed nor the public origin";
+    }
+    if (!refusal)
+        return ERR_OK;
+    req->fail_detail = refusal;
+    return http_fail_public(req, ERR_FORBIDDEN, "csrf_refused",
+                            "This request was refused as a possible cross-site request forgery.");
+}
+
 static enum err add_rate_headers(struct http_request *req, struct http_response *resp)
 {
     if (!req->rate_checked)
@@ -342,6 +427,12 @@ static enum err run_stages(const struct pipeline *p, struct http_request *req,
     enum err e = check_rate(p, req);
     if (e)
         return e;
+    e = check_csrf(p, req); /* first: a forged request costs no session lookup */
+    if (e)
+        return e;
+    e = authenticate(p, req);
+    if (e)
+        return e;
     e = check_body(req);
     if (e)
         return e;
@@ -388,6 +479,8 @@ void pipeline_run(const struct pipeline *p, struct http_request *req, struct htt
         (void)add_security_headers(p, req, resp, delivery);
     }
 
+    if (log_level_min() > LOG_INFO)
+        return; /* the access log is off: nothing to copy or time */
     char *path = arena_strndup(req->arena, req->path.ptr ? req->path.ptr : "", req->path.len);
     char *method = arena_strndup(req->arena, req->method_text.ptr ? req->method_text.ptr : "",
                                  req->method_text.len);

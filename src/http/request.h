@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "accounts/accounts.h"
 #include "core/arena.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -38,6 +39,7 @@ struct app {
     struct storage *storage;
     struct storage *vault; /* tenant data keys (docs/KEYS.md) */
     struct ratelimit *ratelimit; /* NULL = no rate limits (unit tests) */
+    struct accounts *accounts;   /* NULL = nobody can sign in (authenticated routes give 401) */
     const char *version;
     time_t started_at;
     const char *security_txt; /* rendered once at start-up */
@@ -58,6 +60,22 @@ struct http_header {
     struct str name;
     struct str value;
 };
+
+/*
+ * Who is calling: set by the authentication stage for ROUTE_AUTHENTICATED
+ * routes from the session cookie (accounts_session_lookup); all zero
+ * otherwise. Handlers scope every storage call with user.tenant (T1).
+ */
+struct http_principal {
+    bool authenticated;
+    struct accounts_user_ref user;              /* tenant context and user id */
+    char session_handle[ACCOUNTS_HASH_HEX + 1]; /* the session's public id (never the cookie) */
+    char role[16];
+    bool email_verified; /* A2: console pages refuse false; the JSON API reports it */
+};
+
+/* The session cookie (A3); __Host- binds it to this origin, Path=/, Secure. */
+#define HTTP_SESSION_COOKIE "__Host-shiplog_session"
 
 struct http_request;
 struct http_response;
@@ -91,6 +109,7 @@ struct http_request {
     const char *param_names[HTTP_MAX_PARAMS];
     size_t n_params;
     struct json *json; /* parsed body when the route takes JSON; freed by the arena */
+    struct http_principal principal;
 
     /* failure details, see http_fail() */
     const char *fail_code;    /* public code overriding err_public_code() */
@@ -143,6 +162,14 @@ MUST_CHECK enum err http_resp_json(struct http_request *req, struct http_respons
 /* The structured error body for err (H5) with the request's support id. */
 MUST_CHECK enum err http_resp_error(struct http_request *req, struct http_response *resp,
                                     enum err e);
+
+/*
+ * Counts one hit of bucket for key (H8) on top of the route's per-IP hit;
+ * when refused, the decision replaces the request's so the 429 carries this
+ * bucket's Retry-After and RateLimit-* headers, and ERR_RATE_LIMITED (public
+ * code rate_limited) is returned. ERR_OK without a limiter.
+ */
+MUST_CHECK enum err http_rate_hit(struct http_request *req, enum rl_bucket bucket, const char *key);
 
 const char *http_method_name(enum http_method m);
 enum http_method http_method_parse(struct str s);

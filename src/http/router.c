@@ -53,7 +53,7 @@ enum err router_init(struct router *r, const struct route *routes, size_t n, str
         const char *why = NULL;
         if (!rt->pattern || !pattern_valid(rt->pattern))
             why = "malformed pattern";
-        else if (rt->access == ROUTE_ACCESS_UNSET)
+        else if (rt->access == ROUTE_ACCESS_UNSET || rt->access > ROUTE_AUTHENTICATED)
             why = "no access class (every route must declare who may call it)";
         else if (!rt->handler)
             why = "no handler";

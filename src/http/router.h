@@ -29,6 +29,8 @@ enum route_access {
     ROUTE_ACCESS_UNSET = 0, /* refused by router_init */
     ROUTE_PUBLIC,           /* anyone: health, security.txt, API description, CSP reports */
     ROUTE_DELIVERY,         /* public delivery content: open CORS, no credentials */
+    ROUTE_AUTHENTICATED,    /* a live session (cookie) is required: 401 `unauthenticated`
+                               otherwise; state-changing methods pass the CSRF checks (U2) */
 };
 
 /* What a route accepts as a body; NULL body_spec = no body expected. */
@@ -46,7 +48,8 @@ struct route {
     enum route_access access;
     const struct body_spec *body;
     const char *summary; /* one line, for docs and the API description */
-    bool rate_limited;   /* count each call in rate_bucket, keyed by client IP (H8) */
+    bool rate_limited;   /* count each call in rate_bucket, keyed by client IP (H8);
+                            per-account keys are counted by the handler (http_rate_hit) */
     enum rl_bucket rate_bucket;
 };
 

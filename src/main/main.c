@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accounts/accounts.h"
 #include "api/api.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -24,6 +25,7 @@
 #include "crypto/keyring.h"
 #include "outbox/outbox.h"
 #include "ratelimit/ratelimit.h"
+#include "secrets/secrets.h"
 #include "http/server.h"
 #include "main/commands.h"
 #include "storage/storage.h"
@@ -322,6 +324,8 @@ static int serve(struct config *cfg)
     struct audit_checkpointer *checkpointer = NULL;
     struct ratelimit *limiter = NULL;
     struct outbox_sender *sender = NULL;
+    struct secrets *secrets = NULL;
+    struct accounts *accounts = NULL;
     struct buf msg = BUF_INIT(2048), sectxt = BUF_INIT(4096);
     int rc = 0;
 
@@ -355,6 +359,19 @@ static int serve(struct config *cfg)
         rc = startup_failure("cannot open the database", e, &msg);
         goto out;
     }
+    /* sign-up creates tenant data keys in the vault; sign-in peppers with the ring */
+    struct accounts_options aopt = {
+        .db = st, .secrets = NULL, .ring = &ring, .bcrypt_cost = cfg->bcrypt_cost};
+    if ((e = secrets_open(st, vault, &ring, &secrets)) == ERR_OK) {
+        aopt.secrets = secrets;
+        e = accounts_open(&aopt, &accounts);
+    }
+    if (e) {
+        buf_reset(&msg);
+        buf_note(&msg, "cannot open the accounts (%s)", err_name(e));
+        rc = startup_failure("cannot start", e, &msg);
+        goto out;
+    }
     /* Redis being down is not an error: limits are then kept in-process */
     if ((e = ratelimit_new(cfg, &limiter))) {
         rc = main_exit_code(e);
@@ -377,6 +394,7 @@ static int serve(struct config *cfg)
         .storage = st,
         .vault = vault,
         .ratelimit = limiter,
+        .accounts = accounts,
         .version = SHIPLOG_VERSION,
         .started_at = now,
         .security_txt = buf_cstr(&sectxt),
@@ -428,6 +446,8 @@ out:
     outbox_sender_stop(sender); /* the message in flight completes */
     audit_checkpointer_stop(checkpointer); /* a last round of checkpoints */
     ratelimit_free(limiter);
+    accounts_close(accounts);
+    secrets_close(secrets);
     storage_close(vault);
     storage_close(st);
     keyring_wipe(&ring);

@@ -939,6 +939,91 @@ static void test_rehash_rotation(void **state)
     use_ring(KEY_A, NULL);
 }
 
+/* ---- mailer hook ------------------------------------------------------------------- */
+
+struct mail_log {
+    int calls;
+    enum err fail; /* returned by the hook when not ERR_OK */
+    enum accounts_mail_kind kind;
+    char to[ACCOUNTS_MAX_EMAIL + 1], token[ACCOUNTS_SECRET_LEN + 1], code[TOKEN_CODE_LEN + 1];
+};
+
+static enum err record_mail(void *arg, struct tx *tx, const struct accounts_mail *m)
+{
+    struct mail_log *l = arg;
+    assert_non_null(tx);
+    l->calls++;
+    l->kind = m->kind;
+    snprintf(l->to, sizeof l->to, "%s", m->to);
+    snprintf(l->token, sizeof l->token, "%s", m->token);
+    snprintf(l->code, sizeof l->code, "%s", m->code);
+    return l->fail;
+}
+
+/* Mail is queued in the token's transaction: a failing mailer leaves no token. */
+static void test_mailer(void **state)
+{
+    (void)state;
+    next_ip();
+    struct mail_log log = {0};
+    struct accounts_mailer mailer = {record_mail, &log};
+    struct accounts_client c = CLIENT;
+    c.mailer = &mailer;
+    char email[96], lower[ACCOUNTS_MAX_EMAIL + 1], tok[ACCOUNTS_SECRET_LEN + 1],
+        code[TOKEN_CODE_LEN + 1];
+    struct accounts_signup_result r;
+
+    new_email(email, sizeof email);
+    assert_int_equal(accounts_email_normalize(s_(email), lower), ERR_OK);
+    log.fail = ERR_IO; /* the sign-up fails with its mail: no account is left */
+    assert_int_equal(accounts_signup(S.acc, s_(email), s_(PASSWORD), s_("Mailer"), &c, &r),
+                     ERR_IO);
+    log = (struct mail_log){0};
+    assert_int_equal(accounts_signup(S.acc, s_(email), s_(PASSWORD), s_("Mailer"), &c, &r),
+                     ERR_OK);
+    assert_int_equal(log.calls, 1);
+    assert_int_equal(log.kind, ACCOUNTS_MAIL_VERIFY);
+    assert_string_equal(log.to, lower);
+    assert_string_equal(log.token, r.verify_token);
+
+    /* a taken address: the owner is told, and the attempt is audited in the tenant */
+    log = (struct mail_log){0};
+    struct accounts_signup_result r2;
+    assert_int_equal(accounts_signup(S.acc, s_(email), s_("another long password"), s_("X"), &c,
+                                     &r2),
+                     ERR_CONFLICT);
+    assert_int_equal(log.calls, 1);
+    assert_int_equal(log.kind, ACCOUNTS_MAIL_SIGNUP_TAKEN);
+    assert_string_equal(log.token, "");
+    assert_int_equal(audit_count(&r.user.tenant, "auth.signup"), 2);
+
+    /* reset: a failing mailer rolls the token back */
+    log = (struct mail_log){.fail = ERR_IO};
+    assert_int_equal(accounts_password_reset_request(S.acc, s_(email), &c, tok), ERR_IO);
+    assert_string_equal(tok, "");
+    assert_int_equal(query_int(&r.user.tenant,
+                               "SELECT count(*) FROM auth_tokens WHERE tenant_id = $1 AND "
+                               "purpose = $2",
+                               "reset_password"),
+                     0);
+    log = (struct mail_log){0};
+    assert_int_equal(accounts_password_reset_request(S.acc, s_(email), &c, tok), ERR_OK);
+    assert_int_equal(log.kind, ACCOUNTS_MAIL_RESET);
+    assert_string_equal(log.token, tok);
+
+    log = (struct mail_log){0};
+    assert_int_equal(accounts_magic_link_request(S.acc, s_(email), &c, tok, code), ERR_OK);
+    assert_int_equal(log.kind, ACCOUNTS_MAIL_MAGIC);
+    assert_string_equal(log.token, tok);
+    assert_string_equal(log.code, code);
+
+    /* no account: no mail */
+    log = (struct mail_log){0};
+    assert_int_equal(accounts_magic_link_request(S.acc, s_("nobody@example.com"), &c, tok, code),
+                     ERR_OK);
+    assert_int_equal(log.calls, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -949,6 +1034,7 @@ int main(void)
         cmocka_unit_test(test_session_timeouts), cmocka_unit_test(test_sessions_manage),
         cmocka_unit_test(test_password_reset),   cmocka_unit_test(test_magic_link),
         cmocka_unit_test(test_isolation),        cmocka_unit_test(test_rehash_rotation),
+        cmocka_unit_test(test_mailer),
     };
     return cmocka_run_group_tests_name("accounts", tests, suite_setup, suite_teardown);
 }

@@ -40,6 +40,8 @@ static const struct route routes[] = {
     ROUTE(HTTP_POST, "/items", ok_handler, ROUTE_PUBLIC, &json_body, ""),
     ROUTE(HTTP_GET, "/broken", db_fails, ROUTE_PUBLIC, NULL, ""),
     ROUTE(HTTP_GET, "/feed/{tenant}", ok_handler, ROUTE_DELIVERY, NULL, ""),
+    ROUTE(HTTP_DELETE, "/me", ok_handler, ROUTE_AUTHENTICATED, NULL, ""),
+    ROUTE(HTTP_GET, "/me", ok_handler, ROUTE_AUTHENTICATED, NULL, ""),
     {.method = HTTP_GET, .pattern = "/limited", .handler = ok_handler, .access = ROUTE_PUBLIC,
      .summary = "", .rate_limited = true, .rate_bucket = RL_SIGNUP},
 };
@@ -60,6 +62,7 @@ static int setup(void **state)
     f->cfg.n_cors_origins = 1;
     f->cfg.cors_origins[0] = allowed_origin;
     f->app.cfg = &f->cfg;
+    snprintf(f->cfg.public_url, sizeof f->cfg.public_url, "http://127.0.0.1:8080/base/");
     assert_int_equal(ratelimit_new(NULL, &f->app.ratelimit), ERR_OK); /* in-process */
     struct buf msg = BUF_INIT(256);
     assert_int_equal(
@@ -332,6 +335,55 @@ static void test_rate_limit(void **state)
     assert_int_equal(f->resp.status, 200);
 }
 
+/* Without a live session an authenticated route is 401, whatever the cookie says. */
+static void test_authenticated_needs_session(void **state)
+{
+    struct fixture *f = *state;
+    request(f, "GET", "/me", NULL, NULL);
+    run(f);
+    assert_error(f, 401, "unauthenticated");
+    const char *h[] = {"Cookie", "a=b; __Host-shiplog_session=forged.value", NULL};
+    request(f, "GET", "/me", NULL, h);
+    run(f); /* no accounts context: nobody can be signed in */
+    assert_error(f, 401, "unauthenticated");
+}
+
+/* U2: state-changing requests on authenticated routes must not be cross-site. */
+static void test_csrf_on_authenticated_routes(void **state)
+{
+    struct fixture *f = *state;
+    const char *cross[] = {"Sec-Fetch-Site", "cross-site", NULL};
+    request(f, "DELETE", "/me", NULL, cross);
+    run(f);
+    assert_error(f, 403, "csrf_refused");
+    const char *evil[] = {"Origin", "https://evil.example", NULL};
+    request(f, "DELETE", "/me", NULL, evil);
+    run(f);
+    assert_error(f, 403, "csrf_refused");
+    const char *null_origin[] = {"Origin", "null", NULL};
+    request(f, "DELETE", "/me", NULL, null_origin);
+    run(f);
+    assert_error(f, 403, "csrf_refused");
+    const char *longer[] = {"Origin", "http://127.0.0.1:80800", NULL};
+    request(f, "DELETE", "/me", NULL, longer);
+    run(f);
+    assert_error(f, 403, "csrf_refused");
+    /* the public origin, an allowlisted one, same-site and none pass on to authentication */
+    const char *own[] = {"Origin", "http://127.0.0.1:8080", "Sec-Fetch-Site", "same-origin", NULL};
+    const char *listed[] = {"Origin", allowed_origin, NULL};
+    const char *same_site[] = {"Sec-Fetch-Site", "same-site", NULL};
+    const char *const *pass[] = {own, listed, same_site, NULL};
+    for (size_t i = 0; i < 4; i++) {
+        request(f, "DELETE", "/me", NULL, pass[i]);
+        run(f);
+        assert_error(f, 401, "unauthenticated");
+    }
+    /* reads are not state-changing: no CSRF refusal */
+    request(f, "GET", "/me", NULL, cross);
+    run(f);
+    assert_error(f, 401, "unauthenticated");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +396,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delivery_is_open_without_credentials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authenticated_needs_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_csrf_on_authenticated_routes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,338 @@
+"""Identity JSON API end to end (A1–A6, H6, H8, U2): sign-up with the
+verification mail delivered through a real SMTP sink, sign-in and the session
+cookie, sessions list and revocation, identical failures, magic links, password
+reset, replay, CSRF, per-address rate limits, schema refusals and a second
+tenant trying to revoke the first one's sessions.
+
+Every request carries its own X-Forwarded-For address (the server trusts
+127.0.0.1 as a proxy), so the per-IP buckets of one test never starve another.
+"""
+
+import email
+import email.policy
+import itertools
+import json
+import re
+import secrets as pysecrets
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, base_env
+from e2e_util import assert_error, wait_until
+
+SMTPSINK = REPO_ROOT / "scripts" / "smtpsink"
+COOKIE = "__Host-shiplog_session"
+COOKIE_RE = re.compile(r"^__Host-shiplog_session=([A-Za-z0-9._-]+); Path=/; HttpOnly; Secure; "
+                       r"SameSite=Lax; Max-Age=43200$")
+EXPIRED_COOKIE = "__Host-shiplog_session=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0"
+PASSWORD = "correct horse battery staple"
+_ips = itertools.count(1)
+
+
+def new_ip():
+    n = next(_ips)
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+def new_email(tag="user"):
+    return f"{tag}-{pysecrets.token_hex(6)}@example.com"
+
+
+@pytest.fixture(scope="module")
+def sink():
+    d = Path(tempfile.mkdtemp(prefix="shiplog-smtpsink-"))
+    out = subprocess.run([str(SMTPSINK), "start", str(d)], capture_output=True, text=True,
+                         check=True, timeout=60, env=base_env()).stdout
+    vals = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    yield vals["URL"], Path(vals["MAIL_DIR"])
+    subprocess.run([str(SMTPSINK), "destroy", str(d)], timeout=60, env=base_env())
+
+
+@pytest.fixture(scope="module")
+def api(module_server_factory, sink):
+    url, mail_dir = sink
+    srv = module_server_factory.start(env={"SHIPLOG_SMTP_URL": url, "SHIPLOG_BCRYPT_COST": "10",
+                                           "SHIPLOG_TRUSTED_PROXIES": "127.0.0.1/32"})
+    return Api(srv, mail_dir, module_server_factory)
+
+
+class Api:
+    def __init__(self, srv, mail_dir, factory):
+        self.srv = srv
+        self.factory = factory
+        self.mail_dir = mail_dir
+
+    def call(self, method, path, body=None, *, cookie=None, ip=None, headers=None, raw=None):
+        h = {"X-Forwarded-For": ip or new_ip()}
+        if body is not None:
+            h["Content-Type"] = "application/json"
+        if cookie:
+            h["Cookie"] = f"{COOKIE}={cookie}"
+        h.update(headers or {})
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        return self.srv.request(method, path, data=data, headers=h)
+
+    def mails(self, to):
+        out = []
+        for p in sorted(self.mail_dir.glob("*.eml")):
+            msg = email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            if msg["To"] == to:
+                out.append(msg)
+        return out
+
+    def wait_mail(self, to, subject_part, n=1):
+        def found():
+            ms = [m for m in self.mails(to) if subject_part in m["Subject"]]
+            return ms if len(ms) >= n else None
+        ms = wait_until(found, 15)
+        assert ms, f"no mail {subject_part!r} to {to} (have {[m['Subject'] for m in self.mails(to)]})"
+        return ms[n - 1].get_content()
+
+    def token_in(self, text, page):
+        m = re.search(re.escape(self.srv.base_url) + "/" + page + r"\?token=([A-Za-z0-9._-]+)", text)
+        assert m, text
+        return m.group(1)
+
+    def signup(self, addr, password=PASSWORD, org="Acme Inc"):
+        r = self.call("POST", "/api/v1/signup",
+                      {"email": addr, "password": password, "organization": org})
+        assert r.status_code == 201, r.text
+        return r
+
+    def verified_user(self, tag="user"):
+        addr = new_email(tag)
+        self.signup(addr)
+        token = self.token_in(self.wait_mail(addr, "Confirm your e-mail"), "verify")
+        assert self.call("POST", "/api/v1/verify-email", {"token": token}).status_code == 200
+        return addr
+
+    def signin(self, addr, password=PASSWORD, ip=None):
+        r = self.call("POST", "/api/v1/session", {"email": addr, "password": password}, ip=ip)
+        assert r.status_code == 200, r.text
+        m = COOKIE_RE.match(r.headers["Set-Cookie"])
+        assert m, r.headers["Set-Cookie"]
+        return m.group(1), r.json()
+
+
+def error_shape(r):
+    body = r.json()
+    body["error"].pop("support_id")
+    return r.status_code, body
+
+
+def test_signup_verify_signin_sessions_signout(api):
+    addr = new_email()
+    r = api.signup(addr)
+    assert r.json() == {"status": "pending_verification",
+                        "message": "Check your mailbox: we sent a link to confirm the address."}
+    text = api.wait_mail(addr, "Confirm your e-mail")
+    assert PASSWORD not in text
+    token = api.token_in(text, "verify")
+    assert api.call("POST", "/api/v1/verify-email", {"token": token}).json() == {"status": "verified"}
+    assert_error(api.call("POST", "/api/v1/verify-email", {"token": token}), 400, "invalid_token")
+
+    r = api.call("POST", "/api/v1/session", {"email": addr.upper(), "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    set_cookie = r.headers["Set-Cookie"]
+    m = COOKIE_RE.match(set_cookie)
+    assert m, set_cookie
+    cookie = m.group(1)
+    me = r.json()
+    assert me["email_verified"] is True and me["role"] == "super_admin"
+    assert cookie not in r.text  # the id travels in the cookie only
+
+    r = api.call("GET", "/api/v1/sessions", cookie=cookie)
+    assert r.status_code == 200, r.text
+    sessions = r.json()["sessions"]
+    assert [s["id"] for s in sessions] == [me["session"]] and sessions[0]["current"] is True
+
+    r = api.call("DELETE", "/api/v1/session", cookie=cookie)
+    assert r.status_code == 204 and r.headers["Set-Cookie"] == EXPIRED_COOKIE
+    assert_error(api.call("GET", "/api/v1/sessions", cookie=cookie), 401, "unauthenticated")
+    assert_error(api.call("DELETE", "/api/v1/session", cookie=cookie), 401, "unauthenticated")
+    assert_error(api.call("GET", "/api/v1/sessions"), 401, "unauthenticated")
+
+
+def test_revoke_all_signs_out_everywhere(api):
+    addr = api.verified_user()
+    c1, _ = api.signin(addr)
+    c2, _ = api.signin(addr)
+    r = api.call("POST", "/api/v1/sessions/revoke-all", {}, cookie=c1)
+    assert r.status_code == 200 and r.json() == {"revoked": 2}, r.text
+    for c in (c1, c2):
+        assert_error(api.call("GET", "/api/v1/sessions", cookie=c), 401, "unauthenticated")
+
+
+def test_failed_signins_are_identical(api):
+    addr = new_email()
+    api.signup(addr)
+    wrong = api.call("POST", "/api/v1/session", {"email": addr, "password": "not the password!"})
+    unknown = api.call("POST", "/api/v1/session", {"email": new_email("ghost"), "password": PASSWORD})
+    for _ in range(6):  # lock the account
+        api.call("POST", "/api/v1/session", {"email": addr, "password": "still not the password"})
+    locked = api.call("POST", "/api/v1/session", {"email": addr, "password": PASSWORD})
+    for r in (wrong, unknown, locked):
+        assert_error(r, 401, "invalid_credentials")
+        assert "Set-Cookie" not in r.headers
+    assert error_shape(wrong) == error_shape(unknown) == error_shape(locked)
+
+
+def test_taken_email_is_indistinguishable(api):
+    addr = new_email("owner")
+    fresh = api.signup(addr)
+    api.wait_mail(addr, "Confirm your e-mail")
+    taken = api.signup(addr, password="another long password", org="Evil Corp")
+    assert taken.status_code == fresh.status_code == 201
+    assert taken.content == fresh.content
+    skip = {"date", "x-request-id", "ratelimit-reset"}
+    assert ({k.lower() for k in taken.headers} - skip) == ({k.lower() for k in fresh.headers} - skip)
+    notice = api.wait_mail(addr, "Someone tried to sign up")
+    assert "another long password" not in notice and api.srv.base_url + "/reset" in notice
+    assert len([m for m in api.mails(addr) if "Confirm" in m["Subject"]]) == 1
+    # the owner's password still works; the attempt's does not
+    api.signin(addr)
+    assert_error(api.call("POST", "/api/v1/session",
+                          {"email": addr, "password": "another long password"}),
+                 401, "invalid_credentials")
+
+
+def test_magic_link_by_token_and_by_code(api):
+    addr = api.verified_user()
+    r = api.call("POST", "/api/v1/magic-link", {"email": addr})
+    ghost = api.call("POST", "/api/v1/magic-link", {"email": new_email("ghost")})
+    assert r.status_code == ghost.status_code == 202 and r.content == ghost.content
+    text = api.wait_mail(addr, "sign-in link")
+    token = api.token_in(text, "magic")
+    r = api.call("POST", "/api/v1/magic-link/consume", {"token": token})
+    assert r.status_code == 200 and COOKIE_RE.match(r.headers["Set-Cookie"]), r.text
+    assert_error(api.call("POST", "/api/v1/magic-link/consume", {"token": token}), 400,
+                 "invalid_token")
+
+    assert api.call("POST", "/api/v1/magic-link", {"email": addr}).status_code == 202
+    text = api.wait_mail(addr, "sign-in link", n=2)
+    code = re.search(r"code on the sign-in page: ([A-Z0-9]{8})", text).group(1)
+    body = {"email": addr, "code": code}
+    r = api.call("POST", "/api/v1/magic-link/consume", body)
+    assert r.status_code == 200 and COOKIE_RE.match(r.headers["Set-Cookie"]), r.text
+    assert_error(api.call("POST", "/api/v1/magic-link/consume", body), 400, "invalid_token")
+    assert_error(api.call("POST", "/api/v1/magic-link/consume", {"token": token, "code": code}),
+                 400, "validation_failed")
+
+
+def test_password_reset(api):
+    addr = api.verified_user()
+    old_cookie, _ = api.signin(addr)
+    r = api.call("POST", "/api/v1/password-reset", {"email": addr})
+    ghost = api.call("POST", "/api/v1/password-reset", {"email": new_email("ghost")})
+    assert r.status_code == ghost.status_code == 202 and r.content == ghost.content
+    token = api.token_in(api.wait_mail(addr, "Reset your"), "reset")
+    assert_error(api.call("POST", "/api/v1/password-reset/confirm",
+                          {"token": token, "password": "short"}), 400, "validation_failed")
+    new_pw = "a brand new passphrase"
+    r = api.call("POST", "/api/v1/password-reset/confirm", {"token": token, "password": new_pw})
+    assert r.status_code == 200, r.text
+    assert_error(api.call("GET", "/api/v1/sessions", cookie=old_cookie), 401, "unauthenticated")
+    assert_error(api.call("POST", "/api/v1/session", {"email": addr, "password": PASSWORD}), 401,
+                 "invalid_credentials")
+    api.signin(addr, new_pw)
+    assert_error(api.call("POST", "/api/v1/password-reset/confirm",
+                          {"token": token, "password": "yet another passphrase"}),
+                 400, "invalid_token")
+    for m in api.mails(addr):
+        assert new_pw not in m.get_content() and PASSWORD not in m.get_content()
+
+
+def test_csrf_and_media_types(api):
+    addr = api.verified_user()
+    cookie, _ = api.signin(addr)
+    r = api.call("DELETE", "/api/v1/session", cookie=cookie, headers={"Sec-Fetch-Site": "cross-site"})
+    assert_error(r, 403, "csrf_refused")
+    r = api.call("DELETE", "/api/v1/session", cookie=cookie,
+                 headers={"Origin": "https://evil.example"})
+    assert_error(r, 403, "csrf_refused")
+    r = api.call("POST", "/api/v1/sessions/revoke-all", cookie=cookie, raw="x=1",
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_error(r, 415)
+    r = api.call("POST", "/api/v1/session", raw=f"email={addr}&password=x",
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_error(r, 415)
+    # the session survived every refusal; same-origin requests pass
+    r = api.call("DELETE", "/api/v1/session", cookie=cookie,
+                 headers={"Origin": api.srv.base_url, "Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 204, r.text
+
+
+def test_login_rate_limit_per_email(api):
+    addr = new_email("target")
+    for _ in range(10):  # 10 per 15 minutes per address, each from another IP
+        r = api.call("POST", "/api/v1/session", {"email": addr, "password": "guess guess guess"})
+        assert r.status_code == 401, r.text
+    r = api.call("POST", "/api/v1/session", {"email": addr.upper(), "password": "guess guess"})
+    assert_error(r, 429, "rate_limited")
+    assert int(r.headers["Retry-After"]) >= 1 and r.headers["RateLimit-Remaining"] == "0"
+    # another address from the same kind of client is not affected
+    r = api.call("POST", "/api/v1/session", {"email": new_email(), "password": "guess guess"})
+    assert r.status_code == 401
+
+
+def test_schema_refusals(api):
+    r = api.call("POST", "/api/v1/signup", {"email": new_email(), "password": PASSWORD,
+                                            "organization": "Acme", "role": "admin"})
+    assert_error(r, 400, "validation_failed")
+    long_addr = "a" * (255 - len("@example.com")) + "@example.com"
+    assert len(long_addr) == 255
+    r = api.call("POST", "/api/v1/password-reset", {"email": long_addr})
+    assert_error(r, 400, "validation_failed")
+    r = api.call("POST", "/api/v1/signup", {"email": new_email(), "password": PASSWORD,
+                                            "organization": "x" * 101})
+    assert_error(r, 400, "validation_failed")
+    r = api.call("POST", "/api/v1/verify-email", {"token": "t" * 129})
+    assert_error(r, 400, "validation_failed")
+    r = api.call("POST", "/api/v1/session", {"email": new_email()})
+    assert_error(r, 400, "validation_failed")
+    r = api.call("POST", "/api/v1/magic-link/consume", {"email": new_email(), "code": "A" * 9})
+    assert_error(r, 400, "validation_failed")
+    r = api.call("POST", "/api/v1/session", {"email": new_email(), "password": "p" * 4097})
+    assert r.status_code == 400 and r.json()["error"]["code"] in ("invalid_json", "validation_failed")
+    r = api.call("POST", "/api/v1/sessions/revoke-all", {"all": True}, cookie="x")
+    assert_error(r, 401, "unauthenticated")
+
+
+def test_second_tenant_cannot_revoke_first_tenants_sessions(api):
+    a = api.verified_user("alice")
+    b = api.verified_user("bob")
+    ca, me_a = api.signin(a)
+    cb, me_b = api.signin(b)
+    assert me_a["tenant_id"] != me_b["tenant_id"]
+    r = api.call("DELETE", f"/api/v1/sessions/{me_a['session']}", cookie=cb)
+    assert_error(r, 404, "not_found")
+    assert_error(api.call("DELETE", "/api/v1/sessions/nothex", cookie=cb), 404)
+    assert api.call("GET", "/api/v1/sessions", cookie=ca).status_code == 200
+    listed = api.call("GET", "/api/v1/sessions", cookie=cb).json()["sessions"]
+    assert me_a["session"] not in [s["id"] for s in listed]
+    # the owner can revoke it
+    r = api.call("DELETE", f"/api/v1/sessions/{me_a['session']}", cookie=ca)
+    assert r.status_code == 204 and r.headers["Set-Cookie"] == EXPIRED_COOKIE
+    assert_error(api.call("GET", "/api/v1/sessions", cookie=ca), 401, "unauthenticated")
+
+
+def test_audit_events_carry_ip_and_request_id(api):
+    addr = new_email()
+    ip = new_ip()
+    api.call("POST", "/api/v1/signup",
+             {"email": addr, "password": PASSWORD, "organization": "Audited"}, ip=ip)
+    r = api.call("POST", "/api/v1/session", {"email": addr, "password": PASSWORD}, ip=ip)
+    assert r.status_code == 200, r.text
+    tenant, rid = r.json()["tenant_id"], r.headers["X-Request-Id"]
+    res = api.factory.run_cli(["audit", "export", "--tenant", tenant,
+                               "--data", str(api.srv.data_dir)])
+    assert res.returncode == 0, res.stderr
+    events = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+    signin = [e for e in events if "auth.signin" in json.dumps(e)]
+    assert signin, events
+    assert ip in json.dumps(signin[-1]) and rid in json.dumps(signin[-1])
+    signup = [e for e in events if "auth.signup" in json.dumps(e)]
+    assert signup and ip in json.dumps(signup[-1])
