@@ -31,17 +31,20 @@ enum err security_txt_render(const struct config *cfg, time_t now, struct buf *o
 
 enum err wellknown_security_txt(struct http_request *req, struct http_response *resp)
 {
-    const char *txt = req->app->security_txt;
-    return http_resp_body(req, resp, 200, "text/plain; charset=utf-8", txt, strlen(txt));
+    const char *txt = req->app->security_txt; /* rendered once, freed after the server stops */
+    http_resp_static(resp, 200, "text/plain; charset=utf-8", txt, strlen(txt));
+    return ERR_OK;
 }
 
 enum err security_policy(struct http_request *req, struct http_response *resp)
 {
-    return http_resp_body(req, resp, 200, "text/plain; charset=utf-8", security_policy_txt,
-                          security_policy_txt_len);
+    http_resp_static(resp, 200, "text/plain; charset=utf-8", security_policy_txt,
+                     security_policy_txt_len);
+    return ERR_OK;
 }
 
 enum err openapi_document(struct http_request *req, struct http_response *resp)
 {
-    return http_resp_body(req, resp, 200, "application/json", openapi_json, openapi_json_len);
+    http_resp_static(resp, 200, "application/json", openapi_json, openapi_json_len);
+    return ERR_OK;
 }

@@ -127,6 +127,7 @@ struct http_response {
     size_t n_headers;
     const char *content_type;
     const char *body; /* in the request arena, or static */
+    bool body_static; /* body outlives the server: sent without copying */
     size_t body_len;
 };
 
@@ -154,6 +155,13 @@ MUST_CHECK enum err http_resp_header_set(struct http_request *req, struct http_r
 /* Sets a body (copied into the arena) and its content type. */
 MUST_CHECK enum err http_resp_body(struct http_request *req, struct http_response *resp, int status,
                                    const char *content_type, const char *body, size_t len);
+
+/*
+ * Sets a body that lives as long as the server (embedded documents, text
+ * rendered at start-up): neither copied into the arena nor by the HTTP library.
+ */
+void http_resp_static(struct http_response *resp, int status, const char *content_type,
+                      const char *body, size_t len);
 
 /* Sets a JSON body from a finished buffer (copied into the arena). */
 MUST_CHECK enum err http_resp_json(struct http_request *req, struct http_response *resp, int status,

@@ -115,7 +115,18 @@ enum err http_resp_body(struct http_request *req, struct http_response *resp, in
     resp->content_type = content_type;
     resp->body = copy;
     resp->body_len = len;
+    resp->body_static = false; /* an error body replacing a static one lives in the arena */
     return ERR_OK;
+}
+
+void http_resp_static(struct http_response *resp, int status, const char *content_type,
+                      const char *body, size_t len)
+{
+    resp->status = status;
+    resp->content_type = content_type;
+    resp->body = body;
+    resp->body_len = len;
+    resp->body_static = true;
 }
 
 enum err http_resp_json(struct http_request *req, struct http_response *resp, int status,

@@ -12,7 +12,8 @@
  *    where the header deadline of a keep-alive request starts.
  *  - NOTIFY_CONNECTION(CLOSED) runs before MHD closes the socket, so the
  *    reaper, holding the registry lock, never shuts down a reused descriptor.
- *  - Responses are created with MHD_RESPMEM_MUST_COPY because the request's
+ *  - Responses are created with MHD_RESPMEM_MUST_COPY (except bodies that
+ *    outlive the server, sent as MHD_RESPMEM_PERSISTENT) because the request's
  *    arena (which holds the body) is freed in the completion callback, before
  *    MHD destroys the response.
  */
@@ -268,7 +269,8 @@ static enum MHD_Result send_response(struct http_server *s, struct MHD_Connectio
     struct http_response *resp = &rc->resp;
     pipeline_run(&s->pipeline, req, resp);
     struct MHD_Response *r = MHD_create_response_from_buffer(
-        resp->body_len, (void *)(uintptr_t)(resp->body ? resp->body : ""), MHD_RESPMEM_MUST_COPY);
+        resp->body_len, (void *)(uintptr_t)(resp->body ? resp->body : ""),
+        resp->body_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     if (resp->content_type && resp->body_len)

@@ -23,6 +23,15 @@ static enum err ok_handler(struct http_request *req, struct http_response *resp)
     return http_resp_body(req, resp, 200, "application/json", "{}", 2);
 }
 
+static const char static_doc[] = "{\"doc\":true}";
+
+/* sets a static body, then fails: the error body must not be sent as static */
+static enum err static_then_fails(struct http_request *req, struct http_response *resp)
+{
+    http_resp_static(resp, 200, "application/json", static_doc, sizeof(static_doc) - 1);
+    return http_fail(req, ERR_DB, "late failure");
+}
+
 static enum err db_fails(struct http_request *req, struct http_response *resp)
 {
     return http_fail(req, ERR_DB, "relation \"secret_table\" does not exist at /srv/db");
@@ -39,6 +48,7 @@ static const struct route routes[] = {
     ROUTE(HTTP_GET, "/ok", ok_handler, ROUTE_PUBLIC, NULL, ""),
     ROUTE(HTTP_POST, "/items", ok_handler, ROUTE_PUBLIC, &json_body, ""),
     ROUTE(HTTP_GET, "/broken", db_fails, ROUTE_PUBLIC, NULL, ""),
+    ROUTE(HTTP_GET, "/static-broken", static_then_fails, ROUTE_PUBLIC, NULL, ""),
     ROUTE(HTTP_GET, "/feed/{tenant}", ok_handler, ROUTE_DELIVERY, NULL, ""),
     ROUTE(HTTP_DELETE, "/me", ok_handler, ROUTE_AUTHENTICATED, NULL, ""),
     ROUTE(HTTP_GET, "/me", ok_handler, ROUTE_AUTHENTICATED, NULL, ""),
@@ -188,6 +198,11 @@ static void test_errors(void **state)
 static void test_internal_detail_stays_out(void **state)
 {
     struct fixture *f = *state;
+    request(f, "GET", "/static-broken", NULL, NULL);
+    run(f);
+    assert_error(f, 500, "internal_error");
+    assert_false(f->resp.body_static); /* the error body lives in the request's arena */
+
     request(f, "GET", "/broken", NULL, NULL);
     run(f);
     assert_error(f, 500, "internal_error");
