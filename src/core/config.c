@@ -867,13 +867,13 @@ enum err config_load(struct config *cfg, const char *const *env, struct buf *err
     if (cfg->smtp_password.set && !cfg->smtp_url.set)
         return fail(&l, PREFIX "SMTP_PASSWORD: only with " PREFIX "SMTP_URL");
     if (cfg->keyvault_database_url.set != cfg->database_url.set)
-        return fail(&l, cfg->database_url.set
-                            ? PREFIX "KEYVAULT_DATABASE_URL is required with " PREFIX
-                                     "DATABASE_URL: tenant data keys live in their own "
-                                     "database, apart from the data (docs/KEYS.md)"
-                            : PREFIX "KEYVAULT_DATABASE_URL: only with " PREFIX
-                                     "DATABASE_URL (with SQLite the key vault is "
-                                     "keyvault.db in the data directory)");
+        return fail(&l, cfg->database_url.set ? PREFIX
+                            "KEYVAULT_DATABASE_URL is required with " PREFIX
+                            "DATABASE_URL: tenant data keys live in their own "
+                            "database, apart from the data (docs/KEYS.md)"
+                                              : PREFIX "KEYVAULT_DATABASE_URL: only with " PREFIX
+                                                       "DATABASE_URL (with SQLite the key vault is "
+                                                       "keyvault.db in the data directory)");
     if (cfg->env == CONFIG_ENV_PRODUCTION && !cfg->master_key.set)
         return fail(&l, PREFIX "MASTER_KEY or " PREFIX "MASTER_KEY_FILE is required when " PREFIX
                                "ENV=production");
@@ -916,7 +916,8 @@ bool config_mail_addr_valid(struct str a)
     static const char atext_extra[] = "!#$%&'*+-/=?^_`{|}~";
     for (size_t i = 0; i < (size_t)at; i++) {
         unsigned char ch = (unsigned char)a.ptr[i];
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        bool alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
         if (ch == '.') {
             if (i == 0 || i + 1 == (size_t)at || a.ptr[i - 1] == '.')
                 return false;
@@ -934,7 +935,8 @@ bool config_mail_addr_valid(struct str a)
             label = 0;
             continue;
         }
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        bool alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
         if (!alnum && !(ch == '-' && label > 0))
             return false;
         label++;

@@ -31,7 +31,7 @@
 #define CONFIG_MAX_SECRET_FILE 65536 /* bytes in a secret file */
 #define CONFIG_MAX_LIST        64    /* entries in a list setting (origins, proxies) */
 #define CONFIG_MAX_PATH        1024
-#define CONFIG_MAX_MAIL_ADDR   254   /* bytes in a mail address (RFC 5321 path limit) */
+#define CONFIG_MAX_MAIL_ADDR   254 /* bytes in a mail address (RFC 5321 path limit) */
 
 enum config_env { CONFIG_ENV_DEVELOPMENT, CONFIG_ENV_PRODUCTION };
 
@@ -85,9 +85,9 @@ struct config {
     bool security_contact_defaulted;
     bool security_policy_defaulted;
 
-    unsigned db_statement_timeout_ms; /* SHIPLOG_DB_STATEMENT_TIMEOUT_MS, default 5000 */
-    unsigned db_pool_size;            /* SHIPLOG_DB_POOL_SIZE, default 8 */
-    unsigned secret_ttl_s;            /* SHIPLOG_SECRET_TTL, default 300 */
+    unsigned db_statement_timeout_ms;     /* SHIPLOG_DB_STATEMENT_TIMEOUT_MS, default 5000 */
+    unsigned db_pool_size;                /* SHIPLOG_DB_POOL_SIZE, default 8 */
+    unsigned secret_ttl_s;                /* SHIPLOG_SECRET_TTL, default 300 */
     unsigned audit_checkpoint_interval_s; /* SHIPLOG_AUDIT_CHECKPOINT_INTERVAL, default 300 */
     unsigned bcrypt_cost;                 /* SHIPLOG_BCRYPT_COST, 10..16, default 12 */
 

@@ -464,7 +464,8 @@ enum err log_mask_value(struct buf *out, const char *s, size_t len)
         if (sep + 1 < len && (s[sep] == '"' || s[sep] == '\'') &&
             (s[sep + 1] == ':' || s[sep + 1] == '='))
             sep++; /* the key was quoted */
-        if (sep < len && (s[sep] == '=' || (s[sep] == ':' && !(sep + 1 < len && s[sep + 1] == '/')))) {
+        if (sep < len &&
+            (s[sep] == '=' || (s[sep] == ':' && !(sep + 1 < len && s[sep + 1] == '/')))) {
             char key[LOG_MAX_KEY + 1];
             size_t kl = wlen < LOG_MAX_KEY ? wlen : LOG_MAX_KEY;
             memcpy(key, s + i - wlen, kl);
@@ -494,8 +495,7 @@ enum err log_mask_value(struct buf *out, const char *s, size_t len)
              * key names a password or secret, or the value looks like one */
             bool prose_ok = !spaced || s[sep] != ':' || credential_like(s + v, end - v) ||
                             strstr(key, "pass") || strstr(key, "Pass") || strstr(key, "PASS") ||
-                            strstr(key, "secret") || strstr(key, "Secret") ||
-                            strstr(key, "SECRET");
+                            strstr(key, "secret") || strstr(key, "Secret") || strstr(key, "SECRET");
             if (end > v && prose_ok && log_key_is_sensitive(key)) {
                 FLUSH_TO(v);
                 if ((e = buf_puts(out, LOG_MASK)) != ERR_OK)

@@ -81,8 +81,8 @@ static bool url_attr_value_safe(struct str v)
     if (str_istarts_with(v, STR_LIT("mailto:")))
         return true;
     /* same-site: "/path" (not "//host"), "?query", "#fragment" */
-    return v.len > 0 && ((v.ptr[0] == '/' && (v.len == 1 || v.ptr[1] != '/')) ||
-                         v.ptr[0] == '?' || v.ptr[0] == '#');
+    return v.len > 0 && ((v.ptr[0] == '/' && (v.len == 1 || v.ptr[1] != '/')) || v.ptr[0] == '?' ||
+                         v.ptr[0] == '#');
 }
 
 void html_attr_(struct html *h, const char *literal_name, struct str value)

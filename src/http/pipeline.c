@@ -274,8 +274,8 @@ static enum err check_rate(const struct pipeline *p, struct http_request *req)
     } else {
         n = snprintf(key, sizeof(key), "ip:%s", req->client_ip);
     }
-    enum err e = ratelimit_hit(rl, req->route->rate_bucket, str_from(key, (size_t)n),
-                               &req->rate_decision);
+    enum err e =
+        ratelimit_hit(rl, req->route->rate_bucket, str_from(key, (size_t)n), &req->rate_decision);
     req->rate_checked = true;
     if (e) /* the limiter refuses what it cannot decide on */
         return http_fail(req, ERR_RATE_LIMITED, "rate limiter: %s", err_name(e));

@@ -30,14 +30,14 @@
 #define HTTP_MAX_RESP_HEADERS 40
 #define HTTP_MAX_PARAMS       8 /* {name} segments in a route */
 #define HTTP_REQUEST_ID_LEN   32
-#define HTTP_IP_LEN           46 /* INET6_ADDRSTRLEN */
-#define HTTP_XFF_MAX 2048 /* bytes of all X-Forwarded-For lines joined */
+#define HTTP_IP_LEN           46   /* INET6_ADDRSTRLEN */
+#define HTTP_XFF_MAX          2048 /* bytes of all X-Forwarded-For lines joined */
 
 /* Services shared by all requests; read-only after start-up. */
 struct app {
     const struct config *cfg;
     struct storage *storage;
-    struct storage *vault; /* tenant data keys (docs/KEYS.md) */
+    struct storage *vault;       /* tenant data keys (docs/KEYS.md) */
     struct ratelimit *ratelimit; /* NULL = no rate limits (unit tests) */
     struct accounts *accounts;   /* NULL = nobody can sign in (authenticated routes give 401) */
     const char *version;

@@ -443,7 +443,7 @@ static int serve(struct config *cfg)
 
 out:
     http_server_stop(srv);
-    outbox_sender_stop(sender); /* the message in flight completes */
+    outbox_sender_stop(sender);            /* the message in flight completes */
     audit_checkpointer_stop(checkpointer); /* a last round of checkpoints */
     ratelimit_free(limiter);
     accounts_close(accounts);

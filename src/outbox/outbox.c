@@ -54,8 +54,7 @@ enum err outbox_mail_check(const struct outbox_mail *m)
     struct str to = str_from(m->to, to_len), subj = str_from(m->subject, subj_len),
                body = str_from(m->body, body_len);
     /* CR / LF in To or Subject would start a header of the caller's choosing */
-    if (!config_mail_addr_valid(to) || has_control(subj) || !utf8_valid(subj) ||
-        !utf8_valid(body))
+    if (!config_mail_addr_valid(to) || has_control(subj) || !utf8_valid(subj) || !utf8_valid(body))
         return ERR_INVALID;
     return ERR_OK;
 }
@@ -165,8 +164,8 @@ static enum err put_qp_body(struct buf *out, struct str body)
         for (size_t k = i; !e && k < stop; k++) {
             unsigned char c = (unsigned char)body.ptr[k];
             bool blank = c == ' ' || c == '\t';
-            bool enc = (c < 0x20 && c != '\t') || c > 0x7e || c == '=' || (blank && k + 1 == stop) ||
-                       (c == '.' && k == i);
+            bool enc = (c < 0x20 && c != '\t') || c > 0x7e || c == '=' ||
+                       (blank && k + 1 == stop) || (c == '.' && k == i);
             size_t w = enc ? 3 : 1;
             if (col + w > 75) {
                 e = buf_puts(out, "=\r\n");
@@ -236,8 +235,8 @@ static enum err write_all(int fd, const char *p, size_t n)
 }
 
 /* <data_dir>/outbox/<id>.eml: temp name, fsync, rename, fsync the directory. */
-static enum err deliver_file(const char *data_dir, const char *id, const struct buf *msg,
-                             char *why, size_t why_cap)
+static enum err deliver_file(const char *data_dir, const char *id, const struct buf *msg, char *why,
+                             size_t why_cap)
 {
     char dir[CONFIG_MAX_PATH + 16], tmp[CONFIG_MAX_PATH + 64], dst[CONFIG_MAX_PATH + 64];
     if ((size_t)snprintf(dir, sizeof dir, "%s/outbox", data_dir) >= sizeof dir) {
@@ -519,8 +518,8 @@ enum err outbox_run_round(struct storage *s, const struct outbox_transport *t, i
     struct tenant_list *l = calloc(1, sizeof *l);
     if (!l)
         err_oom();
-    enum err e = storage_pending_outbox_tenants(s, now_unix, OUTBOX_TENANTS_PER_ROUND,
-                                                collect_tenant, l);
+    enum err e =
+        storage_pending_outbox_tenants(s, now_unix, OUTBOX_TENANTS_PER_ROUND, collect_tenant, l);
     for (size_t i = 0; !e && i < l->n; i++) {
         for (int k = 0; !e && k < OUTBOX_MAILS_PER_TENANT; k++) {
             if (stop && atomic_load(stop))

@@ -36,19 +36,19 @@
 #include "core/err.h"
 #include "storage/storage.h"
 
-#define OUTBOX_MAX_ADDR         CONFIG_MAX_MAIL_ADDR /* bytes of the recipient address */
-#define OUTBOX_MAX_SUBJECT      255                  /* bytes of the subject (UTF-8) */
-#define OUTBOX_MAX_BODY         65536                /* bytes of the plain-text body (UTF-8) */
-#define OUTBOX_ID_LEN           32                   /* hex digits of a mail id (16 random bytes) */
-#define OUTBOX_MAX_ATTEMPTS     8                    /* deliveries tried before a mail is dead */
-#define OUTBOX_BACKOFF_BASE_S   30                   /* wait after the first failure */
-#define OUTBOX_BACKOFF_MAX_S    3600                 /* longest wait between attempts */
-#define OUTBOX_LEASE_S          300                  /* a claimed mail is not retried before */
-#define OUTBOX_POLL_S           5                    /* sender wakes at least this often */
-#define OUTBOX_MAX_ERROR        200                  /* bytes of last_error kept */
-#define OUTBOX_TENANTS_PER_ROUND 100                 /* tenants one round visits */
-#define OUTBOX_MAILS_PER_TENANT 50                   /* mails of one tenant per round (fairness) */
-#define OUTBOX_SMTP_TIMEOUT_S   30                   /* whole SMTP transaction */
+#define OUTBOX_MAX_ADDR          CONFIG_MAX_MAIL_ADDR /* bytes of the recipient address */
+#define OUTBOX_MAX_SUBJECT       255                  /* bytes of the subject (UTF-8) */
+#define OUTBOX_MAX_BODY          65536                /* bytes of the plain-text body (UTF-8) */
+#define OUTBOX_ID_LEN            32   /* hex digits of a mail id (16 random bytes) */
+#define OUTBOX_MAX_ATTEMPTS      8    /* deliveries tried before a mail is dead */
+#define OUTBOX_BACKOFF_BASE_S    30   /* wait after the first failure */
+#define OUTBOX_BACKOFF_MAX_S     3600 /* longest wait between attempts */
+#define OUTBOX_LEASE_S           300  /* a claimed mail is not retried before */
+#define OUTBOX_POLL_S            5    /* sender wakes at least this often */
+#define OUTBOX_MAX_ERROR         200  /* bytes of last_error kept */
+#define OUTBOX_TENANTS_PER_ROUND 100  /* tenants one round visits */
+#define OUTBOX_MAILS_PER_TENANT  50   /* mails of one tenant per round (fairness) */
+#define OUTBOX_SMTP_TIMEOUT_S    30   /* whole SMTP transaction */
 
 /* One mail to queue. All strings NUL-terminated; copied into the database. */
 struct outbox_mail {
@@ -117,8 +117,8 @@ MUST_CHECK enum err outbox_format_message(const char *id, const char *from, cons
  * ERR_CONFIG when SHIPLOG_SMTP_URL is set but unusable, or no mail_from.
  */
 struct outbox_sender;
-MUST_CHECK enum err outbox_sender_start(struct storage *s, struct config *cfg,
-                                        const char *data_dir, struct outbox_sender **out);
+MUST_CHECK enum err outbox_sender_start(struct storage *s, struct config *cfg, const char *data_dir,
+                                        struct outbox_sender **out);
 
 /*
  * Stops the sender: the mail in flight finishes (bounded by

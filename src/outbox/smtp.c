@@ -104,7 +104,8 @@ enum err outbox_smtp_send(const char *url, const char *password, const char *fro
     SETOPT(CURLOPT_NOSIGNAL, 1L);
     SETOPT(CURLOPT_CONNECTTIMEOUT, 10L);
     SETOPT(CURLOPT_TIMEOUT, (long)OUTBOX_SMTP_TIMEOUT_S);
-    SETOPT(CURLOPT_USE_SSL, implicit_tls || !loopback ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+    SETOPT(CURLOPT_USE_SSL,
+           implicit_tls || !loopback ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
     SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
     if (password)

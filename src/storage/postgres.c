@@ -177,7 +177,9 @@ static enum err pg_setup(struct pg_storage *p, PGconn *conn, struct buf *detail)
                        "without SUPERUSER, BYPASSRLS or shiplog_maintenance membership "
                        "(row-level security would not apply)",
                        PQgetvalue(res, 0, 0),
-                       super ? "a superuser" : bypass ? "BYPASSRLS" : "in shiplog_maintenance");
+                       super    ? "a superuser"
+                       : bypass ? "BYPASSRLS"
+                                : "in shiplog_maintenance");
         PQclear(res);
         return ERR_CONFIG;
     }

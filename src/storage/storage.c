@@ -236,8 +236,7 @@ enum err storage_tenant_ids(struct storage *s, enum err (*fn)(void *arg, const c
 
 /* outbox (A11): see storage.h */
 enum err storage_pending_outbox_tenants(struct storage *s, int64_t now_unix, size_t max,
-                                        enum err (*fn)(void *arg, const char *tenant_id),
-                                        void *arg)
+                                        enum err (*fn)(void *arg, const char *tenant_id), void *arg)
 {
     if (s->schema != STORAGE_SCHEMA_MAIN)
         return ERR_FORBIDDEN;

@@ -62,7 +62,7 @@ enum storage_schema {
 };
 
 struct storage_options {
-    enum storage_schema schema;   /* selects the migration set (default: main) */
+    enum storage_schema schema;    /* selects the migration set (default: main) */
     const char *database_url;      /* "postgresql://..." or NULL for SQLite */
     const char *sqlite_path;       /* file for SQLite (created if missing) */
     unsigned pool_size;            /* connections kept at most (default 8) */
@@ -135,8 +135,7 @@ MUST_CHECK enum err storage_ready(struct storage *s, struct buf *detail);
  * ERR_FORBIDDEN on a storage opened with storage_open.
  */
 MUST_CHECK enum err storage_tenant_ids(struct storage *s,
-                                       enum err (*fn)(void *arg, const char *tenant_id),
-                                       void *arg);
+                                       enum err (*fn)(void *arg, const char *tenant_id), void *arg);
 
 /* ---- outbox (A11): the one cross-tenant question the server may ask -------- */
 

@@ -976,11 +976,9 @@ static void test_mailer(void **state)
     new_email(email, sizeof email);
     assert_int_equal(accounts_email_normalize(s_(email), lower), ERR_OK);
     log.fail = ERR_IO; /* the sign-up fails with its mail: no account is left */
-    assert_int_equal(accounts_signup(S.acc, s_(email), s_(PASSWORD), s_("Mailer"), &c, &r),
-                     ERR_IO);
+    assert_int_equal(accounts_signup(S.acc, s_(email), s_(PASSWORD), s_("Mailer"), &c, &r), ERR_IO);
     log = (struct mail_log){0};
-    assert_int_equal(accounts_signup(S.acc, s_(email), s_(PASSWORD), s_("Mailer"), &c, &r),
-                     ERR_OK);
+    assert_int_equal(accounts_signup(S.acc, s_(email), s_(PASSWORD), s_("Mailer"), &c, &r), ERR_OK);
     assert_int_equal(log.calls, 1);
     assert_int_equal(log.kind, ACCOUNTS_MAIL_VERIFY);
     assert_string_equal(log.to, lower);
@@ -989,9 +987,9 @@ static void test_mailer(void **state)
     /* a taken address: the owner is told, and the attempt is audited in the tenant */
     log = (struct mail_log){0};
     struct accounts_signup_result r2;
-    assert_int_equal(accounts_signup(S.acc, s_(email), s_("another long password"), s_("X"), &c,
-                                     &r2),
-                     ERR_CONFLICT);
+    assert_int_equal(
+        accounts_signup(S.acc, s_(email), s_("another long password"), s_("X"), &c, &r2),
+        ERR_CONFLICT);
     assert_int_equal(log.calls, 1);
     assert_int_equal(log.kind, ACCOUNTS_MAIL_SIGNUP_TAKEN);
     assert_string_equal(log.token, "");

@@ -360,7 +360,8 @@ static void test_format(void **state)
                      ERR_OK);
     const char *m = buf_cstr(&out);
     assert_non_null(strstr(m, "Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n"));
-    assert_non_null(strstr(m, "\r\nMessage-ID: <0123456789abcdef0123456789abcdef@example.test>\r\n"));
+    assert_non_null(
+        strstr(m, "\r\nMessage-ID: <0123456789abcdef0123456789abcdef@example.test>\r\n"));
     assert_non_null(strstr(m, "\r\nFrom: shiplog@example.test\r\nTo: bob@example.test\r\n"));
     assert_non_null(strstr(m, "\r\nSubject: =?UTF-8?B?"));
     assert_non_null(strstr(m, "?=\r\n =?UTF-8?B?")); /* folded */
@@ -624,8 +625,8 @@ static void test_due_tenants(void **state)
     int64_t now = (int64_t)time(NULL);
     struct seen sn = {0};
     snprintf(sn.want, sizeof sn.want, "%s", t.id);
-    assert_int_equal(storage_pending_outbox_tenants(S.s, now, STORAGE_MAX_DUE_TENANTS, seen_cb, &sn),
-                     ERR_OK);
+    assert_int_equal(
+        storage_pending_outbox_tenants(S.s, now, STORAGE_MAX_DUE_TENANTS, seen_cb, &sn), ERR_OK);
     assert_true(sn.found);
     /* not due yet at an earlier time */
     struct seen early = {0};

@@ -330,11 +330,10 @@ static void test_value_types(void **state)
     struct tx *tx = NULL;
     struct stmt *st = NULL;
     bool row;
-    const char *sql =
-        storage_backend_of(S.app) == STORAGE_POSTGRES
-            ? "SELECT $2::bytea, $3::bigint, $4::text, $5::text, $6::bytea "
-              "WHERE $1::text IS NOT NULL"
-            : "SELECT $2, $3, $4, $5, $6 WHERE $1 IS NOT NULL";
+    const char *sql = storage_backend_of(S.app) == STORAGE_POSTGRES
+                          ? "SELECT $2::bytea, $3::bigint, $4::text, $5::text, $6::bytea "
+                            "WHERE $1::text IS NOT NULL"
+                          : "SELECT $2, $3, $4, $5, $6 WHERE $1 IS NOT NULL";
     static const unsigned char blob2[] = {'y', 0, 'z'};
     static const unsigned char blob[] = {0, 1, 2, 0xff, 0, 'x'};
     assert_int_equal(storage_begin(S.app, &a, TX_READ, &tx), ERR_OK);

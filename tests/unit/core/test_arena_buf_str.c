@@ -283,10 +283,15 @@ static void test_str_helpers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_arena_cap_exact), cmocka_unit_test(test_arena_helpers),
-        cmocka_unit_test(test_arena_cleanups),  cmocka_unit_test(test_buf_cap_exact),
-        cmocka_unit_test(test_buf_secret_grows_by_copy), cmocka_unit_test(test_str_helpers),     cmocka_unit_test(test_str_split),
-        cmocka_unit_test(test_str_to_u64),      cmocka_unit_test(test_str_misc),
+        cmocka_unit_test(test_arena_cap_exact),
+        cmocka_unit_test(test_arena_helpers),
+        cmocka_unit_test(test_arena_cleanups),
+        cmocka_unit_test(test_buf_cap_exact),
+        cmocka_unit_test(test_buf_secret_grows_by_copy),
+        cmocka_unit_test(test_str_helpers),
+        cmocka_unit_test(test_str_split),
+        cmocka_unit_test(test_str_to_u64),
+        cmocka_unit_test(test_str_misc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

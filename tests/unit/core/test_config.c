@@ -393,8 +393,8 @@ static void test_secret_not_reread_before_ttl(void **state)
     snprintf(path, sizeof(path), "%s/db.url", tmpdir);
     write_file(path, "postgres://a", 0644); /* loose mode: warning only */
     snprintf(envp, sizeof(envp), "SHIPLOG_DATABASE_URL_FILE=%s", path);
-    const char *env[] = {envp, "SHIPLOG_KEYVAULT_DATABASE_URL=postgres://v", "SHIPLOG_SECRET_TTL=60",
-                         NULL};
+    const char *env[] = {envp, "SHIPLOG_KEYVAULT_DATABASE_URL=postgres://v",
+                         "SHIPLOG_SECRET_TTL=60", NULL};
     struct config c;
     struct buf msg;
     assert_int_equal(load(&c, env, &msg), ERR_OK);

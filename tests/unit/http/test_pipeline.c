@@ -14,7 +14,9 @@
 
 /* A route with only the fields these tests set (the rest zero). */
 #define ROUTE(m, p, h, a, b, s)                                                                    \
-    {.method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b), .summary = (s)}
+    {                                                                                              \
+        .method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b), .summary = (s)  \
+    }
 
 #include "http/pipeline.h"
 
@@ -52,8 +54,13 @@ static const struct route routes[] = {
     ROUTE(HTTP_GET, "/feed/{tenant}", ok_handler, ROUTE_DELIVERY, NULL, ""),
     ROUTE(HTTP_DELETE, "/me", ok_handler, ROUTE_AUTHENTICATED, NULL, ""),
     ROUTE(HTTP_GET, "/me", ok_handler, ROUTE_AUTHENTICATED, NULL, ""),
-    {.method = HTTP_GET, .pattern = "/limited", .handler = ok_handler, .access = ROUTE_PUBLIC,
-     .summary = "", .rate_limited = true, .rate_bucket = RL_SIGNUP},
+    {.method = HTTP_GET,
+     .pattern = "/limited",
+     .handler = ok_handler,
+     .access = ROUTE_PUBLIC,
+     .summary = "",
+     .rate_limited = true,
+     .rate_bucket = RL_SIGNUP},
 };
 
 struct fixture {

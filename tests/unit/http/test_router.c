@@ -9,7 +9,9 @@
 
 /* A route with only the fields these tests set (the rest zero). */
 #define ROUTE(m, p, h, a, b, s)                                                                    \
-    {.method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b), .summary = (s)}
+    {                                                                                              \
+        .method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b), .summary = (s)  \
+    }
 
 #include "http/router.h"
 
