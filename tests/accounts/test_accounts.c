@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "../common/testdb.h"
+
 #include "accounts/accounts.h"
 #include "core/config.h"
 #include "crypto/keyring.h"
@@ -67,51 +69,13 @@ static void next_ip(void)
 
 /* ---- set-up --------------------------------------------------------------- */
 
-static void load_ring(const char *current, const char *previous, struct keyring *out)
-{
-    char data_kv[128], key_kv[128], prev_kv[256];
-    snprintf(data_kv, sizeof data_kv, "SHIPLOG_DATA_DIR=%s", S.pg ? "/tmp" : S.dir);
-    snprintf(key_kv, sizeof key_kv, "SHIPLOG_MASTER_KEY=%s", current);
-    const char *env[4] = {data_kv, key_kv, NULL, NULL};
-    if (previous) {
-        snprintf(prev_kv, sizeof prev_kv, "SHIPLOG_MASTER_KEYS_PREVIOUS=%s", previous);
-        env[2] = prev_kv;
-    }
-    struct config cfg;
-    struct buf msg = BUF_INIT(1024);
-    assert_int_equal(config_load(&cfg, env, &msg), ERR_OK);
-    assert_int_equal(keyring_load(&cfg, out, &msg), ERR_OK);
-    config_release(&cfg);
-    buf_release(&msg);
-}
-
-static struct storage *open_storage(enum storage_schema schema, const char *url, const char *path,
-                                    bool maintenance)
-{
-    struct storage_options o = {
-        .schema = schema,
-        .database_url = url,
-        .sqlite_path = path,
-        .pool_size = 4,
-        .statement_timeout_ms = 10000,
-    };
-    struct storage *s = NULL;
-    struct buf detail = BUF_INIT(2048);
-    enum err e =
-        maintenance ? storage_open_migrator(&o, &s, &detail) : storage_open(&o, &s, &detail);
-    if (e)
-        fprintf(stderr, "# storage_open: %s: %s\n", err_name(e), buf_cstr(&detail));
-    buf_release(&detail);
-    return e ? NULL : s;
-}
-
 /* Replaces the contexts with ones over the ring (current, previous). */
 static void use_ring(const char *current, const char *previous)
 {
     accounts_close(S.acc);
     secrets_close(S.sec);
     keyring_wipe(&S.ring);
-    load_ring(current, previous, &S.ring);
+    testdb_load_ring(S.pg ? "/tmp" : S.dir, current, previous, &S.ring);
     assert_int_equal(secrets_open(S.main_app, S.vault_app, &S.ring, &S.sec), ERR_OK);
     struct accounts_options o = {
         .db = S.main_app, .secrets = S.sec, .ring = &S.ring, .bcrypt_cost = COST};
@@ -138,8 +102,8 @@ static int suite_setup(void **state)
         snprintf(S.vault_path, sizeof S.vault_path, "%s/keyvault.db", S.dir);
     }
     const char *mp = S.pg ? NULL : S.main_path, *vp = S.pg ? NULL : S.vault_path;
-    struct storage *m = open_storage(STORAGE_SCHEMA_MAIN, S.owner_url, mp, true);
-    struct storage *v = open_storage(STORAGE_SCHEMA_VAULT, S.vault_owner_url, vp, true);
+    struct storage *m = testdb_open(STORAGE_SCHEMA_MAIN, S.owner_url, mp, true);
+    struct storage *v = testdb_open(STORAGE_SCHEMA_VAULT, S.vault_owner_url, vp, true);
     struct buf detail = BUF_INIT(2048);
     enum err e = m && v ? storage_migrate(m, &detail) : ERR_UNAVAILABLE;
     if (!e)
@@ -151,8 +115,8 @@ static int suite_setup(void **state)
     storage_close(v);
     if (e)
         return -1;
-    S.main_app = open_storage(STORAGE_SCHEMA_MAIN, S.app_url, mp, false);
-    S.vault_app = open_storage(STORAGE_SCHEMA_VAULT, S.vault_app_url, vp, false);
+    S.main_app = testdb_open(STORAGE_SCHEMA_MAIN, S.app_url, mp, false);
+    S.vault_app = testdb_open(STORAGE_SCHEMA_VAULT, S.vault_app_url, vp, false);
     if (!S.main_app || !S.vault_app)
         return -1;
     S.now = 1700000000;

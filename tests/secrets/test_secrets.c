@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "../common/testdb.h"
 #include <libpq-fe.h>
 
 #include "core/config.h"
@@ -50,51 +52,13 @@ static struct suite S;
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static void load_ring(const char *current, const char *previous, struct keyring *out)
-{
-    char data_kv[128], key_kv[128], prev_kv[256];
-    snprintf(data_kv, sizeof data_kv, "SHIPLOG_DATA_DIR=%s", S.pg ? "/tmp" : S.dir);
-    snprintf(key_kv, sizeof key_kv, "SHIPLOG_MASTER_KEY=%s", current);
-    const char *env[4] = {data_kv, key_kv, NULL, NULL};
-    if (previous) {
-        snprintf(prev_kv, sizeof prev_kv, "SHIPLOG_MASTER_KEYS_PREVIOUS=%s", previous);
-        env[2] = prev_kv;
-    }
-    struct config cfg;
-    struct buf msg = BUF_INIT(1024);
-    assert_int_equal(config_load(&cfg, env, &msg), ERR_OK);
-    assert_int_equal(keyring_load(&cfg, out, &msg), ERR_OK);
-    config_release(&cfg);
-    buf_release(&msg);
-}
-
-static struct storage *open_storage(enum storage_schema schema, const char *url, const char *path,
-                                    bool maintenance)
-{
-    struct storage_options o = {
-        .schema = schema,
-        .database_url = url,
-        .sqlite_path = path,
-        .pool_size = 4,
-        .statement_timeout_ms = 10000,
-    };
-    struct storage *s = NULL;
-    struct buf detail = BUF_INIT(2048);
-    enum err e =
-        maintenance ? storage_open_migrator(&o, &s, &detail) : storage_open(&o, &s, &detail);
-    if (e)
-        fprintf(stderr, "# storage_open: %s: %s\n", err_name(e), buf_cstr(&detail));
-    buf_release(&detail);
-    return e ? NULL : s;
-}
-
 /* Replaces both contexts with ones using the ring (current, previous). */
 static void use_ring(const char *current, const char *previous)
 {
     secrets_close(S.sec);
     secrets_close(S.maint);
     keyring_wipe(&S.ring);
-    load_ring(current, previous, &S.ring);
+    testdb_load_ring(S.pg ? "/tmp" : S.dir, current, previous, &S.ring);
     assert_int_equal(secrets_open(S.main_app, S.vault_app, &S.ring, &S.sec), ERR_OK);
     assert_int_equal(secrets_open(S.main_owner, S.vault_owner, &S.ring, &S.maint), ERR_OK);
 }
@@ -102,10 +66,10 @@ static void use_ring(const char *current, const char *previous)
 static void open_all(void)
 {
     const char *mp = S.pg ? NULL : S.main_path, *vp = S.pg ? NULL : S.vault_path;
-    S.main_owner = open_storage(STORAGE_SCHEMA_MAIN, S.owner_url, mp, true);
-    S.vault_owner = open_storage(STORAGE_SCHEMA_VAULT, S.vault_owner_url, vp, true);
-    S.main_app = open_storage(STORAGE_SCHEMA_MAIN, S.app_url, mp, false);
-    S.vault_app = open_storage(STORAGE_SCHEMA_VAULT, S.vault_app_url, vp, false);
+    S.main_owner = testdb_open(STORAGE_SCHEMA_MAIN, S.owner_url, mp, true);
+    S.vault_owner = testdb_open(STORAGE_SCHEMA_VAULT, S.vault_owner_url, vp, true);
+    S.main_app = testdb_open(STORAGE_SCHEMA_MAIN, S.app_url, mp, false);
+    S.vault_app = testdb_open(STORAGE_SCHEMA_VAULT, S.vault_app_url, vp, false);
     assert_non_null(S.main_owner);
     assert_non_null(S.vault_owner);
     assert_non_null(S.main_app);
@@ -143,8 +107,8 @@ static int suite_setup(void **state)
         snprintf(S.copy_path, sizeof S.copy_path, "%s/copy.db", S.dir);
     }
     const char *mp = S.pg ? NULL : S.main_path, *vp = S.pg ? NULL : S.vault_path;
-    struct storage *m = open_storage(STORAGE_SCHEMA_MAIN, S.owner_url, mp, true);
-    struct storage *v = open_storage(STORAGE_SCHEMA_VAULT, S.vault_owner_url, vp, true);
+    struct storage *m = testdb_open(STORAGE_SCHEMA_MAIN, S.owner_url, mp, true);
+    struct storage *v = testdb_open(STORAGE_SCHEMA_VAULT, S.vault_owner_url, vp, true);
     struct buf detail = BUF_INIT(2048);
     enum err e = m && v ? storage_migrate(m, &detail) : ERR_UNAVAILABLE;
     if (!e)
@@ -741,7 +705,7 @@ static struct storage *backup_main_db(void)
         rm_sqlite(S.copy_path);
         copy_file(S.main_path, S.copy_path);
         copy_file(wal_from, wal_to);
-        return open_storage(STORAGE_SCHEMA_MAIN, NULL, S.copy_path, false);
+        return testdb_open(STORAGE_SCHEMA_MAIN, NULL, S.copy_path, false);
     }
     assert_non_null(S.super_url);
     /* CREATE DATABASE ... TEMPLATE needs the template without connections */
@@ -755,15 +719,15 @@ static struct storage *backup_main_db(void)
                          "WHERE datname = 'shiplog' AND pid <> pg_backend_pid()");
     pg_exec(S.super_url, "DROP DATABASE IF EXISTS " COPY_DB);
     pg_exec(S.super_url, "CREATE DATABASE " COPY_DB " TEMPLATE shiplog OWNER shiplog_owner");
-    S.main_owner = open_storage(STORAGE_SCHEMA_MAIN, S.owner_url, NULL, true);
-    S.main_app = open_storage(STORAGE_SCHEMA_MAIN, S.app_url, NULL, false);
+    S.main_owner = testdb_open(STORAGE_SCHEMA_MAIN, S.owner_url, NULL, true);
+    S.main_app = testdb_open(STORAGE_SCHEMA_MAIN, S.app_url, NULL, false);
     assert_non_null(S.main_owner);
     assert_non_null(S.main_app);
     assert_int_equal(secrets_open(S.main_app, S.vault_app, &S.ring, &S.sec), ERR_OK);
     assert_int_equal(secrets_open(S.main_owner, S.vault_owner, &S.ring, &S.maint), ERR_OK);
     char url[512];
     url_with_db(S.app_url, COPY_DB, url, sizeof url);
-    return open_storage(STORAGE_SCHEMA_MAIN, url, NULL, false);
+    return testdb_open(STORAGE_SCHEMA_MAIN, url, NULL, false);
 }
 
 static void test_shred(void **state)
