@@ -32,6 +32,7 @@ enum err identity_signup(struct http_request *req, struct http_response *resp);
 enum err identity_verify_email(struct http_request *req, struct http_response *resp);
 enum err identity_signin(struct http_request *req, struct http_response *resp);
 enum err identity_signout(struct http_request *req, struct http_response *resp);
+enum err identity_me(struct http_request *req, struct http_response *resp);
 enum err identity_sessions_list(struct http_request *req, struct http_response *resp);
 enum err identity_session_revoke(struct http_request *req, struct http_response *resp);
 enum err identity_signout_everywhere(struct http_request *req, struct http_response *resp);

@@ -406,6 +406,27 @@ enum err identity_signout(struct http_request *req, struct http_response *resp)
     return ERR_OK;
 }
 
+enum err identity_me(struct http_request *req, struct http_response *resp)
+{
+    const struct http_principal *pr = &req->principal;
+    struct buf out = BUF_INIT(1024);
+    struct jw w;
+    jw_init(&w, &out);
+    jw_object_begin(&w);
+    jw_key(&w, "user_id");
+    jw_cstring(&w, pr->user.user_id);
+    jw_key(&w, "tenant_id");
+    jw_cstring(&w, pr->user.tenant.id);
+    jw_key(&w, "role");
+    jw_cstring(&w, pr->role);
+    jw_key(&w, "email_verified");
+    jw_bool(&w, pr->email_verified);
+    jw_key(&w, "session");
+    jw_cstring(&w, pr->session_handle);
+    jw_object_end(&w);
+    return respond_json(req, resp, 200, &w, &out);
+}
+
 enum err identity_sessions_list(struct http_request *req, struct http_response *resp)
 {
     struct accounts_session_info *list =

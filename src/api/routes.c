@@ -74,6 +74,14 @@ static const struct route routes[] = {
      .rate_limited = true,
      .rate_bucket = RL_API},
     {.method = HTTP_GET,
+     .pattern = "/api/v1/me",
+     .handler = identity_me,
+     .access = ROUTE_AUTHENTICATED,
+     .summary = "Who is signed in: user, organization, role and session"},
+    /* not rate limited: it reads nothing but the caller's own session, which
+     * the authentication stage has already looked up (like /health/ready, a
+     * probe clients may poll) */
+    {.method = HTTP_GET,
      .pattern = "/api/v1/sessions",
      .handler = identity_sessions_list,
      .access = ROUTE_AUTHENTICATED,

@@ -144,6 +144,11 @@ def test_signup_verify_signin_sessions_signout(api):
     assert me["email_verified"] is True and me["role"] == "super_admin"
     assert cookie not in r.text  # the id travels in the cookie only
 
+    r = api.call("GET", "/api/v1/me", cookie=cookie)
+    assert r.status_code == 200, r.text
+    assert r.json() == {k: me[k] for k in ("user_id", "tenant_id", "role", "email_verified",
+                                           "session")}
+
     r = api.call("GET", "/api/v1/sessions", cookie=cookie)
     assert r.status_code == 200, r.text
     sessions = r.json()["sessions"]
@@ -154,6 +159,7 @@ def test_signup_verify_signin_sessions_signout(api):
     assert_error(api.call("GET", "/api/v1/sessions", cookie=cookie), 401, "unauthenticated")
     assert_error(api.call("DELETE", "/api/v1/session", cookie=cookie), 401, "unauthenticated")
     assert_error(api.call("GET", "/api/v1/sessions"), 401, "unauthenticated")
+    assert_error(api.call("GET", "/api/v1/me", cookie=cookie), 401, "unauthenticated")
 
 
 def test_revoke_all_signs_out_everywhere(api):
