@@ -164,12 +164,16 @@ static enum err put_qp_body(struct buf *out, struct str body)
         for (size_t k = i; !e && k < stop; k++) {
             unsigned char c = (unsigned char)body.ptr[k];
             bool blank = c == ' ' || c == '\t';
-            bool enc = (c < 0x20 && c != '\t') || c > 0x7e || c == '=' ||
-                       (blank && k + 1 == stop) || (c == '.' && k == i);
+            bool enc = (c < 0x20 && c != '\t') || c > 0x7e || c == '=' || (blank && k + 1 == stop);
             size_t w = enc ? 3 : 1;
             if (col + w > 75) {
                 e = buf_puts(out, "=\r\n");
                 col = 0;
+            }
+            /* a '.' never starts an output line, after a soft break included */
+            if (c == '.' && col == 0 && !enc) {
+                enc = true;
+                w = 3;
             }
             if (!e && enc) {
                 char t[3] = {'=', hex[c >> 4], hex[c & 15]};
@@ -190,6 +194,10 @@ enum err outbox_format_message(const char *id, const char *from, const char *to,
                                const char *subject, const char *body, int64_t created_unix,
                                struct buf *out)
 {
+    /* callers check mail first (outbox_mail_check); an address written into a
+     * header line verbatim must still never carry a line break */
+    if (strpbrk(from, "\r\n") || strpbrk(to, "\r\n") || strpbrk(id, "\r\n"))
+        return ERR_INVALID;
     const char *at = strrchr(from, '@');
     const char *domain = at ? at + 1 : "localhost";
     enum err e = put_date(out, created_unix);

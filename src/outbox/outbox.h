@@ -103,8 +103,10 @@ MUST_CHECK enum err outbox_run_round(struct storage *s, const struct outbox_tran
  * Formats a queued mail as an RFC 5322 message with CRLF line ends into out:
  * Date (from created_unix), Message-ID <id@from-domain>, From, To, Subject
  * (RFC 2047 encoded-words when not printable ASCII), MIME-Version,
- * Content-Type text/plain; charset=utf-8, quoted-printable body. Exposed for
- * tests and the fuzz target.
+ * Content-Type text/plain; charset=utf-8, quoted-printable body (no output
+ * line starts with '.'). ERR_INVALID when from, to or id holds CR or LF
+ * (defence in depth: callers run outbox_mail_check first); ERR_LIMIT at out's
+ * cap. Exposed for tests and the fuzz target.
  */
 MUST_CHECK enum err outbox_format_message(const char *id, const char *from, const char *to,
                                           const char *subject, const char *body,

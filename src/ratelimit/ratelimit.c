@@ -6,7 +6,9 @@
  * (allocated once, never grown: the bound is structural), a chained hash
  * index over it, and an LRU list; when a shard is full the least recently hit
  * entry is reused. Entries are identified by the bucket and the first 16
- * bytes of SHA-256(key), so the table never holds a raw IP or email.
+ * bytes of HMAC-SHA-256(hash key, key), so the table never holds a raw IP or
+ * email, nor a digest anyone could recompute from a guess. The same digest,
+ * in full, names the key in Redis.
  *
  * With Redis configured the shared count decides and the hits Redis allowed
  * are also recorded here, so that a fallback continues from this process's
@@ -23,6 +25,7 @@
 
 #include "core/log.h"
 #include "crypto/hash.h"
+#include "crypto/rand.h"
 
 #define RL_SHARDS    16
 #define RL_SHARD_CAP (RL_MAX_KEYS / RL_SHARDS)
@@ -45,7 +48,7 @@ static const struct rl_limit LIMITS[RL_BUCKET_COUNT_] = {
 };
 
 struct rl_entry {
-    unsigned char id[RL_ID_LEN]; /* truncated SHA-256 of the caller's key */
+    unsigned char id[RL_ID_LEN]; /* truncated HMAC of the caller's key */
     uint32_t bucket;
     uint32_t chain;        /* next entry in the same hash chain */
     uint32_t newer, older; /* LRU list neighbours */
@@ -62,7 +65,8 @@ struct rl_shard {
 };
 
 struct ratelimit {
-    struct rl_redis *redis; /* NULL: in-process only */
+    struct rl_redis *redis;                  /* NULL: in-process only */
+    unsigned char hash_key[RL_HASH_KEY_LEN]; /* HMAC key for callers' keys; secret */
     struct rl_shard shards[RL_SHARDS];
 };
 
@@ -89,15 +93,20 @@ enum err ratelimit_new(struct config *cfg, struct ratelimit **out)
             err_oom();
         s->newest = s->oldest = RL_NIL;
     }
-    if (cfg && cfg->redis_url.set) {
-        enum err e = rl_redis_new(cfg, &rl->redis);
-        if (e) {
-            ratelimit_free(rl);
-            return e;
-        }
+    enum err e = rand_bytes(rl->hash_key, sizeof(rl->hash_key));
+    if (!e && cfg && cfg->redis_url.set)
+        e = rl_redis_new(cfg, &rl->redis);
+    if (e) {
+        ratelimit_free(rl);
+        return e;
     }
     *out = rl;
     return ERR_OK;
+}
+
+void ratelimit_set_key(struct ratelimit *rl, const unsigned char key[RL_HASH_KEY_LEN])
+{
+    memcpy(rl->hash_key, key, RL_HASH_KEY_LEN);
 }
 
 void ratelimit_free(struct ratelimit *rl)
@@ -105,6 +114,7 @@ void ratelimit_free(struct ratelimit *rl)
     if (!rl)
         return;
     rl_redis_free(rl->redis);
+    crypto_wipe(rl->hash_key, sizeof(rl->hash_key));
     for (size_t i = 0; i < RL_SHARDS; i++) {
         pthread_mutex_destroy(&rl->shards[i].lock);
         free(rl->shards[i].entries);
@@ -338,12 +348,12 @@ enum err ratelimit_hit_at(struct ratelimit *rl, enum rl_bucket bucket, struct st
     const struct rl_limit *lim = &LIMITS[bucket];
     uint64_t w = (uint64_t)lim->window_s * 1000;
     unsigned char digest[SHA256_LEN];
-    sha256(key.ptr, key.len, digest);
+    hmac_sha256(rl->hash_key, sizeof(rl->hash_key), key.ptr, key.len, digest);
     unsigned shard = digest[0] % RL_SHARDS;
     struct rl_window_state st;
 
     if (rl->redis && rl_redis_is_up(rl->redis)) {
-        /* shiplog:rl:<bucket>:<64 hex digits> */
+        /* shiplog:rl:<bucket>:<64 hex digits of the HMAC> */
         char rkey[16 + 32 + 2 * SHA256_LEN];
         int n = snprintf(rkey, sizeof(rkey), "shiplog:rl:%s:", lim->name);
         ASSERT(n > 0 && (size_t)n + 2 * SHA256_LEN < sizeof(rkey));

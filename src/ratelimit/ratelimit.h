@@ -8,13 +8,21 @@
  * request with 429 when any decision is not allowed. Key convention, so that
  * different kinds of keys never collide within a bucket:
  *
- *   "ip:<client ip>"            per client IP
- *   "tenant:<tenant uuid>"      per tenant (API)
- *   "acct:<tenant uuid>:<normalized email>"   per account (login, reset, ...)
- *   "hook:<integration uuid>"   per webhook integration
+ *   "ip:<client ip>"            per IPv4 client (http/pipeline.c)
+ *   "ip:<network>/64"           per IPv6 client: its /64, which one client controls
+ *   "email:<64 hex digits>"     per e-mail address: SHA-256 of a labelled,
+ *                               normalized address (api/identity.c)
+ *   "tenant:<tenant uuid>"      per tenant (API; reserved, not used yet)
+ *   "hook:<integration uuid>"   per webhook integration (reserved, not used yet)
  *
- * Keys are hashed (SHA-256) before they are stored anywhere, so no raw IP or
- * email is kept in memory tables or sent to Redis.
+ * Keys are hashed with HMAC-SHA-256 under a 32-byte secret (the hash key)
+ * before they are stored anywhere, so no raw IP or email is kept in memory
+ * tables or sent to Redis, and someone who can read Redis cannot confirm a
+ * guessed IP or address by hashing it: without the hash key the stored names
+ * are unlinkable to their keys. ratelimit_new() draws a random hash key,
+ * which is right for one process alone; processes that share a Redis must
+ * share their counts, so each must be given the same key with
+ * ratelimit_set_key() (the server derives it from the master key).
  *
  * Algorithm: the sliding-window counter. Each (bucket, key) keeps the count of
  * the current fixed window and of the previous one; the estimate at time t is
@@ -31,11 +39,14 @@
  * evicted). With it, counts are shared in Redis by every server process; the
  * in-process table then shadows the hits Redis allowed, and takes over when
  * Redis errors or does not answer within RL_REDIS_COMMAND_TIMEOUT_MS (the
- * decision is marked degraded). A background thread reconnects with
- * exponential backoff; one log line per transition, never one per request.
+ * decision is marked degraded). A slow Redis does not queue every worker
+ * behind one connection: a hit waits at most RL_REDIS_COMMAND_TIMEOUT_MS for
+ * its connection's lock, then decides in-process (degraded) without marking
+ * Redis down. A background thread reconnects with exponential backoff; one
+ * log line per transition, never one per request.
  *
- * Thread-safety: every function except ratelimit_new/ratelimit_free may be
- * called concurrently from any thread.
+ * Thread-safety: every function except ratelimit_new, ratelimit_set_key and
+ * ratelimit_free may be called concurrently from any thread.
  */
 #ifndef SHIPLOG_RATELIMIT_RATELIMIT_H
 #define SHIPLOG_RATELIMIT_RATELIMIT_H
@@ -48,8 +59,9 @@
 #include "core/err.h"
 #include "core/str.h"
 
-#define RL_MAX_KEYS    100000 /* in-process (bucket, key) entries, over all shards */
-#define RL_MAX_KEY_LEN 512    /* bytes in a caller's key (email + tenant id + prefix) */
+#define RL_MAX_KEYS     100000 /* in-process (bucket, key) entries, over all shards */
+#define RL_MAX_KEY_LEN  512    /* bytes in a caller's key (email + tenant id + prefix) */
+#define RL_HASH_KEY_LEN 32     /* bytes of the HMAC-SHA-256 key that hashes callers' keys */
 
 #define RL_REDIS_CONNECT_TIMEOUT_MS 200  /* one connection attempt */
 #define RL_REDIS_COMMAND_TIMEOUT_MS 50   /* one rate-limit round trip before falling back */
@@ -88,19 +100,32 @@ struct rl_decision {
 struct ratelimit;
 
 /*
- * Creates a limiter. With cfg->redis_url set it reads the URL through
- * config_secret_get (redis://[[user]:password@]host[:port][/db]; rediss:// is
- * not supported), tries one connection, and keeps reconnecting in the
- * background: an unreachable Redis at start-up is not an error (decisions are
- * degraded until it answers). ERR_CONFIG for a malformed or unreadable URL,
- * logged without its value. cfg is kept (the URL is re-read on every
- * reconnect so a rotated password is picked up) and must outlive the limiter;
- * it is not const because reading a secret may refresh it. NULL cfg, or no
- * redis_url: in-process only.
+ * Creates a limiter with a random hash key (see ratelimit_set_key). With
+ * cfg->redis_url set it reads the URL through config_secret_get
+ * (redis://[[user]:password@]host[:port][/db]; rediss:// is not supported),
+ * tries one connection, and keeps reconnecting in the background: an
+ * unreachable Redis at start-up is not an error (decisions are degraded until
+ * it answers). ERR_CONFIG for a malformed or unreadable URL, logged without
+ * its value; ERR_CRYPTO if the kernel refuses random bytes. cfg is kept (the
+ * URL is re-read on every reconnect so a rotated password is picked up) and
+ * must outlive the limiter; it is not const because reading a secret may
+ * refresh it. NULL cfg, or no redis_url: in-process only.
  */
 MUST_CHECK enum err ratelimit_new(struct config *cfg, struct ratelimit **out);
 
-/* Stops the reconnect thread and frees everything. NULL is a no-op. */
+/*
+ * Replaces the hash key (HMAC-SHA-256, see the top of this file) with key,
+ * which is copied. Call it once, right after ratelimit_new() and before the
+ * limiter is shared with other threads; it is not thread-safe, and counts
+ * recorded under the previous key are not found under the new one. Until it
+ * is called the limiter uses the random key ratelimit_new() drew: correct for
+ * a single process, but processes sharing a Redis would then each count under
+ * names of their own and never see each other's hits. Every process sharing a
+ * Redis must set the same key; the caller wipes its copy.
+ */
+void ratelimit_set_key(struct ratelimit *rl, const unsigned char key[RL_HASH_KEY_LEN]);
+
+/* Stops the reconnect thread and frees everything (the hash key is wiped). NULL is a no-op. */
 void ratelimit_free(struct ratelimit *rl);
 
 /*
@@ -158,9 +183,12 @@ MUST_CHECK enum err rl_redis_new(struct config *cfg, struct rl_redis **out);
 void rl_redis_free(struct rl_redis *r);
 
 /*
- * Runs the sliding-window script on `rkey` (the namespaced, hashed key).
- * ERR_OK with *st filled, or ERR_UNAVAILABLE when Redis is down, errs or
- * times out (the first failure marks it down and wakes the reconnect thread).
+ * Runs the sliding-window script on `rkey` (the namespaced, hashed key) over
+ * the connection `shard` maps to. ERR_OK with *st filled, or ERR_UNAVAILABLE
+ * when Redis is down, errs or times out (the first failure marks it down and
+ * wakes the reconnect thread), or when the connection stays busy with other
+ * callers' commands for RL_REDIS_COMMAND_TIMEOUT_MS (not a failure: Redis is
+ * slow, not down, so it stays up; at most one log line a minute).
  */
 MUST_CHECK enum err rl_redis_hit(struct rl_redis *r, const char *rkey, uint64_t window_ms,
                                  uint64_t now_ms, unsigned limit, unsigned shard,

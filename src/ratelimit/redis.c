@@ -5,7 +5,7 @@
  * decides, counts an allowed hit and sets a TTL, atomically: every process
  * sharing the Redis sees one consistent count, and there is no read-then-write
  * race between them. Layout: one hash per (bucket, key)
- *   shiplog:rl:<bucket>:<sha256(key) hex>  {w: window index, c: current, p: previous}
+ *   shiplog:rl:<bucket>:<hmac(key) hex>  {w: window index, c: current, p: previous}
  * with PEXPIRE of two windows (after that both counts are irrelevant).
  *
  * A hiredis context is not thread-safe, so there are RL_REDIS_CONNS of them,
@@ -14,6 +14,15 @@
  * Redis down (one log line), after which callers skip Redis at once (no
  * per-request timeout while it is down) until the reconnect thread has opened
  * fresh connections, with exponential backoff between attempts.
+ *
+ * The command timeout bounds one round trip, not the wait for the mutex: with
+ * a Redis that answers slowly but within the timeout, callers of one
+ * connection would queue for (callers x round trip). So the mutex is taken
+ * with pthread_mutex_timedlock, bounded by the same RL_REDIS_COMMAND_TIMEOUT_MS;
+ * a caller that cannot get it decides in-process (degraded). That is not a
+ * failure of Redis, which stays up (the caller holding the lock either gets
+ * its answer or fails and marks it down); a warning is logged at most once per
+ * RL_REDIS_BUSY_LOG_MS.
  *
  * The URL is re-read through config_secret_get on every (re)connect so a
  * rotated password is picked up; its parsed copy is wiped after use.
@@ -32,9 +41,10 @@
 #include "crypto/hash.h"
 #include "ratelimit/ratelimit.h"
 
-#define RL_REDIS_CONNS 4
-#define RL_HOST_MAX    256
-#define RL_CRED_MAX    512
+#define RL_REDIS_CONNS       4
+#define RL_HOST_MAX          256
+#define RL_CRED_MAX          512
+#define RL_REDIS_BUSY_LOG_MS 60000 /* at most one "connections busy" line this often */
 
 /* KEYS[1] the hash; ARGV window_ms, now_ms, limit. Returns {allowed, cur, prev, window_idx}. */
 static const char SCRIPT[] =
@@ -67,9 +77,10 @@ struct rl_conn {
 struct rl_redis {
     struct config *cfg;
     struct rl_conn conns[RL_REDIS_CONNS];
-    atomic_bool up;      /* read without a lock on every hit */
-    pthread_mutex_t ctl; /* guards the fields below and the up transitions */
-    pthread_cond_t wake; /* a failure happened, or stop */
+    atomic_bool up;                       /* read without a lock on every hit */
+    atomic_uint_least64_t busy_logged_ms; /* CLOCK_MONOTONIC ms of the last "busy" line, 0: never */
+    pthread_mutex_t ctl;                  /* guards the fields below and the up transitions */
+    pthread_cond_t wake;                  /* a failure happened, or stop */
     bool stop;
     bool announced_down; /* the "unavailable" line was logged for this outage */
     pthread_t thread;
@@ -312,9 +323,10 @@ static void mark_down(struct rl_redis *r, const char *why)
     pthread_mutex_unlock(&r->ctl);
 }
 
-static void deadline_in(struct timespec *ts, unsigned ms)
+/* now + ms on clock: CLOCK_MONOTONIC for the condition variable, CLOCK_REALTIME for timedlock. */
+static void deadline_in(struct timespec *ts, clockid_t clock, unsigned ms)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
+    clock_gettime(clock, ts);
     ts->tv_sec += ms / 1000;
     ts->tv_nsec += (long)(ms % 1000) * 1000000;
     if (ts->tv_nsec >= 1000000000) {
@@ -335,7 +347,7 @@ static void *reconnect_main(void *arg)
             continue;
         }
         struct timespec until;
-        deadline_in(&until, backoff);
+        deadline_in(&until, CLOCK_MONOTONIC, backoff);
         while (!r->stop && pthread_cond_timedwait(&r->wake, &r->ctl, &until) != ETIMEDOUT) {
         }
         if (r->stop)
@@ -434,6 +446,25 @@ bool rl_redis_is_up(struct rl_redis *r)
     return atomic_load(&r->up);
 }
 
+/*
+ * A caller gave up waiting for a busy connection. Redis answers, only slowly,
+ * so this is not an outage: no state change, and one line per
+ * RL_REDIS_BUSY_LOG_MS however many callers give up.
+ */
+static void note_busy(struct rl_redis *r)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint_least64_t now = (uint_least64_t)ts.tv_sec * 1000 + (uint_least64_t)ts.tv_nsec / 1000000;
+    uint_least64_t last = atomic_load(&r->busy_logged_ms);
+    if (last && now - last < RL_REDIS_BUSY_LOG_MS)
+        return;
+    if (!atomic_compare_exchange_strong(&r->busy_logged_ms, &last, now ? now : 1))
+        return; /* another caller logs it */
+    log_warn("ratelimit: Redis slow, connections busy; some decisions made in-process",
+             LOG_INT("wait_ms", RL_REDIS_COMMAND_TIMEOUT_MS));
+}
+
 static bool reply_int(const redisReply *reply, size_t i, long long *v)
 {
     if (reply->element[i]->type != REDIS_REPLY_INTEGER)
@@ -454,7 +485,14 @@ enum err rl_redis_hit(struct rl_redis *r, const char *rkey, uint64_t window_ms, 
 
     struct rl_conn *cn = &r->conns[shard % RL_REDIS_CONNS];
     const char *why = NULL;
-    pthread_mutex_lock(&cn->lock);
+    struct timespec until;
+    deadline_in(&until, CLOCK_REALTIME, RL_REDIS_COMMAND_TIMEOUT_MS);
+    int locked = pthread_mutex_timedlock(&cn->lock, &until);
+    if (locked != 0) {
+        ASSERT(locked == ETIMEDOUT); /* EINVAL or EDEADLK would be a bug here */
+        note_busy(r);
+        return ERR_UNAVAILABLE;
+    }
     redisReply *reply = NULL;
     if (!cn->ctx) {
         why = "not connected";

@@ -10,20 +10,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <regex.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/config.h"
 #include "core/log.h"
+#include "crypto/hash.h"
+#include "crypto/rand.h"
 #include "ratelimit/ratelimit.h"
 
 /* A fixed window-aligned time (ms): 2024-01-01T00:00:00Z is a multiple of an hour. */
@@ -37,13 +45,22 @@ static const char *redis_url(void)
 
 /* ---- helpers -------------------------------------------------------------- */
 
+/*
+ * The hash key every fixture sets, as the server sets one derived from the
+ * master key: limiters that share a Redis must share it to share counts.
+ */
+static const unsigned char TEST_HASH_KEY[RL_HASH_KEY_LEN] = {
+    0x73, 0x68, 0x69, 0x70, 0x6c, 0x6f, 0x67, 0x2d, 0x72, 0x6c, 0x2d, 0x74, 0x65, 0x73, 0x74, 0x01,
+    0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11};
+
 struct fixture {
     struct config cfg;
     bool cfg_loaded;
     struct ratelimit *rl;
 };
 
-static void open_rl(struct fixture *f, const char *url)
+/* A limiter on url (NULL: in-process) with hash key key (NULL: its own random one). */
+static void open_rl_key(struct fixture *f, const char *url, const unsigned char *key)
 {
     memset(f, 0, sizeof(*f));
     char url_kv[512];
@@ -54,6 +71,13 @@ static void open_rl(struct fixture *f, const char *url)
     buf_release(&msg);
     f->cfg_loaded = true;
     assert_int_equal(ratelimit_new(&f->cfg, &f->rl), ERR_OK);
+    if (key)
+        ratelimit_set_key(f->rl, key);
+}
+
+static void open_rl(struct fixture *f, const char *url)
+{
+    open_rl_key(f, url, TEST_HASH_KEY);
 }
 
 static void close_rl(struct fixture *f)
@@ -396,6 +420,25 @@ static void test_local_concurrent(void **state)
     close_rl(&f);
 }
 
+/*
+ * The hash key names the in-process entries too: counts made under one key are
+ * not found under another (hence ratelimit_set_key before first use).
+ */
+static void test_local_set_key(void **state)
+{
+    (void)state;
+    struct fixture f;
+    open_rl_key(&f, NULL, NULL);
+    for (int i = 0; i < 10; i++)
+        assert_true(hit(f.rl, RL_LOGIN, "ip:198.51.100.2", T0).allowed);
+    assert_false(hit(f.rl, RL_LOGIN, "ip:198.51.100.2", T0).allowed);
+    ratelimit_set_key(f.rl, TEST_HASH_KEY);
+    for (int i = 0; i < 10; i++)
+        assert_true(hit(f.rl, RL_LOGIN, "ip:198.51.100.2", T0).allowed);
+    assert_false(hit(f.rl, RL_LOGIN, "ip:198.51.100.2", T0).allowed);
+    close_rl(&f);
+}
+
 static void test_bad_redis_url(void **state)
 {
     (void)state;
@@ -523,6 +566,102 @@ static void test_redis_key_namespace(void **state)
     close_rl(&f);
 }
 
+/* "shiplog:rl:<bucket>:<hex of digest>", the name the limiter gives a key in Redis. */
+static void redis_name(const char *bucket, const unsigned char digest[SHA256_LEN], char *out,
+                       size_t cap)
+{
+    char hex[2 * SHA256_LEN + 1];
+    hex_encode(digest, SHA256_LEN, hex);
+    snprintf(out, cap, "shiplog:rl:%s:%s", bucket, hex);
+}
+
+/* Whether the test Redis holds name. */
+static bool redis_exists(const char *name)
+{
+    char cmd[1024], out[64];
+    snprintf(cmd, sizeof(cmd), "redis-cli -u '%s' exists '%s'", redis_url(), name);
+    run_capture(cmd, out, sizeof(out));
+    return strtol(out, NULL, 10) == 1;
+}
+
+/*
+ * A key's Redis name is keyed: shiplog:rl:<bucket>:<hex HMAC-SHA-256(hash
+ * key, key)>, and never <hex SHA-256(key)>, which anyone reading Redis could
+ * compute from a guessed IP or address to confirm it.
+ */
+static void test_redis_key_hmac(void **state)
+{
+    (void)state;
+    struct fixture f;
+    open_rl(&f, redis_url());
+    assert_true(wait_redis_up(f.rl, true, 15000));
+    char key[128];
+    unique_key(key, sizeof(key), "ip:203.0.113.9");
+    assert_false(hit(f.rl, RL_LOGIN, key, T0).degraded);
+
+    unsigned char mac[SHA256_LEN], plain[SHA256_LEN];
+    hmac_sha256(TEST_HASH_KEY, sizeof(TEST_HASH_KEY), key, strlen(key), mac);
+    sha256(key, strlen(key), plain);
+    char keyed[128], unkeyed[128];
+    redis_name("login", mac, keyed, sizeof(keyed));
+    redis_name("login", plain, unkeyed, sizeof(unkeyed));
+    assert_true(redis_exists(keyed));
+    assert_false(redis_exists(unkeyed));
+    close_rl(&f);
+}
+
+/*
+ * One key under two hash keys: two Redis names, two separate counts. Limiters
+ * left with their own random hash keys therefore do not share counts, which is
+ * why every process sharing a Redis must be given the same key.
+ */
+static void test_redis_key_per_hash_key(void **state)
+{
+    (void)state;
+    static const unsigned char other[RL_HASH_KEY_LEN] = {0x6f, 0x74, 0x68, 0x65, 0x72};
+    struct fixture a, b;
+    open_rl_key(&a, redis_url(), TEST_HASH_KEY);
+    open_rl_key(&b, redis_url(), other);
+    assert_true(wait_redis_up(a.rl, true, 15000));
+    assert_true(wait_redis_up(b.rl, true, 15000));
+    char key[128];
+    unique_key(key, sizeof(key), "ip:198.51.100.23");
+    for (int i = 0; i < 10; i++)
+        assert_false(hit(a.rl, RL_LOGIN, key, T0).degraded);
+    assert_false(hit(a.rl, RL_LOGIN, key, T0).allowed);
+    struct rl_decision d = hit(b.rl, RL_LOGIN, key, T0);
+    assert_true(d.allowed);
+    assert_false(d.degraded);
+    assert_int_equal(d.remaining, 9);
+
+    unsigned char ma[SHA256_LEN], mb[SHA256_LEN];
+    hmac_sha256(TEST_HASH_KEY, sizeof(TEST_HASH_KEY), key, strlen(key), ma);
+    hmac_sha256(other, sizeof(other), key, strlen(key), mb);
+    char na[128], nb[128];
+    redis_name("login", ma, na, sizeof(na));
+    redis_name("login", mb, nb, sizeof(nb));
+    assert_string_not_equal(na, nb);
+    assert_true(redis_exists(na));
+    assert_true(redis_exists(nb));
+    close_rl(&a);
+    close_rl(&b);
+
+    /* no ratelimit_set_key: each limiter has a random key of its own */
+    open_rl_key(&a, redis_url(), NULL);
+    open_rl_key(&b, redis_url(), NULL);
+    assert_true(wait_redis_up(a.rl, true, 15000));
+    assert_true(wait_redis_up(b.rl, true, 15000));
+    unique_key(key, sizeof(key), "ip:198.51.100.24");
+    for (int i = 0; i < 5; i++)
+        assert_true(hit(a.rl, RL_SIGNUP, key, T0).allowed);
+    assert_false(hit(a.rl, RL_SIGNUP, key, T0).allowed);
+    d = hit(b.rl, RL_SIGNUP, key, T0);
+    assert_true(d.allowed);
+    assert_false(d.degraded);
+    close_rl(&a);
+    close_rl(&b);
+}
+
 /* Count the log lines that contain needle in the file at path. */
 static unsigned count_lines(const char *path, const char *needle)
 {
@@ -646,6 +785,230 @@ static void test_redis_timeout(void **state)
     close_rl(&f);
 }
 
+/*
+ * ---- a slow Redis ------------------------------------------------------------
+ * A TCP relay in front of the test Redis that holds every reply back for
+ * delay_ms: Redis answers, within the command timeout, but slowly. One thread
+ * accepts, one thread per connection relays; all of them poll `stop`.
+ */
+#define SLOW_MAX_CONNS 16
+
+struct slow_relay {
+    struct slow_proxy *p;
+    int client, server;
+    pthread_t thread;
+};
+
+struct slow_proxy {
+    int listener, port, upstream_port;
+    atomic_int delay_ms;
+    atomic_bool stop;
+    pthread_t acceptor;
+    struct slow_relay relays[SLOW_MAX_CONNS];
+    size_t n; /* relays started; written by the acceptor only, read after joining it */
+};
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static void *slow_relay_main(void *arg)
+{
+    struct slow_relay *r = arg;
+    static _Thread_local char chunk[1 << 16];
+    struct pollfd pf[2] = {{.fd = r->client, .events = POLLIN},
+                           {.fd = r->server, .events = POLLIN}};
+    while (!atomic_load(&r->p->stop)) {
+        if (poll(pf, 2, 20) <= 0)
+            continue;
+        for (int i = 0; i < 2; i++) {
+            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t got = read(pf[i].fd, chunk, sizeof(chunk));
+            if (got <= 0)
+                goto done;
+            int delay = atomic_load(&r->p->delay_ms);
+            if (i == 1 && delay > 0) /* a reply from Redis: hold it back */
+                usleep((useconds_t)delay * 1000);
+            if (!write_all(pf[1 - i].fd, chunk, (size_t)got))
+                goto done;
+        }
+    }
+done:
+    shutdown(r->client, SHUT_RDWR);
+    shutdown(r->server, SHUT_RDWR);
+    return NULL;
+}
+
+static int connect_loopback(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *slow_accept_main(void *arg)
+{
+    struct slow_proxy *p = arg;
+    while (!atomic_load(&p->stop)) {
+        struct pollfd pf = {.fd = p->listener, .events = POLLIN};
+        if (poll(&pf, 1, 20) <= 0)
+            continue;
+        int client = accept4(p->listener, NULL, NULL, SOCK_CLOEXEC);
+        if (client < 0)
+            continue;
+        int server = p->n < SLOW_MAX_CONNS ? connect_loopback(p->upstream_port) : -1;
+        if (server < 0) {
+            close(client);
+            continue;
+        }
+        struct slow_relay *r = &p->relays[p->n];
+        *r = (struct slow_relay){.p = p, .client = client, .server = server};
+        if (pthread_create(&r->thread, NULL, slow_relay_main, r) != 0) {
+            close(client);
+            close(server);
+            continue;
+        }
+        p->n++;
+    }
+    return NULL;
+}
+
+/* Starts a relay to the test Redis; its URL goes to url. */
+static void slow_proxy_start(struct slow_proxy *p, char *url, size_t cap)
+{
+    memset(p, 0, sizeof(*p));
+    assert_int_equal(sscanf(redis_url(), "redis://127.0.0.1:%d", &p->upstream_port), 1);
+    p->listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(p->listener >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(p->listener, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(p->listener, 16), 0);
+    assert_int_equal(getsockname(p->listener, (struct sockaddr *)&sa, &len), 0);
+    p->port = ntohs(sa.sin_port);
+    assert_int_equal(pthread_create(&p->acceptor, NULL, slow_accept_main, p), 0);
+    snprintf(url, cap, "redis://127.0.0.1:%d/0", p->port);
+}
+
+static void slow_proxy_stop(struct slow_proxy *p)
+{
+    atomic_store(&p->stop, true);
+    pthread_join(p->acceptor, NULL);
+    for (size_t i = 0; i < p->n; i++) {
+        pthread_join(p->relays[i].thread, NULL);
+        close(p->relays[i].client);
+        close(p->relays[i].server);
+    }
+    close(p->listener);
+}
+
+#define SLOW_THREADS  32
+#define SLOW_HITS     5  /* per thread */
+#define SLOW_DELAY_MS 25 /* per reply: half the command timeout, so Redis stays "up" */
+
+struct slow_caller {
+    struct ratelimit *rl;
+    const char *key;
+    unsigned degraded, failed;
+    long max_ms;
+};
+
+static long ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+static void *slow_caller_main(void *arg)
+{
+    struct slow_caller *c = arg;
+    for (int i = 0; i < SLOW_HITS; i++) {
+        struct timespec t1, t2;
+        struct rl_decision d;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        enum err e = ratelimit_hit_at(c->rl, RL_API, str_from_cstr(c->key), T0, &d);
+        clock_gettime(CLOCK_MONOTONIC, &t2);
+        if (e != ERR_OK || !d.allowed)
+            c->failed++;
+        if (d.degraded)
+            c->degraded++;
+        long ms = ms_between(&t1, &t2);
+        if (ms > c->max_ms)
+            c->max_ms = ms;
+    }
+    return NULL;
+}
+
+/*
+ * Redis slow but alive (every reply SLOW_DELAY_MS late, under the command
+ * timeout) and SLOW_THREADS callers on one key, so on one connection: waiting
+ * for the connection is bounded too. Queued on its mutex the
+ * SLOW_THREADS * SLOW_HITS hits would take at least 160 * 25 ms = 4 s; each
+ * caller instead waits at most the command timeout for the connection, then
+ * decides in-process, marked degraded. The bound (2 s for all of it) is far
+ * from both.
+ */
+static void test_redis_slow_no_queue(void **state)
+{
+    (void)state;
+    struct slow_proxy proxy;
+    char url[128];
+    slow_proxy_start(&proxy, url, sizeof(url));
+    struct fixture f;
+    open_rl(&f, url);
+    assert_true(wait_redis_up(f.rl, true, 15000));
+    char key[128];
+    unique_key(key, sizeof(key), "ip:slow");
+    assert_false(hit(f.rl, RL_API, key, T0).degraded);
+
+    atomic_store(&proxy.delay_ms, SLOW_DELAY_MS);
+    pthread_t t[SLOW_THREADS];
+    struct slow_caller c[SLOW_THREADS];
+    struct timespec t1, t2;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    for (int i = 0; i < SLOW_THREADS; i++) {
+        c[i] = (struct slow_caller){.rl = f.rl, .key = key};
+        assert_int_equal(pthread_create(&t[i], NULL, slow_caller_main, &c[i]), 0);
+    }
+    unsigned degraded = 0, failed = 0;
+    long max_ms = 0;
+    for (int i = 0; i < SLOW_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        degraded += c[i].degraded;
+        failed += c[i].failed;
+        max_ms = c[i].max_ms > max_ms ? c[i].max_ms : max_ms;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    atomic_store(&proxy.delay_ms, 0);
+    long total_ms = ms_between(&t1, &t2);
+    fprintf(stderr, "# slow Redis: %d hits in %ld ms, slowest %ld ms, %u degraded\n",
+            SLOW_THREADS * SLOW_HITS, total_ms, max_ms, degraded);
+    assert_int_equal(failed, 0); /* 161 hits of 600 allowed */
+    assert_true(degraded >= 1);
+    assert_true(max_ms < 1000);
+    assert_true(total_ms < 2000);
+    close_rl(&f);
+    slow_proxy_stop(&proxy);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as the server does: a write to a dead Redis must not kill us */
@@ -661,13 +1024,16 @@ int main(void)
         cmocka_unit_test(test_header_values),
         cmocka_unit_test(test_local_clock_backwards),
         cmocka_unit_test(test_local_concurrent),
+        cmocka_unit_test(test_local_set_key),
         cmocka_unit_test(test_bad_redis_url),
         cmocka_unit_test(test_redis_unreachable_at_start),
     };
     const struct CMUnitTest redis[] = {
-        cmocka_unit_test(test_redis_limit_exact), cmocka_unit_test(test_redis_window_slides),
-        cmocka_unit_test(test_redis_shared),      cmocka_unit_test(test_redis_key_namespace),
-        cmocka_unit_test(test_redis_outage),      cmocka_unit_test(test_redis_timeout),
+        cmocka_unit_test(test_redis_limit_exact),   cmocka_unit_test(test_redis_window_slides),
+        cmocka_unit_test(test_redis_shared),        cmocka_unit_test(test_redis_key_namespace),
+        cmocka_unit_test(test_redis_outage),        cmocka_unit_test(test_redis_timeout),
+        cmocka_unit_test(test_redis_key_hmac),      cmocka_unit_test(test_redis_key_per_hash_key),
+        cmocka_unit_test(test_redis_slow_no_queue),
     };
     if (redis_url())
         return cmocka_run_group_tests_name("ratelimit-redis", redis, NULL, NULL);
