@@ -1,8 +1,10 @@
 /*
  * accounts.c — sign-up, verification, password sign-in with lockout, password
- * reset and magic links. Sessions are in sessions.c. The design is described
- * in accounts.h; the two unscoped tables in migration 0007.
+ * reset and magic links. Sessions are in sessions.c, the clean-up of expired
+ * state in cleanup.c. The design is described in accounts.h; the two
+ * unscoped tables in migration 0007.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,10 @@
 
 #define SLUG_ATTEMPTS 5 /* random suffixes tried when a slug is taken */
 
-static const struct tenant_ctx directory_ctx = {.id = ACCOUNTS_DIRECTORY_TENANT};
+/* The magic-code MAC key's label (keyring_subkey; docs/KEYS.md). */
+#define CODE_KEY_INFO "shiplog/v1/magic-code"
+
+const struct tenant_ctx acc_directory_ctx = {.id = ACCOUNTS_DIRECTORY_TENANT};
 
 /* ---- shared helpers (accounts_internal.h) ----------------------------------- */
 
@@ -188,9 +193,13 @@ enum err accounts_open(const struct accounts_options *o, struct accounts **out)
     a->ring = o->ring;
     a->cost = cost;
     a->now = wall_clock;
+    a->request_floor_ms = ACCOUNTS_REQUEST_FLOOR_MS;
     enum err e = password_ctx_init(&a->pw, keyring_current(o->ring), cost);
+    for (size_t i = 0; i < o->ring->n && i < KEYRING_MAX && !e; i++, a->n_code_keys++)
+        e = keyring_subkey(&o->ring->keys[i], CODE_KEY_INFO, a->code_keys[i],
+                           sizeof a->code_keys[i]);
     if (e) {
-        free(a);
+        accounts_close(a);
         return e;
     }
     *out = a;
@@ -202,7 +211,13 @@ void accounts_close(struct accounts *a)
     if (!a)
         return;
     password_ctx_wipe(&a->pw);
+    crypto_wipe(a->code_keys, sizeof a->code_keys);
     free(a);
+}
+
+void accounts_set_request_floor_ms(struct accounts *a, unsigned ms)
+{
+    a->request_floor_ms = ms;
 }
 
 /* ---- input -------------------------------------------------------------------- */
@@ -304,6 +319,41 @@ static void ip_hash(const char *ip, char out[ACCOUNTS_HASH_HEX + 1])
     label_hash("shiplog/v1/login-ip:", ip, out);
 }
 
+/*
+ * The stored form of a magic-link code: hex HMAC-SHA-256, under the code key
+ * key, of "<tenant id>\n<user id>\n<CODE>" (code checked and upper-cased).
+ * Binding tenant and user means a stored value says nothing about another
+ * account's codes; the key means a leaked table cannot be searched offline.
+ */
+static void code_mac(const unsigned char key[SHA256_LEN], const struct accounts_user_ref *u,
+                     const char *code, char out[ACCOUNTS_HASH_HEX + 1])
+{
+    char in[STORAGE_TENANT_ID_LEN + 1 + ACCOUNTS_ID_LEN + 1 + TOKEN_CODE_LEN + 1];
+    int n = snprintf(in, sizeof in, "%s\n%s\n%s", u->tenant.id, u->user_id, code);
+    ASSERT(n > 0 && (size_t)n < sizeof in);
+    unsigned char mac[SHA256_LEN];
+    hmac_sha256(key, SHA256_LEN, in, (size_t)n, mac);
+    hash_hex(mac, out);
+    crypto_wipe(in, sizeof in);
+    crypto_wipe(mac, sizeof mac);
+}
+
+/* A code as typed, checked by token_code_hash's rules and upper-cased into out. */
+static enum err code_normalize(struct str code, char out[TOKEN_CODE_LEN + 1])
+{
+    out[0] = '\0';
+    unsigned char h[SHA256_LEN];
+    enum err e = token_code_hash(code, h);
+    if (e)
+        return e;
+    for (size_t i = 0; i < TOKEN_CODE_LEN; i++) {
+        char ch = code.ptr[i];
+        out[i] = (char)(ch >= 'a' && ch <= 'z' ? ch - ('a' - 'A') : ch);
+    }
+    out[TOKEN_CODE_LEN] = '\0';
+    return ERR_OK;
+}
+
 static void new_uuid_text(const unsigned char b_in[16], char out[ACCOUNTS_ID_LEN + 1])
 {
     unsigned char b[16];
@@ -347,7 +397,7 @@ static enum err directory_lookup(struct accounts *a, const char *email, struct a
     char h[ACCOUNTS_HASH_HEX + 1];
     email_hash(email, h);
     struct tx *tx = NULL;
-    enum err e = storage_begin(a->db, &directory_ctx, TX_READ, &tx);
+    enum err e = storage_begin(a->db, &acc_directory_ctx, TX_READ, &tx);
     if (e)
         return e;
     const char *sql = storage_tx_backend(tx) == STORAGE_POSTGRES
@@ -376,7 +426,7 @@ static enum err ip_locked(struct accounts *a, const char *ip, int64_t now, bool 
     char h[ACCOUNTS_HASH_HEX + 1];
     ip_hash(ip, h);
     struct tx *tx = NULL;
-    enum err e = storage_begin(a->db, &directory_ctx, TX_READ, &tx);
+    enum err e = storage_begin(a->db, &acc_directory_ctx, TX_READ, &tx);
     if (e)
         return e;
     const char *sql = storage_tx_backend(tx) == STORAGE_POSTGRES
@@ -402,7 +452,7 @@ static enum err ip_failure(struct accounts *a, const char *ip, int64_t now)
     char h[ACCOUNTS_HASH_HEX + 1];
     ip_hash(ip, h);
     struct tx *tx = NULL;
-    enum err e = storage_begin(a->db, &directory_ctx, TX_WRITE, &tx);
+    enum err e = storage_begin(a->db, &acc_directory_ctx, TX_WRITE, &tx);
     if (e)
         return e;
     bool pg = storage_tx_backend(tx) == STORAGE_POSTGRES;
@@ -701,6 +751,11 @@ enum err accounts_verify_email(struct accounts *a, struct str token,
     if ((e = storage_begin(a->db, &t, TX_WRITE, &tx)) != ERR_OK)
         return e;
     e = token_spend(tx, h, "verify_email", now, uid);
+    if (!e) /* the other open links (resent mails) have nothing left to do */
+        e = acc_exec(tx,
+                     "UPDATE auth_tokens SET used_at = $3 WHERE tenant_id = $1 AND user_id = $2 "
+                     "AND purpose = 'verify_email' AND used_at IS NULL",
+                     ACC_ARGS(ACC_C(uid), ACC_I(now)), NULL);
     if (!e)
         e = acc_exec(tx,
                      "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $3) "
@@ -721,6 +776,53 @@ enum err accounts_verify_email(struct accounts *a, struct str token,
         memcpy(out->user_id, uid, sizeof uid);
     }
     return ERR_OK;
+}
+
+enum err accounts_verify_resend(struct accounts *a, const struct accounts_user_ref *user,
+                                const struct accounts_client *c)
+{
+    enum err e = acc_client_check(c);
+    if (e)
+        return e;
+    if (!c || !c->mailer || !c->mailer->queue)
+        return ERR_INVALID; /* a token nobody is told about */
+    struct tx *tx = NULL;
+    if ((e = storage_begin(a->db, &user->tenant, TX_WRITE, &tx)) != ERR_OK)
+        return e;
+    struct stmt *st = NULL;
+    bool row = false, verified = false;
+    char em[ACCOUNTS_MAX_EMAIL + 1];
+    e = acc_query(tx, "SELECT email, email_verified_at FROM users WHERE tenant_id = $1 AND id = $2",
+                  ACC_ARGS(ACC_C(user->user_id)), &st, &row);
+    if (!e && !row)
+        e = ERR_NOT_FOUND;
+    if (!e) {
+        acc_col_copy(st, 0, em, sizeof em);
+        verified = !stmt_col_is_null(st, 1);
+    }
+    stmt_finish(st);
+    if (e || verified) {
+        storage_rollback(tx);
+        return e;
+    }
+    char tok[ACCOUNTS_SECRET_LEN + 1], th[ACCOUNTS_HASH_HEX + 1];
+    e = acc_secret_new(&user->tenant, tok, th);
+    if (!e)
+        e = token_insert(tx, th, "verify_email", user->user_id, NULL, accounts_now(a),
+                         ACCOUNTS_VERIFY_TTL_S);
+    if (!e)
+        e = mail_queue(tx, c, ACCOUNTS_MAIL_VERIFY, em, tok, NULL);
+    char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
+    target_of("user", user->user_id, ut, sizeof ut);
+    if (!e)
+        e = acc_audit(tx, "auth.verification_resent", AUDIT_ACTOR_USER, user->user_id, ut,
+                      AUDIT_SUCCESS, c, NULL);
+    crypto_wipe(tok, sizeof tok);
+    if (e) {
+        storage_rollback(tx);
+        return e;
+    }
+    return storage_commit(tx);
 }
 
 /* ---- sign-in -------------------------------------------------------------------- */
@@ -958,9 +1060,11 @@ static enum err issue_token(struct accounts *a, struct str email, const char *pu
         return e;
     if (code) {
         unsigned char h[SHA256_LEN];
-        if ((e = token_code_new(code, h)) != ERR_OK)
+        e = token_code_new(code, h);
+        crypto_wipe(h, sizeof h); /* the unkeyed hash is never stored */
+        if (e)
             goto fail;
-        hash_hex(h, ch);
+        code_mac(a->code_keys[0], &u, code, ch);
     }
     int64_t now = accounts_now(a);
     struct tx *tx = NULL;
@@ -986,12 +1090,30 @@ fail:
     return e;
 }
 
+/* Sleeps until a->request_floor_ms after t0 (CLOCK_MONOTONIC); at once when that has passed. */
+static void request_floor_wait(const struct accounts *a, const struct timespec *t0)
+{
+    struct timespec until = *t0;
+    until.tv_sec += (time_t)(a->request_floor_ms / 1000);
+    until.tv_nsec += (long)(a->request_floor_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
+        ;
+}
+
 enum err accounts_password_reset_request(struct accounts *a, struct str email,
                                          const struct accounts_client *c,
                                          char token[ACCOUNTS_SECRET_LEN + 1])
 {
-    return issue_token(a, email, "reset_password", ACCOUNTS_RESET_TTL_S,
-                       "auth.password_reset_requested", ACCOUNTS_MAIL_RESET, c, token, NULL);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    enum err e = issue_token(a, email, "reset_password", ACCOUNTS_RESET_TTL_S,
+                             "auth.password_reset_requested", ACCOUNTS_MAIL_RESET, c, token, NULL);
+    request_floor_wait(a, &t0);
+    return e;
 }
 
 enum err accounts_password_reset(struct accounts *a, struct str token, struct str new_password,
@@ -1054,8 +1176,12 @@ enum err accounts_magic_link_request(struct accounts *a, struct str email,
                                      char token[ACCOUNTS_SECRET_LEN + 1],
                                      char code[TOKEN_CODE_LEN + 1])
 {
-    return issue_token(a, email, "magic_link", ACCOUNTS_MAGIC_TTL_S, "auth.magic_link_requested",
-                       ACCOUNTS_MAIL_MAGIC, c, token, code);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    enum err e = issue_token(a, email, "magic_link", ACCOUNTS_MAGIC_TTL_S,
+                             "auth.magic_link_requested", ACCOUNTS_MAIL_MAGIC, c, token, code);
+    request_floor_wait(a, &t0);
+    return e;
 }
 
 /* Session for user after a spent magic link, in tx; commits or rolls back. */
@@ -1116,10 +1242,9 @@ enum err accounts_magic_link_consume(struct accounts *a, struct str token,
     return magic_signin(a, tx, &u, now, c, session_id, out);
 }
 
-enum err accounts_magic_link_consume_code(struct accounts *a, struct str email, struct str code,
-                                          const struct accounts_client *c,
-                                          char session_id[ACCOUNTS_SECRET_LEN + 1],
-                                          struct accounts_session *out)
+static enum err consume_code(struct accounts *a, struct str email, struct str code,
+                            const struct accounts_client *c,
+                            char session_id[ACCOUNTS_SECRET_LEN + 1], struct accounts_session *out)
 {
     struct accounts_session scratch;
     if (!out)
@@ -1132,27 +1257,33 @@ enum err accounts_magic_link_consume_code(struct accounts *a, struct str email, 
     char em[ACCOUNTS_MAX_EMAIL + 1];
     if ((e = accounts_email_normalize(email, em)) != ERR_OK)
         return e == ERR_LIMIT ? ERR_LIMIT : ERR_NOT_FOUND;
-    unsigned char ch[SHA256_LEN];
-    if ((e = token_code_hash(code, ch)) != ERR_OK)
+    char cn[TOKEN_CODE_LEN + 1];
+    if ((e = code_normalize(code, cn)) != ERR_OK)
         return e == ERR_LIMIT ? ERR_LIMIT : ERR_NOT_FOUND;
-    char chx[ACCOUNTS_HASH_HEX + 1];
-    hash_hex(ch, chx);
     struct accounts_user_ref u;
     bool found = false;
-    if ((e = directory_lookup(a, em, &u, &found)) != ERR_OK)
-        return e;
-    if (!found)
-        return ERR_NOT_FOUND;
+    if ((e = directory_lookup(a, em, &u, &found)) != ERR_OK || !found) {
+        crypto_wipe(cn, sizeof cn);
+        return e ? e : ERR_NOT_FOUND;
+    }
     int64_t now = accounts_now(a);
     struct tx *tx = NULL;
-    if ((e = storage_begin(a->db, &u.tenant, TX_WRITE, &tx)) != ERR_OK)
+    if ((e = storage_begin(a->db, &u.tenant, TX_WRITE, &tx)) != ERR_OK) {
+        crypto_wipe(cn, sizeof cn);
         return e;
+    }
+    /* under each key of the ring: a code mailed before a rotation still works */
     uint64_t n = 0;
-    e = acc_exec(tx,
-                 "UPDATE auth_tokens SET used_at = $4 WHERE tenant_id = $1 AND user_id = $2 "
-                 "AND code_hash = $3 AND purpose = 'magic_link' AND used_at IS NULL "
-                 "AND expires_at > $4",
-                 ACC_ARGS(ACC_C(u.user_id), ACC_C(chx), ACC_I(now)), &n);
+    for (size_t k = 0; k < a->n_code_keys && !e && n == 0; k++) {
+        char chx[ACCOUNTS_HASH_HEX + 1];
+        code_mac(a->code_keys[k], &u, cn, chx);
+        e = acc_exec(tx,
+                     "UPDATE auth_tokens SET used_at = $4 WHERE tenant_id = $1 AND user_id = $2 "
+                     "AND code_hash = $3 AND purpose = 'magic_link' AND used_at IS NULL "
+                     "AND expires_at > $4",
+                     ACC_ARGS(ACC_C(u.user_id), ACC_C(chx), ACC_I(now)), &n);
+    }
+    crypto_wipe(cn, sizeof cn);
     if (!e && n == 1)
         return magic_signin(a, tx, &u, now, c, session_id, out);
     /* a wrong code: counts against every open link of the user, burnt at the limit */
@@ -1175,4 +1306,19 @@ enum err accounts_magic_link_consume_code(struct accounts *a, struct str email, 
     }
     e = storage_commit(tx);
     return e ? e : ERR_NOT_FOUND;
+}
+
+/* A wrong code for a known address writes (attempts, audit), an unknown address
+ * only reads: failures wait out the request floor so both take the same time. */
+enum err accounts_magic_link_consume_code(struct accounts *a, struct str email, struct str code,
+                                          const struct accounts_client *c,
+                                          char session_id[ACCOUNTS_SECRET_LEN + 1],
+                                          struct accounts_session *out)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    enum err e = consume_code(a, email, code, c, session_id, out);
+    if (e)
+        request_floor_wait(a, &t0);
+    return e;
 }

@@ -7,17 +7,30 @@
  *    letters lower-cased) is unique in the deployment through the
  *    user_emails directory, keyed by SHA-256("shiplog/v1/email:" || address).
  *    Sign-in starts from the address, so it must find the tenant before it
- *    can open a tenant-bound transaction: that one lookup, and the per-IP
- *    failure counters, are the only statements not bound to a real tenant.
- *    They run bound to ACCOUNTS_DIRECTORY_TENANT (the nil UUID), and on
- *    PostgreSQL go through SECURITY DEFINER functions that read or write one
- *    row by exact key (migration 0007 explains why this is narrower than a
- *    table without row-level security). Everything else is tenant-scoped.
+ *    can open a tenant-bound transaction: that one lookup, the per-IP
+ *    failure counters and the clean-up's two questions (below) are the only
+ *    statements not bound to a real tenant. They run bound to
+ *    ACCOUNTS_DIRECTORY_TENANT (the nil UUID), and on PostgreSQL go through
+ *    SECURITY DEFINER functions that read or write one row by exact key
+ *    (migration 0007 explains why this is narrower than a table without
+ *    row-level security), or, for the clean-up, return tenant ids only and
+ *    delete only counters that have run out (migration 0008). Everything
+ *    else is tenant-scoped.
  *  - Secrets handed out — session ids, verification, reset and magic-link
  *    tokens — are "<tenant id>.<43 characters of base64url>" (ACCOUNTS_SECRET_LEN
  *    bytes): the tenant part says which tenant's transaction to look in (it is
  *    not secret), the random part (32 bytes from crypto/token.h) is stored
  *    only as its SHA-256. A tampered tenant part finds nothing.
+ *  - A magic link's short code has only 40 bits, so a plain hash of it could
+ *    be brute-forced from a leaked database. It is stored as HMAC-SHA-256 of
+ *    "<tenant id>\n<user id>\n<CODE>" under a key derived from the master
+ *    key (HKDF, salt "shiplog", info "shiplog/v1/magic-code"; one per key of
+ *    the ring). New codes use the current key; a code is checked under every
+ *    key of the ring, so one mailed just before a master key rotation works
+ *    for its ACCOUNTS_MAGIC_TTL_S while the old key stays in the ring (it
+ *    fails once that key has left; the link itself still works). Codes
+ *    mailed by a release that stored the plain hash fail too (their links
+ *    work).
  *  - Sign-in: unknown address, wrong password, locked account and locked IP
  *    all return ERR_UNAUTHENTICATED after exactly one bcrypt computation
  *    (password_verify_dummy where there is no hash to check), so they take
@@ -46,9 +59,17 @@
  *    transaction that makes the change, with the client IP: tenant.created,
  *    auth.signup, auth.email_verified, auth.signin (success/failure),
  *    auth.lockout, auth.signout, auth.session_revoked, auth.signout_everywhere,
- *    auth.password_reset_requested, auth.password_reset,
- *    auth.magic_link_requested, auth.magic_link_signin. Failures for an
- *    unknown address have no tenant to be recorded in: they are logged.
+ *    auth.verification_resent, auth.password_reset_requested,
+ *    auth.password_reset, auth.magic_link_requested, auth.magic_link_signin.
+ *    Failures for an unknown address have no tenant to be recorded in: they
+ *    are logged.
+ *  - Reset and magic-link requests do a write transaction (token, mail,
+ *    audit) for a known address and a lookup for an unknown one; both take
+ *    at least ACCOUNTS_REQUEST_FLOOR_MS so the difference cannot be timed.
+ *  - Clean-up (accounts_cleanup, or the accounts_cleaner thread) deletes
+ *    sessions and tokens ACCOUNTS_CLEANUP_GRACE_S after they stopped being
+ *    usable, and unlocked per-IP counters whose window has passed. Audit
+ *    events are never touched.
  *
  * Public outcomes: the HTTP layer must answer ERR_UNAUTHENTICATED, ERR_NOT_FOUND
  * from token functions, and the reset/magic-link requests identically whether
@@ -58,7 +79,8 @@
  * move time without sleeping.
  *
  * Thread-safety: a struct accounts is read-only after accounts_open (the
- * clock hook must be set before it is shared) and may be used by all threads.
+ * clock hook and the request floor must be set before it is shared) and may
+ * be used by all threads.
  */
 #ifndef SHIPLOG_ACCOUNTS_ACCOUNTS_H
 #define SHIPLOG_ACCOUNTS_ACCOUNTS_H
@@ -98,6 +120,25 @@
 #define ACCOUNTS_IP_WINDOW_S        (24 * 60 * 60) /* an IP's counter starts over after this */
 #define ACCOUNTS_LOCK_BASE_S        60             /* first lock */
 #define ACCOUNTS_LOCK_MAX_S         (60 * 60)      /* longest lock */
+/*
+ * Sessions and tokens are deleted this long after they were revoked, used or
+ * expired: a day in which an ended session still has its row (client IP,
+ * user agent) for whoever looks into an incident. Audit events stay anyway.
+ */
+#define ACCOUNTS_CLEANUP_GRACE_S          (24 * 60 * 60)
+#define ACCOUNTS_CLEANER_INTERVAL_DEFAULT (60 * 60) /* seconds between cleaner rounds */
+/*
+ * The least time accounts_password_reset_request and
+ * accounts_magic_link_request take, from their start (CLOCK_MONOTONIC; the
+ * rest is slept). For a known address they write a token, a mail and an
+ * audit event (a commit: a few milliseconds, tens under load), for an
+ * unknown one they only look it up, so without a floor their time says
+ * whether an address has an account. The floor hides that only while the
+ * write finishes within it, hence well above a commit's usual tail. It holds
+ * the calling thread: the HTTP layer's rate limits bound how many such
+ * requests can be waiting.
+ */
+#define ACCOUNTS_REQUEST_FLOOR_MS 150
 
 /* ---- text sizes ------------------------------------------------------------ */
 #define ACCOUNTS_ID_LEN     36                                           /* a user id (UUID) */
@@ -160,6 +201,13 @@ void accounts_close(struct accounts *a); /* wipes the peppers; NULL is a no-op *
 /* Test hook: now() in Unix seconds replaces time(NULL). Set before sharing a. */
 void accounts_set_clock(struct accounts *a, int64_t (*now)(void *arg), void *arg);
 
+/*
+ * Test hook: the floor of the reset and magic-link requests, in ms, instead
+ * of ACCOUNTS_REQUEST_FLOOR_MS (0 = none, so other tests stay fast). Set
+ * before sharing a.
+ */
+void accounts_set_request_floor_ms(struct accounts *a, unsigned ms);
+
 /* A user, as identified after sign-in / in a session. */
 struct accounts_user_ref {
     struct tenant_ctx tenant;
@@ -195,13 +243,30 @@ MUST_CHECK enum err accounts_signup(struct accounts *a, struct str email, struct
                                     struct accounts_signup_result *out);
 
 /*
- * Consumes a verification token and marks the address verified (single use).
+ * Consumes a verification token and marks the address verified (single use:
+ * every other open verification token of the user is spent with it).
  * ERR_NOT_FOUND for an unknown, used, expired or malformed token; ERR_LIMIT
  * past ACCOUNTS_MAX_SECRET_TEXT. out may be NULL.
  */
 MUST_CHECK enum err accounts_verify_email(struct accounts *a, struct str token,
                                           const struct accounts_client *c,
                                           struct accounts_user_ref *out);
+
+/*
+ * Sends user a new verification mail ("resend" on the console an unverified
+ * session opens, A2): a new token valid ACCOUNTS_VERIFY_TTL_S, the
+ * ACCOUNTS_MAIL_VERIFY mail queued through c->mailer and auth.verification_resent
+ * recorded with the client IP, all in one transaction. Tokens mailed earlier
+ * stay valid until their own expiry (mail can arrive late or out of order;
+ * each of them only proves the same mailbox), and whichever is used first
+ * spends the others. ERR_OK doing nothing when the address is already
+ * verified; ERR_NOT_FOUND when user does not exist in its tenant;
+ * ERR_INVALID without a mailer in c (nobody could receive the token);
+ * ERR_LIMIT as for the other functions' client fields. Rate limiting is the
+ * caller's.
+ */
+MUST_CHECK enum err accounts_verify_resend(struct accounts *a, const struct accounts_user_ref *user,
+                                           const struct accounts_client *c);
 
 /* ---- sign-in and sessions ---------------------------------------------------- */
 
@@ -276,7 +341,8 @@ MUST_CHECK enum err accounts_signout_everywhere(struct accounts *a,
  * email. ERR_OK whether or not the address has an account: token is "" when
  * it has none, and the caller mails only a non-empty token (with a mailer in
  * c, the ACCOUNTS_MAIL_RESET mail is queued in the token's transaction). ERR_LIMIT /
- * ERR_INVALID only for an address over the limit or malformed.
+ * ERR_INVALID only for an address over the limit or malformed. Takes at least
+ * ACCOUNTS_REQUEST_FLOOR_MS whatever the outcome.
  */
 MUST_CHECK enum err accounts_password_reset_request(struct accounts *a, struct str email,
                                                     const struct accounts_client *c,
@@ -297,7 +363,8 @@ MUST_CHECK enum err accounts_password_reset(struct accounts *a, struct str token
  * A magic link token and its short code (TOKEN_CODE_LEN characters), valid
  * ACCOUNTS_MAGIC_TTL_S, spent together. ERR_OK whether or not the address
  * has an account (token and code "" when it has none). With a mailer in c,
- * the ACCOUNTS_MAIL_MAGIC mail is queued in the token's transaction.
+ * the ACCOUNTS_MAIL_MAGIC mail is queued in the token's transaction. Takes
+ * at least ACCOUNTS_REQUEST_FLOOR_MS whatever the outcome.
  */
 MUST_CHECK enum err accounts_magic_link_request(struct accounts *a, struct str email,
                                                 const struct accounts_client *c,
@@ -317,7 +384,9 @@ MUST_CHECK enum err accounts_magic_link_consume(struct accounts *a, struct str t
 /*
  * The same with the code typed on the page that asked for email. A wrong code
  * counts against all of the user's open magic links, which are spent after
- * ACCOUNTS_MAGIC_MAX_ATTEMPTS wrong codes. ERR_NOT_FOUND for every failure
+ * ACCOUNTS_MAGIC_MAX_ATTEMPTS wrong codes. Every failure waits out
+ * ACCOUNTS_REQUEST_FLOOR_MS, so a wrong code for a known address and any code
+ * for an unknown one take the same time. ERR_NOT_FOUND for every failure
  * (unknown address included).
  */
 MUST_CHECK enum err accounts_magic_link_consume_code(struct accounts *a, struct str email,
@@ -325,6 +394,48 @@ MUST_CHECK enum err accounts_magic_link_consume_code(struct accounts *a, struct 
                                                      const struct accounts_client *c,
                                                      char session_id[ACCOUNTS_SECRET_LEN + 1],
                                                      struct accounts_session *out);
+
+/* ---- clean-up ----------------------------------------------------------------- */
+
+/* What one accounts_cleanup run deleted. */
+struct accounts_cleanup_stats {
+    uint64_t tenants;     /* tenants whose sessions/tokens were cleaned */
+    uint64_t sessions;    /* revoked or expired (idle or absolute) sessions */
+    uint64_t tokens;      /* used or expired verification, reset and magic-link tokens */
+    uint64_t ip_counters; /* per-IP sign-in failure counters */
+};
+
+/*
+ * Deletes, with "now" from the clock hook: sessions revoked, idle-expired or
+ * past their absolute expiry, and tokens used or expired, at least
+ * ACCOUNTS_CLEANUP_GRACE_S ago (so nothing anyone could still use or list
+ * goes: "your sessions" shows live sessions only); and per-IP failure
+ * counters whose ACCOUNTS_IP_WINDOW_S window has passed and that are not
+ * locked (the next failure would start them over anyway). Audit events are
+ * not touched. One transaction per tenant, each bound to it; the tenants
+ * with something to delete are found with one directory statement (see
+ * above), so this works on the server's own storage. A tenant that fails is
+ * skipped and the rest still cleaned; the first error is returned, and out
+ * (always filled) counts what was deleted. Several servers may run it at
+ * once (a row is deleted once, by one of them).
+ */
+MUST_CHECK enum err accounts_cleanup(struct accounts *a, struct accounts_cleanup_stats *out);
+
+/*
+ * A thread that runs accounts_cleanup every interval_s seconds (0 =
+ * ACCOUNTS_CLEANER_INTERVAL_DEFAULT), the first time one interval after the
+ * start; a failing round logs one error line and the next round retries. a
+ * must outlive the cleaner. ERR_INVALID without a; ERR_INTERNAL when the
+ * thread cannot be created.
+ */
+struct accounts_cleaner;
+MUST_CHECK enum err accounts_cleaner_start(struct accounts *a, unsigned interval_s,
+                                           struct accounts_cleaner **out);
+/*
+ * Stops and frees the thread: promptly, also in the middle of a round (which
+ * then ends after the tenant it is cleaning). NULL is a no-op.
+ */
+void accounts_cleaner_stop(struct accounts_cleaner *c);
 
 /* ---- helpers exposed for the HTTP layer and tests ------------------------------ */
 

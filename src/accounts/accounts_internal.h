@@ -6,6 +6,7 @@
 #define SHIPLOG_ACCOUNTS_INTERNAL_H
 
 #include "accounts/accounts.h"
+#include "crypto/hash.h"
 
 struct accounts {
     struct storage *db;
@@ -13,11 +14,18 @@ struct accounts {
     const struct keyring *ring;
     unsigned cost;
     struct password_ctx pw; /* pepper of the current master key */
+    /* code_keys[i]: the magic-code MAC key derived from ring->keys[i] (wiped at close) */
+    unsigned char code_keys[KEYRING_MAX][SHA256_LEN];
+    size_t n_code_keys;
+    unsigned request_floor_ms; /* see ACCOUNTS_REQUEST_FLOOR_MS */
     int64_t (*now)(void *arg);
     void *now_arg;
 };
 
 int64_t accounts_now(const struct accounts *a);
+
+/* The context of the directory statements (accounts.h). */
+extern const struct tenant_ctx acc_directory_ctx;
 
 /* A bound parameter, from $2 on. */
 struct acc_arg {

@@ -153,6 +153,15 @@ void keyring_id_bytes(const struct master_key *k, unsigned char out[ENVELOPE_KEY
     ASSERT(hex_decode(k->id, MASTER_KEY_ID_LEN, out, ENVELOPE_KEY_ID_LEN) == ERR_OK);
 }
 
+enum err keyring_subkey(const struct master_key *k, const char *info, unsigned char *out,
+                        size_t len)
+{
+    if (!k || !info || len == 0 || len > 64)
+        return ERR_INVALID;
+    return hkdf_sha256(k->bytes, MASTER_KEY_LEN, KEYRING_SALT, strlen(KEYRING_SALT), info,
+                       strlen(info), out, len);
+}
+
 enum err keyring_kek(const struct master_key *k, unsigned char out[AEAD_KEY_LEN])
 {
     return hkdf_sha256(k->bytes, MASTER_KEY_LEN, KEYRING_SALT, strlen(KEYRING_SALT),

@@ -45,6 +45,13 @@ void keyring_id_bytes(const struct master_key *k, unsigned char out[ENVELOPE_KEY
 const struct master_key *keyring_find_bytes(const struct keyring *r,
                                             const unsigned char id[ENVELOPE_KEY_ID_LEN]);
 
+/*
+ * A key of len bytes (<= 64) for one purpose, derived from k with its own
+ * HKDF info label (e.g. "shiplog/v1/csrf"; docs/KEYS.md lists them). Keys of
+ * different labels are independent.
+ */
+MUST_CHECK enum err keyring_subkey(const struct master_key *k, const char *info, unsigned char *out,
+                                   size_t len);
 MUST_CHECK enum err keyring_kek(const struct master_key *k, unsigned char out[AEAD_KEY_LEN]);
 MUST_CHECK enum err keyring_checkpoint_key(const struct master_key *k, struct sign_key *out);
 

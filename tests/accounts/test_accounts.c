@@ -8,7 +8,9 @@
  *   run): PostgreSQL; otherwise SQLite files in a fresh mkdtemp directory.
  *
  * bcrypt runs at cost 10. Time is the suite's fake clock (accounts_set_clock),
- * moved forward by tests; it never goes back, so tests stay independent.
+ * moved forward by tests; it never goes back, so tests stay independent. The
+ * floor of the reset and magic-link requests is 0 except in the tests that
+ * measure it (accounts_set_request_floor_ms).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,7 +28,10 @@
 
 #include "accounts/accounts.h"
 #include "core/config.h"
+#include "crypto/hash.h"
+#include "crypto/kdf.h"
 #include "crypto/keyring.h"
+#include "crypto/rand.h"
 #include "secrets/secrets.h"
 
 #define KEY_A    "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -81,6 +86,7 @@ static void use_ring(const char *current, const char *previous)
         .db = S.main_app, .secrets = S.sec, .ring = &S.ring, .bcrypt_cost = COST};
     assert_int_equal(accounts_open(&o, &S.acc), ERR_OK);
     accounts_set_clock(S.acc, fake_clock, NULL);
+    accounts_set_request_floor_ms(S.acc, 0);
 }
 
 static int suite_setup(void **state)
@@ -195,6 +201,26 @@ static int64_t query_int(const struct tenant_ctx *t, const char *sql, const char
     stmt_finish(st);
     storage_rollback(tx);
     return v;
+}
+
+/* One text value (into out) from a tenant-bound query with $2 bound to arg. */
+static void query_text(const struct tenant_ctx *t, const char *sql, const char *arg, char *out,
+                       size_t cap)
+{
+    struct tx *tx = NULL;
+    struct stmt *st = NULL;
+    bool row = false;
+    assert_int_equal(storage_begin(S.main_app, t, TX_READ, &tx), ERR_OK);
+    assert_int_equal(tx_prepare(tx, sql, &st), ERR_OK);
+    assert_int_equal(stmt_bind_text(st, 2, s_(arg)), ERR_OK);
+    assert_int_equal(stmt_step(st, &row), ERR_OK);
+    assert_true(row);
+    struct str v = stmt_col_text(st, 0);
+    assert_true(v.len < cap);
+    memcpy(out, v.ptr, v.len);
+    out[v.len] = '\0';
+    stmt_finish(st);
+    storage_rollback(tx);
 }
 
 static int64_t audit_count(const struct tenant_ctx *t, const char *action)
@@ -986,6 +1012,502 @@ static void test_mailer(void **state)
     assert_int_equal(log.calls, 0);
 }
 
+/* ---- verification resend ------------------------------------------------------------ */
+
+static int64_t verify_tokens(const struct accounts_user_ref *u)
+{
+    return query_int(&u->tenant,
+                     "SELECT count(*) FROM auth_tokens WHERE tenant_id = $1 AND user_id = $2 "
+                     "AND purpose = 'verify_email'",
+                     u->user_id);
+}
+
+static void test_verify_resend(void **state)
+{
+    (void)state;
+    next_ip();
+    struct mail_log log = {0};
+    struct accounts_mailer mailer = {record_mail, &log};
+    struct accounts_client c = CLIENT;
+    c.mailer = &mailer;
+    char email[96], lower[ACCOUNTS_MAX_EMAIL + 1], t2[ACCOUNTS_SECRET_LEN + 1];
+    struct accounts_signup_result r;
+    signup(email, sizeof email, false, &r);
+    assert_int_equal(accounts_email_normalize(s_(email), lower), ERR_OK);
+
+    /* a new token, mailed in its transaction, audited with the client IP */
+    assert_int_equal(accounts_verify_resend(S.acc, &r.user, &c), ERR_OK);
+    assert_int_equal(log.calls, 1);
+    assert_int_equal(log.kind, ACCOUNTS_MAIL_VERIFY);
+    assert_string_equal(log.to, lower);
+    assert_int_equal(strlen(log.token), ACCOUNTS_SECRET_LEN);
+    assert_string_not_equal(log.token, r.verify_token);
+    memcpy(t2, log.token, sizeof t2);
+    assert_int_equal(verify_tokens(&r.user), 2);
+    assert_int_equal(query_int(&r.user.tenant,
+                               "SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND "
+                               "action = 'auth.verification_resent' AND client_ip = $2",
+                               client_ip),
+                     1);
+
+    /* the mail is part of the transaction: a failing mailer leaves no token */
+    log = (struct mail_log){.fail = ERR_IO};
+    assert_int_equal(accounts_verify_resend(S.acc, &r.user, &c), ERR_IO);
+    assert_int_equal(verify_tokens(&r.user), 2);
+    assert_int_equal(audit_count(&r.user.tenant, "auth.verification_resent"), 1);
+    /* no mailer: nobody could get the token */
+    assert_int_equal(accounts_verify_resend(S.acc, &r.user, &CLIENT), ERR_INVALID);
+    assert_int_equal(accounts_verify_resend(S.acc, &r.user, NULL), ERR_INVALID);
+    /* an unknown user; a client field past its limit */
+    struct accounts_user_ref ghost = r.user;
+    memcpy(ghost.user_id, "6f1c1b1e-0000-4000-8000-000000000000", sizeof ghost.user_id);
+    assert_int_equal(accounts_verify_resend(S.acc, &ghost, &c), ERR_NOT_FOUND);
+    char ip[ACCOUNTS_MAX_CLIENT_IP + 2];
+    fill(ip, ACCOUNTS_MAX_CLIENT_IP + 1, '1');
+    struct accounts_client longip = c;
+    longip.ip = ip;
+    assert_int_equal(accounts_verify_resend(S.acc, &r.user, &longip), ERR_LIMIT);
+
+    /* the earlier link still works; using it spends the resent one */
+    assert_int_equal(accounts_verify_email(S.acc, s_(r.verify_token), &CLIENT, NULL), ERR_OK);
+    assert_int_equal(accounts_verify_email(S.acc, s_(t2), &CLIENT, NULL), ERR_NOT_FOUND);
+
+    /* verified: nothing is done, nothing is said */
+    log = (struct mail_log){0};
+    assert_int_equal(accounts_verify_resend(S.acc, &r.user, &c), ERR_OK);
+    assert_int_equal(log.calls, 0);
+    assert_int_equal(verify_tokens(&r.user), 2);
+    assert_int_equal(audit_count(&r.user.tenant, "auth.verification_resent"), 1);
+
+    /* the resent token lives ACCOUNTS_VERIFY_TTL_S, and verifies the address */
+    signup(email, sizeof email, false, &r);
+    log = (struct mail_log){0};
+    assert_int_equal(accounts_verify_resend(S.acc, &r.user, &c), ERR_OK);
+    memcpy(t2, log.token, sizeof t2);
+    S.now += ACCOUNTS_VERIFY_TTL_S - 1;
+    struct accounts_user_ref u;
+    assert_int_equal(accounts_verify_email(S.acc, s_(t2), &CLIENT, &u), ERR_OK);
+    assert_string_equal(u.user_id, r.user.user_id);
+    assert_int_equal(accounts_verify_email(S.acc, s_(r.verify_token), &CLIENT, NULL),
+                     ERR_NOT_FOUND);
+    signup(email, sizeof email, false, &r);
+    log = (struct mail_log){0};
+    assert_int_equal(accounts_verify_resend(S.acc, &r.user, &c), ERR_OK);
+    memcpy(t2, log.token, sizeof t2);
+    S.now += ACCOUNTS_VERIFY_TTL_S;
+    assert_int_equal(accounts_verify_email(S.acc, s_(t2), &CLIENT, NULL), ERR_NOT_FOUND);
+}
+
+/* ---- keyed magic codes ---------------------------------------------------------------- */
+
+/* The code_hash the suite expects: HMAC under the HKDF "shiplog/v1/magic-code" key of k. */
+static void expected_code_mac(const struct master_key *k, const struct accounts_user_ref *u,
+                              const char *code, char out[ACCOUNTS_HASH_HEX + 1])
+{
+    static const char info[] = "shiplog/v1/magic-code";
+    unsigned char key[SHA256_LEN], mac[SHA256_LEN];
+    assert_int_equal(hkdf_sha256(k->bytes, sizeof k->bytes, "shiplog", 7, info, sizeof info - 1,
+                                 key, sizeof key),
+                     ERR_OK);
+    char in[128];
+    int n = snprintf(in, sizeof in, "%s\n%s\n%s", u->tenant.id, u->user_id, code);
+    hmac_sha256(key, sizeof key, in, (size_t)n, mac);
+    hex_encode(mac, sizeof mac, out);
+    out[ACCOUNTS_HASH_HEX] = '\0';
+}
+
+static void stored_code_hash(const struct accounts_user_ref *u, const char *token, char *out)
+{
+    /* the row of this link: its hash is the SHA-256 of the token part */
+    unsigned char h[SHA256_LEN];
+    char hx[ACCOUNTS_HASH_HEX + 1];
+    assert_int_equal(token_hash(s_(token + STORAGE_TENANT_ID_LEN + 1), h), ERR_OK);
+    hex_encode(h, sizeof h, hx);
+    hx[ACCOUNTS_HASH_HEX] = '\0';
+    query_text(&u->tenant, "SELECT code_hash FROM auth_tokens WHERE tenant_id = $1 AND hash = $2",
+               hx, out, ACCOUNTS_HASH_HEX + 1);
+}
+
+static void test_magic_code_keyed(void **state)
+{
+    (void)state;
+    next_ip();
+    char email[96], other[96], sid[ACCOUNTS_SECRET_LEN + 1], tok[ACCOUNTS_SECRET_LEN + 1],
+        code[TOKEN_CODE_LEN + 1], stored[ACCOUNTS_HASH_HEX + 1], want[ACCOUNTS_HASH_HEX + 1];
+    struct accounts_signup_result r, r2;
+    signup(email, sizeof email, true, &r);
+    signup(other, sizeof other, true, &r2);
+
+    assert_int_equal(accounts_magic_link_request(S.acc, s_(email), &CLIENT, tok, code), ERR_OK);
+    stored_code_hash(&r.user, tok, stored);
+    /* not the unkeyed hash of before, nor a plain SHA-256 of the code */
+    unsigned char h[SHA256_LEN];
+    char hx[ACCOUNTS_HASH_HEX + 1];
+    assert_int_equal(token_code_hash(s_(code), h), ERR_OK);
+    hex_encode(h, sizeof h, hx);
+    hx[ACCOUNTS_HASH_HEX] = '\0';
+    assert_string_not_equal(stored, hx);
+    sha256(code, strlen(code), h);
+    hex_encode(h, sizeof h, hx);
+    hx[ACCOUNTS_HASH_HEX] = '\0';
+    assert_string_not_equal(stored, hx);
+    /* the keyed MAC over tenant, user and code */
+    expected_code_mac(keyring_current(&S.ring), &r.user, code, want);
+    assert_string_equal(stored, want);
+    /* bound to its user: another account's address with this code finds nothing */
+    assert_int_equal(
+        accounts_magic_link_consume_code(S.acc, s_(other), s_(code), &CLIENT, sid, NULL),
+        ERR_NOT_FOUND);
+    /* and it still signs in */
+    struct accounts_session s;
+    assert_int_equal(accounts_magic_link_consume_code(S.acc, s_(email), s_(code), &CLIENT, sid, &s),
+                     ERR_OK);
+    assert_string_equal(s.user.user_id, r.user.user_id);
+    assert_int_equal(accounts_session_lookup(S.acc, s_(sid), &s), ERR_OK);
+
+    /* a code mailed before a master key rotation works while the old key is in the ring */
+    assert_int_equal(accounts_magic_link_request(S.acc, s_(email), &CLIENT, tok, code), ERR_OK);
+    use_ring(KEY_B, KEY_A);
+    assert_int_equal(accounts_magic_link_consume_code(S.acc, s_(email), s_(code), &CLIENT, sid, &s),
+                     ERR_OK);
+    /* new codes use the new key */
+    assert_int_equal(accounts_magic_link_request(S.acc, s_(email), &CLIENT, tok, code), ERR_OK);
+    stored_code_hash(&r.user, tok, stored);
+    expected_code_mac(keyring_current(&S.ring), &r.user, code, want);
+    assert_string_equal(stored, want);
+    assert_int_equal(accounts_magic_link_consume_code(S.acc, s_(email), s_(code), &CLIENT, sid, &s),
+                     ERR_OK);
+    /* once the old key has left the ring its codes fail (documented); their links work */
+    use_ring(KEY_A, NULL);
+    assert_int_equal(accounts_magic_link_request(S.acc, s_(email), &CLIENT, tok, code), ERR_OK);
+    use_ring(KEY_B, NULL);
+    assert_int_equal(
+        accounts_magic_link_consume_code(S.acc, s_(email), s_(code), &CLIENT, sid, NULL),
+        ERR_NOT_FOUND);
+    assert_int_equal(accounts_magic_link_consume(S.acc, s_(tok), &CLIENT, sid, NULL), ERR_OK);
+    use_ring(KEY_A, NULL);
+}
+
+/* ---- request floor ---------------------------------------------------------------------- */
+
+#define FLOOR_RUNS 20
+#define FLOOR_MS   40
+
+/* Medians of reset + magic-link requests for a known and an unknown address. */
+static void request_medians(const char *known, double *m_known, double *m_unknown)
+{
+    double tk[FLOOR_RUNS], tu[FLOOR_RUNS];
+    char tok[ACCOUNTS_SECRET_LEN + 1], code[TOKEN_CODE_LEN + 1];
+    struct timespec t0;
+    for (int i = 0; i < FLOOR_RUNS; i++) {
+        /* alternate the kind of request; known and unknown interleaved */
+        bool reset = i % 2 == 0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_int_equal(reset ? accounts_password_reset_request(S.acc, s_(known), &CLIENT, tok)
+                               : accounts_magic_link_request(S.acc, s_(known), &CLIENT, tok, code),
+                         ERR_OK);
+        tk[i] = ms_since(&t0);
+        assert_int_equal(strlen(tok), ACCOUNTS_SECRET_LEN);
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_int_equal(reset ? accounts_password_reset_request(
+                                     S.acc, s_("nobody-here@example.com"), &CLIENT, tok)
+                               : accounts_magic_link_request(S.acc, s_("nobody-here@example.com"),
+                                                             &CLIENT, tok, code),
+                         ERR_OK);
+        tu[i] = ms_since(&t0);
+        assert_string_equal(tok, "");
+    }
+    *m_known = median(tk, FLOOR_RUNS);
+    *m_unknown = median(tu, FLOOR_RUNS);
+}
+
+static void test_request_timing(void **state)
+{
+    (void)state;
+    next_ip();
+    char email[96];
+    struct accounts_signup_result r;
+    signup(email, sizeof email, true, &r);
+
+    double k0, u0, k, u;
+    accounts_set_request_floor_ms(S.acc, 0);
+    request_medians(email, &k0, &u0);
+    accounts_set_request_floor_ms(S.acc, FLOOR_MS);
+    request_medians(email, &k, &u);
+    accounts_set_request_floor_ms(S.acc, 0);
+    printf("# request medians over %d runs: without a floor known %.2f ms, unknown %.2f ms; "
+           "floor %d ms: known %.2f ms, unknown %.2f ms\n",
+           FLOOR_RUNS, k0, u0, FLOOR_MS, k, u);
+    /* the noise bound of test_timing */
+    double lo = k < u ? k : u, hi = k < u ? u : k;
+    assert_true(lo >= FLOOR_MS);
+    assert_true(hi <= lo * 1.2);
+
+    /* the default floor applies without the hook */
+    struct accounts *plain = NULL;
+    struct accounts_options o = {
+        .db = S.main_app, .secrets = S.sec, .ring = &S.ring, .bcrypt_cost = COST};
+    assert_int_equal(accounts_open(&o, &plain), ERR_OK);
+    char tok[ACCOUNTS_SECRET_LEN + 1];
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(
+        accounts_password_reset_request(plain, s_("nobody-here@example.com"), &CLIENT, tok),
+        ERR_OK);
+    assert_true(ms_since(&t0) >= ACCOUNTS_REQUEST_FLOOR_MS);
+    /* malformed input waits as long */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(accounts_password_reset_request(plain, s_("not an address"), &CLIENT, tok),
+                     ERR_INVALID);
+    assert_true(ms_since(&t0) >= ACCOUNTS_REQUEST_FLOOR_MS);
+    accounts_close(plain);
+}
+
+/* ---- clean-up -------------------------------------------------------------------------- */
+
+/* Statements on the per-IP counters: the owner connection on PostgreSQL (no grants for the app). */
+static int64_t ip_counters(const char *ip)
+{
+    char in[64], hx[ACCOUNTS_HASH_HEX + 1];
+    unsigned char h[SHA256_LEN];
+    int n = snprintf(in, sizeof in, "shiplog/v1/login-ip:%s", ip);
+    sha256(in, (size_t)n, h);
+    hex_encode(h, sizeof h, hx);
+    hx[ACCOUNTS_HASH_HEX] = '\0';
+    struct storage *db =
+        S.pg ? testdb_open(STORAGE_SCHEMA_MAIN, S.owner_url, NULL, true) : S.main_app;
+    assert_non_null(db);
+    struct tenant_ctx dir = {.id = ACCOUNTS_DIRECTORY_TENANT};
+    struct tx *tx = NULL;
+    struct stmt *st = NULL;
+    bool row = false;
+    assert_int_equal(storage_begin(db, &dir, TX_READ, &tx), ERR_OK);
+    assert_int_equal(tx_prepare(tx,
+                                S.pg ? "SELECT count(*) FROM login_failures_ip "
+                                       "WHERE ip_hash = $2 AND $1::uuid IS NOT NULL"
+                                     : "SELECT count(*) FROM login_failures_ip "
+                                       "WHERE ip_hash = $2 AND $1 IS NOT NULL",
+                                &st),
+                     ERR_OK);
+    assert_int_equal(stmt_bind_text(st, 2, s_(hx)), ERR_OK);
+    assert_int_equal(stmt_step(st, &row), ERR_OK);
+    assert_true(row);
+    int64_t v = stmt_col_int(st, 0);
+    stmt_finish(st);
+    storage_rollback(tx);
+    if (S.pg)
+        storage_close(db);
+    return v;
+}
+
+static int64_t sessions_of(const struct accounts_session *s)
+{
+    return query_int(&s->user.tenant,
+                     "SELECT count(*) FROM sessions WHERE tenant_id = $1 AND id_hash = $2",
+                     s->id_hash);
+}
+
+static int64_t tokens_of(const struct accounts_user_ref *u)
+{
+    return query_int(&u->tenant,
+                     "SELECT count(*) FROM auth_tokens WHERE tenant_id = $1 AND user_id = $2",
+                     u->user_id);
+}
+
+static void test_cleanup(void **state)
+{
+    (void)state;
+    next_ip();
+    char email[96], sid[ACCOUNTS_SECRET_LEN + 1], tok[ACCOUNTS_SECRET_LEN + 1],
+        code[TOKEN_CODE_LEN + 1];
+    struct accounts_signup_result r;
+    struct accounts_session revoked, idle, late, live;
+    struct accounts_cleanup_stats st;
+    const char *ip_plain = "198.51.100.201", *ip_locked = "198.51.100.202";
+    struct accounts_client c_plain = {.ip = ip_plain}, c_locked = {.ip = ip_locked};
+
+    /* past the life and grace of everything earlier tests left: all of it goes first, so
+     * the counts below are this test's */
+    S.now += ACCOUNTS_VERIFY_TTL_S + ACCOUNTS_CLEANUP_GRACE_S;
+    assert_int_equal(accounts_cleanup(S.acc, &st), ERR_OK);
+
+    int64_t t0 = S.now;
+    signup(email, sizeof email, true, &r); /* its verification token: used at t0 */
+    assert_int_equal(signin(email, PASSWORD, sid, &revoked), ERR_OK);
+    assert_int_equal(accounts_signout(S.acc, s_(sid), &CLIENT), ERR_OK); /* revoked at t0 */
+    assert_int_equal(signin(email, PASSWORD, sid, &idle), ERR_OK); /* idle after t0 + 30 min */
+    /* a magic link left to expire at t0 + 15 min */
+    assert_int_equal(accounts_magic_link_request(S.acc, s_(email), &CLIENT, tok, code), ERR_OK);
+    /* one failure from one IP; twenty from another, which locks it */
+    assert_int_equal(
+        accounts_signin(S.acc, s_(email), s_("wrong password 123"), &c_plain, sid, NULL),
+        ERR_UNAUTHENTICATED);
+    for (int i = 0; i < ACCOUNTS_IP_LOCK_THRESHOLD; i++)
+        assert_int_equal(accounts_signin(S.acc, s_("ghost-cleanup@example.com"), s_(PASSWORD),
+                                         &c_locked, sid, NULL),
+                         ERR_UNAUTHENTICATED);
+    int64_t signins = audit_count(&r.user.tenant, "auth.signin");
+    assert_int_equal(tokens_of(&r.user), 2);
+
+    /* just inside the grace period (and the IP window): nothing of this test goes */
+    S.now = t0 + ACCOUNTS_CLEANUP_GRACE_S - 1;
+    /* the locked IP fails once more near the end of its window: locked past it */
+    assert_int_equal(
+        accounts_signin(S.acc, s_("ghost-cleanup@example.com"), s_(PASSWORD), &c_locked, sid, NULL),
+        ERR_UNAUTHENTICATED);
+    assert_int_equal(signin(email, PASSWORD, sid, &late), ERR_OK); /* idle from now + 30 min */
+    assert_int_equal(accounts_cleanup(S.acc, &st), ERR_OK);
+    assert_int_equal(sessions_of(&revoked), 1);
+    assert_int_equal(sessions_of(&idle), 1);
+    assert_int_equal(tokens_of(&r.user), 2);
+    assert_int_equal(ip_counters(ip_plain), 1);
+    assert_int_equal(ip_counters(ip_locked), 1);
+
+    /* the grace has passed for what ended at t0 */
+    S.now = t0 + ACCOUNTS_CLEANUP_GRACE_S;
+    assert_int_equal(accounts_cleanup(S.acc, &st), ERR_OK);
+    assert_int_equal(sessions_of(&revoked), 0);
+    assert_int_equal(sessions_of(&idle), 1);
+    assert_int_equal(tokens_of(&r.user), 1); /* the verification token; the magic link stays */
+    assert_int_equal(ip_counters(ip_plain), 0);
+    assert_int_equal(ip_counters(ip_locked), 1); /* window over, but still locked */
+    assert_int_equal(st.tenants, 1);
+    assert_int_equal(st.sessions, 1);
+    assert_int_equal(st.tokens, 1);
+    assert_int_equal(st.ip_counters, 1);
+
+    /* and for the idle session and the expired link; the recent and live ones stay */
+    S.now = t0 + ACCOUNTS_CLEANUP_GRACE_S + ACCOUNTS_SESSION_IDLE_S;
+    assert_int_equal(signin(email, PASSWORD, sid, &live), ERR_OK);
+    char open_tok[ACCOUNTS_SECRET_LEN + 1];
+    assert_int_equal(accounts_password_reset_request(S.acc, s_(email), &CLIENT, open_tok), ERR_OK);
+    assert_int_equal(accounts_cleanup(S.acc, &st), ERR_OK);
+    assert_int_equal(sessions_of(&idle), 0);
+    assert_int_equal(sessions_of(&late), 1); /* idle-expired, but only just */
+    assert_int_equal(sessions_of(&live), 1);
+    assert_int_equal(tokens_of(&r.user), 1); /* the open reset token */
+    assert_int_equal(ip_counters(ip_locked), 0);
+    assert_int_equal(st.tenants, 1);
+    assert_int_equal(st.sessions, 1);
+    assert_int_equal(st.tokens, 1);
+    assert_int_equal(st.ip_counters, 1);
+    assert_int_equal(accounts_session_lookup(S.acc, s_(sid), &live), ERR_OK);
+    assert_int_equal(
+        accounts_password_reset(S.acc, s_(open_tok), s_("a brand new passphrase"), &CLIENT, NULL),
+        ERR_OK);
+    /* the audit trail is untouched */
+    assert_int_equal(audit_count(&r.user.tenant, "auth.signin"), signins + 2);
+
+    /* nothing left to do */
+    S.now += 1;
+    assert_int_equal(accounts_cleanup(S.acc, &st), ERR_OK);
+    assert_int_equal(st.sessions + st.tokens + st.ip_counters, 0);
+}
+
+/* Runs sql in a write transaction of t with $2.. bound to the texts in args. */
+static void exec_in(const struct tenant_ctx *t, const char *sql, const char *const *args, int n)
+{
+    struct tx *tx = NULL;
+    struct stmt *st = NULL;
+    bool row = false;
+    assert_int_equal(storage_begin(S.main_app, t, TX_WRITE, &tx), ERR_OK);
+    assert_int_equal(tx_prepare(tx, sql, &st), ERR_OK);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(stmt_bind_text(st, i + 2, s_(args[i])), ERR_OK);
+    assert_int_equal(stmt_step(st, &row), ERR_OK);
+    stmt_finish(st);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+}
+
+#define MANY_TENANTS 250 /* more than two of the batches cleanup.c lists tenants in (100) */
+
+/* Tenants in random id order, each with one long-revoked session: all of them are visited. */
+static void test_cleanup_many_tenants(void **state)
+{
+    (void)state;
+    next_ip();
+    struct accounts_cleanup_stats st;
+    S.now += ACCOUNTS_VERIFY_TTL_S + ACCOUNTS_CLEANUP_GRACE_S;
+    assert_int_equal(accounts_cleanup(S.acc, &st), ERR_OK);
+
+    static struct tenant_ctx ts[MANY_TENANTS];
+    char user[ACCOUNTS_ID_LEN + 1], slug[48], hash[ACCOUNTS_HASH_HEX + 1], when[24];
+    snprintf(when, sizeof when, "%lld", (long long)(S.now - ACCOUNTS_CLEANUP_GRACE_S));
+    for (int i = 0; i < MANY_TENANTS; i++) {
+        unsigned char b[16];
+        char hex[33];
+        assert_int_equal(rand_bytes(b, sizeof b), ERR_OK);
+        hex_encode(b, sizeof b, hex);
+        snprintf(ts[i].id, sizeof ts[i].id, "%.8s-%.4s-4%.3s-8%.3s-%.12s", hex, hex + 8, hex + 13,
+                 hex + 17, hex + 20);
+        snprintf(user, sizeof user, "%.8s-0000-4000-8000-000000000001", hex);
+        snprintf(slug, sizeof slug, "many-%d-%.8s", i, hex);
+        assert_int_equal(rand_hex(hash, ACCOUNTS_HASH_HEX / 2), ERR_OK);
+        exec_in(&ts[i], "INSERT INTO tenants (id, slug, name) VALUES ($1, $2, 'Many')",
+                (const char *[]){slug}, 1);
+        exec_in(&ts[i],
+                "INSERT INTO users (tenant_id, id, email, password_hash, password_key_id, "
+                "role, created_at) VALUES ($1, $2, $3, 'x', 'k', 'member', 0)",
+                (const char *[]){user, "many@example.com"}, 2);
+        exec_in(&ts[i],
+                S.pg ? "INSERT INTO sessions (tenant_id, id_hash, user_id, created_at, "
+                       "last_seen_at, expires_at, idle_expires_at, revoked_at, client_ip, "
+                       "user_agent) VALUES ($1, $2, $3, 0, 0, 1, 1, $4::bigint, '', '')"
+                     : "INSERT INTO sessions (tenant_id, id_hash, user_id, created_at, "
+                       "last_seen_at, expires_at, idle_expires_at, revoked_at, client_ip, "
+                       "user_agent) VALUES ($1, $2, $3, 0, 0, 1, 1, CAST($4 AS INTEGER), '', '')",
+                (const char *[]){hash, user, when}, 3);
+    }
+    assert_int_equal(accounts_cleanup(S.acc, &st), ERR_OK);
+    assert_int_equal(st.tenants, MANY_TENANTS);
+    assert_int_equal(st.sessions, MANY_TENANTS);
+    for (int i = 0; i < MANY_TENANTS; i++)
+        assert_int_equal(
+            query_int(&ts[i], "SELECT count(*) FROM sessions WHERE tenant_id = $1", NULL), 0);
+}
+
+static double ms_between(const struct timespec *t0, const struct timespec *t1)
+{
+    return (double)(t1->tv_sec - t0->tv_sec) * 1e3 + (double)(t1->tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void test_cleaner(void **state)
+{
+    (void)state;
+    next_ip();
+    char email[96], sid[ACCOUNTS_SECRET_LEN + 1];
+    struct accounts_signup_result r;
+    struct accounts_session s;
+    signup(email, sizeof email, true, &r);
+    assert_int_equal(signin(email, PASSWORD, sid, &s), ERR_OK);
+    assert_int_equal(accounts_signout(S.acc, s_(sid), &CLIENT), ERR_OK);
+    /* the clock moves before the thread starts and stays put while it runs */
+    S.now += ACCOUNTS_CLEANUP_GRACE_S;
+
+    struct accounts_cleaner *cl = NULL;
+    assert_int_equal(accounts_cleaner_start(NULL, 1, &cl), ERR_INVALID);
+    assert_null(cl);
+    assert_int_equal(accounts_cleaner_start(S.acc, 1, &cl), ERR_OK);
+    int64_t left = 1;
+    for (int i = 0; i < 100 && left; i++) { /* rounds every second: up to 10 s */
+        struct timespec pause = {0, 100 * 1000000L};
+        nanosleep(&pause, NULL);
+        left = sessions_of(&s) + tokens_of(&r.user);
+    }
+    accounts_cleaner_stop(cl);
+    assert_int_equal(left, 0);
+
+    /* the default interval is an hour: stopping does not wait for it */
+    struct timespec t0, t1;
+    assert_int_equal(accounts_cleaner_start(S.acc, 0, &cl), ERR_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    accounts_cleaner_stop(cl);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(ms_between(&t0, &t1) < 1000);
+    accounts_cleaner_stop(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -996,7 +1518,10 @@ int main(void)
         cmocka_unit_test(test_session_timeouts), cmocka_unit_test(test_sessions_manage),
         cmocka_unit_test(test_password_reset),   cmocka_unit_test(test_magic_link),
         cmocka_unit_test(test_isolation),        cmocka_unit_test(test_rehash_rotation),
-        cmocka_unit_test(test_mailer),
+        cmocka_unit_test(test_mailer),           cmocka_unit_test(test_verify_resend),
+        cmocka_unit_test(test_magic_code_keyed), cmocka_unit_test(test_request_timing),
+        cmocka_unit_test(test_cleanup),          cmocka_unit_test(test_cleanup_many_tenants),
+        cmocka_unit_test(test_cleaner),
     };
     return cmocka_run_group_tests_name("accounts", tests, suite_setup, suite_teardown);
 }
