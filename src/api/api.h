@@ -41,6 +41,49 @@ enum err identity_reset_confirm(struct http_request *req, struct http_response *
 enum err identity_magic_request(struct http_request *req, struct http_response *resp);
 enum err identity_magic_consume(struct http_request *req, struct http_response *resp);
 
+/* Shared with the console's pages (console/console.h). */
+/* The caller for the accounts core: IP, User-Agent, request id, and a mailer
+ * that composes and queues the core's mails with links to the console pages. */
+void identity_client_of(struct http_request *req, struct accounts_client *c,
+                        struct accounts_mailer *mailer);
+/* H8: one hit for the normalized address in bucket (an address that does not
+ * normalize cannot have an account: its raw bytes are hashed instead). */
+MUST_CHECK enum err identity_rate_email(struct http_request *req, enum rl_bucket bucket,
+                                        struct str email);
+/* Set-Cookie for a new session, or (value NULL) one that expires it at once. */
+MUST_CHECK enum err identity_set_session_cookie(struct http_request *req,
+                                                struct http_response *resp, const char *value);
+
+/*
+ * The identity actions behind both the JSON API and the console pages; the
+ * caller parses its own body and renders its own answer. No existence oracle:
+ * every failure an outsider could provoke maps to one err per action.
+ *  - signup: ERR_OK also for a taken address (its owner is mailed);
+ *    ERR_INVALID / ERR_LIMIT with a public *reason.
+ *  - verify, reset, magic_consume: ERR_NOT_FOUND for any bad, used or expired
+ *    token or code; reset: ERR_INVALID / ERR_LIMIT with *reason for a
+ *    password the policy refuses (the token is not spent).
+ *  - signin: ERR_UNAUTHENTICATED for every failed sign-in.
+ *  - mail_request (bucket RL_PASSWORD_RESET or RL_MAGIC_LINK): ERR_OK whether
+ *    or not the address has an account.
+ *  - ERR_RATE_LIMITED from the per-address limits (the 429 is already set up).
+ * signin and magic_consume fill sid (the cookie value: wipe it) and s.
+ */
+MUST_CHECK enum err identity_do_signup(struct http_request *req, struct str email,
+                                       struct str password, struct str org, const char **reason);
+MUST_CHECK enum err identity_do_verify(struct http_request *req, struct str token);
+MUST_CHECK enum err identity_do_signin(struct http_request *req, struct str email,
+                                       struct str password, char sid[ACCOUNTS_SECRET_LEN + 1],
+                                       struct accounts_session *s);
+MUST_CHECK enum err identity_do_mail_request(struct http_request *req, enum rl_bucket bucket,
+                                             struct str email);
+MUST_CHECK enum err identity_do_reset(struct http_request *req, struct str token,
+                                      struct str password, const char **reason);
+MUST_CHECK enum err identity_do_magic_consume(struct http_request *req, struct str token,
+                                              struct str email, struct str code,
+                                              char sid[ACCOUNTS_SECRET_LEN + 1],
+                                              struct accounts_session *s);
+
 extern const struct body_spec IDENTITY_SIGNUP_BODY, IDENTITY_SIGNIN_BODY, IDENTITY_EMAIL_BODY,
     IDENTITY_TOKEN_BODY, IDENTITY_MAGIC_CONSUME_BODY, IDENTITY_RESET_CONFIRM_BODY,
     IDENTITY_EMPTY_BODY;

@@ -188,8 +188,7 @@ static enum err queue_mail(void *arg, struct tx *tx, const struct accounts_mail 
     return e;
 }
 
-/* The caller for the accounts core: IP, User-Agent, request id and the mailer. */
-static void client_of(struct http_request *req, struct accounts_client *c,
+void identity_client_of(struct http_request *req, struct accounts_client *c,
                       struct accounts_mailer *mailer)
 {
     mailer->queue = queue_mail;
@@ -203,9 +202,7 @@ static void client_of(struct http_request *req, struct accounts_client *c,
         .ip = req->client_ip, .user_agent = ua_text, .request_id = req->id, .mailer = mailer};
 }
 
-/* H8: one hit for the normalized address in bucket (an address that does not
- * normalize cannot have an account: its raw bytes are hashed instead). */
-static enum err rate_email(struct http_request *req, enum rl_bucket bucket, struct str email)
+enum err identity_rate_email(struct http_request *req, enum rl_bucket bucket, struct str email)
 {
     static const char label[] = "shiplog/v1/rl-email:";
     char text[sizeof label + ACCOUNTS_MAX_EMAIL + 1];
@@ -251,8 +248,7 @@ static enum err respond_status(struct http_request *req, struct http_response *r
     return respond_json(req, resp, status, &w, &out);
 }
 
-/* Set-Cookie for a new session, or (value NULL) one that expires it at once. */
-static enum err set_session_cookie(struct http_request *req, struct http_response *resp,
+enum err identity_set_session_cookie(struct http_request *req, struct http_response *resp,
                                    const char *value)
 {
     char *cookie =
@@ -272,7 +268,7 @@ static enum err respond_session(struct http_request *req, struct http_response *
                                 char session_id[ACCOUNTS_SECRET_LEN + 1],
                                 const struct accounts_session *s)
 {
-    enum err e = set_session_cookie(req, resp, session_id);
+    enum err e = identity_set_session_cookie(req, resp, session_id);
     crypto_wipe(session_id, ACCOUNTS_SECRET_LEN + 1); /* the arena copy dies with the request */
     if (e)
         return e;
@@ -319,44 +315,128 @@ static enum err refused(struct http_request *req, enum err e, const char *reason
                             msg ? msg : "The request was refused.");
 }
 
-/* ---- sign-up and verification --------------------------------------------------- */
+/* ---- the actions, shared with the console ------------------------------------- */
 
-#define SIGNUP_MESSAGE "Check your mailbox: we sent a link to confirm the address."
-
-enum err identity_signup(struct http_request *req, struct http_response *resp)
+enum err identity_do_signup(struct http_request *req, struct str email, struct str password,
+                            struct str org, const char **reason)
 {
-    struct str email = field(req, "email");
+    *reason = NULL;
     /* refused before anything is created: an address the outbox cannot mail */
     char norm[ACCOUNTS_MAX_EMAIL + 1];
     enum err e = accounts_email_normalize(email, norm);
     struct outbox_mail probe = {.to = norm, .subject = "x", .body = "x"};
     if (!e && outbox_mail_check(&probe) != ERR_OK)
         e = ERR_INVALID;
-    if (e)
-        return refused(req, e, e == ERR_LIMIT ? "email too long" : "email not valid");
-
+    if (e) {
+        *reason = e == ERR_LIMIT ? "email too long" : "email not valid";
+        return e;
+    }
     struct accounts_client c;
     struct accounts_mailer mailer;
-    client_of(req, &c, &mailer);
+    identity_client_of(req, &c, &mailer);
     struct accounts_signup_result r;
-    e = accounts_signup(req->app->accounts, email, field(req, "password"),
-                        field(req, "organization"), &c, &r);
+    e = accounts_signup(req->app->accounts, email, password, org, &c, &r);
     crypto_wipe(r.verify_token, sizeof r.verify_token);
     if (e == ERR_CONFLICT)
         e = ERR_OK; /* the owner was mailed; the caller learns nothing */
+    if (e == ERR_INVALID || e == ERR_LIMIT)
+        *reason = r.reason;
+    if (!e)
+        outbox_sender_kick();
+    return e;
+}
+
+enum err identity_do_verify(struct http_request *req, struct str token)
+{
+    struct accounts_client c;
+    struct accounts_mailer mailer;
+    identity_client_of(req, &c, &mailer);
+    enum err e = accounts_verify_email(req->app->accounts, token, &c, NULL);
+    return e == ERR_LIMIT || e == ERR_INVALID ? ERR_NOT_FOUND : e;
+}
+
+enum err identity_do_signin(struct http_request *req, struct str email, struct str password,
+                            char sid[ACCOUNTS_SECRET_LEN + 1], struct accounts_session *s)
+{
+    enum err e = identity_rate_email(req, RL_LOGIN, email);
     if (e)
-        return refused(req, e, r.reason);
-    outbox_sender_kick();
+        return e;
+    struct accounts_client c;
+    struct accounts_mailer mailer;
+    identity_client_of(req, &c, &mailer);
+    e = accounts_signin(req->app->accounts, email, password, &c, sid, s);
+    return e == ERR_LIMIT || e == ERR_INVALID ? ERR_UNAUTHENTICATED : e;
+}
+
+enum err identity_do_mail_request(struct http_request *req, enum rl_bucket bucket,
+                                  struct str email)
+{
+    enum err e = identity_rate_email(req, bucket, email);
+    if (e)
+        return e;
+    struct accounts_client c;
+    struct accounts_mailer mailer;
+    identity_client_of(req, &c, &mailer);
+    char token[ACCOUNTS_SECRET_LEN + 1], code[TOKEN_CODE_LEN + 1];
+    e = bucket == RL_MAGIC_LINK
+            ? accounts_magic_link_request(req->app->accounts, email, &c, token, code)
+            : accounts_password_reset_request(req->app->accounts, email, &c, token);
+    bool mailed = token[0] != '\0';
+    crypto_wipe(token, sizeof token);
+    crypto_wipe(code, sizeof code);
+    if (mailed)
+        outbox_sender_kick();
+    /* a malformed address has no account: the same answer as any other */
+    return e == ERR_INVALID || e == ERR_LIMIT ? ERR_OK : e;
+}
+
+enum err identity_do_reset(struct http_request *req, struct str token, struct str password,
+                           const char **reason)
+{
+    *reason = NULL;
+    struct accounts_client c;
+    struct accounts_mailer mailer;
+    identity_client_of(req, &c, &mailer);
+    enum err e = accounts_password_reset(req->app->accounts, token, password, &c, reason);
+    if (e == ERR_LIMIT && !*reason)
+        e = ERR_NOT_FOUND;
+    return e;
+}
+
+enum err identity_do_magic_consume(struct http_request *req, struct str token, struct str email,
+                                   struct str code, char sid[ACCOUNTS_SECRET_LEN + 1],
+                                   struct accounts_session *s)
+{
+    enum err e = ERR_OK;
+    if (!token.ptr && (e = identity_rate_email(req, RL_LOGIN, email)) != ERR_OK)
+        return e;
+    struct accounts_client c;
+    struct accounts_mailer mailer;
+    identity_client_of(req, &c, &mailer);
+    e = token.ptr
+            ? accounts_magic_link_consume(req->app->accounts, token, &c, sid, s)
+            : accounts_magic_link_consume_code(req->app->accounts, email, code, &c, sid, s);
+    return e == ERR_LIMIT || e == ERR_INVALID ? ERR_NOT_FOUND : e;
+}
+
+/* ---- sign-up and verification --------------------------------------------------- */
+
+#define SIGNUP_MESSAGE "Check your mailbox: we sent a link to confirm the address."
+
+enum err identity_signup(struct http_request *req, struct http_response *resp)
+{
+    const char *reason;
+    enum err e = identity_do_signup(req, field(req, "email"), field(req, "password"),
+                                    field(req, "organization"), &reason);
+    if (e)
+        return refused(req, e, reason);
     return respond_status(req, resp, 201, "pending_verification", SIGNUP_MESSAGE);
 }
 
 enum err identity_verify_email(struct http_request *req, struct http_response *resp)
 {
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    client_of(req, &c, &mailer);
-    enum err e = accounts_verify_email(req->app->accounts, field(req, "token"), &c, NULL);
-    if (e == ERR_NOT_FOUND || e == ERR_LIMIT || e == ERR_INVALID)
+    enum err e = identity_do_verify(req, field(req, "token"));
+    if (e == ERR_NOT_FOUND)
         return invalid_token(req);
     if (e)
         return http_fail(req, e, "verify: %s", err_name(e));
@@ -367,18 +447,13 @@ enum err identity_verify_email(struct http_request *req, struct http_response *r
 
 enum err identity_signin(struct http_request *req, struct http_response *resp)
 {
-    struct str email = field(req, "email");
-    enum err e = rate_email(req, RL_LOGIN, email);
-    if (e)
-        return e;
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    client_of(req, &c, &mailer);
     char sid[ACCOUNTS_SECRET_LEN + 1];
     struct accounts_session s;
-    e = accounts_signin(req->app->accounts, email, field(req, "password"), &c, sid, &s);
-    if (e == ERR_UNAUTHENTICATED || e == ERR_LIMIT || e == ERR_INVALID)
+    enum err e = identity_do_signin(req, field(req, "email"), field(req, "password"), sid, &s);
+    if (e == ERR_UNAUTHENTICATED)
         return invalid_credentials(req);
+    if (e == ERR_RATE_LIMITED)
+        return e;
     if (e)
         return http_fail(req, e, "signin: %s", err_name(e));
     return respond_session(req, resp, sid, &s);
@@ -396,11 +471,11 @@ enum err identity_signout(struct http_request *req, struct http_response *resp)
 {
     struct accounts_client c;
     struct accounts_mailer mailer;
-    client_of(req, &c, &mailer);
+    identity_client_of(req, &c, &mailer);
     enum err e = accounts_signout(req->app->accounts, session_cookie(req), &c);
     if (e && e != ERR_UNAUTHENTICATED) /* revoked meanwhile: signed out all the same */
         return http_fail(req, e, "signout: %s", err_name(e));
-    if ((e = set_session_cookie(req, resp, NULL)) != ERR_OK)
+    if ((e = identity_set_session_cookie(req, resp, NULL)) != ERR_OK)
         return e;
     resp->status = 204;
     return ERR_OK;
@@ -474,14 +549,14 @@ enum err identity_session_revoke(struct http_request *req, struct http_response 
         return ERR_NOT_FOUND;
     struct accounts_client c;
     struct accounts_mailer mailer;
-    client_of(req, &c, &mailer);
+    identity_client_of(req, &c, &mailer);
     enum err e = accounts_session_revoke(req->app->accounts, &req->principal.user, id, &c);
     if (e == ERR_NOT_FOUND || e == ERR_INVALID || e == ERR_LIMIT)
         return ERR_NOT_FOUND;
     if (e)
         return http_fail(req, e, "session revoke: %s", err_name(e));
     if (str_eq_cstr(id, req->principal.session_handle) &&
-        (e = set_session_cookie(req, resp, NULL)) != ERR_OK)
+        (e = identity_set_session_cookie(req, resp, NULL)) != ERR_OK)
         return e;
     resp->status = 204;
     return ERR_OK;
@@ -491,12 +566,12 @@ enum err identity_signout_everywhere(struct http_request *req, struct http_respo
 {
     struct accounts_client c;
     struct accounts_mailer mailer;
-    client_of(req, &c, &mailer);
+    identity_client_of(req, &c, &mailer);
     uint64_t n = 0;
     enum err e = accounts_signout_everywhere(req->app->accounts, &req->principal.user, &c, &n);
     if (e)
         return http_fail(req, e, "signout everywhere: %s", err_name(e));
-    if ((e = set_session_cookie(req, resp, NULL)) != ERR_OK)
+    if ((e = identity_set_session_cookie(req, resp, NULL)) != ERR_OK)
         return e;
     struct buf out = BUF_INIT(256);
     struct jw w;
@@ -512,64 +587,39 @@ enum err identity_signout_everywhere(struct http_request *req, struct http_respo
 
 #define REQUESTED_MESSAGE "If an account uses this address, a mail is on its way."
 
-enum err identity_reset_request(struct http_request *req, struct http_response *resp)
+static enum err mail_request(struct http_request *req, struct http_response *resp,
+                             enum rl_bucket bucket)
 {
-    struct str email = field(req, "email");
-    enum err e = rate_email(req, RL_PASSWORD_RESET, email);
-    if (e)
+    enum err e = identity_do_mail_request(req, bucket, field(req, "email"));
+    if (e == ERR_RATE_LIMITED)
         return e;
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    client_of(req, &c, &mailer);
-    char token[ACCOUNTS_SECRET_LEN + 1];
-    e = accounts_password_reset_request(req->app->accounts, email, &c, token);
-    bool mailed = token[0] != '\0';
-    crypto_wipe(token, sizeof token);
-    /* a malformed address has no account: the same answer as any other */
-    if (e && e != ERR_INVALID && e != ERR_LIMIT)
-        return http_fail(req, e, "reset request: %s", err_name(e));
-    if (mailed)
-        outbox_sender_kick();
+    if (e)
+        return http_fail(req, e, "mail request: %s", err_name(e));
     return respond_status(req, resp, 202, "accepted", REQUESTED_MESSAGE);
 }
 
-enum err identity_reset_confirm(struct http_request *req, struct http_response *resp)
+enum err identity_reset_request(struct http_request *req, struct http_response *resp)
 {
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    client_of(req, &c, &mailer);
-    const char *reason = NULL;
-    enum err e = accounts_password_reset(req->app->accounts, field(req, "token"),
-                                         field(req, "password"), &c, &reason);
-    if (e == ERR_NOT_FOUND || (e == ERR_LIMIT && !reason))
-        return invalid_token(req);
-    if (e)
-        return refused(req, e, reason);
-    if ((e = set_session_cookie(req, resp, NULL)) != ERR_OK)
-        return e;
-    return respond_status(req, resp, 200, "password_changed",
-                          "Your password was changed and every session signed out.");
+    return mail_request(req, resp, RL_PASSWORD_RESET);
 }
 
 enum err identity_magic_request(struct http_request *req, struct http_response *resp)
 {
-    struct str email = field(req, "email");
-    enum err e = rate_email(req, RL_MAGIC_LINK, email);
+    return mail_request(req, resp, RL_MAGIC_LINK);
+}
+
+enum err identity_reset_confirm(struct http_request *req, struct http_response *resp)
+{
+    const char *reason;
+    enum err e = identity_do_reset(req, field(req, "token"), field(req, "password"), &reason);
+    if (e == ERR_NOT_FOUND)
+        return invalid_token(req);
     if (e)
+        return refused(req, e, reason);
+    if ((e = identity_set_session_cookie(req, resp, NULL)) != ERR_OK)
         return e;
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    client_of(req, &c, &mailer);
-    char token[ACCOUNTS_SECRET_LEN + 1], code[TOKEN_CODE_LEN + 1];
-    e = accounts_magic_link_request(req->app->accounts, email, &c, token, code);
-    bool mailed = token[0] != '\0';
-    crypto_wipe(token, sizeof token);
-    crypto_wipe(code, sizeof code);
-    if (e && e != ERR_INVALID && e != ERR_LIMIT)
-        return http_fail(req, e, "magic request: %s", err_name(e));
-    if (mailed)
-        outbox_sender_kick();
-    return respond_status(req, resp, 202, "accepted", REQUESTED_MESSAGE);
+    return respond_status(req, resp, 200, "password_changed",
+                          "Your password was changed and every session signed out.");
 }
 
 enum err identity_magic_consume(struct http_request *req, struct http_response *resp)
@@ -580,18 +630,13 @@ enum err identity_magic_consume(struct http_request *req, struct http_response *
     if (!by_token && !by_code)
         return http_fail_public(req, ERR_INVALID, "validation_failed",
                                 "Send either token, or email and code.");
-    enum err e = ERR_OK;
-    if (by_code && (e = rate_email(req, RL_LOGIN, email)) != ERR_OK)
-        return e;
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    client_of(req, &c, &mailer);
     char sid[ACCOUNTS_SECRET_LEN + 1];
     struct accounts_session s;
-    e = by_token ? accounts_magic_link_consume(req->app->accounts, token, &c, sid, &s)
-                 : accounts_magic_link_consume_code(req->app->accounts, email, code, &c, sid, &s);
-    if (e == ERR_NOT_FOUND || e == ERR_LIMIT || e == ERR_INVALID)
+    enum err e = identity_do_magic_consume(req, token, email, code, sid, &s);
+    if (e == ERR_NOT_FOUND)
         return invalid_token(req);
+    if (e == ERR_RATE_LIMITED)
+        return e;
     if (e)
         return http_fail(req, e, "magic consume: %s", err_name(e));
     return respond_session(req, resp, sid, &s);

@@ -7,9 +7,15 @@
 #include <strings.h>
 
 #include "core/log.h"
+#include "http/csrf.h"
+#include "http/form.h"
 #include "http/headers.h"
 
 #define CSP_API "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+/* console pages: their own stylesheet and forms, nothing inline, no scripts */
+#define CSP_CONSOLE                                                                                \
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "                  \
+    "frame-ancestors 'none'; base-uri 'none'; report-uri /csp-report"
 #define PERMISSIONS_POLICY                                                                         \
     "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "              \
     "magnetometer=(), microphone=(), midi=(), payment=(), usb=(), xr-spatial-tracking=()"
@@ -114,6 +120,8 @@ size_t pipeline_body_limit(const struct pipeline *p, struct http_request *req, b
     const struct json_limits *lim = spec->limits ? spec->limits : &JSON_LIMITS_DEFAULT;
     if (spec->json && lim->max_bytes < cap)
         cap = lim->max_bytes;
+    if (!spec->json && spec->max_bytes && spec->max_bytes < cap)
+        cap = spec->max_bytes;
     return cap;
 }
 
@@ -188,13 +196,15 @@ static enum err add_security_headers(const struct pipeline *p, struct http_reque
         {"X-Content-Type-Options", "nosniff"},
         {"X-Frame-Options", "DENY"},
         {"Referrer-Policy", "strict-origin-when-cross-origin"},
-        {"Content-Security-Policy", CSP_API},
         {"Permissions-Policy", PERMISSIONS_POLICY},
         {"Cross-Origin-Opener-Policy", "same-origin"},
     };
     enum err e = ERR_OK;
     for (size_t i = 0; !e && i < sizeof(fixed) / sizeof(fixed[0]); i++)
         e = http_resp_header_set(req, resp, fixed[i].name, fixed[i].value);
+    if (!e)
+        e = http_resp_header_set(req, resp, "Content-Security-Policy",
+                                 req->route && req->route->console ? CSP_CONSOLE : CSP_API);
     if (!e)
         e = http_resp_header_set(req, resp, "Cross-Origin-Resource-Policy",
                                  delivery ? "cross-origin" : "same-origin");
@@ -207,6 +217,31 @@ static enum err add_security_headers(const struct pipeline *p, struct http_reque
     return e;
 }
 
+/*
+ * U2 for console forms: the body must be a well-formed form whose "csrf"
+ * field is this session's (or pre-session's) synchronizer token.
+ */
+static enum err check_form_token(struct http_request *req)
+{
+    const char *why = NULL;
+    if (form_validate(req->body, &why) != ERR_OK) {
+        char *msg = arena_printf(req->arena, "The form is not acceptable: %s.",
+                                 why ? why : "malformed");
+        return http_fail_public(req, ERR_INVALID, "invalid_form",
+                                msg ? msg : "The form is not acceptable.");
+    }
+    struct buf token = BUF_INIT(CSRF_TOKEN_LEN + 1);
+    enum err e = form_get(req->body, CSRF_FIELD, &token);
+    bool ok = e == ERR_OK && csrf_check(req, str_from(buf_cstr(&token), token.len));
+    buf_release(&token);
+    if (ok)
+        return ERR_OK;
+    req->fail_detail = "missing or wrong synchronizer token";
+    return http_fail_public(req, ERR_FORBIDDEN, "csrf_refused",
+                            "This form has expired or did not come from shiplog. Reload the page "
+                            "and try again.");
+}
+
 /* Reads, parses and validates the body per the route's body_spec. */
 static enum err check_body(struct http_request *req)
 {
@@ -215,6 +250,8 @@ static enum err check_body(struct http_request *req)
         return ERR_OK;
     if (!http_media_type_in(http_header_get(req, "Content-Type"), spec->content_types))
         return ERR_UNSUPPORTED_MEDIA;
+    if (req->route->console)
+        return check_form_token(req);
     if (!spec->json)
         return ERR_OK;
     const struct json_limits *lim = spec->limits ? spec->limits : &JSON_LIMITS_DEFAULT;
@@ -326,6 +363,9 @@ static enum err authenticate(const struct pipeline *p, struct http_request *req)
     snprintf(pr->session_handle, sizeof pr->session_handle, "%s", s.id_hash);
     snprintf(pr->role, sizeof pr->role, "%s", s.role);
     pr->email_verified = s.email_verified;
+    if (req->route->console && !s.email_verified && !req->route->allow_unverified)
+        return http_fail_public(req, ERR_FORBIDDEN, "email_unverified",
+                                "Confirm your e-mail address to open the console.");
     return ERR_OK;
 }
 
@@ -339,23 +379,28 @@ static size_t url_origin_len(const char *url)
 }
 
 /*
- * U2 for the JSON API: a state-changing request on an authenticated route
- * must not come from another site. Bodies must be JSON already (body_spec:
+ * U2: a state-changing request on an authenticated route (JSON API) or to a
+ * console page must not come from another site. Bodies must be JSON already (body_spec:
  * 415 for form types, which a cross-site form could send); this covers the
  * body-less ones too: Sec-Fetch-Site must not be cross-site, and an Origin,
  * when sent, must be on the allowlist or be this deployment's public origin.
  */
 static enum err check_csrf(const struct pipeline *p, struct http_request *req)
 {
-    if (req->route->access != ROUTE_AUTHENTICATED || req->method == HTTP_GET ||
+    bool console = req->route->console;
+    if ((req->route->access != ROUTE_AUTHENTICATED && !console) || req->method == HTTP_GET ||
         req->method == HTTP_HEAD)
         return ERR_OK;
     const char *refusal = NULL;
     struct str site = http_header_get(req, "Sec-Fetch-Site");
     if (site.ptr && str_ieq_cstr(site, "cross-site"))
         refusal = "Sec-Fetch-Site is cross-site";
+    /* console forms are posted by our own pages only: not even a sibling site */
+    if (!refusal && console && site.ptr && !str_ieq_cstr(site, "same-origin") &&
+        !str_ieq_cstr(site, "none"))
+        refusal = "Sec-Fetch-Site is not same-origin";
     struct str origin = http_header_get(req, "Origin");
-    if (!refusal && origin.ptr && !origin_allowed(p->app->cfg, origin)) {
+    if (!refusal && origin.ptr && (console || !origin_allowed(p->app->cfg, origin))) {
         const char *pub = p->app->cfg->public_url;
         size_t n = url_origin_len(pub);
         if (!http_origin_valid(origin) || n == 0 || origin.len != n ||
@@ -457,7 +502,11 @@ void pipeline_run(const struct pipeline *p, struct http_request *req, struct htt
         if (e == ERR_METHOD && req->allow &&
             http_resp_header(req, resp, "Allow", req->allow) != ERR_OK)
             log_warn("cannot add Allow header", LOG_STR("request_id", req->id));
-        if (http_resp_error(req, resp, e) != ERR_OK) {
+        const struct app *app = p->app;
+        enum err re = req->route && req->route->console && app->console_error
+                          ? app->console_error(req, resp, e)
+                          : http_resp_error(req, resp, e);
+        if (re != ERR_OK) {
             resp->status = 500;
             resp->content_type = "application/json";
             resp->body = "{\"error\":{\"code\":\"internal_error\"}}";

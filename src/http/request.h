@@ -32,6 +32,10 @@
 #define HTTP_REQUEST_ID_LEN   32
 #define HTTP_IP_LEN           46   /* INET6_ADDRSTRLEN */
 #define HTTP_XFF_MAX          2048 /* bytes of all X-Forwarded-For lines joined */
+#define HTTP_CSRF_KEY_LEN     32   /* the console's form-token key (http/csrf.h) */
+
+struct http_request;
+struct http_response;
 
 /* Services shared by all requests; read-only after start-up. */
 struct app {
@@ -43,6 +47,10 @@ struct app {
     const char *version;
     time_t started_at;
     const char *security_txt; /* rendered once at start-up */
+    unsigned char csrf_key[HTTP_CSRF_KEY_LEN]; /* console form tokens (http/csrf.h) */
+    /* renders a console route's failure as a page (set by the console module);
+     * NULL = the JSON error body */
+    enum err (*console_error)(struct http_request *req, struct http_response *resp, enum err e);
 };
 
 enum http_method {
@@ -118,6 +126,7 @@ struct http_request {
     const struct schema_result *fail_fields;
     const char *allow; /* Allow header for 405 */
     bool rate_checked; /* rate_decision holds the route's rate-limit decision */
+    const char *csrf_pre; /* a pre-session cookie value this response sets (http/csrf.h) */
     struct rl_decision rate_decision;
 };
 

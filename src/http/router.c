@@ -42,6 +42,16 @@ static bool pattern_valid(const char *pattern)
     return true;
 }
 
+static bool takes_form(const struct body_spec *b)
+{
+    if (!b || b->json || !b->content_types)
+        return false;
+    for (const char *const *t = b->content_types; *t; t++)
+        if (strcmp(*t, HTTP_FORM_TYPE) == 0)
+            return true;
+    return false;
+}
+
 enum err router_init(struct router *r, const struct route *routes, size_t n, struct buf *msg)
 {
     if (n > ROUTER_MAX_ROUTES) {
@@ -59,6 +69,10 @@ enum err router_init(struct router *r, const struct route *routes, size_t n, str
             why = "no handler";
         else if (rt->method == HTTP_HEAD || rt->method == HTTP_OPTIONS || rt->method == HTTP_OTHER)
             why = "HEAD and OPTIONS are derived, not routed";
+        else if (rt->console && rt->method != HTTP_GET && rt->method != HTTP_POST)
+            why = "console pages are read with GET and change state with form POSTs only";
+        else if (rt->console && rt->method == HTTP_POST && !takes_form(rt->body))
+            why = "a console POST must take a form body (it carries the CSRF token)";
         for (size_t j = 0; !why && j < i; j++)
             if (routes[j].method == rt->method && strcmp(routes[j].pattern, rt->pattern) == 0)
                 why = "duplicate route";

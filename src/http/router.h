@@ -39,7 +39,10 @@ struct body_spec {
     bool json;                        /* parse with the limits below (H4) */
     const struct json_limits *limits; /* NULL = JSON_LIMITS_DEFAULT */
     const struct schema *schema;      /* validate object bodies (H6); NULL = handler checks */
+    size_t max_bytes;                 /* non-JSON bodies: 0 = the server-wide limit */
 };
+
+#define HTTP_FORM_TYPE "application/x-www-form-urlencoded"
 
 struct route {
     enum http_method method;
@@ -51,6 +54,13 @@ struct route {
     bool rate_limited;   /* count each call in rate_bucket, keyed by client IP (H8);
                             per-account keys are counted by the handler (http_rate_hit) */
     enum rl_bucket rate_bucket;
+    /* A console page (U1): HTML, the console's CSP, failures rendered by
+     * app->console_error; a POST must take a form body (HTTP_FORM_TYPE), which
+     * must carry the synchronizer token (http/csrf.h) */
+    bool console;
+    /* ROUTE_AUTHENTICATED console routes refuse a session whose address is not
+     * verified (A2: 403 email_unverified) unless this is set (sign-out, resend) */
+    bool allow_unverified;
 };
 
 enum router_match { ROUTER_FOUND, ROUTER_NOT_FOUND, ROUTER_METHOD_NOT_ALLOWED };

@@ -19,9 +19,11 @@
 
 #include "accounts/accounts.h"
 #include "api/api.h"
+#include "console/console.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "audit/audit.h"
+#include "crypto/hash.h"
 #include "crypto/keyring.h"
 #include "outbox/outbox.h"
 #include "ratelimit/ratelimit.h"
@@ -62,6 +64,7 @@ static void usage(FILE *out)
           "  admin secret put --tenant ID --name N --purpose P\n"
           "                                            store a secret read from stdin\n"
           "  admin secret check --tenant ID [--name N] check that secrets decrypt\n"
+          "  admin cleanup                             delete expired sessions, tokens, IP counters\n"
           "  help                                      this text\n"
           "  --version                                 print the version\n"
           "\n"
@@ -322,6 +325,7 @@ static int serve(struct config *cfg)
     struct storage *st = NULL, *vault = NULL;
     struct http_server *srv = NULL;
     struct audit_checkpointer *checkpointer = NULL;
+    struct accounts_cleaner *cleaner = NULL;
     struct ratelimit *limiter = NULL;
     struct outbox_sender *sender = NULL;
     struct secrets *secrets = NULL;
@@ -373,10 +377,16 @@ static int serve(struct config *cfg)
         goto out;
     }
     /* Redis being down is not an error: limits are then kept in-process */
-    if ((e = ratelimit_new(cfg, &limiter))) {
+    unsigned char rl_key[RL_HASH_KEY_LEN];
+    if ((e = ratelimit_new(cfg, &limiter)) ||
+        (e = keyring_subkey(keyring_current(&ring), "shiplog/v1/ratelimit", rl_key,
+                            sizeof rl_key))) {
         rc = main_exit_code(e);
         goto out;
     }
+    /* every server sharing a Redis derives the same key, so they count together */
+    ratelimit_set_key(limiter, rl_key);
+    crypto_wipe(rl_key, sizeof rl_key);
     /* Bind first: with port 0 the URLs in security.txt need the real port. */
     buf_reset(&msg);
     if ((e = http_server_open(cfg, &srv, &msg))) {
@@ -398,7 +408,13 @@ static int serve(struct config *cfg)
         .version = SHIPLOG_VERSION,
         .started_at = now,
         .security_txt = buf_cstr(&sectxt),
+        .console_error = console_error,
     };
+    if ((e = keyring_subkey(keyring_current(&ring), "shiplog/v1/csrf", app.csrf_key,
+                            sizeof app.csrf_key))) {
+        rc = main_exit_code(e);
+        goto out;
+    }
 
     /* mail queued by request handlers (and left by earlier runs) goes out from here */
     if ((e = outbox_sender_start(st, cfg, cfg->data_dir, &sender))) {
@@ -411,6 +427,8 @@ static int serve(struct config *cfg)
         e = audit_checkpointer_start(st, &ckey, cfg->audit_checkpoint_interval_s, &checkpointer);
         sign_key_wipe(&ckey);
     }
+    if (!e)
+        e = accounts_cleaner_start(accounts, 0, &cleaner); /* expired sessions, tokens, counters */
     if (e) {
         rc = main_exit_code(e);
         goto out;
@@ -440,11 +458,15 @@ static int serve(struct config *cfg)
     http_server_quiesce(srv);
     bool drained = http_server_wait_idle(srv, cfg->shutdown_grace_s);
     log_info("shutdown complete", LOG_BOOL("drained", drained));
+    http_server_stop(srv); /* no request can read the key past this */
+    srv = NULL;
+    crypto_wipe(app.csrf_key, sizeof app.csrf_key);
 
 out:
     http_server_stop(srv);
     outbox_sender_stop(sender);            /* the message in flight completes */
     audit_checkpointer_stop(checkpointer); /* a last round of checkpoints */
+    accounts_cleaner_stop(cleaner);
     ratelimit_free(limiter);
     accounts_close(accounts);
     secrets_close(secrets);

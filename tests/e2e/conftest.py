@@ -398,3 +398,20 @@ def deploy(server, backend, pg_factory):
     def make(key):
         return Deployment(server, backend, pg_factory, key)
     return make
+
+
+# --------------------------------------------------------------------------
+# A real SMTP server on loopback (scripts/smtpsink: aiosmtpd), one per module
+
+
+@pytest.fixture(scope="module")
+def sink():
+    """(SMTP URL for SHIPLOG_SMTP_URL, directory where each mail lands as .eml)."""
+    d = Path(tempfile.mkdtemp(prefix="shiplog-smtpsink-"))
+    out = subprocess.run([str(REPO_ROOT / "scripts" / "smtpsink"), "start", str(d)],
+                         capture_output=True, text=True, check=True, timeout=60,
+                         env=base_env()).stdout
+    vals = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    yield vals["URL"], Path(vals["MAIL_DIR"])
+    subprocess.run([str(REPO_ROOT / "scripts" / "smtpsink"), "destroy", str(d)], timeout=60,
+                   env=base_env())

@@ -5,6 +5,8 @@ Nothing here knows how the server is started; see conftest.py for that.
 """
 
 import datetime as _dt
+import email
+import email.policy
 import http.client
 import json
 import re
@@ -245,3 +247,27 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+# --------------------------------------------------------------------------
+# Mail delivered to the SMTP sink (conftest.py `sink`)
+
+
+def read_mails(mail_dir, to):
+    """Every message in mail_dir addressed to `to`, oldest first."""
+    out = []
+    for p in sorted(mail_dir.glob("*.eml")):
+        msg = email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        if msg["To"] == to:
+            out.append(msg)
+    return out
+
+
+def wait_mail(mail_dir, to, subject_part, n=1):
+    """The text of the n-th mail to `to` whose subject has subject_part (waits up to 15 s)."""
+    def found():
+        ms = [m for m in read_mails(mail_dir, to) if subject_part in m["Subject"]]
+        return ms if len(ms) >= n else None
+    ms = wait_until(found, 15)
+    assert ms, f"no mail {subject_part!r} to {to} (have {[m['Subject'] for m in read_mails(mail_dir, to)]})"
+    return ms[n - 1].get_content()

@@ -8,22 +8,15 @@ Every request carries its own X-Forwarded-For address (the server trusts
 127.0.0.1 as a proxy), so the per-IP buckets of one test never starve another.
 """
 
-import email
-import email.policy
 import itertools
 import json
 import re
 import secrets as pysecrets
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, base_env
-from e2e_util import assert_error, wait_until
+from e2e_util import assert_error, read_mails, wait_mail
 
-SMTPSINK = REPO_ROOT / "scripts" / "smtpsink"
 COOKIE = "__Host-shiplog_session"
 COOKIE_RE = re.compile(r"^__Host-shiplog_session=([A-Za-z0-9._-]+); Path=/; HttpOnly; Secure; "
                        r"SameSite=Lax; Max-Age=43200$")
@@ -39,16 +32,6 @@ def new_ip():
 
 def new_email(tag="user"):
     return f"{tag}-{pysecrets.token_hex(6)}@example.com"
-
-
-@pytest.fixture(scope="module")
-def sink():
-    d = Path(tempfile.mkdtemp(prefix="shiplog-smtpsink-"))
-    out = subprocess.run([str(SMTPSINK), "start", str(d)], capture_output=True, text=True,
-                         check=True, timeout=60, env=base_env()).stdout
-    vals = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    yield vals["URL"], Path(vals["MAIL_DIR"])
-    subprocess.run([str(SMTPSINK), "destroy", str(d)], timeout=60, env=base_env())
 
 
 @pytest.fixture(scope="module")
@@ -76,20 +59,10 @@ class Api:
         return self.srv.request(method, path, data=data, headers=h)
 
     def mails(self, to):
-        out = []
-        for p in sorted(self.mail_dir.glob("*.eml")):
-            msg = email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
-            if msg["To"] == to:
-                out.append(msg)
-        return out
+        return read_mails(self.mail_dir, to)
 
     def wait_mail(self, to, subject_part, n=1):
-        def found():
-            ms = [m for m in self.mails(to) if subject_part in m["Subject"]]
-            return ms if len(ms) >= n else None
-        ms = wait_until(found, 15)
-        assert ms, f"no mail {subject_part!r} to {to} (have {[m['Subject'] for m in self.mails(to)]})"
-        return ms[n - 1].get_content()
+        return wait_mail(self.mail_dir, to, subject_part, n)
 
     def token_in(self, text, page):
         m = re.search(re.escape(self.srv.base_url) + "/" + page + r"\?token=([A-Za-z0-9._-]+)", text)

@@ -47,7 +47,11 @@ static void test_openapi_matches_routes(void **state)
 
     size_t n;
     const struct route *routes = api_routes(&n);
+    size_t api = 0;
     for (size_t i = 0; i < n; i++) {
+        if (routes[i].console) /* pages, not API: docs/ARCHITECTURE.md lists them */
+            continue;
+        api++;
         char method[16];
         lower(http_method_name(routes[i].method), method, sizeof(method));
         const struct json *op = json_get(json_get(paths, routes[i].pattern), method);
@@ -60,7 +64,7 @@ static void test_openapi_matches_routes(void **state)
     size_t documented = 0;
     for (const struct json *path = json_first(paths); path; path = json_next(path))
         documented += json_count(path);
-    assert_int_equal(documented, n);
+    assert_int_equal(documented, api);
     json_free(doc);
 }
 

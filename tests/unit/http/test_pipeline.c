@@ -18,6 +18,7 @@
         .method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b), .summary = (s)  \
     }
 
+#include "http/csrf.h"
 #include "http/pipeline.h"
 
 static enum err ok_handler(struct http_request *req, struct http_response *resp)
@@ -44,9 +45,54 @@ static const struct schema_field item_fields[] = {
     {.name = "name", .kind = SCHEMA_STRING, .required = true, .max_len = 8},
 };
 static const struct schema item_schema = {item_fields, 1, false};
-static const struct body_spec json_body = {json_types, true, NULL, &item_schema};
+static const struct body_spec json_body = {
+    .content_types = json_types, .json = true, .schema = &item_schema};
+
+/* a console page: its body is the form token, as a real page embeds it */
+static enum err token_page(struct http_request *req, struct http_response *resp)
+{
+    char t[CSRF_TOKEN_LEN + 1];
+    enum err e = csrf_token(req, resp, t);
+    return e ? e : http_resp_body(req, resp, 200, "text/html", t, CSRF_TOKEN_LEN);
+}
+
+static enum err console_fails(struct http_request *req, struct http_response *resp)
+{
+    return http_fail_public(req, ERR_INVALID, "bad_thing", "A bad thing.");
+}
+
+/* app->console_error for these tests: records what it was given */
+static enum err last_console_error;
+static enum err console_error_page(struct http_request *req, struct http_response *resp,
+                                   enum err e)
+{
+    last_console_error = e;
+    return http_resp_body(req, resp, err_http_status(e), "text/html", "<p>page</p>", 11);
+}
+
+static const char *const form_types[] = {HTTP_FORM_TYPE, NULL};
+static const struct body_spec form_body = {.content_types = form_types, .max_bytes = 1024};
 
 static const struct route routes[] = {
+    {.method = HTTP_GET,
+     .pattern = "/page",
+     .handler = token_page,
+     .access = ROUTE_PUBLIC,
+     .summary = "",
+     .console = true},
+    {.method = HTTP_POST,
+     .pattern = "/form",
+     .handler = ok_handler,
+     .access = ROUTE_PUBLIC,
+     .body = &form_body,
+     .summary = "",
+     .console = true},
+    {.method = HTTP_GET,
+     .pattern = "/page-fails",
+     .handler = console_fails,
+     .access = ROUTE_PUBLIC,
+     .summary = "",
+     .console = true},
     ROUTE(HTTP_GET, "/ok", ok_handler, ROUTE_PUBLIC, NULL, ""),
     ROUTE(HTTP_POST, "/items", ok_handler, ROUTE_PUBLIC, &json_body, ""),
     ROUTE(HTTP_GET, "/broken", db_fails, ROUTE_PUBLIC, NULL, ""),
@@ -79,6 +125,8 @@ static int setup(void **state)
     f->cfg.n_cors_origins = 1;
     f->cfg.cors_origins[0] = allowed_origin;
     f->app.cfg = &f->cfg;
+    memset(f->app.csrf_key, 0x5a, sizeof f->app.csrf_key);
+    f->app.console_error = console_error_page;
     snprintf(f->cfg.public_url, sizeof f->cfg.public_url, "http://127.0.0.1:8080/base/");
     assert_int_equal(ratelimit_new(NULL, &f->app.ratelimit), ERR_OK); /* in-process */
     struct buf msg = BUF_INIT(256);
@@ -406,6 +454,135 @@ static void test_csrf_on_authenticated_routes(void **state)
     assert_error(f, 401, "unauthenticated");
 }
 
+/* Cookie and token of a fresh GET /page, copied out of the arena. */
+static void fetch_token(struct fixture *f, const char *cookie_in, char cookie[128],
+                        char token[CSRF_TOKEN_LEN + 1])
+{
+    const char *h[] = {"Cookie", cookie_in, NULL};
+    request(f, "GET", "/page", NULL, cookie_in ? h : NULL);
+    run(f);
+    assert_int_equal(f->resp.status, 200);
+    assert_int_equal(f->resp.body_len, CSRF_TOKEN_LEN);
+    memcpy(token, f->resp.body, CSRF_TOKEN_LEN);
+    token[CSRF_TOKEN_LEN] = '\0';
+    const char *sc = resp_header(f, "Set-Cookie");
+    if (cookie_in) {
+        assert_null(sc); /* the browser's cookie is reused */
+        snprintf(cookie, 128, "%s", cookie_in);
+    } else {
+        assert_non_null(sc);
+        assert_true(strncmp(sc, CSRF_PRESESSION "=", strlen(CSRF_PRESESSION) + 1) == 0);
+        assert_non_null(strstr(sc, "; Path=/; HttpOnly; Secure; SameSite=Lax"));
+        snprintf(cookie, 128, "%.*s", (int)strcspn(sc, ";"), sc);
+    }
+}
+
+static int post_form(struct fixture *f, const char *cookie, const char *body, const char *ctype,
+                     const char *origin, const char *site)
+{
+    const char *h[12];
+    size_t n = 0;
+    h[n++] = "Content-Type";
+    h[n++] = ctype ? ctype : HTTP_FORM_TYPE;
+    if (cookie) {
+        h[n++] = "Cookie";
+        h[n++] = cookie;
+    }
+    if (origin) {
+        h[n++] = "Origin";
+        h[n++] = origin;
+    }
+    if (site) {
+        h[n++] = "Sec-Fetch-Site";
+        h[n++] = site;
+    }
+    h[n] = NULL;
+    request(f, "POST", "/form", body, h);
+    run(f);
+    return f->resp.status;
+}
+
+static void test_console_forms_need_the_synchronizer_token(void **state)
+{
+    struct fixture *f = *state;
+    char cookie[128], token[CSRF_TOKEN_LEN + 1], body[256];
+    fetch_token(f, NULL, cookie, token);
+    assert_string_equal(resp_header(f, "Content-Security-Policy"),
+                        "default-src 'none'; style-src 'self'; img-src 'self'; form-action "
+                        "'self'; frame-ancestors 'none'; base-uri 'none'; report-uri /csp-report");
+    snprintf(body, sizeof body, "a=1&csrf=%s", token);
+    const char *pub = "http://127.0.0.1:8080";
+
+    assert_int_equal(post_form(f, cookie, body, NULL, pub, "same-origin"), 200);
+    assert_int_equal(post_form(f, cookie, body, NULL, NULL, NULL), 200);
+    /* no cookie, another cookie, no token, a token one character off */
+    assert_int_equal(post_form(f, NULL, body, NULL, pub, NULL), 403);
+    assert_string_equal(f->req.fail_code, "csrf_refused");
+    assert_int_equal(last_console_error, ERR_FORBIDDEN);
+    assert_int_equal(post_form(f, CSRF_PRESESSION "=another", body, NULL, pub, NULL), 403);
+    assert_int_equal(post_form(f, cookie, "a=1", NULL, pub, NULL), 403);
+    char off[256];
+    snprintf(off, sizeof off, "a=1&csrf=%s", token);
+    off[sizeof "a=1&csrf=" - 1] ^= 1;
+    assert_int_equal(post_form(f, cookie, off, NULL, pub, NULL), 403);
+    /* the right token from the wrong place */
+    assert_int_equal(post_form(f, cookie, body, NULL, "https://app.example.com", NULL), 403);
+    assert_int_equal(post_form(f, cookie, body, NULL, "null", NULL), 403);
+    assert_int_equal(post_form(f, cookie, body, NULL, NULL, "same-site"), 403);
+    assert_int_equal(post_form(f, cookie, body, NULL, NULL, "cross-site"), 403);
+    /* not a form, or a malformed one */
+    assert_int_equal(post_form(f, cookie, body, "application/json", NULL, NULL), 415);
+    snprintf(off, sizeof off, "a=1&a=2&csrf=%s", token);
+    assert_int_equal(post_form(f, cookie, off, NULL, NULL, NULL), 400);
+    assert_string_equal(f->req.fail_code, "invalid_form");
+}
+
+static void test_console_token_follows_the_session_cookie(void **state)
+{
+    struct fixture *f = *state;
+    char pre[128], session[128], t_pre[CSRF_TOKEN_LEN + 1], t_session[CSRF_TOKEN_LEN + 1];
+    char both[300], body[256];
+    fetch_token(f, NULL, pre, t_pre);
+    fetch_token(f, HTTP_SESSION_COOKIE "=tenant.some-session-id", session, t_session);
+    assert_string_not_equal(t_pre, t_session);
+    /* with a session cookie the token is the session's: the pre-session one fails */
+    snprintf(both, sizeof both, "%s; %s", pre, session);
+    snprintf(body, sizeof body, "csrf=%s", t_pre);
+    assert_int_equal(post_form(f, both, body, NULL, NULL, NULL), 403);
+    snprintf(body, sizeof body, "csrf=%s", t_session);
+    assert_int_equal(post_form(f, both, body, NULL, NULL, NULL), 200);
+    /* after sign-out (no session cookie) the session's token is worth nothing */
+    assert_int_equal(post_form(f, pre, body, NULL, NULL, NULL), 403);
+}
+
+static void test_console_failures_are_pages(void **state)
+{
+    struct fixture *f = *state;
+    last_console_error = ERR_OK;
+    request(f, "GET", "/page-fails", NULL, NULL);
+    run(f);
+    assert_int_equal(f->resp.status, 400);
+    assert_int_equal(last_console_error, ERR_INVALID);
+    assert_string_equal(f->resp.content_type, "text/html");
+    assert_security_headers(f);
+}
+
+static void test_router_refuses_console_post_without_form(void **state)
+{
+    (void)state;
+    static const struct route bad[] = {{.method = HTTP_POST,
+                                        .pattern = "/x",
+                                        .handler = ok_handler,
+                                        .access = ROUTE_PUBLIC,
+                                        .summary = "",
+                                        .console = true}};
+    struct router r;
+    struct buf msg = BUF_INIT(256);
+    assert_int_equal(router_init(&r, bad, 1, &msg), ERR_CONFIG);
+    assert_non_null(strstr(buf_cstr(&msg), "form body"));
+    buf_release(&msg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +597,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authenticated_needs_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csrf_on_authenticated_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_console_forms_need_the_synchronizer_token, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_console_token_follows_the_session_cookie, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_console_failures_are_pages, setup, teardown),
+        cmocka_unit_test(test_router_refuses_console_post_without_form),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,59 @@
+/*
+ * console_internal — the page frame shared by the console's handlers.
+ *
+ * A page is written in one pass: page_open (document head, header with the
+ * navigation, <main> and the <h1>), the content through pg->h, page_send
+ * (footer, status, Content-Type). Every form opens with page_form, which adds
+ * the synchronizer token. Calls after a failure do nothing; page_send
+ * returns it.
+ */
+#ifndef SHIPLOG_CONSOLE_INTERNAL_H
+#define SHIPLOG_CONSOLE_INTERNAL_H
+
+#include "console/console.h"
+#include "core/buf.h"
+#include "http/csrf.h"
+#include "http/html.h"
+
+#define CONSOLE_MAX_PAGE (128 * 1024) /* bytes of one rendered page */
+
+struct page {
+    struct http_request *req;
+    struct http_response *resp;
+    struct buf out;
+    struct html h;
+    char csrf[CSRF_TOKEN_LEN + 1];
+};
+
+/* Starts a page titled title (a literal, shown in <title> and <h1>). */
+void page_open(struct page *pg, struct http_request *req, struct http_response *resp,
+               const char *title);
+
+/* <form method="post" action=...> with the token; close with html_tag(&pg->h, "</form>"). */
+void page_form(struct page *pg, const char *action, const char *css_class);
+
+/* One labelled input; value may be STR_NULL; hint (may be NULL) is linked by aria-describedby. */
+struct field {
+    const char *name, *label, *type, *autocomplete, *hint;
+    struct str value;
+    size_t maxlength;  /* 0 = none */
+    size_t minlength;  /* 0 = none */
+    bool required;
+};
+void page_field(struct page *pg, const struct field *f);
+
+void page_hidden(struct page *pg, const char *name, struct str value);
+void page_button(struct page *pg, const char *label, bool secondary);
+void page_para(struct page *pg, const char *text);
+/* A message box: role=status (notice) or role=alert (error). */
+void page_notice(struct page *pg, const char *text);
+void page_problem(struct page *pg, const char *text);
+
+/* Finishes and sends the page with status; wipes and releases the buffer. */
+MUST_CHECK enum err page_send(struct page *pg, int status);
+
+/* 303 See Other to a same-site path. */
+MUST_CHECK enum err page_redirect(struct http_request *req, struct http_response *resp,
+                                  const char *path);
+
+#endif

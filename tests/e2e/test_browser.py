@@ -1,0 +1,132 @@
+"""The console in a real browser: headless Debian Chromium driven by
+chromedriver (python3-selenium), against the real server on loopback with mail
+delivered to a real SMTP sink, on both storage backends.
+
+One journey: sign up, follow the verification mail, sign in with the password,
+check the session cookie's attributes as the browser stored them, sign out,
+sign in with a magic link, sign out. Along the way the browser must report no
+Content-Security-Policy violation and no console error: the pages need no
+script and no inline style.
+"""
+
+import re
+import secrets as pysecrets
+import shutil
+import tempfile
+
+import pytest
+
+from e2e_util import wait_mail
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def site(module_server_factory, sink):
+    url, mail_dir = sink
+    srv = module_server_factory.start(env={"SHIPLOG_SMTP_URL": url, "SHIPLOG_BCRYPT_COST": "10"})
+    srv.mail_dir = mail_dir
+    return srv
+
+
+@pytest.fixture(scope="module")
+def browser():
+    for p in (CHROMIUM, CHROMEDRIVER):
+        if not shutil.which(p):
+            pytest.fail(f"{p} is missing: run scripts/deps check", pytrace=False)
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("python3-selenium is missing: run scripts/deps check", pytrace=False)
+    profile = tempfile.mkdtemp(prefix="shiplog-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              f"--user-data-dir={profile}", "--no-proxy-server", "--no-first-run",
+              "--disable-background-networking", "--disable-sync"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def by(driver, css):
+    from selenium.webdriver.common.by import By
+    return driver.find_element(By.CSS_SELECTOR, css)
+
+
+def fill(driver, fields, submit_form):
+    for name, value in fields.items():
+        el = by(driver, f'form[action="{submit_form}"] input[name="{name}"]')
+        el.clear()
+        el.send_keys(value)
+    by(driver, f'form[action="{submit_form}"] button[type="submit"]').click()
+
+
+def heading(driver):
+    return by(driver, "h1").text
+
+
+def link_in(text, base, page):
+    m = re.search(re.escape(base) + "/" + page + r"\?token=[A-Za-z0-9._-]+", text)
+    assert m, text
+    return m.group(0)
+
+
+def session_cookie(driver):
+    return next((c for c in driver.get_cookies() if c["name"] == "__Host-shiplog_session"), None)
+
+
+def test_signup_verify_signin_magic_link_in_chromium(site, browser):
+    d, base = browser, site.base_url
+    addr = f"browser-{pysecrets.token_hex(6)}@example.com"
+    d.delete_all_cookies()
+
+    d.get(base + "/signup")
+    assert heading(d) == "Create your shiplog account"
+    fill(d, {"organization": "Browser Org", "email": addr, "password": PASSWORD}, "/signup")
+    assert heading(d) == "Check your mailbox"
+
+    d.get(link_in(wait_mail(site.mail_dir, addr, "Confirm your e-mail"), base, "verify"))
+    assert heading(d) == "Confirm your e-mail address"
+    by(d, 'form[action="/verify"] button').click()
+    assert heading(d) == "Address confirmed"
+
+    d.get(base + "/login")
+    fill(d, {"email": addr, "password": PASSWORD}, "/login")
+    assert d.current_url == base + "/account/sessions", d.page_source[:2000]
+    assert heading(d) == "Your sessions"
+    assert "This browser" in d.page_source
+
+    c = session_cookie(d)
+    assert c, d.get_cookies()
+    assert c["httpOnly"] is True and c["secure"] is True and c["sameSite"] == "Lax"
+    assert c["path"] == "/" and not c["domain"].startswith(".")  # host-only (__Host-)
+    assert "expiry" in c  # Max-Age: the session's absolute lifetime
+
+    by(d, 'form[action="/logout"] button').click()  # the header's sign-out button
+    assert d.current_url == base + "/login"
+    assert session_cookie(d) is None
+    d.get(base + "/account/sessions")
+    assert d.current_url == base + "/login"  # signed out: the console sends us to sign in
+
+    d.get(base + "/magic")
+    fill(d, {"email": addr}, "/magic")
+    assert heading(d) == "Check your mailbox"
+    d.get(link_in(wait_mail(site.mail_dir, addr, "sign-in link"), base, "magic"))
+    assert heading(d) == "Sign in with a link"
+    by(d, 'form[action="/magic/consume"] button').click()
+    assert d.current_url == base + "/account/sessions"
+    assert session_cookie(d) is not None
+    by(d, 'form[action="/logout"] button').click()
+    assert session_cookie(d) is None
+
+    problems = [e for e in d.get_log("browser")
+                if e["level"] in ("SEVERE", "WARNING") or "Content Security Policy" in e["message"]]
+    assert problems == [], problems
