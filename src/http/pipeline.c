@@ -339,6 +339,14 @@ enum err http_rate_hit(struct http_request *req, enum rl_bucket bucket, const ch
                             "Too many requests; retry after the time in Retry-After.");
 }
 
+/* One hit of the route's bucket for the signed-in tenant ("tenant:<uuid>"). */
+static enum err rate_tenant(struct http_request *req)
+{
+    char key[sizeof "tenant:" + STORAGE_TENANT_ID_LEN];
+    snprintf(key, sizeof key, "tenant:%s", req->principal.user.tenant.id);
+    return http_rate_hit(req, req->route->rate_bucket, key);
+}
+
 /* A3: the principal of a ROUTE_AUTHENTICATED route, from the session cookie. */
 static enum err authenticate(const struct pipeline *p, struct http_request *req)
 {
@@ -476,6 +484,8 @@ static enum err run_stages(const struct pipeline *p, struct http_request *req,
     if (e)
         return e;
     e = authenticate(p, req);
+    if (!e && req->principal.authenticated && req->route->rate_limited)
+        e = rate_tenant(req); /* H8: a tenant's users share one budget, whatever their IPs */
     if (e)
         return e;
     e = check_body(req);

@@ -12,7 +12,7 @@
  *   "ip:<network>/64"           per IPv6 client: its /64, which one client controls
  *   "email:<64 hex digits>"     per e-mail address: SHA-256 of a labelled,
  *                               normalized address (api/identity.c)
- *   "tenant:<tenant uuid>"      per tenant (API; reserved, not used yet)
+ *   "tenant:<tenant uuid>"      per signed-in tenant (http/pipeline.c)
  *   "hook:<integration uuid>"   per webhook integration (reserved, not used yet)
  *
  * Keys are hashed with HMAC-SHA-256 under a 32-byte secret (the hash key)

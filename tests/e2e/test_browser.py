@@ -13,6 +13,7 @@ import re
 import secrets as pysecrets
 import shutil
 import tempfile
+import time
 
 import pytest
 
@@ -61,12 +62,35 @@ def by(driver, css):
     return driver.find_element(By.CSS_SELECTOR, css)
 
 
+def click(driver, css):
+    """Clicks a submit button and waits for the next page (a click returns before
+    the navigation it starts has finished). chromedriver sometimes refuses a
+    node of a page that has just loaded ("does not belong to the document"):
+    the click is then retried with a fresh lookup, at most a few times."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+    for attempt in range(5):
+        try:
+            old = by(driver, "html")
+            by(driver, css).click()
+            break
+        except (StaleElementReferenceException, WebDriverException) as e:
+            if attempt == 4 or not ("does not belong to the document" in str(e) or
+                                    isinstance(e, StaleElementReferenceException)):
+                raise
+            time.sleep(0.2)
+    WebDriverWait(driver, 30).until(ec.staleness_of(old))
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def fill(driver, fields, submit_form):
     for name, value in fields.items():
         el = by(driver, f'form[action="{submit_form}"] input[name="{name}"]')
         el.clear()
         el.send_keys(value)
-    by(driver, f'form[action="{submit_form}"] button[type="submit"]').click()
+    click(driver, f'form[action="{submit_form}"] button[type="submit"]')
 
 
 def heading(driver):
@@ -95,7 +119,7 @@ def test_signup_verify_signin_magic_link_in_chromium(site, browser):
 
     d.get(link_in(wait_mail(site.mail_dir, addr, "Confirm your e-mail"), base, "verify"))
     assert heading(d) == "Confirm your e-mail address"
-    by(d, 'form[action="/verify"] button').click()
+    click(d, 'form[action="/verify"] button')
     assert heading(d) == "Address confirmed"
 
     d.get(base + "/login")
@@ -110,7 +134,7 @@ def test_signup_verify_signin_magic_link_in_chromium(site, browser):
     assert c["path"] == "/" and not c["domain"].startswith(".")  # host-only (__Host-)
     assert "expiry" in c  # Max-Age: the session's absolute lifetime
 
-    by(d, 'form[action="/logout"] button').click()  # the header's sign-out button
+    click(d, 'form[action="/logout"] button')  # the header's sign-out button
     assert d.current_url == base + "/login"
     assert session_cookie(d) is None
     d.get(base + "/account/sessions")
@@ -121,10 +145,10 @@ def test_signup_verify_signin_magic_link_in_chromium(site, browser):
     assert heading(d) == "Check your mailbox"
     d.get(link_in(wait_mail(site.mail_dir, addr, "sign-in link"), base, "magic"))
     assert heading(d) == "Sign in with a link"
-    by(d, 'form[action="/magic/consume"] button').click()
+    click(d, 'form[action="/magic/consume"] button')
     assert d.current_url == base + "/account/sessions"
     assert session_cookie(d) is not None
-    by(d, 'form[action="/logout"] button').click()
+    click(d, 'form[action="/logout"] button')
     assert session_cookie(d) is None
 
     problems = [e for e in d.get_log("browser")

@@ -257,6 +257,25 @@ def test_login_rate_limit_per_email(api):
     assert r.status_code == 401
 
 
+def test_api_rate_limit_is_per_tenant_across_addresses(api):
+    """RL_API counts per client IP and per tenant: a tenant calling from a new
+    address each time still gets 600 calls a minute; another tenant is not
+    affected."""
+    c1, _ = api.signin(api.verified_user("t1a"))
+    c2, _ = api.signin(api.verified_user("t1b"))  # another organization: its own tenant
+    limited = None
+    for i in range(601):
+        r = api.call("GET", "/api/v1/sessions", cookie=c1)  # a new client IP each call
+        if r.status_code == 429:
+            limited = i
+            break
+        assert r.status_code == 200, r.text
+    assert limited == 600, limited
+    assert_error(r, 429, "rate_limited")
+    assert r.headers["RateLimit-Limit"] == "600" and int(r.headers["Retry-After"]) >= 1
+    assert api.call("GET", "/api/v1/sessions", cookie=c2).status_code == 200
+
+
 def test_schema_refusals(api):
     r = api.call("POST", "/api/v1/signup", {"email": new_email(), "password": PASSWORD,
                                             "organization": "Acme", "role": "admin"})
