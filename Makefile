@@ -40,6 +40,7 @@ bench: deps-check
 	@test -f build-release/build.ninja || meson setup build-release --buildtype=release
 	ninja -C build-release
 	bench/run build-release/shiplog
+	bench/auth_run build-release/shiplog
 	build-release/bench/audit_bench
 
 fuzz: deps-check
