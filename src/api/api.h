@@ -15,6 +15,9 @@
 /* The complete route table. */
 const struct route *api_routes(size_t *n);
 
+/* docs/PERMISSIONS.md from the route and permission tables (permissions.c). */
+MUST_CHECK enum err api_permissions_markdown(struct buf *out);
+
 /* Renders security.txt (RFC 9116) for cfg at time now into out. */
 MUST_CHECK enum err security_txt_render(const struct config *cfg, time_t now, struct buf *out);
 

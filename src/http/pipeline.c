@@ -339,6 +339,25 @@ enum err http_rate_hit(struct http_request *req, enum rl_bucket bucket, const ch
                             "Too many requests; retry after the time in Retry-After.");
 }
 
+/*
+ * Z1: the caller's role must hold the route's permission (authz.h). Only
+ * authenticated routes need a role; a refusal is 403 permission_denied (the
+ * object exists for this tenant: T4's 404 is for other tenants' ids, decided
+ * by the handler's tenant-bound lookups).
+ */
+static enum err authorize(struct http_request *req)
+{
+    enum authz_permission perm = req->route->permission;
+    if (!authz_entry_of(perm)->needs_session)
+        return ERR_OK;
+    enum authz_role role = authz_role_parse(str_from_cstr(req->principal.role));
+    if (req->principal.authenticated && authz_allows(role, perm))
+        return ERR_OK;
+    req->fail_detail = authz_entry_of(perm)->name;
+    return http_fail_public(req, ERR_FORBIDDEN, "permission_denied",
+                            "Your role does not allow this.");
+}
+
 /* One hit of the route's bucket for the signed-in tenant ("tenant:<uuid>"). */
 static enum err rate_tenant(struct http_request *req)
 {
@@ -484,6 +503,8 @@ static enum err run_stages(const struct pipeline *p, struct http_request *req,
     if (e)
         return e;
     e = authenticate(p, req);
+    if (!e)
+        e = authorize(req);
     if (!e && req->principal.authenticated && req->route->rate_limited)
         e = rate_tenant(req); /* H8: a tenant's users share one budget, whatever their IPs */
     if (e)

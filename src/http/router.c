@@ -65,6 +65,11 @@ enum err router_init(struct router *r, const struct route *routes, size_t n, str
             why = "malformed pattern";
         else if (rt->access == ROUTE_ACCESS_UNSET || rt->access > ROUTE_AUTHENTICATED)
             why = "no access class (every route must declare who may call it)";
+        else if (!authz_entry_of(rt->permission))
+            why = "no permission (every route must name the permission it needs)";
+        else if (authz_entry_of(rt->permission)->needs_session !=
+                 (rt->access == ROUTE_AUTHENTICATED))
+            why = "its permission does not fit its access class";
         else if (!rt->handler)
             why = "no handler";
         else if (rt->method == HTTP_HEAD || rt->method == HTTP_OPTIONS || rt->method == HTTP_OTHER)

@@ -6,9 +6,11 @@
  * segment. Lookup distinguishes "no such path" (404) from "path exists, not
  * with this method" (405 with the Allow list). HEAD is served by GET routes.
  *
- * Every route must declare who may call it (enum route_access). The table is
- * checked once at start-up by router_init(): a route without an access class,
- * a malformed pattern or a duplicate (method, pattern) makes start-up fail, so
+ * Every route must declare who may call it (enum route_access) and the
+ * permission it needs (enum authz_permission, Z1). The table is checked once
+ * at start-up by router_init(): a route without an access class or a
+ * permission, with a permission that does not fit its access class, a
+ * malformed pattern or a duplicate (method, pattern) makes start-up fail, so
  * no endpoint can be added unguarded by accident.
  */
 #ifndef SHIPLOG_HTTP_ROUTER_H
@@ -16,6 +18,7 @@
 
 #include <stddef.h>
 
+#include "authz/authz.h"
 #include "core/buf.h"
 #include "core/schema.h"
 #include "http/request.h"
@@ -49,6 +52,9 @@ struct route {
     const char *pattern;
     http_handler handler;
     enum route_access access;
+    /* Z1: what the caller must hold (authz/authz.h). Public and delivery routes
+     * take a permission that needs no session, authenticated ones one that does */
+    enum authz_permission permission;
     const struct body_spec *body;
     const char *summary; /* one line, for docs and the API description */
     bool rate_limited;   /* count each call in rate_bucket, keyed by client IP (H8);

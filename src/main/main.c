@@ -65,6 +65,7 @@ static void usage(FILE *out)
           "                                            store a secret read from stdin\n"
           "  admin secret check --tenant ID [--name N] check that secrets decrypt\n"
           "  admin cleanup                             delete expired sessions, tokens, IP counters\n"
+          "  permissions                               print docs/PERMISSIONS.md (who may call what)\n"
           "  help                                      this text\n"
           "  --version                                 print the version\n"
           "\n"
@@ -520,6 +521,17 @@ static int run_family(int argc, char **argv, int (*fn)(struct config *, int, cha
     return rc;
 }
 
+/* docs/PERMISSIONS.md on stdout: who may call each route (Z1). */
+static int print_permissions(void)
+{
+    struct buf out = BUF_INIT(256 * 1024);
+    enum err e = api_permissions_markdown(&out);
+    if (!e)
+        fputs(buf_cstr(&out), stdout);
+    buf_release(&out);
+    return e ? main_exit_code(e) : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -535,6 +547,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (strcmp(cmd, "permissions") == 0)
+        return print_permissions();
     if (strcmp(cmd, "serve") == 0)
         return run_with_config(argc, argv, true, serve);
     if (strcmp(cmd, "migrate") == 0)

@@ -15,7 +15,8 @@
 /* A route with only the fields these tests set (the rest zero). */
 #define ROUTE(m, p, h, a, b, s)                                                                    \
     {                                                                                              \
-        .method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b), .summary = (s)  \
+        .method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b),                \
+        .summary = (s), .permission = (a) == ROUTE_AUTHENTICATED ? AUTHZ_ACCOUNT : AUTHZ_PUBLIC    \
     }
 
 #include "http/csrf.h"
@@ -78,12 +79,14 @@ static const struct route routes[] = {
      .pattern = "/page",
      .handler = token_page,
      .access = ROUTE_PUBLIC,
+     .permission = AUTHZ_PUBLIC,
      .summary = "",
      .console = true},
     {.method = HTTP_POST,
      .pattern = "/form",
      .handler = ok_handler,
      .access = ROUTE_PUBLIC,
+     .permission = AUTHZ_PUBLIC,
      .body = &form_body,
      .summary = "",
      .console = true},
@@ -91,6 +94,7 @@ static const struct route routes[] = {
      .pattern = "/page-fails",
      .handler = console_fails,
      .access = ROUTE_PUBLIC,
+     .permission = AUTHZ_PUBLIC,
      .summary = "",
      .console = true},
     ROUTE(HTTP_GET, "/ok", ok_handler, ROUTE_PUBLIC, NULL, ""),
@@ -104,6 +108,7 @@ static const struct route routes[] = {
      .pattern = "/limited",
      .handler = ok_handler,
      .access = ROUTE_PUBLIC,
+     .permission = AUTHZ_PUBLIC,
      .summary = "",
      .rate_limited = true,
      .rate_bucket = RL_SIGNUP},
@@ -574,6 +579,7 @@ static void test_router_refuses_console_post_without_form(void **state)
                                         .pattern = "/x",
                                         .handler = ok_handler,
                                         .access = ROUTE_PUBLIC,
+                                        .permission = AUTHZ_PUBLIC,
                                         .summary = "",
                                         .console = true}};
     struct router r;
