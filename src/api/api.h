@@ -72,6 +72,18 @@ MUST_CHECK enum err identity_set_session_cookie(struct http_request *req,
  *  - ERR_RATE_LIMITED from the per-address limits (the 429 is already set up).
  * signin and magic_consume fill sid (the cookie value: wipe it) and s.
  */
+/*
+ * Sign-out, revoking one of the caller's sessions (path parameter "id"; 404
+ * for any session that is not the caller's live one; *was_current when it was
+ * this one) and signing out everywhere: each expires the cookie when the
+ * caller's own session ends.
+ */
+MUST_CHECK enum err identity_do_signout(struct http_request *req, struct http_response *resp);
+MUST_CHECK enum err identity_do_session_revoke(struct http_request *req,
+                                               struct http_response *resp, bool *was_current);
+MUST_CHECK enum err identity_do_signout_everywhere(struct http_request *req,
+                                                   struct http_response *resp,
+                                                   uint64_t *revoked);
 MUST_CHECK enum err identity_do_signup(struct http_request *req, struct str email,
                                        struct str password, struct str org, const char **reason);
 MUST_CHECK enum err identity_do_verify(struct http_request *req, struct str token);

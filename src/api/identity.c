@@ -419,6 +419,57 @@ enum err identity_do_magic_consume(struct http_request *req, struct str token, s
     return e == ERR_LIMIT || e == ERR_INVALID ? ERR_NOT_FOUND : e;
 }
 
+/* The cookie's value; the authentication stage already found it live. */
+static struct str session_cookie(const struct http_request *req)
+{
+    struct str v = STR_NULL;
+    (void)http_cookie_get(http_header_get(req, "Cookie"), HTTP_SESSION_COOKIE, &v);
+    return v;
+}
+
+enum err identity_do_signout(struct http_request *req, struct http_response *resp)
+{
+    struct accounts_client c;
+    struct accounts_mailer mailer;
+    identity_client_of(req, &c, &mailer);
+    enum err e = accounts_signout(req->app->accounts, session_cookie(req), &c);
+    if (e && e != ERR_UNAUTHENTICATED) /* revoked meanwhile: signed out all the same */
+        return http_fail(req, e, "signout: %s", err_name(e));
+    return identity_set_session_cookie(req, resp, NULL);
+}
+
+enum err identity_do_session_revoke(struct http_request *req, struct http_response *resp,
+                                    bool *was_current)
+{
+    *was_current = false;
+    struct str id = http_param(req, "id");
+    if (id.len != ACCOUNTS_HASH_HEX) /* no session has another handle: same 404 */
+        return ERR_NOT_FOUND;
+    struct accounts_client c;
+    struct accounts_mailer mailer;
+    identity_client_of(req, &c, &mailer);
+    enum err e = accounts_session_revoke(req->app->accounts, &req->principal.user, id, &c);
+    if (e == ERR_NOT_FOUND || e == ERR_INVALID || e == ERR_LIMIT)
+        return ERR_NOT_FOUND;
+    if (e)
+        return http_fail(req, e, "session revoke: %s", err_name(e));
+    *was_current = str_eq_cstr(id, req->principal.session_handle);
+    return *was_current ? identity_set_session_cookie(req, resp, NULL) : ERR_OK;
+}
+
+enum err identity_do_signout_everywhere(struct http_request *req, struct http_response *resp,
+                                        uint64_t *revoked)
+{
+    struct accounts_client c;
+    struct accounts_mailer mailer;
+    identity_client_of(req, &c, &mailer);
+    enum err e =
+        accounts_signout_everywhere(req->app->accounts, &req->principal.user, &c, revoked);
+    if (e)
+        return http_fail(req, e, "signout everywhere: %s", err_name(e));
+    return identity_set_session_cookie(req, resp, NULL);
+}
+
 /* ---- sign-up and verification --------------------------------------------------- */
 
 #define SIGNUP_MESSAGE "Check your mailbox: we sent a link to confirm the address."
@@ -459,26 +510,13 @@ enum err identity_signin(struct http_request *req, struct http_response *resp)
     return respond_session(req, resp, sid, &s);
 }
 
-/* The cookie's value; the authentication stage already found it live. */
-static struct str session_cookie(const struct http_request *req)
-{
-    struct str v = STR_NULL;
-    (void)http_cookie_get(http_header_get(req, "Cookie"), HTTP_SESSION_COOKIE, &v);
-    return v;
-}
 
 enum err identity_signout(struct http_request *req, struct http_response *resp)
 {
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    identity_client_of(req, &c, &mailer);
-    enum err e = accounts_signout(req->app->accounts, session_cookie(req), &c);
-    if (e && e != ERR_UNAUTHENTICATED) /* revoked meanwhile: signed out all the same */
-        return http_fail(req, e, "signout: %s", err_name(e));
-    if ((e = identity_set_session_cookie(req, resp, NULL)) != ERR_OK)
-        return e;
-    resp->status = 204;
-    return ERR_OK;
+    enum err e = identity_do_signout(req, resp);
+    if (!e)
+        resp->status = 204;
+    return e;
 }
 
 enum err identity_me(struct http_request *req, struct http_response *resp)
@@ -544,34 +582,18 @@ enum err identity_sessions_list(struct http_request *req, struct http_response *
 
 enum err identity_session_revoke(struct http_request *req, struct http_response *resp)
 {
-    struct str id = http_param(req, "id");
-    if (id.len != ACCOUNTS_HASH_HEX) /* no session has another handle: same 404 */
-        return ERR_NOT_FOUND;
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    identity_client_of(req, &c, &mailer);
-    enum err e = accounts_session_revoke(req->app->accounts, &req->principal.user, id, &c);
-    if (e == ERR_NOT_FOUND || e == ERR_INVALID || e == ERR_LIMIT)
-        return ERR_NOT_FOUND;
-    if (e)
-        return http_fail(req, e, "session revoke: %s", err_name(e));
-    if (str_eq_cstr(id, req->principal.session_handle) &&
-        (e = identity_set_session_cookie(req, resp, NULL)) != ERR_OK)
-        return e;
-    resp->status = 204;
-    return ERR_OK;
+    bool current;
+    enum err e = identity_do_session_revoke(req, resp, &current);
+    if (!e)
+        resp->status = 204;
+    return e;
 }
 
 enum err identity_signout_everywhere(struct http_request *req, struct http_response *resp)
 {
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    identity_client_of(req, &c, &mailer);
     uint64_t n = 0;
-    enum err e = accounts_signout_everywhere(req->app->accounts, &req->principal.user, &c, &n);
+    enum err e = identity_do_signout_everywhere(req, resp, &n);
     if (e)
-        return http_fail(req, e, "signout everywhere: %s", err_name(e));
-    if ((e = identity_set_session_cookie(req, resp, NULL)) != ERR_OK)
         return e;
     struct buf out = BUF_INIT(256);
     struct jw w;

@@ -113,14 +113,6 @@ static enum err signed_in(struct http_request *req, struct http_response *resp,
     return e ? e : page_redirect(req, resp, HOME);
 }
 
-/* The session cookie's value (the pipeline found it live on authenticated routes). */
-static struct str session_cookie(const struct http_request *req)
-{
-    struct str v = STR_NULL;
-    (void)http_cookie_get(http_header_get(req, "Cookie"), HTTP_SESSION_COOKIE, &v);
-    return v;
-}
-
 static enum err invalid_link_page(struct http_request *req, struct http_response *resp,
                                   const char *title, const char *again_href,
                                   const char *again_text)
@@ -139,6 +131,19 @@ static enum err invalid_link_page(struct http_request *req, struct http_response
 enum err console_home(struct http_request *req, struct http_response *resp)
 {
     return page_redirect(req, resp, HOME);
+}
+
+/* A field for choosing a password (the browser may offer to generate one). */
+static void new_password_field(struct page *pg, const char *label, const char *hint)
+{
+    page_field(pg, &(struct field){.name = "password",
+                                   .label = label,
+                                   .type = "password",
+                                   .autocomplete = "new-password",
+                                   .hint = hint,
+                                   .minlength = PASSWORD_MIN_CHARS,
+                                   .maxlength = PASSWORD_MAX_CHARS,
+                                   .required = true});
 }
 
 /* ---- sign-up ---------------------------------------------------------------------- */
@@ -163,15 +168,8 @@ static enum err signup_form(struct http_request *req, struct http_response *resp
     struct field ef = email_field;
     ef.value = email;
     page_field(&pg, &ef);
-    page_field(&pg, &(struct field){.name = "password",
-                                    .label = "Password",
-                                    .type = "password",
-                                    .autocomplete = "new-password",
-                                    .hint = "12 to 128 characters. A passphrase of a few "
-                                            "unrelated words works well.",
-                                    .minlength = PASSWORD_MIN_CHARS,
-                                    .maxlength = PASSWORD_MAX_CHARS,
-                                    .required = true});
+    new_password_field(&pg, "Password",
+                       "12 to 128 characters. A passphrase of a few unrelated words works well.");
     page_button(&pg, "Create account", false);
     html_tag(&pg.h, "</form>\n<p>Already have an account? <a href=\"/login\">Sign in</a>.</p>\n");
     return page_send(&pg, status);
@@ -329,15 +327,8 @@ enum err console_logout_page(struct http_request *req, struct http_response *res
 
 enum err console_logout(struct http_request *req, struct http_response *resp)
 {
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    identity_client_of(req, &c, &mailer);
-    enum err e = accounts_signout(req->app->accounts, session_cookie(req), &c);
-    if (e && e != ERR_UNAUTHENTICATED) /* revoked meanwhile: signed out all the same */
-        return http_fail(req, e, "signout: %s", err_name(e));
-    if ((e = identity_set_session_cookie(req, resp, NULL)) != ERR_OK)
-        return e;
-    return page_redirect(req, resp, "/login");
+    enum err e = identity_do_signout(req, resp);
+    return e ? e : page_redirect(req, resp, "/login");
 }
 
 /* ---- magic links ------------------------------------------------------------------------ */
@@ -443,15 +434,8 @@ static enum err new_password_form(struct http_request *req, struct http_response
         page_problem(&pg, problem);
     page_form(&pg, "/reset/confirm", "stack");
     page_hidden(&pg, "token", token);
-    page_field(&pg, &(struct field){.name = "password",
-                                    .label = "New password",
-                                    .type = "password",
-                                    .autocomplete = "new-password",
-                                    .hint = "12 to 128 characters. Every session is signed out "
-                                            "when it changes.",
-                                    .minlength = PASSWORD_MIN_CHARS,
-                                    .maxlength = PASSWORD_MAX_CHARS,
-                                    .required = true});
+    new_password_field(&pg, "New password",
+                       "12 to 128 characters. Every session is signed out when it changes.");
     page_button(&pg, "Set the new password", false);
     html_tag(&pg.h, "</form>\n");
     return page_send(&pg, status);
@@ -565,33 +549,13 @@ enum err console_sessions_page(struct http_request *req, struct http_response *r
 
 enum err console_session_revoke(struct http_request *req, struct http_response *resp)
 {
-    struct str id = http_param(req, "id");
-    if (id.len != ACCOUNTS_HASH_HEX) /* no session has another handle: same 404 */
-        return ERR_NOT_FOUND;
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    identity_client_of(req, &c, &mailer);
-    enum err e = accounts_session_revoke(req->app->accounts, &req->principal.user, id, &c);
-    if (e == ERR_NOT_FOUND || e == ERR_INVALID || e == ERR_LIMIT)
-        return ERR_NOT_FOUND;
-    if (e)
-        return http_fail(req, e, "session revoke: %s", err_name(e));
-    if (!str_eq_cstr(id, req->principal.session_handle))
-        return page_redirect(req, resp, HOME);
-    if ((e = identity_set_session_cookie(req, resp, NULL)) != ERR_OK)
-        return e;
-    return page_redirect(req, resp, "/login");
+    bool current;
+    enum err e = identity_do_session_revoke(req, resp, &current);
+    return e ? e : page_redirect(req, resp, current ? "/login" : HOME);
 }
 
 enum err console_revoke_all(struct http_request *req, struct http_response *resp)
 {
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    identity_client_of(req, &c, &mailer);
-    enum err e = accounts_signout_everywhere(req->app->accounts, &req->principal.user, &c, NULL);
-    if (e)
-        return http_fail(req, e, "signout everywhere: %s", err_name(e));
-    if ((e = identity_set_session_cookie(req, resp, NULL)) != ERR_OK)
-        return e;
-    return page_redirect(req, resp, "/login");
+    enum err e = identity_do_signout_everywhere(req, resp, NULL);
+    return e ? e : page_redirect(req, resp, "/login");
 }
