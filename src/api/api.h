@@ -33,6 +33,7 @@ extern const struct body_spec CSP_REPORT_BODY;
 /* identity.c: sign-up, sign-in, sessions, reset and magic links (A1–A6). */
 enum err identity_signup(struct http_request *req, struct http_response *resp);
 enum err identity_verify_email(struct http_request *req, struct http_response *resp);
+enum err identity_verify_resend(struct http_request *req, struct http_response *resp);
 enum err identity_signin(struct http_request *req, struct http_response *resp);
 enum err identity_signout(struct http_request *req, struct http_response *resp);
 enum err identity_me(struct http_request *req, struct http_response *resp);
@@ -84,6 +85,9 @@ MUST_CHECK enum err identity_do_session_revoke(struct http_request *req,
 MUST_CHECK enum err identity_do_signout_everywhere(struct http_request *req,
                                                    struct http_response *resp,
                                                    uint64_t *revoked);
+/* A new verification mail for the signed-in user; *sent false when the address
+ * is verified already (nothing is sent). */
+MUST_CHECK enum err identity_do_verify_resend(struct http_request *req, bool *sent);
 MUST_CHECK enum err identity_do_signup(struct http_request *req, struct str email,
                                        struct str password, struct str org, const char **reason);
 MUST_CHECK enum err identity_do_verify(struct http_request *req, struct str token);

@@ -494,6 +494,32 @@ enum err identity_verify_email(struct http_request *req, struct http_response *r
     return respond_status(req, resp, 200, "verified", NULL);
 }
 
+enum err identity_do_verify_resend(struct http_request *req, bool *sent)
+{
+    *sent = false;
+    if (req->principal.email_verified)
+        return ERR_OK;
+    struct accounts_client c;
+    struct accounts_mailer mailer;
+    identity_client_of(req, &c, &mailer);
+    enum err e = accounts_verify_resend(req->app->accounts, &req->principal.user, &c);
+    if (e)
+        return http_fail(req, e, "verify resend: %s", err_name(e));
+    outbox_sender_kick();
+    *sent = true;
+    return ERR_OK;
+}
+
+enum err identity_verify_resend(struct http_request *req, struct http_response *resp)
+{
+    bool sent;
+    enum err e = identity_do_verify_resend(req, &sent);
+    if (e)
+        return e;
+    return sent ? respond_status(req, resp, 202, "sent", "A new link is on its way.")
+                : respond_status(req, resp, 200, "already_verified", NULL);
+}
+
 /* ---- sign-in and sessions ----------------------------------------------------------- */
 
 enum err identity_signin(struct http_request *req, struct http_response *resp)

@@ -251,16 +251,14 @@ enum err console_verify(struct http_request *req, struct http_response *resp)
 
 enum err console_verify_resend(struct http_request *req, struct http_response *resp)
 {
-    struct accounts_client c;
-    struct accounts_mailer mailer;
-    identity_client_of(req, &c, &mailer);
-    enum err e = accounts_verify_resend(req->app->accounts, &req->principal.user, &c);
+    bool sent;
+    enum err e = identity_do_verify_resend(req, &sent);
     if (e)
-        return http_fail(req, e, "verify resend: %s", err_name(e));
-    outbox_sender_kick();
+        return e;
     struct page pg;
     page_open(&pg, req, resp, "Check your mailbox");
-    page_notice(&pg, "We sent a new link to confirm your address. It is valid for 24 hours.");
+    page_notice(&pg, sent ? "We sent a new link to confirm your address. It is valid for 24 hours."
+                          : "Your address is confirmed already.");
     return page_send(&pg, 200);
 }
 

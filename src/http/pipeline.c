@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "http/csrf.h"
@@ -459,6 +460,96 @@ static bool is_preflight(const struct http_request *req)
            http_header_get(req, "Access-Control-Request-Method").ptr;
 }
 
+/*
+ * H7: a signed-in POST to the API may carry Idempotency-Key; it is claimed for
+ * (tenant, user, key) right before the handler, after every refusal the
+ * pipeline itself can make. A retry of a finished request gets its response
+ * again (*replayed); the same key with another request is 422, while the
+ * first still runs 409. Console forms have their own protection (CSRF tokens
+ * and redirects); anonymous calls (sign-up, sign-in, mail requests) have no
+ * tenant to keep a key in, and ignore the header: their answers to a retry
+ * are already the same (sign-in opens one more session).
+ */
+static enum err idempotency_begin(const struct pipeline *p, struct http_request *req,
+                                  struct http_response *resp, bool *replayed)
+{
+    struct str key = http_header_get(req, "Idempotency-Key");
+    if (req->method != HTTP_POST || req->route->console || !req->principal.authenticated ||
+        !p->app->storage)
+        return ERR_OK;
+    if (!key.ptr) {
+        if (req->route->idempotency_required)
+            return http_fail_public(req, ERR_INVALID, "idempotency_key_required",
+                                    "This endpoint needs an Idempotency-Key header.");
+        return ERR_OK;
+    }
+    char *principal = arena_printf(req->arena, "user:%s", req->principal.user.user_id);
+    if (!principal)
+        return ERR_LIMIT;
+    req->idem = (struct idem_request){.principal = str_from_cstr(principal),
+                                      .key = key,
+                                      .method = req->method_text,
+                                      .path = req->path,
+                                      .query = req->query,
+                                      .body = req->body};
+    enum idem_outcome o;
+    struct idem_response replay = {0};
+    enum err e = idem_begin(p->app->storage, &req->principal.user.tenant, &req->idem,
+                            (int64_t)time(NULL), &o, &req->idem_claim, &replay);
+    if (e == ERR_INVALID || e == ERR_LIMIT)
+        return http_fail_public(req, ERR_INVALID, "invalid_idempotency_key",
+                                "Idempotency-Key must be 1 to 255 visible ASCII characters.");
+    if (e)
+        return http_fail(req, e == ERR_DB ? ERR_UNAVAILABLE : e, "idempotency: %s", err_name(e));
+    switch (o) {
+    case IDEM_PROCEED:
+        req->idem_active = true;
+        return ERR_OK;
+    case IDEM_MISMATCH:
+        return http_fail_public(req, ERR_UNPROCESSABLE, "idempotency_key_reused",
+                                "This Idempotency-Key was used for a different request.");
+    case IDEM_IN_PROGRESS:
+        return http_fail_public(req, ERR_CONFLICT, "idempotency_in_progress",
+                                "A request with this Idempotency-Key is still running; retry "
+                                "later.");
+    case IDEM_REPLAY:
+        break;
+    }
+    e = http_resp_body(req, resp, replay.status,
+                       replay.content_type.ptr ? replay.content_type.ptr : "application/json",
+                       replay.body.ptr ? replay.body.ptr : "", replay.body.len);
+    if (!e && replay.location.ptr)
+        e = http_resp_header(req, resp, "Location", replay.location.ptr);
+    if (!e)
+        e = http_resp_header(req, resp, "Idempotent-Replayed", "true");
+    idem_response_release(&replay);
+    *replayed = e == ERR_OK;
+    return e;
+}
+
+/* Stores the final response under the request's key (idempotency.h decides what is kept). */
+static void idempotency_finish(const struct pipeline *p, struct http_request *req,
+                               const struct http_response *resp)
+{
+    if (!req->idem_active)
+        return;
+    req->idem_active = false;
+    struct str location = STR_NULL;
+    for (size_t i = 0; i < resp->n_headers; i++)
+        if (str_ieq_cstr(resp->headers[i].name, "Location"))
+            location = resp->headers[i].value;
+    struct idem_response stored = {
+        .status = resp->status,
+        .content_type = str_from_cstr(resp->content_type ? resp->content_type : ""),
+        .location = location,
+        .body = str_from(resp->body, resp->body_len),
+    };
+    enum err e = idem_complete(p->app->storage, &req->principal.user.tenant, &req->idem,
+                               &req->idem_claim, &stored, (int64_t)time(NULL));
+    if (e)
+        log_warn("idempotency: response not kept", LOG_STR("request_id", req->id), LOG_ERR(e));
+}
+
 /* Runs every stage up to and including the handler; returns its outcome. */
 static enum err run_stages(const struct pipeline *p, struct http_request *req,
                            struct http_response *resp, bool delivery)
@@ -512,6 +603,10 @@ static enum err run_stages(const struct pipeline *p, struct http_request *req,
     e = check_body(req);
     if (e)
         return e;
+    bool replayed = false;
+    e = idempotency_begin(p, req, resp, &replayed);
+    if (e || replayed)
+        return e;
     return req->route->handler(req, resp);
 }
 
@@ -551,6 +646,7 @@ void pipeline_run(const struct pipeline *p, struct http_request *req, struct htt
             log_info("request refused", LOG_STR("support_id", req->id), LOG_ERR(e),
                      LOG_STR("detail", req->fail_detail));
     }
+    idempotency_finish(p, req, resp);
     if (add_rate_headers(req, resp) != ERR_OK ||
         add_cors_headers(p, req, resp, delivery, is_preflight(req)) != ERR_OK ||
         add_security_headers(p, req, resp, delivery) != ERR_OK) {

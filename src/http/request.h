@@ -23,6 +23,7 @@
 #include "core/json.h"
 #include "core/schema.h"
 #include "core/str.h"
+#include "idempotency/idempotency.h"
 #include "ratelimit/ratelimit.h"
 #include "storage/storage.h"
 
@@ -127,6 +128,11 @@ struct http_request {
     const char *allow; /* Allow header for 405 */
     bool rate_checked; /* rate_decision holds the route's rate-limit decision */
     const char *csrf_pre; /* a pre-session cookie value this response sets (http/csrf.h) */
+    /* H7: set when this request claimed an Idempotency-Key; the pipeline stores
+     * the final response under it (or releases it) once the response is complete */
+    bool idem_active;
+    struct idem_request idem;
+    struct idem_claim idem_claim;
     struct rl_decision rate_decision;
 };
 

@@ -67,6 +67,9 @@ struct route {
     /* ROUTE_AUTHENTICATED console routes refuse a session whose address is not
      * verified (A2: 403 email_unverified) unless this is set (sign-out, resend) */
     bool allow_unverified;
+    /* H7: a signed-in POST without Idempotency-Key is refused (400
+     * idempotency_key_required); on other signed-in POSTs the key is optional */
+    bool idempotency_required;
 };
 
 enum router_match { ROUTER_FOUND, ROUTER_NOT_FOUND, ROUTER_METHOD_NOT_ALLOWED };

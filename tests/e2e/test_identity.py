@@ -276,6 +276,39 @@ def test_api_rate_limit_is_per_tenant_across_addresses(api):
     assert api.call("GET", "/api/v1/sessions", cookie=c2).status_code == 200
 
 
+def test_idempotent_post_is_replayed_not_repeated(api):
+    """H7: a signed-in POST with Idempotency-Key runs once; a retry gets the
+    first response again (no second mail), another request under the same key
+    is 422, and the key is per user; without the header every call runs."""
+    addr = new_email("idem")
+    api.signup(addr)
+    cookie, _ = api.signin(addr)  # unverified: the resend has something to do
+    key = {"Idempotency-Key": "resend-" + pysecrets.token_hex(8)}
+    first = api.call("POST", "/api/v1/verify-email/resend", {}, cookie=cookie, headers=key)
+    assert first.status_code == 202 and first.json()["status"] == "sent", first.text
+    assert "Idempotent-Replayed" not in first.headers
+    api.wait_mail(addr, "Confirm your e-mail", n=2)
+    again = api.call("POST", "/api/v1/verify-email/resend", {}, cookie=cookie, headers=key)
+    assert again.status_code == 202 and again.content == first.content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["X-Request-Id"] != first.headers["X-Request-Id"]
+    other = api.call("POST", "/api/v1/verify-email/resend", raw='{ }', cookie=cookie,
+                     headers={**key, "Content-Type": "application/json"})
+    assert_error(other, 422, "idempotency_key_reused")
+    assert_error(api.call("POST", "/api/v1/verify-email/resend", {}, cookie=cookie,
+                          headers={"Idempotency-Key": "x" * 256}), 400, "invalid_idempotency_key")
+    # the same key string of another user is another key
+    addr2 = new_email("idem2")
+    api.signup(addr2)
+    cookie2, _ = api.signin(addr2)
+    r = api.call("POST", "/api/v1/verify-email/resend", {}, cookie=cookie2, headers=key)
+    assert r.status_code == 202 and "Idempotent-Replayed" not in r.headers
+    # only the first call with the key mailed: two mails to addr in all (sign-up + resend)
+    assert len([m for m in api.mails(addr) if "Confirm" in m["Subject"]]) == 2
+    assert api.call("POST", "/api/v1/verify-email/resend", {}, cookie=cookie).status_code == 202
+    api.wait_mail(addr, "Confirm your e-mail", n=3)
+
+
 def test_schema_refusals(api):
     r = api.call("POST", "/api/v1/signup", {"email": new_email(), "password": PASSWORD,
                                             "organization": "Acme", "role": "admin"})
