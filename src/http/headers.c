@@ -92,3 +92,32 @@ bool http_token_list_contains(struct str list, const char *token)
             return true;
     return false;
 }
+
+static bool token68_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+}
+
+bool http_authorization_bearer(struct str v, struct str *token)
+{
+    static const struct str scheme = STR_LIT("Bearer");
+    if (!v.ptr || v.len > HEADERS_MAX_BEARER || !str_istarts_with(v, scheme))
+        return false;
+    size_t i = scheme.len;
+    if (i >= v.len || v.ptr[i] != ' ')
+        return false;
+    while (i < v.len && v.ptr[i] == ' ')
+        i++;
+    size_t start = i;
+    while (i < v.len && token68_char(v.ptr[i]))
+        i++;
+    if (i == start)
+        return false; /* no token, or one of only '=' */
+    while (i < v.len && v.ptr[i] == '=')
+        i++;
+    if (i != v.len)
+        return false;
+    *token = str_from(v.ptr + start, v.len - start);
+    return true;
+}

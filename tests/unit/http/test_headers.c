@@ -131,13 +131,101 @@ static void test_xff_hop_limit(void **state)
     buf_release(&b);
 }
 
+/* The token of "Bearer <token>", or NULL (a sentinel view must stay untouched on refusal). */
+static const char *bearer(const char *value, size_t len, char *out, size_t cap)
+{
+    static const char sentinel[] = "untouched";
+    struct str tok = STR_LIT(sentinel);
+    if (!http_authorization_bearer(str_from(value, len), &tok)) {
+        assert_ptr_equal(tok.ptr, sentinel);
+        return NULL;
+    }
+    /* a view into the value, reaching its end */
+    assert_true(tok.ptr > value && tok.ptr + tok.len == value + len);
+    assert_true(tok.len < cap);
+    memcpy(out, tok.ptr, tok.len);
+    out[tok.len] = '\0';
+    return out;
+}
+
+#define BEARER(lit) bearer((lit), sizeof(lit) - 1, out, sizeof(out))
+
+static void test_bearer(void **state)
+{
+    (void)state;
+    char out[HEADERS_MAX_BEARER + 1];
+    assert_string_equal(BEARER("Bearer abc.DEF-ghi_jkl"), "abc.DEF-ghi_jkl");
+    assert_string_equal(BEARER("Bearer a~b+c/d=="), "a~b+c/d==");
+    assert_string_equal(BEARER("Bearer x"), "x");
+    /* the scheme in any case */
+    assert_string_equal(BEARER("bearer abc"), "abc");
+    assert_string_equal(BEARER("BEARER abc"), "abc");
+    assert_string_equal(BEARER("bEaReR abc"), "abc");
+    /* 1*SP: two spaces are allowed by the grammar */
+    assert_string_equal(BEARER("Bearer  abc"), "abc");
+
+    /* missing token */
+    assert_null(BEARER(""));
+    assert_null(BEARER("Bearer"));
+    assert_null(BEARER("Bearer "));
+    assert_null(BEARER("Bearer    "));
+    assert_null(BEARER("Bearer ="));
+    assert_null(BEARER("Bearer =abc"));
+    /* whitespace other than the separating spaces */
+    assert_null(BEARER("Bearer abc "));
+    assert_null(BEARER("Bearer abc\t"));
+    assert_null(BEARER("Bearer abc\r\n"));
+    assert_null(BEARER(" Bearer abc"));
+    assert_null(BEARER("Bearer\tabc"));
+    assert_null(BEARER("Bearer \tabc"));
+    assert_null(BEARER("Bearerabc"));
+    /* a second credential or scheme */
+    assert_null(BEARER("Bearer abc, Basic dXNlcjpwYXNz"));
+    assert_null(BEARER("Bearer abc,def"));
+    assert_null(BEARER("Basic dXNlcjpwYXNz, Bearer abc"));
+    assert_null(BEARER("Bearer abc def"));
+    assert_null(BEARER("Bearer Bearer abc"));
+    /* other schemes and auth-params */
+    assert_null(BEARER("Basic abc"));
+    assert_null(BEARER("Bear abc"));
+    assert_null(BEARER("Bearer realm=\"x\""));
+    assert_null(BEARER("Bearer abc=def"));
+    assert_null(BEARER("Bearer abc==d"));
+    /* characters outside token68 */
+    static const char bad[] = {'"', ',', ';', ':', '@', '!', '#', '%', '*', '\\', '<', '\0',
+                               '\x7f', '\x80', '\xff'};
+    for (size_t i = 0; i < sizeof(bad); i++) {
+        char v[] = "Bearer abXcd";
+        v[9] = bad[i];
+        assert_null(bearer(v, sizeof(v) - 1, out, sizeof(out)));
+    }
+    /* a NULL view */
+    struct str tok = STR_NULL;
+    assert_false(http_authorization_bearer(STR_NULL, &tok));
+}
+
+static void test_bearer_limit(void **state)
+{
+    (void)state;
+    static char v[HEADERS_MAX_BEARER + 2];
+    char out[HEADERS_MAX_BEARER + 1];
+    memcpy(v, "Bearer ", 7);
+    memset(v + 7, 'A', sizeof(v) - 7);
+    /* exactly at the cap */
+    assert_non_null(bearer(v, HEADERS_MAX_BEARER, out, sizeof(out)));
+    assert_int_equal(strlen(out), HEADERS_MAX_BEARER - 7);
+    /* one byte past it */
+    assert_null(bearer(v, HEADERS_MAX_BEARER + 1, out, sizeof(out)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_media_type),        cmocka_unit_test(test_cookie),
         cmocka_unit_test(test_cookie_pair_limit), cmocka_unit_test(test_origin),
         cmocka_unit_test(test_token_list),        cmocka_unit_test(test_client_ip),
-        cmocka_unit_test(test_xff_hop_limit),
+        cmocka_unit_test(test_xff_hop_limit),     cmocka_unit_test(test_bearer),
+        cmocka_unit_test(test_bearer_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
