@@ -3,6 +3,11 @@
  * reset and magic links. Sessions are in sessions.c, the clean-up of expired
  * state in cleanup.c. The design is described in accounts.h; the two
  * unscoped tables in migration 0007.
+ *
+ * A statement that changes sessions, or users.role or users.email_verified_at
+ * (what a session lookup returns), must be followed, after its commit, by
+ * acc_cache_forget (session_cache.c); sign-in's updates of the counters and
+ * the password hash need not.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -184,6 +189,8 @@ enum err accounts_open(const struct accounts_options *o, struct accounts **out)
     *out = NULL;
     if (!o || !o->db || !o->secrets || !o->ring || o->ring->n == 0)
         return ERR_INVALID;
+    if (o->session_cache_ms > ACCOUNTS_SESSION_CACHE_MAX_MS)
+        return ERR_CONFIG;
     unsigned cost = o->bcrypt_cost ? o->bcrypt_cost : PASSWORD_COST_DEFAULT;
     struct accounts *a = calloc(1, sizeof *a);
     if (!a)
@@ -194,6 +201,7 @@ enum err accounts_open(const struct accounts_options *o, struct accounts **out)
     a->cost = cost;
     a->now = wall_clock;
     a->request_floor_ms = ACCOUNTS_REQUEST_FLOOR_MS;
+    a->cache = o->session_cache_ms ? acc_cache_new(o->session_cache_ms) : NULL;
     enum err e = password_ctx_init(&a->pw, keyring_current(o->ring), cost);
     for (size_t i = 0; i < o->ring->n && i < KEYRING_MAX && !e; i++, a->n_code_keys++)
         e = keyring_subkey(&o->ring->keys[i], CODE_KEY_INFO, a->code_keys[i],
@@ -212,6 +220,7 @@ void accounts_close(struct accounts *a)
         return;
     password_ctx_wipe(&a->pw);
     crypto_wipe(a->code_keys, sizeof a->code_keys);
+    acc_cache_free(a->cache);
     free(a);
 }
 
@@ -769,7 +778,10 @@ enum err accounts_verify_email(struct accounts *a, struct str token,
         storage_rollback(tx);
         return e;
     }
-    if ((e = storage_commit(tx)) != ERR_OK)
+    e = storage_commit(tx);
+    /* the user's open sessions are verified now (A2): the console must see it at once */
+    acc_cache_forget(a->cache, &t, uid, NULL);
+    if (e)
         return e;
     if (out) {
         out->tenant = t;
@@ -1162,10 +1174,13 @@ enum err accounts_password_reset(struct accounts *a, struct str token, struct st
     if (!e)
         e = acc_audit(tx, "auth.password_reset", AUDIT_ACTOR_USER, uid, ut, AUDIT_SUCCESS, c,
                       LOG_FIELDS_(LOG_INT("sessions_revoked", (int64_t)revoked)));
-    if (e)
+    if (e) {
         storage_rollback(tx);
-    else
+    } else {
         e = storage_commit(tx);
+        /* every session revoked, the address verified; also after a failed commit */
+        acc_cache_forget(a->cache, &t, uid, NULL);
+    }
 done:
     crypto_wipe(pw_hash, sizeof pw_hash);
     return e;
@@ -1203,10 +1218,13 @@ static enum err magic_signin(struct accounts *a, struct tx *tx, const struct acc
     if (!e)
         e = acc_audit(tx, "auth.magic_link_signin", AUDIT_ACTOR_USER, u->user_id, ut, AUDIT_SUCCESS,
                       c, NULL);
-    if (e)
+    if (e) {
         storage_rollback(tx);
-    else
+    } else {
         e = storage_commit(tx);
+        /* the user's other open sessions may have become verified */
+        acc_cache_forget(a->cache, &u->tenant, u->user_id, NULL);
+    }
     if (e)
         crypto_wipe(session_id, ACCOUNTS_SECRET_LEN + 1);
     return e;

@@ -44,11 +44,28 @@
  *    a password reset clears the account's lock.
  *  - Unverified accounts (A2): sign-in with the right password succeeds, and
  *    the session says email_verified = false; the console must refuse such a
- *    session and offer to resend the mail. The state is read from the user on
- *    every lookup, so verifying the address upgrades open sessions at once.
+ *    session and offer to resend the mail. The state is read from the user
+ *    (or the session cache, below), so verifying the address upgrades open
+ *    sessions at once in this process and within the cache's lifetime in
+ *    others.
  *    This reveals that an address is unverified only to someone holding its
  *    password. A password reset or a magic link also proves the mailbox and
  *    marks the address verified.
+ *  - Session cache (sessions.c): accounts_session_lookup answers from a
+ *    bounded in-process cache for up to session_cache_ms (the server sets it
+ *    from SHIPLOG_SESSION_CACHE_MS; 0 = no cache), so most authenticated
+ *    requests open no database transaction. Keyed by tenant and the
+ *    session's hash, never the cookie value; only live sessions are cached;
+ *    every answer re-checks the idle and absolute expiry against the clock
+ *    hook, and the sliding write still goes to the database when due. Every
+ *    change this struct accounts makes to a session or to what the lookup
+ *    returns (sign-out, revocation, sign-out everywhere, password reset,
+ *    verification, magic-link sign-in, clean-up) drops the affected entries
+ *    after its commit, so it is seen at once by every thread of this
+ *    process. A change made elsewhere — another server process on the same
+ *    database, `shiplog admin`, a hand-written UPDATE — cannot reach this
+ *    cache: there it takes effect within session_cache_ms. That bounded
+ *    delay is the price of not reading the database on every request.
  *  - Passwords are hashed with the pepper of the current master key and
  *    stored with that key's id; sign-in verifies with the key the hash names
  *    (while it is in the ring) and re-hashes under the current key, or at the
@@ -79,8 +96,8 @@
  * move time without sleeping.
  *
  * Thread-safety: a struct accounts is read-only after accounts_open (the
- * clock hook and the request floor must be set before it is shared) and may
- * be used by all threads.
+ * clock hook and the request floor must be set before it is shared) except
+ * for its session cache, which locks itself; it may be used by all threads.
  */
 #ifndef SHIPLOG_ACCOUNTS_ACCOUNTS_H
 #define SHIPLOG_ACCOUNTS_ACCOUNTS_H
@@ -99,13 +116,15 @@
 #include "storage/storage.h"
 
 /* ---- limits ---------------------------------------------------------------- */
-#define ACCOUNTS_MAX_EMAIL       254 /* bytes of an address (RFC 5321 path limit) */
-#define ACCOUNTS_MAX_ORG_NAME    100 /* bytes of an organization name */
-#define ACCOUNTS_MAX_USER_AGENT  256 /* bytes of a User-Agent stored (longer ones are cut) */
-#define ACCOUNTS_MAX_CLIENT_IP   AUDIT_MAX_CLIENT_IP /* bytes of a client IP text */
-#define ACCOUNTS_MAX_SECRET_TEXT 128                 /* bytes of a session id / token accepted */
-#define ACCOUNTS_MAX_SLUG        40 /* bytes of a slug derived from the organization */
-#define ACCOUNTS_MAX_SESSIONS    50 /* sessions accounts_sessions_list reports */
+#define ACCOUNTS_MAX_EMAIL            254 /* bytes of an address (RFC 5321 path limit) */
+#define ACCOUNTS_MAX_ORG_NAME         100 /* bytes of an organization name */
+#define ACCOUNTS_MAX_USER_AGENT       256 /* bytes of a User-Agent stored (longer ones are cut) */
+#define ACCOUNTS_MAX_CLIENT_IP        AUDIT_MAX_CLIENT_IP /* bytes of a client IP text */
+#define ACCOUNTS_MAX_SECRET_TEXT      128  /* bytes of a session id / token accepted */
+#define ACCOUNTS_MAX_SLUG             40   /* bytes of a slug derived from the organization */
+#define ACCOUNTS_MAX_SESSIONS         50   /* sessions accounts_sessions_list reports */
+#define ACCOUNTS_SESSION_CACHE_MAX    4096 /* sessions the lookup cache holds (the oldest go) */
+#define ACCOUNTS_SESSION_CACHE_MAX_MS 5000 /* longest session_cache_ms (as config.c allows) */
 
 /* ---- timing ---------------------------------------------------------------- */
 #define ACCOUNTS_SESSION_IDLE_S     (30 * 60)      /* idle timeout */
@@ -155,6 +174,14 @@ struct accounts_options {
     struct secrets *secrets;    /* for the new tenant's data key (borrowed) */
     const struct keyring *ring; /* borrowed; keys[0] peppers new hashes */
     unsigned bcrypt_cost;       /* PASSWORD_COST_MIN..MAX; 0 = PASSWORD_COST_DEFAULT */
+    /*
+     * How long, in ms (CLOCK_MONOTONIC), a session lookup may be answered
+     * from the in-process cache instead of the database: a revocation made
+     * by another process takes effect here within this time (see above).
+     * 0..ACCOUNTS_SESSION_CACHE_MAX_MS; 0 = no cache, every lookup reads the
+     * database (what one-shot commands such as `shiplog admin` want).
+     */
+    unsigned session_cache_ms;
 };
 
 /* Mail the accounts core asks for; see struct accounts_mailer. */
@@ -193,7 +220,8 @@ struct accounts_client {
 
 /*
  * ERR_INVALID for a missing storage/secrets/ring or an empty ring, ERR_CONFIG
- * for a cost out of range, ERR_CRYPTO when the pepper cannot be derived.
+ * for a cost or session_cache_ms out of range, ERR_CRYPTO when the pepper
+ * cannot be derived.
  */
 MUST_CHECK enum err accounts_open(const struct accounts_options *o, struct accounts **out);
 void accounts_close(struct accounts *a); /* wipes the peppers; NULL is a no-op */
@@ -296,6 +324,9 @@ MUST_CHECK enum err accounts_signin(struct accounts *a, struct str email, struct
  * malformed, revoked, idle past ACCOUNTS_SESSION_IDLE_S or older than
  * ACCOUNTS_SESSION_ABSOLUTE_S. Slides last_seen_at / idle_expires_at when
  * the last write is ACCOUNTS_SESSION_SLIDE_S old (never past expires_at).
+ * May answer from the session cache (see above): a revocation by this
+ * struct accounts is seen at once, one by another process within
+ * session_cache_ms.
  */
 MUST_CHECK enum err accounts_session_lookup(struct accounts *a, struct str session_id,
                                             struct accounts_session *out);

@@ -1,6 +1,6 @@
 /*
- * accounts_internal — what accounts.c and sessions.c share; not for other
- * modules.
+ * accounts_internal — what accounts.c, sessions.c, session_cache.c and
+ * cleanup.c share; not for other modules.
  */
 #ifndef SHIPLOG_ACCOUNTS_INTERNAL_H
 #define SHIPLOG_ACCOUNTS_INTERNAL_H
@@ -20,6 +20,7 @@ struct accounts {
     unsigned request_floor_ms; /* see ACCOUNTS_REQUEST_FLOOR_MS */
     int64_t (*now)(void *arg);
     void *now_arg;
+    struct acc_session_cache *cache; /* NULL = no cache (session_cache_ms 0) */
 };
 
 int64_t accounts_now(const struct accounts *a);
@@ -83,8 +84,56 @@ MUST_CHECK enum err acc_session_create(struct accounts *a, struct tx *tx,
                                        char session_id[ACCOUNTS_SECRET_LEN + 1],
                                        struct accounts_session *out);
 
-/* Revokes all live sessions of user in tx; *n (may be NULL) gets how many. */
+/*
+ * Revokes all live sessions of user in tx; *n (may be NULL) gets how many.
+ * The caller drops the user's cached sessions after the commit
+ * (acc_cache_forget).
+ */
 MUST_CHECK enum err acc_sessions_revoke_all(struct accounts *a, struct tx *tx, const char *user_id,
                                             uint64_t *n);
+
+/* ---- the session cache (session_cache.c) ---------------------------------------
+ *
+ * Lookups take a stamp before they read the database and offer what they
+ * read with it (acc_cache_put); every change to sessions or to what the
+ * lookup returns calls acc_cache_forget after its commit. session_cache.c
+ * explains why that order keeps stale rows out. Every function is a no-op
+ * (get: a miss) on a NULL cache, and all are safe from any thread.
+ */
+struct acc_session_cache;
+
+/* A cache whose entries live ttl_ms (1..ACCOUNTS_SESSION_CACHE_MAX_MS). */
+struct acc_session_cache *acc_cache_new(unsigned ttl_ms);
+void acc_cache_free(struct acc_session_cache *c); /* NULL is a no-op */
+
+/* Taken just before a lookup's database read; see acc_cache_put. */
+struct acc_cache_stamp {
+    uint64_t gen;     /* the invalidation generation */
+    int64_t taken_ns; /* CLOCK_MONOTONIC: the entry's age counts from here */
+};
+void acc_cache_stamp(struct acc_session_cache *c, struct acc_cache_stamp *out);
+
+/*
+ * The cached session with hash h in tenant t, younger than the TTL, into
+ * out: true on a hit. The caller still checks it against its clock.
+ */
+bool acc_cache_get(struct acc_session_cache *c, const struct tenant_ctx *t, const char *h,
+                   struct accounts_session *out);
+
+/*
+ * Stores s (a live session just read, keyed by s->user.tenant and
+ * s->id_hash) unless something was forgotten since st was taken.
+ */
+void acc_cache_put(struct acc_session_cache *c, const struct acc_cache_stamp *st,
+                   const struct accounts_session *s);
+
+/*
+ * Call after the commit (whatever it returned) of any change to a session or
+ * to its user's role or verification: later lookups miss every entry of
+ * tenant t matching user_id and h (NULL = any), and lookups that read before
+ * the change cannot store what they read.
+ */
+void acc_cache_forget(struct acc_session_cache *c, const struct tenant_ctx *t, const char *user_id,
+                      const char *h);
 
 #endif

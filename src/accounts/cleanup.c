@@ -96,7 +96,11 @@ static enum err clean_tenant(struct accounts *a, const struct tenant_ctx *t, int
         storage_rollback(tx);
         return e;
     }
-    if ((e = storage_commit(tx)) != ERR_OK)
+    e = storage_commit(tx);
+    /* the deleted sessions were unusable already; no cached copy outlives them all the same */
+    if (sessions)
+        acc_cache_forget(a->cache, t, NULL, NULL);
+    if (e)
         return e;
     out->sessions += sessions;
     out->tokens += tokens;

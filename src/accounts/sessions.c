@@ -6,9 +6,21 @@
  * A session id is "<tenant>.<token>" (accounts.h); the row holds the SHA-256
  * of the token part, which doubles as the session's public handle in lists
  * (knowing it does not let anyone use the session). Revocation sets
- * revoked_at, which every lookup checks, so it takes effect at once. Lookups
- * read in a read transaction and write only when last_seen_at is
- * ACCOUNTS_SESSION_SLIDE_S old, so most requests do not take a write lock.
+ * revoked_at, which every database read checks.
+ *
+ * Lookups first ask the session cache (session_cache.c). A cached session is
+ * used only while the clock hook says it is within its idle and absolute
+ * expiry as the database last said them, and while no slide is due;
+ * otherwise the lookup reads the database in a read transaction, as without
+ * a cache, and writes only when last_seen_at is ACCOUNTS_SESSION_SLIDE_S old,
+ * so most requests take no write lock and, with the cache, open no
+ * transaction at all. A live result is offered back to the cache.
+ *
+ * So revocation takes effect at once in this process: every function here
+ * that revokes drops the cached entries after its commit. A revocation made
+ * by another process (another server on the same database, `shiplog admin`)
+ * takes effect here within session_cache_ms (SHIPLOG_SESSION_CACHE_MS), when
+ * the entry ages out.
  */
 #include <string.h>
 
@@ -106,23 +118,20 @@ static enum err session_read(struct accounts *a, const struct tenant_ctx *t, con
     return e;
 }
 
-enum err accounts_session_lookup(struct accounts *a, struct str session_id,
-                                 struct accounts_session *out)
+/*
+ * Writes the slide of session h read into s: last_seen_at now, idle expiry
+ * ACCOUNTS_SESSION_IDLE_S later (never past expires_at). ERR_UNAUTHENTICATED
+ * when it was revoked or expired since the read.
+ */
+static enum err session_slide(struct accounts *a, const struct tenant_ctx *t, const char *h,
+                              int64_t now, struct accounts_session *s)
 {
-    memset(out, 0, sizeof *out);
-    struct tenant_ctx t;
-    char h[ACCOUNTS_HASH_HEX + 1];
-    if (acc_secret_parse(session_id, &t, h) != ERR_OK)
-        return ERR_UNAUTHENTICATED;
-    int64_t now = accounts_now(a);
-    enum err e = session_read(a, &t, h, now, out);
-    if (e || now - out->last_seen_at < ACCOUNTS_SESSION_SLIDE_S)
-        return e;
     int64_t idle = now + ACCOUNTS_SESSION_IDLE_S;
-    if (idle > out->expires_at)
-        idle = out->expires_at;
+    if (idle > s->expires_at)
+        idle = s->expires_at;
     struct tx *tx = NULL;
-    if ((e = storage_begin(a->db, &t, TX_WRITE, &tx)) != ERR_OK)
+    enum err e = storage_begin(a->db, t, TX_WRITE, &tx);
+    if (e)
         return e;
     uint64_t n = 0;
     /* the conditions again: a revocation since the read wins */
@@ -139,8 +148,42 @@ enum err accounts_session_lookup(struct accounts *a, struct str session_id,
     }
     if ((e = storage_commit(tx)) != ERR_OK)
         return e;
-    out->last_seen_at = now;
-    out->idle_expires_at = idle;
+    s->last_seen_at = now;
+    s->idle_expires_at = idle;
+    return ERR_OK;
+}
+
+/* True when a cached s may answer at now: live by its own times, no slide due. */
+static bool cached_usable(const struct accounts_session *s, int64_t now)
+{
+    return now < s->expires_at && now < s->idle_expires_at &&
+           now - s->last_seen_at < ACCOUNTS_SESSION_SLIDE_S;
+}
+
+enum err accounts_session_lookup(struct accounts *a, struct str session_id,
+                                 struct accounts_session *out)
+{
+    memset(out, 0, sizeof *out);
+    struct tenant_ctx t;
+    char h[ACCOUNTS_HASH_HEX + 1];
+    if (acc_secret_parse(session_id, &t, h) != ERR_OK)
+        return ERR_UNAUTHENTICATED;
+    int64_t now = accounts_now(a);
+    /* a cached session past an expiry, or due a slide, goes to the database:
+     * the cache never answers for longer than the database would */
+    if (acc_cache_get(a->cache, &t, h, out)) {
+        if (cached_usable(out, now))
+            return ERR_OK;
+        memset(out, 0, sizeof *out);
+    }
+    struct acc_cache_stamp st;
+    acc_cache_stamp(a->cache, &st); /* before the read (session_cache.c says why) */
+    enum err e = session_read(a, &t, h, now, out);
+    if (!e && now - out->last_seen_at >= ACCOUNTS_SESSION_SLIDE_S)
+        e = session_slide(a, &t, h, now, out);
+    if (e)
+        return e;
+    acc_cache_put(a->cache, &st, out);
     return ERR_OK;
 }
 
@@ -177,11 +220,14 @@ enum err accounts_signout(struct accounts *a, struct str session_id,
     if (!e)
         e = acc_audit(tx, "auth.signout", AUDIT_ACTOR_USER, s.user.user_id, ut, AUDIT_SUCCESS, c,
                       NULL);
-    if (e) {
+    if (e)
         storage_rollback(tx);
-        return e;
-    }
-    return storage_commit(tx);
+    else
+        e = storage_commit(tx);
+    /* after a failed commit too (it may have gone through), and when the lookup above came
+     * from the cache but the row was already revoked (by another process) */
+    acc_cache_forget(a->cache, &s.user.tenant, NULL, s.id_hash);
+    return e;
 }
 
 static bool hex64(struct str s)
@@ -220,7 +266,9 @@ enum err accounts_session_revoke(struct accounts *a, const struct accounts_user_
         storage_rollback(tx);
         return e;
     }
-    return storage_commit(tx);
+    e = storage_commit(tx);
+    acc_cache_forget(a->cache, &user->tenant, user->user_id, h); /* also after a failed commit */
+    return e;
 }
 
 enum err accounts_sessions_list(struct accounts *a, const struct accounts_user_ref *user,
@@ -282,7 +330,9 @@ enum err accounts_signout_everywhere(struct accounts *a, const struct accounts_u
         storage_rollback(tx);
         return e;
     }
-    if ((e = storage_commit(tx)) != ERR_OK)
+    e = storage_commit(tx);
+    acc_cache_forget(a->cache, &user->tenant, user->user_id, NULL); /* also after a failure */
+    if (e)
         return e;
     if (revoked)
         *revoked = n;

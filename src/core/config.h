@@ -90,6 +90,10 @@ struct config {
     unsigned secret_ttl_s;                /* SHIPLOG_SECRET_TTL, default 300 */
     unsigned audit_checkpoint_interval_s; /* SHIPLOG_AUDIT_CHECKPOINT_INTERVAL, default 300 */
     unsigned bcrypt_cost;                 /* SHIPLOG_BCRYPT_COST, 10..16, default 12 */
+    /* SHIPLOG_SESSION_CACHE_MS, 0..5000, default 1000: how long a session lookup may be
+     * answered from memory, so how late a revocation made by another server process is
+     * seen by this one (accounts.h); 0 = every lookup reads the database */
+    unsigned session_cache_ms;
 
     struct config_secret master_key;           /* SHIPLOG_MASTER_KEY[_FILE] */
     struct config_secret database_url;         /* SHIPLOG_DATABASE_URL[_FILE]; unset = SQLite */

@@ -366,7 +366,11 @@ static int serve(struct config *cfg)
     }
     /* sign-up creates tenant data keys in the vault; sign-in peppers with the ring */
     struct accounts_options aopt = {
-        .db = st, .secrets = NULL, .ring = &ring, .bcrypt_cost = cfg->bcrypt_cost};
+        .db = st,
+        .secrets = NULL,
+        .ring = &ring,
+        .bcrypt_cost = cfg->bcrypt_cost,
+        .session_cache_ms = cfg->session_cache_ms};
     if ((e = secrets_open(st, vault, &ring, &secrets)) == ERR_OK) {
         aopt.secrets = secrets;
         e = accounts_open(&aopt, &accounts);

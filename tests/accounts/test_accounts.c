@@ -10,10 +10,15 @@
  * bcrypt runs at cost 10. Time is the suite's fake clock (accounts_set_clock),
  * moved forward by tests; it never goes back, so tests stay independent. The
  * floor of the reset and magic-link requests is 0 except in the tests that
- * measure it (accounts_set_request_floor_ms).
+ * measure it (accounts_set_request_floor_ms). The suite's accounts cache
+ * session lookups for SUITE_CACHE_MS, as a server does, so every test of a
+ * revocation or verification also checks that it reaches the cache; the
+ * session-cache tests at the end open accounts of their own.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,11 +39,12 @@
 #include "crypto/rand.h"
 #include "secrets/secrets.h"
 
-#define KEY_A    "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
-#define KEY_B    "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
-#define PASSWORD "correct horse battery staple"
-#define COST     10
-#define RUNS     30
+#define KEY_A          "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+#define KEY_B          "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+#define PASSWORD       "correct horse battery staple"
+#define COST           10
+#define RUNS           30
+#define SUITE_CACHE_MS 1000 /* the server's default SHIPLOG_SESSION_CACHE_MS */
 
 struct suite {
     bool pg;
@@ -82,8 +88,11 @@ static void use_ring(const char *current, const char *previous)
     keyring_wipe(&S.ring);
     testdb_load_ring(S.pg ? "/tmp" : S.dir, current, previous, &S.ring);
     assert_int_equal(secrets_open(S.main_app, S.vault_app, &S.ring, &S.sec), ERR_OK);
-    struct accounts_options o = {
-        .db = S.main_app, .secrets = S.sec, .ring = &S.ring, .bcrypt_cost = COST};
+    struct accounts_options o = {.db = S.main_app,
+                                 .secrets = S.sec,
+                                 .ring = &S.ring,
+                                 .bcrypt_cost = COST,
+                                 .session_cache_ms = SUITE_CACHE_MS};
     assert_int_equal(accounts_open(&o, &S.acc), ERR_OK);
     accounts_set_clock(S.acc, fake_clock, NULL);
     accounts_set_request_floor_ms(S.acc, 0);
@@ -1508,20 +1517,366 @@ static void test_cleaner(void **state)
     accounts_cleaner_stop(NULL);
 }
 
+/* ---- the session cache ------------------------------------------------------------------ */
+
+#define SHORT_CACHE_MS 100 /* short enough to wait out in a test */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Sleeps until the monotonic clock reads at least until_ns. */
+static void sleep_until_ns(int64_t until_ns)
+{
+    struct timespec ts = {(time_t)(until_ns / 1000000000), (long)(until_ns % 1000000000)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0)
+        ;
+}
+
+/* Another struct accounts over the suite's database: cache_ms as given, the suite's clock. */
+static struct accounts *accounts_cached(unsigned cache_ms)
+{
+    struct accounts *a = NULL;
+    struct accounts_options o = {.db = S.main_app,
+                                 .secrets = S.sec,
+                                 .ring = &S.ring,
+                                 .bcrypt_cost = COST,
+                                 .session_cache_ms = cache_ms};
+    assert_int_equal(accounts_open(&o, &a), ERR_OK);
+    accounts_set_clock(a, fake_clock, NULL);
+    accounts_set_request_floor_ms(a, 0);
+    return a;
+}
+
+static enum err lookup(struct accounts *a, const char *sid, struct accounts_session *s)
+{
+    return accounts_session_lookup(a, s_(sid), s);
+}
+
+static void test_session_cache_options(void **state)
+{
+    (void)state;
+    next_ip();
+    struct accounts *a = NULL;
+    struct accounts_options o = {.db = S.main_app,
+                                 .secrets = S.sec,
+                                 .ring = &S.ring,
+                                 .bcrypt_cost = COST,
+                                 .session_cache_ms = ACCOUNTS_SESSION_CACHE_MAX_MS + 1};
+    assert_int_equal(accounts_open(&o, &a), ERR_CONFIG);
+    assert_null(a);
+    o.session_cache_ms = ACCOUNTS_SESSION_CACHE_MAX_MS;
+    assert_int_equal(accounts_open(&o, &a), ERR_OK);
+    accounts_close(a);
+}
+
+/*
+ * A revocation by another process (here a second struct accounts without a
+ * cache on the same database, as `shiplog admin` or another server would
+ * be): a lookup within the TTL is answered from memory — it does not read
+ * the database, which already says revoked — and the first one after the
+ * TTL sees the revocation.
+ */
+static void test_session_cache_other_process(void **state)
+{
+    (void)state;
+    next_ip();
+    struct accounts *here = accounts_cached(SHORT_CACHE_MS), *there = accounts_cached(0);
+    char email[96], sid[ACCOUNTS_SECRET_LEN + 1];
+    struct accounts_signup_result r;
+    struct accounts_session s;
+    signup(email, sizeof email, true, &r);
+    int from_memory = 0;
+    /* a machine that stalls past the TTL proves nothing: try again, a few times */
+    for (int attempt = 0; attempt < 5 && !from_memory; attempt++) {
+        assert_int_equal(signin(email, PASSWORD, sid, NULL), ERR_OK);
+        int64_t t0 = mono_ns();
+        assert_int_equal(lookup(here, sid, &s), ERR_OK); /* read and cached */
+        int64_t t1 = mono_ns();
+        assert_int_equal(accounts_signout(there, s_(sid), &CLIENT), ERR_OK);
+        assert_int_equal(lookup(there, sid, &s), ERR_UNAUTHENTICATED); /* the database */
+        enum err e = lookup(here, sid, &s);
+        if (mono_ns() - t0 < (int64_t)SHORT_CACHE_MS * 1000000) {
+            assert_int_equal(e, ERR_OK); /* the entry was younger than the TTL */
+            assert_string_equal(s.user.user_id, r.user.user_id);
+            assert_true(s.email_verified);
+            from_memory++;
+        }
+        /* the entry's age counts from before its read, which ended at t1 */
+        sleep_until_ns(t1 + (int64_t)SHORT_CACHE_MS * 1000000);
+        assert_int_equal(lookup(here, sid, &s), ERR_UNAUTHENTICATED);
+        /* and a refusal is not cached: still refused, the row unchanged */
+        assert_int_equal(lookup(here, sid, &s), ERR_UNAUTHENTICATED);
+    }
+    assert_true(from_memory > 0);
+
+    /* with the cache off the same revocation is seen at once */
+    struct accounts *uncached = accounts_cached(0);
+    assert_int_equal(signin(email, PASSWORD, sid, NULL), ERR_OK);
+    assert_int_equal(lookup(uncached, sid, &s), ERR_OK);
+    assert_int_equal(accounts_signout(there, s_(sid), &CLIENT), ERR_OK);
+    assert_int_equal(lookup(uncached, sid, &s), ERR_UNAUTHENTICATED);
+    accounts_close(uncached);
+    accounts_close(there);
+    accounts_close(here);
+}
+
+/*
+ * Changes made through the caching struct accounts are seen by its next
+ * lookup, well within the TTL: sign-out, revocation by handle, sign-out
+ * everywhere, password reset, verification by token and by magic link.
+ */
+static void test_session_cache_invalidation(void **state)
+{
+    (void)state;
+    next_ip();
+    struct accounts *here = accounts_cached(ACCOUNTS_SESSION_CACHE_MAX_MS);
+    struct accounts *there = accounts_cached(0);
+    char email[96], other[96], s1[ACCOUNTS_SECRET_LEN + 1], s2[ACCOUNTS_SECRET_LEN + 1],
+        so[ACCOUNTS_SECRET_LEN + 1], tok[ACCOUNTS_SECRET_LEN + 1], code[TOKEN_CODE_LEN + 1];
+    struct accounts_signup_result r, ro;
+    struct accounts_session s, s_other;
+    signup(email, sizeof email, false, &r);
+    signup(other, sizeof other, true, &ro);
+    assert_int_equal(signin(other, PASSWORD, so, NULL), ERR_OK);
+    assert_int_equal(lookup(here, so, &s_other), ERR_OK); /* a bystander, cached throughout */
+
+    /* verification: the cached unverified session is verified at once (A2) */
+    assert_int_equal(accounts_signin(here, s_(email), s_(PASSWORD), &CLIENT, s1, NULL), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_OK);
+    assert_false(s.email_verified);
+    assert_int_equal(accounts_verify_email(here, s_(r.verify_token), &CLIENT, NULL), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_OK);
+    assert_true(s.email_verified);
+
+    /* the entry is really there: another process's revocation is not seen yet ... */
+    assert_int_equal(accounts_session_revoke(there, &r.user, s_(s.id_hash), &CLIENT), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_OK);
+    /* ... but this process's sign-out everywhere is (it revokes nothing more itself) */
+    uint64_t revoked = 9;
+    assert_int_equal(accounts_signout_everywhere(here, &r.user, &CLIENT, &revoked), ERR_OK);
+    assert_int_equal(revoked, 0);
+    assert_int_equal(lookup(here, s1, &s), ERR_UNAUTHENTICATED);
+
+    /* revocation by handle */
+    assert_int_equal(signin(email, PASSWORD, s1, NULL), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_OK);
+    assert_int_equal(accounts_session_revoke(here, &r.user, s_(s.id_hash), &CLIENT), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_UNAUTHENTICATED);
+
+    /* sign-out */
+    assert_int_equal(signin(email, PASSWORD, s1, NULL), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_OK);
+    assert_int_equal(accounts_signout(here, s_(s1), &CLIENT), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_UNAUTHENTICATED);
+    /* sign-out answered from the cache for a row another process revoked: refused, and
+     * the stale entry goes with it */
+    assert_int_equal(signin(email, PASSWORD, s1, NULL), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_OK);
+    assert_int_equal(accounts_signout(there, s_(s1), &CLIENT), ERR_OK);
+    assert_int_equal(accounts_signout(here, s_(s1), &CLIENT), ERR_UNAUTHENTICATED);
+    assert_int_equal(lookup(here, s1, &s), ERR_UNAUTHENTICATED);
+
+    /* sign-out everywhere: both cached sessions */
+    assert_int_equal(signin(email, PASSWORD, s1, NULL), ERR_OK);
+    assert_int_equal(signin(email, PASSWORD, s2, NULL), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_OK);
+    assert_int_equal(lookup(here, s2, &s), ERR_OK);
+    assert_int_equal(accounts_signout_everywhere(here, &r.user, &CLIENT, &revoked), ERR_OK);
+    assert_int_equal(revoked, 2);
+    assert_int_equal(lookup(here, s1, &s), ERR_UNAUTHENTICATED);
+    assert_int_equal(lookup(here, s2, &s), ERR_UNAUTHENTICATED);
+
+    /* password reset revokes every session */
+    assert_int_equal(signin(email, PASSWORD, s1, NULL), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_OK);
+    assert_int_equal(accounts_password_reset_request(here, s_(email), &CLIENT, tok), ERR_OK);
+    assert_int_equal(
+        accounts_password_reset(here, s_(tok), s_("a cached passphrase"), &CLIENT, NULL), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_UNAUTHENTICATED);
+
+    /* a magic link verifies the address: the user's cached sessions say so at once */
+    char email3[96];
+    struct accounts_signup_result r3;
+    signup(email3, sizeof email3, false, &r3);
+    assert_int_equal(signin(email3, PASSWORD, s1, NULL), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_OK);
+    assert_false(s.email_verified);
+    assert_int_equal(accounts_magic_link_request(here, s_(email3), &CLIENT, tok, code), ERR_OK);
+    assert_int_equal(accounts_magic_link_consume(here, s_(tok), &CLIENT, s2, NULL), ERR_OK);
+    assert_int_equal(lookup(here, s1, &s), ERR_OK);
+    assert_true(s.email_verified);
+
+    /* a cached session under a forged tenant part is still nobody's */
+    char forged[ACCOUNTS_SECRET_LEN + 1];
+    memcpy(forged, s1, sizeof forged);
+    memcpy(forged, ro.user.tenant.id, STORAGE_TENANT_ID_LEN);
+    assert_int_equal(lookup(here, forged, &s), ERR_UNAUTHENTICATED);
+
+    /* none of it touched the bystander's entry: another process's revocation of it is
+     * still unseen here */
+    assert_int_equal(accounts_signout(there, s_(so), &CLIENT), ERR_OK);
+    assert_int_equal(lookup(here, so, &s), ERR_OK);
+    assert_string_equal(s.user.user_id, ro.user.user_id);
+    accounts_close(there);
+    accounts_close(here);
+}
+
+/*
+ * Expiry is checked against the clock hook on every hit: the fake clock
+ * moves, real time hardly does, the entry is fresh and still refused; a hit
+ * never slides, and a due slide goes to the database.
+ */
+static void test_session_cache_expiry(void **state)
+{
+    (void)state;
+    next_ip();
+    struct accounts *here = accounts_cached(ACCOUNTS_SESSION_CACHE_MAX_MS);
+    char email[96], sid[ACCOUNTS_SECRET_LEN + 1];
+    struct accounts_signup_result r;
+    struct accounts_session s;
+    signup(email, sizeof email, true, &r);
+
+    /* idle */
+    assert_int_equal(signin(email, PASSWORD, sid, NULL), ERR_OK);
+    int64_t start = S.now;
+    assert_int_equal(lookup(here, sid, &s), ERR_OK);
+    S.now += ACCOUNTS_SESSION_SLIDE_S - 1;
+    assert_int_equal(lookup(here, sid, &s), ERR_OK);
+    assert_int_equal(s.last_seen_at, start); /* no slide yet */
+    S.now += 1;
+    assert_int_equal(lookup(here, sid, &s), ERR_OK);
+    assert_int_equal(s.last_seen_at, S.now); /* slid in the database ... */
+    assert_int_equal(query_int(&r.user.tenant,
+                               "SELECT last_seen_at FROM sessions WHERE tenant_id = $1 "
+                               "AND id_hash = $2",
+                               s.id_hash),
+                     S.now);
+    assert_int_equal(lookup(here, sid, &s), ERR_OK); /* ... and the entry refreshed */
+    assert_int_equal(s.last_seen_at, S.now);
+    S.now += ACCOUNTS_SESSION_IDLE_S;
+    assert_int_equal(lookup(here, sid, &s), ERR_UNAUTHENTICATED);
+
+    /* absolute, with a fresh entry a second before the end */
+    assert_int_equal(signin(email, PASSWORD, sid, NULL), ERR_OK);
+    int64_t end = S.now + ACCOUNTS_SESSION_ABSOLUTE_S;
+    while (S.now + 20 * 60 < end) {
+        S.now += 20 * 60;
+        assert_int_equal(lookup(here, sid, &s), ERR_OK);
+    }
+    S.now = end - 1;
+    assert_int_equal(lookup(here, sid, &s), ERR_OK);
+    assert_int_equal(lookup(here, sid, &s), ERR_OK); /* from the cache */
+    assert_true(s.idle_expires_at <= end);
+    S.now = end;
+    assert_int_equal(lookup(here, sid, &s), ERR_UNAUTHENTICATED);
+    accounts_close(here);
+}
+
+/*
+ * Lookups from several threads while the session is revoked: every lookup
+ * that begins after the revoking call returned is refused (the generation
+ * check; session_cache.c), none fails otherwise.
+ */
+#define CACHE_THREADS 4
+#define CACHE_ROUNDS  5
+
+struct cache_reader {
+    struct accounts *a;
+    const char *sid;
+    atomic_bool *revoked, *stop;
+    long lookups, late_ok, errors;
+};
+
+static void *cache_reader_main(void *arg)
+{
+    struct cache_reader *r = arg;
+    while (!atomic_load(r->stop)) {
+        bool after = atomic_load(r->revoked);
+        struct accounts_session s;
+        enum err e = lookup(r->a, r->sid, &s);
+        r->lookups++;
+        if (e == ERR_OK && after)
+            r->late_ok++;
+        else if (e != ERR_OK && e != ERR_UNAUTHENTICATED)
+            r->errors++;
+    }
+    return NULL;
+}
+
+static void test_session_cache_threads(void **state)
+{
+    (void)state;
+    next_ip();
+    struct accounts *here = accounts_cached(ACCOUNTS_SESSION_CACHE_MAX_MS);
+    char email[96], sid[ACCOUNTS_SECRET_LEN + 1];
+    struct accounts_signup_result r;
+    struct accounts_session s;
+    signup(email, sizeof email, true, &r);
+    long lookups = 0;
+    for (int round = 0; round < CACHE_ROUNDS; round++) {
+        assert_int_equal(signin(email, PASSWORD, sid, &s), ERR_OK);
+        atomic_bool revoked = false, stop = false;
+        struct cache_reader rd[CACHE_THREADS];
+        pthread_t th[CACHE_THREADS];
+        for (int i = 0; i < CACHE_THREADS; i++) {
+            rd[i] =
+                (struct cache_reader){.a = here, .sid = sid, .revoked = &revoked, .stop = &stop};
+            assert_int_equal(pthread_create(&th[i], NULL, cache_reader_main, &rd[i]), 0);
+        }
+        struct timespec pause = {0, 20 * 1000000L};
+        nanosleep(&pause, NULL);
+        if (round % 2)
+            assert_int_equal(accounts_session_revoke(here, &r.user, s_(s.id_hash), &CLIENT),
+                             ERR_OK);
+        else
+            assert_int_equal(accounts_signout_everywhere(here, &r.user, &CLIENT, NULL), ERR_OK);
+        atomic_store(&revoked, true);
+        nanosleep(&pause, NULL);
+        atomic_store(&stop, true);
+        for (int i = 0; i < CACHE_THREADS; i++) {
+            pthread_join(th[i], NULL);
+            assert_int_equal(rd[i].late_ok, 0);
+            assert_int_equal(rd[i].errors, 0);
+            lookups += rd[i].lookups;
+        }
+    }
+    printf("# %ld lookups from %d threads\n", lookups, CACHE_THREADS);
+    accounts_close(here);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_signup),           cmocka_unit_test(test_signup_limits),
-        cmocka_unit_test(test_slug_of),          cmocka_unit_test(test_verify_email),
-        cmocka_unit_test(test_signin),           cmocka_unit_test(test_lockout),
-        cmocka_unit_test(test_lockout_ip),       cmocka_unit_test(test_timing),
-        cmocka_unit_test(test_session_timeouts), cmocka_unit_test(test_sessions_manage),
-        cmocka_unit_test(test_password_reset),   cmocka_unit_test(test_magic_link),
-        cmocka_unit_test(test_isolation),        cmocka_unit_test(test_rehash_rotation),
-        cmocka_unit_test(test_mailer),           cmocka_unit_test(test_verify_resend),
-        cmocka_unit_test(test_magic_code_keyed), cmocka_unit_test(test_request_timing),
-        cmocka_unit_test(test_cleanup),          cmocka_unit_test(test_cleanup_many_tenants),
+        cmocka_unit_test(test_signup),
+        cmocka_unit_test(test_signup_limits),
+        cmocka_unit_test(test_slug_of),
+        cmocka_unit_test(test_verify_email),
+        cmocka_unit_test(test_signin),
+        cmocka_unit_test(test_lockout),
+        cmocka_unit_test(test_lockout_ip),
+        cmocka_unit_test(test_timing),
+        cmocka_unit_test(test_session_timeouts),
+        cmocka_unit_test(test_sessions_manage),
+        cmocka_unit_test(test_password_reset),
+        cmocka_unit_test(test_magic_link),
+        cmocka_unit_test(test_isolation),
+        cmocka_unit_test(test_rehash_rotation),
+        cmocka_unit_test(test_mailer),
+        cmocka_unit_test(test_verify_resend),
+        cmocka_unit_test(test_magic_code_keyed),
+        cmocka_unit_test(test_request_timing),
+        cmocka_unit_test(test_cleanup),
+        cmocka_unit_test(test_cleanup_many_tenants),
         cmocka_unit_test(test_cleaner),
+        cmocka_unit_test(test_session_cache_options),
+        cmocka_unit_test(test_session_cache_other_process),
+        cmocka_unit_test(test_session_cache_invalidation),
+        cmocka_unit_test(test_session_cache_expiry),
+        cmocka_unit_test(test_session_cache_threads),
     };
     return cmocka_run_group_tests_name("accounts", tests, suite_setup, suite_teardown);
 }

@@ -101,6 +101,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.db_statement_timeout_ms, 5000);
     assert_int_equal(c.db_pool_size, 8);
     assert_int_equal(c.secret_ttl_s, 300);
+    assert_int_equal(c.session_cache_ms, 1000);
     assert_int_equal(c.n_cors_origins, 0);
     assert_int_equal(c.n_trusted_proxies, 0);
     assert_false(c.master_key.set);
@@ -124,6 +125,7 @@ static void test_values(void **state)
         "SHIPLOG_DATA_DIR=/srv/shiplog",
         "SHIPLOG_MAX_BODY_BYTES=1024",
         "SHIPLOG_THREADS=256",
+        "SHIPLOG_SESSION_CACHE_MS=0",
         "SHIPLOG_CORS_ORIGINS= https://app.example.com ,http://localhost:3000,https://[::1]:8443",
         "SHIPLOG_TRUSTED_PROXIES=10.0.0.0/8, 192.168.1.7 ,fd00::/8",
         "SHIPLOG_DATABASE_URL=postgres://u:p@db/x",
@@ -142,6 +144,7 @@ static void test_values(void **state)
     assert_string_equal(c.data_dir, "/srv/shiplog");
     assert_int_equal(c.max_body_bytes, 1024);
     assert_int_equal(c.threads, 256);
+    assert_int_equal(c.session_cache_ms, 0); /* 0 is "no cache", not "the default" */
     assert_int_equal(c.n_cors_origins, 3);
     assert_string_equal(c.cors_origins[0], "https://app.example.com");
     assert_string_equal(c.cors_origins[1], "http://localhost:3000");
@@ -188,6 +191,8 @@ static void test_errors(void **state)
     expect_error((const char *[]){"SHIPLOG_THREADS=-1", NULL}, "SHIPLOG_THREADS");
     expect_error((const char *[]){"SHIPLOG_THREADS=99999999999999999999999", NULL},
                  "SHIPLOG_THREADS");
+    expect_error((const char *[]){"SHIPLOG_SESSION_CACHE_MS=-1", NULL}, "SHIPLOG_SESSION_CACHE_MS");
+    expect_error((const char *[]){"SHIPLOG_SESSION_CACHE_MS=1s", NULL}, "SHIPLOG_SESSION_CACHE_MS");
     expect_error((const char *[]){"SHIPLOG_ENV=", NULL}, "is empty");
     expect_error((const char *[]){"SHIPLOG_ENV=production", "SHIPLOG_ENV=production", NULL},
                  "more than once");
@@ -258,6 +263,7 @@ static void test_numeric_ranges(void **state)
         {"DB_STATEMENT_TIMEOUT_MS", 100, 600000},
         {"DB_POOL_SIZE", 1, 1024},
         {"SECRET_TTL", 1, 86400},
+        {"SESSION_CACHE_MS", 0, 5000}, /* "min - 1" wraps to 2^64 - 1: refused as too large */
     };
     for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
         char a[96], b[96], c[96], d[96];
