@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "idempotency/idempotency.h"
 #include "accounts/accounts_internal.h"
 #include "core/log.h"
 
@@ -158,6 +159,10 @@ static enum err cleanup_run(struct accounts *a, struct accounts_cleanup_stats *o
     int64_t now = accounts_now(a);
     int64_t cutoff = now - ACCOUNTS_CLEANUP_GRACE_S;
     enum err first = clean_ip_counters(a, now, &out->ip_counters);
+    /* the kept responses of Idempotency-Key: nothing else forgets them */
+    enum err ie = idem_cleanup(a->db, now, &out->idempotency_keys);
+    if (ie && !first)
+        first = ie;
     char after[STORAGE_TENANT_ID_LEN + 1] = ACCOUNTS_DIRECTORY_TENANT; /* below every id */
     for (;;) {
         struct tenant_ctx ids[CLEANUP_BATCH];
@@ -219,11 +224,13 @@ static void cleaner_round(struct accounts_cleaner *c)
     if (e) /* one line per round, however many tenants failed */
         log_error("accounts: cleanup failed", LOG_ERR(e), LOG_STR("first_tenant", failed),
                   LOG_INT("tenants", st.tenants), LOG_INT("ended_sign_ins", st.sessions),
-                  LOG_INT("spent_links", st.tokens), LOG_INT("ip_counters", st.ip_counters));
-    else if (st.sessions || st.tokens || st.ip_counters)
+                  LOG_INT("spent_links", st.tokens), LOG_INT("ip_counters", st.ip_counters),
+                  LOG_INT("idempotency_keys", st.idempotency_keys));
+    else if (st.sessions || st.tokens || st.ip_counters || st.idempotency_keys)
         log_info("accounts: cleanup", LOG_INT("tenants", st.tenants),
                  LOG_INT("ended_sign_ins", st.sessions), LOG_INT("spent_links", st.tokens),
-                 LOG_INT("ip_counters", st.ip_counters));
+                 LOG_INT("ip_counters", st.ip_counters),
+                 LOG_INT("idempotency_keys", st.idempotency_keys));
 }
 
 static void *cleaner_main(void *arg)

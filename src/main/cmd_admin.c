@@ -449,9 +449,11 @@ static int secret_check_cmd(struct config *cfg, const struct admin_opts *o)
 
 static void print_cleanup(const struct accounts_cleanup_stats *st)
 {
-    printf("tenants: %llu\nsessions: %llu\ntokens: %llu\nip_counters: %llu\n",
+    printf("tenants: %llu\nsessions: %llu\ntokens: %llu\nip_counters: %llu\n"
+           "idempotency_keys: %llu\n",
            (unsigned long long)st->tenants, (unsigned long long)st->sessions,
-           (unsigned long long)st->tokens, (unsigned long long)st->ip_counters);
+           (unsigned long long)st->tokens, (unsigned long long)st->ip_counters,
+           (unsigned long long)st->idempotency_keys);
 }
 
 /* accounts_cleanup over the owner connection; prints the counts, also of a partial run. */
