@@ -13,6 +13,22 @@
  * transaction's tenant id. Isolation here is by construction only: there is
  * no row-level security, so the guarantee is that every statement must
  * reference $1 (checked in storage.c) and is written to filter on it.
+ *
+ * Statement cache: parsing and planning a statement costs more than running
+ * the short queries a request makes, so each pooled connection keeps up to
+ * SQ_STMT_CACHE prepared statements keyed by the exact text the caller passed
+ * ($n form), plus BEGIN, BEGIN IMMEDIATE, COMMIT and ROLLBACK. A cached
+ * statement is handed to one caller at a time (the same SQL open twice at
+ * once gets a second statement); when the caller finishes it, it is reset and
+ * its bindings cleared, and every parameter — the tenant id in ?1 first — is
+ * bound again on the next first step, exactly as for a fresh statement. Only
+ * text that passed the one-statement check is ever cached, and a statement
+ * never leaves its connection: the cache is finalized with the connection.
+ * The least recently used idle entry makes room for a new one. A schema
+ * change (a migration, on this connection or another) needs nothing from us:
+ * sqlite3_step re-prepares a v2/v3 statement on SQLITE_SCHEMA; a statement
+ * whose table was dropped then fails at its first step (ERR_DB), not at
+ * tx_prepare.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,12 +44,38 @@
 #include "storage/backend.h"
 
 #define SQ_PROGRESS_OPS 1000 /* VM instructions between deadline checks */
+#define SQ_STMT_CACHE   32   /* prepared statements kept per connection */
+
+struct sq_stmt;
+
+/* A prepared statement kept on its connection for the next use of the same SQL. */
+struct sq_cached {
+    char *sql; /* the caller's text ($n form), heap; NULL: the slot is empty */
+    size_t len;
+    sqlite3_stmt *st;
+    uint64_t used;         /* sq_conn.tick when last handed out: the LRU order */
+    struct sq_stmt *owner; /* handed out to it; NULL: idle (reset, bindings cleared) */
+};
+
+/* Transaction control, kept prepared on every connection. */
+enum sq_txn { SQ_BEGIN, SQ_BEGIN_IMMEDIATE, SQ_COMMIT, SQ_ROLLBACK, SQ_TXN_COUNT };
+
+static const char *const sq_txn_sql[SQ_TXN_COUNT] = {
+    [SQ_BEGIN] = "BEGIN",
+    [SQ_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [SQ_COMMIT] = "COMMIT",
+    [SQ_ROLLBACK] = "ROLLBACK",
+};
 
 struct sq_conn {
     sqlite3 *db; /* NULL until first used */
     bool in_use;
     int64_t deadline; /* monotonic ns; 0 = no statement running */
     bool timed_out;   /* the progress handler interrupted on the deadline */
+    /* The caches below belong to db and are emptied whenever it is closed. */
+    sqlite3_stmt *txn[SQ_TXN_COUNT]; /* prepared on first use */
+    uint64_t tick;                   /* counts hand-outs of cached statements */
+    struct sq_cached cache[SQ_STMT_CACHE];
 };
 
 struct sq_storage {
@@ -54,10 +96,11 @@ struct sq_tx {
 struct sq_stmt {
     struct stmt base;
     sqlite3_stmt *st;
-    bool row;         /* a row is current */
-    bool done;        /* SQLITE_DONE reached or failed */
-    bool bound;       /* parameters bound (first step) */
-    int64_t deadline; /* monotonic ns, from the first step */
+    struct sq_cached *slot; /* the cache entry st belongs to; NULL: st is ours to finalize */
+    bool row;               /* a row is current */
+    bool done;              /* SQLITE_DONE reached or failed */
+    bool bound;             /* parameters bound (first step) */
+    int64_t deadline;       /* monotonic ns, from the first step */
     uint64_t changes;
 };
 
@@ -99,10 +142,64 @@ static enum err sq_map(struct sq_conn *c, int rc, const char *what)
     return e;
 }
 
-/* Runs constant SQL with no parameters and no rows (pragmas, BEGIN, COMMIT). */
+/* Runs constant SQL with no parameters and no rows (pragmas, migrations). */
 static int sq_exec(struct sq_conn *c, const char *sql)
 {
     return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
+
+/* Runs BEGIN / BEGIN IMMEDIATE / COMMIT / ROLLBACK through c's prepared copy. */
+static int sq_txn_run(struct sq_conn *c, enum sq_txn which)
+{
+    sqlite3_stmt **st = &c->txn[which];
+    if (!*st) {
+        int rc =
+            sqlite3_prepare_v3(c->db, sq_txn_sql[which], -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    int rc = sqlite3_step(*st);
+    sqlite3_reset(*st); /* keeps the error message on the connection for sq_map */
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/*
+ * Takes back, at the end of a transaction, cache entries whose statement the
+ * caller has not finished (a caller bug): the statement becomes its owner's to
+ * finalize, as an uncached one, so the entry is never handed out twice and
+ * never finalized under its owner.
+ */
+static void sq_cache_reclaim(struct sq_conn *c)
+{
+    for (size_t i = 0; i < SQ_STMT_CACHE; i++) {
+        struct sq_cached *k = &c->cache[i];
+        if (!k->owner)
+            continue;
+        log_error("storage: statement still open at the end of its transaction",
+                  LOG_ERR(ERR_INVALID));
+        k->owner->slot = NULL;
+        free(k->sql);
+        memset(k, 0, sizeof *k);
+    }
+}
+
+/* Finalizes c's cached statements and closes its database (NULL afterwards). */
+static void sq_conn_close(struct sq_conn *c)
+{
+    sq_cache_reclaim(c);
+    for (size_t i = 0; i < SQ_STMT_CACHE; i++) {
+        sqlite3_finalize(c->cache[i].st);
+        free(c->cache[i].sql);
+        memset(&c->cache[i], 0, sizeof c->cache[i]);
+    }
+    for (size_t i = 0; i < SQ_TXN_COUNT; i++) {
+        sqlite3_finalize(c->txn[i]);
+        c->txn[i] = NULL;
+    }
+    c->tick = 0;
+    /* _v2: a statement a caller still holds keeps the handle alive until finalized. */
+    sqlite3_close_v2(c->db);
+    c->db = NULL;
 }
 
 static enum err sq_conn_open(struct sq_storage *q, struct sq_conn *c, struct buf *detail)
@@ -136,8 +233,7 @@ static enum err sq_conn_open(struct sq_storage *q, struct sq_conn *c, struct buf
         rc = sq_exec(c, pragmas[i]);
         if (rc != SQLITE_OK) {
             storage_detail(detail, "sqlite: %s: %s", pragmas[i], sqlite3_errmsg(db));
-            sqlite3_close(db);
-            c->db = NULL;
+            sq_conn_close(c);
             return (rc & 0xff) == SQLITE_BUSY ? ERR_TIMEOUT : ERR_UNAVAILABLE;
         }
     }
@@ -201,12 +297,11 @@ static enum err sq_acquire(struct sq_storage *q, struct sq_conn **out, struct bu
 static void sq_release(struct sq_storage *q, struct sq_conn *c)
 {
     c->deadline = 0;
+    sq_cache_reclaim(c);
     if (c->db && !sqlite3_get_autocommit(c->db)) {
         /* Never hand out a connection inside someone else's transaction. */
-        if (sq_exec(c, "ROLLBACK") != SQLITE_OK) {
-            sqlite3_close_v2(c->db);
-            c->db = NULL;
-        }
+        if (sq_txn_run(c, SQ_ROLLBACK) != SQLITE_OK)
+            sq_conn_close(c);
     }
     pthread_mutex_lock(&q->mu);
     c->in_use = false;
@@ -238,9 +333,22 @@ static enum err sq_create_file(const char *path, struct buf *detail)
     return e;
 }
 
+/*
+ * Process-wide settings, which SQLite accepts only before it initializes.
+ * Memory statistics take a global mutex on every allocation and we never read
+ * them. SQLITE_MISUSE means someone else in the process initialized SQLite
+ * first: the statistics then stay on, which costs speed only.
+ */
+static void sq_global_init(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 enum err sqlite_backend_open(const struct storage_options *opt, struct storage **out,
                              struct buf *detail)
 {
+    static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+    pthread_once(&global_once, sq_global_init); /* before any other SQLite call */
     *out = NULL;
     if (!sqlite3_threadsafe()) {
         storage_detail(detail, "sqlite: library built without thread support");
@@ -285,7 +393,7 @@ static void sq_close(struct storage *s)
     for (unsigned i = 0; i < q->pool_size; i++) {
         ASSERT(!q->conns[i].in_use); /* closing with a transaction open is a bug */
         if (q->conns[i].db)
-            sqlite3_close_v2(q->conns[i].db);
+            sq_conn_close(&q->conns[i]);
     }
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
@@ -443,7 +551,7 @@ static enum err sq_migration_apply(struct storage *s, const struct storage_migra
     enum err e = sq_acquire(q, &c, detail);
     if (e)
         return e;
-    int rc = sq_exec(c, "BEGIN IMMEDIATE");
+    int rc = sq_txn_run(c, SQ_BEGIN_IMMEDIATE);
     int64_t done = 0;
     if (rc == SQLITE_OK)
         rc = sq_query_int(c, "SELECT count(*) FROM schema_migrations WHERE version = ?1",
@@ -466,7 +574,7 @@ static enum err sq_migration_apply(struct storage *s, const struct storage_migra
         }
     }
     if (rc == SQLITE_OK)
-        rc = sq_exec(c, "COMMIT");
+        rc = sq_txn_run(c, SQ_COMMIT);
     if (rc != SQLITE_OK) {
         storage_detail(detail, "sqlite: migration %04d_%s: %s", m->version, m->name,
                        sqlite3_errmsg(c->db));
@@ -494,7 +602,7 @@ static enum err sq_begin(struct storage *s, const struct tenant_ctx *t, enum tx_
         return e;
     }
     buf_release(&detail);
-    int rc = sq_exec(c, mode == TX_WRITE ? "BEGIN IMMEDIATE" : "BEGIN");
+    int rc = sq_txn_run(c, mode == TX_WRITE ? SQ_BEGIN_IMMEDIATE : SQ_BEGIN);
     if (rc != SQLITE_OK) {
         e = sq_map(c, rc, "begin");
         sq_release(q, c);
@@ -512,7 +620,7 @@ static enum err sq_commit(struct tx *base)
 {
     struct sq_tx *tx = (struct sq_tx *)base;
     struct sq_storage *q = sq_of(base->s);
-    int rc = sq_exec(tx->c, "COMMIT");
+    int rc = sq_txn_run(tx->c, SQ_COMMIT);
     enum err e = rc == SQLITE_OK ? ERR_OK : sq_map(tx->c, rc, "commit");
     sq_release(q, tx->c); /* rolls back if COMMIT failed */
     free(tx);
@@ -528,9 +636,73 @@ static void sq_rollback(struct tx *base)
 
 /* ---- statements ---------------------------------------------------------- */
 
+/*
+ * Looks sql up in c's cache: returns an idle entry holding exactly that text,
+ * or NULL with *victim set to the slot a new statement should take (an empty
+ * one, else the least recently used idle one; NULL when every entry is handed
+ * out).
+ */
+static struct sq_cached *sq_cache_find(struct sq_conn *c, const char *sql, size_t len,
+                                       struct sq_cached **victim)
+{
+    struct sq_cached *empty = NULL, *lru = NULL;
+    for (size_t i = 0; i < SQ_STMT_CACHE; i++) {
+        struct sq_cached *k = &c->cache[i];
+        if (!k->sql) {
+            if (!empty)
+                empty = k;
+        } else if (!k->owner) {
+            if (k->len == len && memcmp(k->sql, sql, len) == 0)
+                return k;
+            if (!lru || k->used < lru->used)
+                lru = k;
+        }
+    }
+    *victim = empty ? empty : lru;
+    return NULL;
+}
+
+/* Stores st, just prepared from sql, in slot k (finalizing what k held). */
+static void sq_cache_put(struct sq_cached *k, const char *sql, size_t len, sqlite3_stmt *st)
+{
+    ASSERT(!k->owner);
+    char *copy = malloc(len + 1);
+    if (!copy)
+        err_oom();
+    memcpy(copy, sql, len + 1);
+    sqlite3_finalize(k->st);
+    free(k->sql);
+    k->sql = copy;
+    k->len = len;
+    k->st = st;
+}
+
+static struct stmt *sq_stmt_new(struct sq_conn *c, sqlite3_stmt *st, struct sq_cached *slot)
+{
+    struct sq_stmt *s = calloc(1, sizeof *s);
+    if (!s)
+        err_oom();
+    s->st = st;
+    if (slot) {
+        s->slot = slot;
+        slot->owner = s;
+        slot->used = ++c->tick;
+    }
+    return &s->base;
+}
+
 static enum err sq_prepare(struct tx *base, const char *sql, size_t len, struct stmt **out)
 {
     struct sq_tx *tx = (struct sq_tx *)base;
+    struct sq_cached *victim = NULL;
+    struct sq_cached *hit = sq_cache_find(tx->c, sql, len, &victim);
+    if (hit) {
+        /* Finished statements are reset: nothing of the last use runs on. */
+        ASSERT(!sqlite3_stmt_busy(hit->st));
+        *out = sq_stmt_new(tx->c, hit->st, hit);
+        return ERR_OK;
+    }
+
     char *text = malloc(len + 1);
     if (!text)
         err_oom();
@@ -544,7 +716,9 @@ static enum err sq_prepare(struct tx *base, const char *sql, size_t len, struct 
 
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
-    int rc = sqlite3_prepare_v3(tx->c->db, text, (int)len + 1, 0, &st, &tail);
+    /* PERSISTENT: a statement that stays in the cache is allocated outside lookaside. */
+    int rc = sqlite3_prepare_v3(tx->c->db, text, (int)len + 1,
+                                victim ? SQLITE_PREPARE_PERSISTENT : 0, &st, &tail);
     if (rc == SQLITE_OK && tail && *tail) {
         /* One statement only (storage.c checked already; SQLite has the last word). */
         sqlite3_stmt *extra = NULL;
@@ -566,11 +740,10 @@ static enum err sq_prepare(struct tx *base, const char *sql, size_t len, struct 
         log_error("storage: empty SQL statement", LOG_ERR(ERR_INVALID));
         return ERR_INVALID;
     }
-    struct sq_stmt *s = calloc(1, sizeof *s);
-    if (!s)
-        err_oom();
-    s->st = st;
-    *out = &s->base;
+    /* Only text that passed the checks above is cached, keyed by the caller's form. */
+    if (victim)
+        sq_cache_put(victim, sql, len, st);
+    *out = sq_stmt_new(tx->c, st, victim);
     return ERR_OK;
 }
 
@@ -690,7 +863,16 @@ static uint64_t sq_changes(const struct stmt *base)
 static void sq_finish(struct stmt *base)
 {
     struct sq_stmt *s = (struct sq_stmt *)base;
-    sqlite3_finalize(s->st);
+    if (s->slot) {
+        /* Back to the cache: reset (ends any half-read result) and drop every
+           binding, so no value of this use — tenant id included — outlives it. */
+        ASSERT(s->slot->owner == s && s->slot->st == s->st);
+        sqlite3_reset(s->st);
+        sqlite3_clear_bindings(s->st);
+        s->slot->owner = NULL;
+    } else {
+        sqlite3_finalize(s->st);
+    }
     free(s);
 }
 

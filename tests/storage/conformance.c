@@ -29,6 +29,7 @@
 
 #include <cmocka.h>
 #include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include "storage/storage.h"
 
@@ -650,6 +651,221 @@ static void test_isolation(void **state)
     }
 }
 
+/* Steps st through every row of a reuse query and checks them: key k<from>..k<to-1>. */
+static void expect_settings(struct stmt *st, const struct tenant_ctx *t, int from, int to)
+{
+    bool row;
+    for (int k = from; k < to; k++) {
+        char key[16], value[16];
+        snprintf(key, sizeof key, "k%d", k);
+        snprintf(value, sizeof value, "v%d", k);
+        assert_int_equal(stmt_step(st, &row), ERR_OK);
+        assert_true(row);
+        assert_true(str_eq_cstr(stmt_col_text(st, 0), t->id));
+        assert_true(str_eq_cstr(stmt_col_text(st, 1), key));
+        assert_true(str_eq_cstr(stmt_col_text(st, 2), value));
+    }
+    assert_int_equal(stmt_step(st, &row), ERR_OK);
+    assert_false(row);
+}
+
+static struct stmt *prepare_settings_from(struct tx *tx, int from)
+{
+    static const char sql[] = "SELECT tenant_id, key, value FROM tenant_settings "
+                              "WHERE tenant_id = $1 AND key >= $2 ORDER BY key";
+    struct stmt *st = NULL;
+    char key[16];
+    snprintf(key, sizeof key, "k%d", from);
+    assert_int_equal(tx_prepare(tx, sql, &st), ERR_OK);
+    assert_int_equal(stmt_bind_text(st, 2, str_from_cstr(key)), ERR_OK);
+    return st;
+}
+
+#define REUSE_DISTINCT 40 /* more distinct statements than a backend keeps prepared */
+
+/*
+ * The same SQL text over and over, as a backend's statement cache sees it:
+ * every use binds its own parameters and tenant and starts at the first row,
+ * whatever the last use left behind (half-read, never stepped, failed, or
+ * still open in the same transaction).
+ */
+static void test_statement_reuse(void **state)
+{
+    struct tenant_ctx a, b;
+    char slug[64];
+    new_tenant_id(&a);
+    new_tenant_id(&b);
+    slug_for(&a, "reuse", slug, sizeof slug);
+    create_tenant(&a, slug, 5);
+    slug_for(&b, "reuse", slug, sizeof slug);
+    create_tenant(&b, slug, 2);
+
+    struct tx *tx = NULL;
+    struct stmt *st = NULL;
+    bool row;
+    assert_int_equal(storage_begin(S.app, &a, TX_READ, &tx), ERR_OK);
+    for (int i = 0; i < 60; i++) {
+        int from = i % 5;
+        st = prepare_settings_from(tx, from);
+        if (i % 3 == 0) {
+            expect_settings(st, &a, from, 5);
+        } else if (i % 3 == 1) { /* left half-read */
+            assert_int_equal(stmt_step(st, &row), ERR_OK);
+            assert_true(row);
+            assert_int_equal(stmt_col_text(st, 1).ptr[1], '0' + from);
+        } /* else never stepped */
+        stmt_finish(st);
+    }
+
+    /* The same SQL open three times at once. */
+    struct stmt *outer = prepare_settings_from(tx, 0);
+    assert_int_equal(stmt_step(outer, &row), ERR_OK);
+    assert_true(row);
+    assert_true(str_eq_cstr(stmt_col_text(outer, 1), "k0"));
+    struct stmt *inner = prepare_settings_from(tx, 3);
+    struct stmt *third = prepare_settings_from(tx, 4);
+    expect_settings(inner, &a, 3, 5);
+    expect_settings(third, &a, 4, 5);
+    stmt_finish(third);
+    stmt_finish(inner);
+    inner = prepare_settings_from(tx, 2); /* while outer is still open */
+    expect_settings(inner, &a, 2, 5);
+    stmt_finish(inner);
+    expect_settings(outer, &a, 1, 5);
+    stmt_finish(outer);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+
+    /* Transactions of two tenants in turn (on SQLite: the same pooled connection). */
+    for (int i = 0; i < 6; i++) {
+        const struct tenant_ctx *t = i % 2 ? &b : &a;
+        assert_int_equal(storage_begin(S.app, t, TX_READ, &tx), ERR_OK);
+        st = prepare_settings_from(tx, 0);
+        expect_settings(st, t, 0, i % 2 ? 2 : 5);
+        stmt_finish(st);
+        assert_int_equal(storage_commit(tx), ERR_OK);
+    }
+
+    /* A statement that failed works the next time, with its new values. */
+    static const char ins[] =
+        "INSERT INTO tenant_settings (tenant_id, key, value) VALUES ($1, $2, $3)";
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(storage_begin(S.app, &a, TX_WRITE, &tx), ERR_OK);
+        assert_int_equal(tx_prepare(tx, ins, &st), ERR_OK);
+        assert_int_equal(stmt_bind_text(st, 2, i ? STR_LIT("k5") : STR_LIT("k0")), ERR_OK);
+        assert_int_equal(stmt_bind_text(st, 3, STR_LIT("v5")), ERR_OK);
+        enum err e = stmt_step(st, &row);
+        if (i == 0) {
+            assert_int_equal(e, ERR_CONFLICT);
+            stmt_finish(st);
+            storage_rollback(tx);
+        } else {
+            assert_int_equal(e, ERR_OK);
+            assert_int_equal(stmt_changes(st), 1);
+            stmt_finish(st);
+            assert_int_equal(storage_commit(tx), ERR_OK);
+        }
+    }
+    assert_int_equal(count_settings(&a), 6);
+
+    /* More distinct statements than fit in a cache: all open at once, then one by one. */
+    static char sqls[REUSE_DISTINCT][160];
+    for (int i = 0; i < REUSE_DISTINCT; i++)
+        snprintf(sqls[i], sizeof sqls[i],
+                 "SELECT CAST($2 AS bigint) + %d, count(*) FROM tenant_settings "
+                 "WHERE tenant_id = $1",
+                 i);
+    for (int round = 0; round < 4; round++) {
+        const struct tenant_ctx *t = round == 3 ? &b : &a;
+        struct stmt *open[REUSE_DISTINCT];
+        assert_int_equal(storage_begin(S.app, t, TX_READ, &tx), ERR_OK);
+        for (int i = 0; i < REUSE_DISTINCT; i++) {
+            int k = round == 1 ? REUSE_DISTINCT - 1 - i : i;
+            assert_int_equal(tx_prepare(tx, sqls[k], &open[i]), ERR_OK);
+            assert_int_equal(stmt_bind_int(open[i], 2, round * 1000 + i), ERR_OK);
+            if (round == 0) { /* stepped and finished one at a time */
+                assert_int_equal(stmt_step(open[i], &row), ERR_OK);
+                assert_true(row);
+                assert_int_equal(stmt_col_int(open[i], 0), round * 1000 + i + k);
+                assert_int_equal(stmt_col_int(open[i], 1), 6);
+                stmt_finish(open[i]);
+            }
+        }
+        for (int i = 0; round > 0 && i < REUSE_DISTINCT; i++) {
+            int k = round == 1 ? REUSE_DISTINCT - 1 - i : i;
+            assert_int_equal(stmt_step(open[i], &row), ERR_OK);
+            assert_true(row);
+            assert_int_equal(stmt_col_int(open[i], 0), round * 1000 + i + k);
+            assert_int_equal(stmt_col_int(open[i], 1), t == &b ? 2 : 6);
+        }
+        for (int i = REUSE_DISTINCT; round > 0 && i-- > 0;)
+            stmt_finish(open[i]);
+        assert_int_equal(storage_commit(tx), ERR_OK);
+    }
+}
+
+/* Runs raw SQL on a second SQLite connection to the suite's file. */
+static void sqlite_raw(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "# sqlite: %s: %s\n", sql, msg ? msg : "?");
+    sqlite3_free(msg);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
+/* Reads the one probe row of t: its column count and column 1 as text. */
+static size_t probe_row(const struct tenant_ctx *t, char *col1, size_t cap)
+{
+    struct tx *tx = NULL;
+    struct stmt *st = NULL;
+    bool row;
+    assert_int_equal(storage_begin(S.app, t, TX_READ, &tx), ERR_OK);
+    assert_int_equal(
+        tx_prepare(tx, "SELECT * FROM reuse_probe WHERE tenant_id = $1 ORDER BY 2", &st), ERR_OK);
+    assert_int_equal(stmt_step(st, &row), ERR_OK);
+    assert_true(row);
+    size_t n = stmt_column_count(st);
+    struct str v = stmt_col_text(st, 1);
+    snprintf(col1, cap, "%.*s", (int)v.len, v.ptr);
+    stmt_finish(st);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    return n;
+}
+
+/*
+ * SQLite: statements kept prepared across a schema change made on another
+ * connection (a migration, an operator) run against the new schema.
+ */
+static void test_sqlite_schema_change(void **state)
+{
+    struct tenant_ctx a;
+    new_tenant_id(&a);
+    sqlite3 *db = NULL;
+    char sql[256], v[32];
+    assert_int_equal(sqlite3_open(S.path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite_raw(db, "CREATE TABLE reuse_probe (tenant_id TEXT NOT NULL, a INTEGER) STRICT");
+    snprintf(sql, sizeof sql, "INSERT INTO reuse_probe VALUES ('%s', 1)", a.id);
+    sqlite_raw(db, sql);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(probe_row(&a, v, sizeof v), 2);
+        assert_string_equal(v, "1");
+    }
+    sqlite_raw(db, "ALTER TABLE reuse_probe ADD COLUMN b INTEGER NOT NULL DEFAULT 7");
+    sqlite_raw(db, "UPDATE reuse_probe SET a = 2");
+    assert_int_equal(probe_row(&a, v, sizeof v), 3);
+    assert_string_equal(v, "2");
+    sqlite_raw(db, "DROP TABLE reuse_probe");
+    sqlite_raw(db, "CREATE TABLE reuse_probe (tenant_id TEXT NOT NULL, z TEXT) STRICT");
+    snprintf(sql, sizeof sql, "INSERT INTO reuse_probe VALUES ('%s', 'new')", a.id);
+    sqlite_raw(db, sql);
+    assert_int_equal(probe_row(&a, v, sizeof v), 2);
+    assert_string_equal(v, "new");
+    sqlite_raw(db, "DROP TABLE reuse_probe");
+    sqlite3_close(db);
+}
+
 static void test_pg_roles(void **state)
 {
     assert_true(S.pg);
@@ -894,8 +1110,11 @@ int main(void)
         cmocka_unit_test(test_tenant_placeholder_required), cmocka_unit_test(test_sql_limit),      \
         cmocka_unit_test(test_unique_violation), cmocka_unit_test(test_rollback_discards),         \
         cmocka_unit_test(test_isolation), cmocka_unit_test(test_statement_timeout),                \
-        cmocka_unit_test(test_concurrent_writers)
-    const struct CMUnitTest sqlite_tests[] = {COMMON_TESTS};
+        cmocka_unit_test(test_concurrent_writers), cmocka_unit_test(test_statement_reuse)
+    const struct CMUnitTest sqlite_tests[] = {
+        COMMON_TESTS,
+        cmocka_unit_test(test_sqlite_schema_change),
+    };
     const struct CMUnitTest pg_tests[] = {
         COMMON_TESTS,
         cmocka_unit_test(test_pg_roles),
