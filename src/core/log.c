@@ -266,10 +266,11 @@ static size_t match_jwt(const char *s, size_t len)
 static bool match_prefix_token(const char *w, size_t n)
 {
     static const char *const prefixes[] = {
-        "github_pat_", "ghp_",     "gho_",   "ghu_",    "ghs_",     "ghr_",
-        "glpat-",      "gldt-",    "glrt-",  "xoxb-",   "xoxp-",    "xoxa-",
-        "xoxr-",       "xapp-",    "AKIA",   "ASIA",    "sk_live_", "sk_test_",
-        "rk_live_",    "rk_test_", "whsec_", "sk-ant-", "sk-",      "pk_live_",
+        "github_pat_", "ghp_",  "gho_",     "ghu_",     "ghs_",     "ghr_",     "glpat-",
+        "gldt-",       "glrt-", "xoxb-",    "xoxp-",    "xoxa-",    "xoxr-",    "xapp-",
+        "AKIA",        "ASIA",  "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_",
+        "sk-ant-",     "sk-",   "pk_live_", "shk_", /* shiplog API keys: shk_<tenant uuid>.<43
+                                                       base64url> (auth/auth.h) */
     };
     for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
         size_t pl = strlen(prefixes[k]);
@@ -277,7 +278,8 @@ static bool match_prefix_token(const char *w, size_t n)
             continue;
         size_t tail = 0;
         bool strong = false;
-        for (size_t i = pl; i < n && (is_alnum(w[i]) || w[i] == '_' || w[i] == '-'); i++) {
+        for (size_t i = pl; i < n && (is_alnum(w[i]) || w[i] == '_' || w[i] == '-' || w[i] == '.');
+             i++) {
             tail++;
             if ((w[i] >= '0' && w[i] <= '9') || (w[i] >= 'A' && w[i] <= 'Z'))
                 strong = true;
