@@ -1261,8 +1261,8 @@ enum err accounts_magic_link_consume(struct accounts *a, struct str token,
 }
 
 static enum err consume_code(struct accounts *a, struct str email, struct str code,
-                            const struct accounts_client *c,
-                            char session_id[ACCOUNTS_SECRET_LEN + 1], struct accounts_session *out)
+                             const struct accounts_client *c,
+                             char session_id[ACCOUNTS_SECRET_LEN + 1], struct accounts_session *out)
 {
     struct accounts_session scratch;
     if (!out)

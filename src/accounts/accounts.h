@@ -430,10 +430,10 @@ MUST_CHECK enum err accounts_magic_link_consume_code(struct accounts *a, struct 
 
 /* What one accounts_cleanup run deleted. */
 struct accounts_cleanup_stats {
-    uint64_t tenants;     /* tenants whose sessions/tokens were cleaned */
-    uint64_t sessions;    /* revoked or expired (idle or absolute) sessions */
-    uint64_t tokens;      /* used or expired verification, reset and magic-link tokens */
-    uint64_t ip_counters; /* per-IP sign-in failure counters */
+    uint64_t tenants;          /* tenants whose sessions/tokens were cleaned */
+    uint64_t sessions;         /* revoked or expired (idle or absolute) sessions */
+    uint64_t tokens;           /* used or expired verification, reset and magic-link tokens */
+    uint64_t ip_counters;      /* per-IP sign-in failure counters */
     uint64_t idempotency_keys; /* stored POST responses past IDEM_TTL_S (idempotency.h) */
 };
 

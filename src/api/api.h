@@ -80,11 +80,10 @@ MUST_CHECK enum err identity_set_session_cookie(struct http_request *req,
  * caller's own session ends.
  */
 MUST_CHECK enum err identity_do_signout(struct http_request *req, struct http_response *resp);
-MUST_CHECK enum err identity_do_session_revoke(struct http_request *req,
-                                               struct http_response *resp, bool *was_current);
+MUST_CHECK enum err identity_do_session_revoke(struct http_request *req, struct http_response *resp,
+                                               bool *was_current);
 MUST_CHECK enum err identity_do_signout_everywhere(struct http_request *req,
-                                                   struct http_response *resp,
-                                                   uint64_t *revoked);
+                                                   struct http_response *resp, uint64_t *revoked);
 /* A new verification mail for the signed-in user; *sent false when the address
  * is verified already (nothing is sent). */
 MUST_CHECK enum err identity_do_verify_resend(struct http_request *req, bool *sent);

@@ -189,7 +189,7 @@ static enum err queue_mail(void *arg, struct tx *tx, const struct accounts_mail 
 }
 
 void identity_client_of(struct http_request *req, struct accounts_client *c,
-                      struct accounts_mailer *mailer)
+                        struct accounts_mailer *mailer)
 {
     mailer->queue = queue_mail;
     mailer->arg = req;
@@ -249,7 +249,7 @@ static enum err respond_status(struct http_request *req, struct http_response *r
 }
 
 enum err identity_set_session_cookie(struct http_request *req, struct http_response *resp,
-                                   const char *value)
+                                     const char *value)
 {
     char *cookie =
         value ? arena_printf(req->arena,
@@ -368,8 +368,7 @@ enum err identity_do_signin(struct http_request *req, struct str email, struct s
     return e == ERR_LIMIT || e == ERR_INVALID ? ERR_UNAUTHENTICATED : e;
 }
 
-enum err identity_do_mail_request(struct http_request *req, enum rl_bucket bucket,
-                                  struct str email)
+enum err identity_do_mail_request(struct http_request *req, enum rl_bucket bucket, struct str email)
 {
     enum err e = identity_rate_email(req, bucket, email);
     if (e)
@@ -413,9 +412,8 @@ enum err identity_do_magic_consume(struct http_request *req, struct str token, s
     struct accounts_client c;
     struct accounts_mailer mailer;
     identity_client_of(req, &c, &mailer);
-    e = token.ptr
-            ? accounts_magic_link_consume(req->app->accounts, token, &c, sid, s)
-            : accounts_magic_link_consume_code(req->app->accounts, email, code, &c, sid, s);
+    e = token.ptr ? accounts_magic_link_consume(req->app->accounts, token, &c, sid, s)
+                  : accounts_magic_link_consume_code(req->app->accounts, email, code, &c, sid, s);
     return e == ERR_LIMIT || e == ERR_INVALID ? ERR_NOT_FOUND : e;
 }
 
@@ -463,8 +461,7 @@ enum err identity_do_signout_everywhere(struct http_request *req, struct http_re
     struct accounts_client c;
     struct accounts_mailer mailer;
     identity_client_of(req, &c, &mailer);
-    enum err e =
-        accounts_signout_everywhere(req->app->accounts, &req->principal.user, &c, revoked);
+    enum err e = accounts_signout_everywhere(req->app->accounts, &req->principal.user, &c, revoked);
     if (e)
         return http_fail(req, e, "signout everywhere: %s", err_name(e));
     return identity_set_session_cookie(req, resp, NULL);
@@ -535,7 +532,6 @@ enum err identity_signin(struct http_request *req, struct http_response *resp)
         return http_fail(req, e, "signin: %s", err_name(e));
     return respond_session(req, resp, sid, &s);
 }
-
 
 enum err identity_signout(struct http_request *req, struct http_response *resp)
 {

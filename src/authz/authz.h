@@ -52,11 +52,11 @@ enum authz_permission {
 };
 
 struct authz_entry {
-    const char *name;         /* stable, dotted: "drafts.edit" */
-    enum authz_role least;    /* the least role holding it; NONE for PUBLIC and ACCOUNT */
-    bool needs_session;       /* false only for AUTHZ_PUBLIC */
-    bool sensitive;           /* every grant is audited (Z2) */
-    const char *description;  /* one line, for docs/PERMISSIONS.md */
+    const char *name;        /* stable, dotted: "drafts.edit" */
+    enum authz_role least;   /* the least role holding it; NONE for PUBLIC and ACCOUNT */
+    bool needs_session;      /* false only for AUTHZ_PUBLIC */
+    bool sensitive;          /* every grant is audited (Z2) */
+    const char *description; /* one line, for docs/PERMISSIONS.md */
 };
 
 /* The entry of p; NULL for AUTHZ_UNSET or an out-of-range value. */

@@ -34,8 +34,7 @@
 extern const struct body_spec CONSOLE_FORM_BODY;
 
 /* app->console_error: a console route's failure as a page (see above). */
-MUST_CHECK enum err console_error(struct http_request *req, struct http_response *resp,
-                                  enum err e);
+MUST_CHECK enum err console_error(struct http_request *req, struct http_response *resp, enum err e);
 
 enum err console_stylesheet(struct http_request *req, struct http_response *resp);
 enum err console_favicon(struct http_request *req, struct http_response *resp);

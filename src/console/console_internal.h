@@ -36,8 +36,8 @@ void page_form(struct page *pg, const char *action, const char *css_class);
 struct field {
     const char *name, *label, *type, *autocomplete, *hint;
     struct str value;
-    size_t maxlength;  /* 0 = none */
-    size_t minlength;  /* 0 = none */
+    size_t maxlength; /* 0 = none */
+    size_t minlength; /* 0 = none */
     bool required;
 };
 void page_field(struct page *pg, const struct field *f);

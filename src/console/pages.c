@@ -67,8 +67,8 @@ static void inputs_release(struct inputs *in)
 static enum err inputs_read(struct http_request *req, struct inputs *in, const char *const *names)
 {
     for (; *names; names++) {
-        struct buf *b = strcmp(*names, "email") == 0      ? &in->email
-                        : strcmp(*names, "password") == 0 ? &in->password
+        struct buf *b = strcmp(*names, "email") == 0          ? &in->email
+                        : strcmp(*names, "password") == 0     ? &in->password
                         : strcmp(*names, "organization") == 0 ? &in->org
                         : strcmp(*names, "token") == 0        ? &in->token
                                                               : &in->code;
@@ -114,8 +114,7 @@ static enum err signed_in(struct http_request *req, struct http_response *resp,
 }
 
 static enum err invalid_link_page(struct http_request *req, struct http_response *resp,
-                                  const char *title, const char *again_href,
-                                  const char *again_text)
+                                  const char *title, const char *again_href, const char *again_text)
 {
     struct page pg;
     page_open(&pg, req, resp, title);
@@ -414,8 +413,7 @@ enum err console_magic_consume(struct http_request *req, struct http_response *r
                                       token.ptr ? STR_NULL : code, sid, &s);
     inputs_release(&in);
     if (e == ERR_NOT_FOUND)
-        return invalid_link_page(req, resp, "Sign in with a link", "/magic",
-                                 "Ask for a new link");
+        return invalid_link_page(req, resp, "Sign in with a link", "/magic", "Ask for a new link");
     if (e)
         return e;
     return signed_in(req, resp, sid);
@@ -423,8 +421,8 @@ enum err console_magic_consume(struct http_request *req, struct http_response *r
 
 /* ---- password reset -------------------------------------------------------------------- */
 
-static enum err new_password_form(struct http_request *req, struct http_response *resp,
-                                  int status, const char *problem, struct str token)
+static enum err new_password_form(struct http_request *req, struct http_response *resp, int status,
+                                  const char *problem, struct str token)
 {
     struct page pg;
     page_open(&pg, req, resp, "Choose a new password");

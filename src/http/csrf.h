@@ -21,11 +21,11 @@
 
 #include "http/request.h"
 
-#define CSRF_KEY_LEN       HTTP_CSRF_KEY_LEN
-#define CSRF_TOKEN_LEN     64 /* hex of an HMAC-SHA-256 */
-#define CSRF_FIELD         "csrf"
-#define CSRF_PRESESSION    "__Host-shiplog_pre"
-#define CSRF_MAX_BINDING   128 /* bytes of a cookie value used as binding; longer → no token */
+#define CSRF_KEY_LEN     HTTP_CSRF_KEY_LEN
+#define CSRF_TOKEN_LEN   64 /* hex of an HMAC-SHA-256 */
+#define CSRF_FIELD       "csrf"
+#define CSRF_PRESESSION  "__Host-shiplog_pre"
+#define CSRF_MAX_BINDING 128 /* bytes of a cookie value used as binding; longer → no token */
 
 /*
  * The token for the forms of this response, into out. When the request has

@@ -15,7 +15,7 @@
 #define CSP_API "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 /* console pages: their own stylesheet and forms, nothing inline, no scripts */
 #define CSP_CONSOLE                                                                                \
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "                  \
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "                   \
     "frame-ancestors 'none'; base-uri 'none'; report-uri /csp-report"
 #define PERMISSIONS_POLICY                                                                         \
     "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "              \
@@ -226,8 +226,8 @@ static enum err check_form_token(struct http_request *req)
 {
     const char *why = NULL;
     if (form_validate(req->body, &why) != ERR_OK) {
-        char *msg = arena_printf(req->arena, "The form is not acceptable: %s.",
-                                 why ? why : "malformed");
+        char *msg =
+            arena_printf(req->arena, "The form is not acceptable: %s.", why ? why : "malformed");
         return http_fail_public(req, ERR_INVALID, "invalid_form",
                                 msg ? msg : "The form is not acceptable.");
     }

@@ -47,7 +47,7 @@ struct app {
     struct accounts *accounts;   /* NULL = nobody can sign in (authenticated routes give 401) */
     const char *version;
     time_t started_at;
-    const char *security_txt; /* rendered once at start-up */
+    const char *security_txt;                  /* rendered once at start-up */
     unsigned char csrf_key[HTTP_CSRF_KEY_LEN]; /* console form tokens (http/csrf.h) */
     /* renders a console route's failure as a page (set by the console module);
      * NULL = the JSON error body */
@@ -125,8 +125,8 @@ struct http_request {
     const char *fail_message; /* public message overriding err_public_message() */
     const char *fail_detail;  /* log only */
     const struct schema_result *fail_fields;
-    const char *allow; /* Allow header for 405 */
-    bool rate_checked; /* rate_decision holds the route's rate-limit decision */
+    const char *allow;    /* Allow header for 405 */
+    bool rate_checked;    /* rate_decision holds the route's rate-limit decision */
     const char *csrf_pre; /* a pre-session cookie value this response sets (http/csrf.h) */
     /* H7: set when this request claimed an Idempotency-Key; the pipeline stores
      * the final response under it (or releases it) once the response is complete */

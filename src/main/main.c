@@ -46,33 +46,35 @@ extern char **environ;
 
 static void usage(FILE *out)
 {
-    fputs("usage: shiplog <command> [options]\n"
-          "\n"
-          "commands:\n"
-          "  serve [--listen HOST:PORT] [--data DIR]   serve HTTP (default 127.0.0.1:8080, ./var)\n"
-          "  migrate [--data DIR]                      apply database migrations\n"
-          "  audit verify [--tenant ID | --file EXPORT] [--public-key FILE]\n"
-          "                                            check audit chains and checkpoints\n"
-          "  audit export --tenant ID [--output FILE]  the chain as JSON Lines\n"
-          "  audit checkpoint [--tenant ID]            sign the chain heads now\n"
-          "  audit public-key                          the checkpoint verification key\n"
-          "  keys rotate                               re-wrap tenant data keys under the\n"
-          "                                            current master key\n"
-          "  keys status                               which master key wraps each tenant's key\n"
-          "  admin tenant create --slug S --name N     create a tenant (organization)\n"
-          "  admin tenant shred --tenant ID            destroy a tenant's data key\n"
-          "  admin secret put --tenant ID --name N --purpose P\n"
-          "                                            store a secret read from stdin\n"
-          "  admin secret check --tenant ID [--name N] check that secrets decrypt\n"
-          "  admin cleanup                             delete expired sessions, tokens, IP counters\n"
-          "  permissions                               print docs/PERMISSIONS.md (who may call what)\n"
-          "  help                                      this text\n"
-          "  --version                                 print the version\n"
-          "\n"
-          "Configuration comes from SHIPLOG_* environment variables; see README.md.\n"
-          "SHIPLOG_DATABASE_URL=postgresql://... selects PostgreSQL, otherwise SQLite in the\n"
-          "data directory is used.\n",
-          out);
+    fputs(
+        "usage: shiplog <command> [options]\n"
+        "\n"
+        "commands:\n"
+        "  serve [--listen HOST:PORT] [--data DIR]   serve HTTP (default 127.0.0.1:8080, ./var)\n"
+        "  migrate [--data DIR]                      apply database migrations\n"
+        "  audit verify [--tenant ID | --file EXPORT] [--public-key FILE]\n"
+        "                                            check audit chains and checkpoints\n"
+        "  audit export --tenant ID [--output FILE]  the chain as JSON Lines\n"
+        "  audit checkpoint [--tenant ID]            sign the chain heads now\n"
+        "  audit public-key                          the checkpoint verification key\n"
+        "  keys rotate                               re-wrap tenant data keys under the\n"
+        "                                            current master key\n"
+        "  keys status                               which master key wraps each tenant's key\n"
+        "  admin tenant create --slug S --name N     create a tenant (organization)\n"
+        "  admin tenant shred --tenant ID            destroy a tenant's data key\n"
+        "  admin secret put --tenant ID --name N --purpose P\n"
+        "                                            store a secret read from stdin\n"
+        "  admin secret check --tenant ID [--name N] check that secrets decrypt\n"
+        "  admin cleanup                             delete expired sessions, tokens, IP counters\n"
+        "  permissions                               print docs/PERMISSIONS.md (who may call "
+        "what)\n"
+        "  help                                      this text\n"
+        "  --version                                 print the version\n"
+        "\n"
+        "Configuration comes from SHIPLOG_* environment variables; see README.md.\n"
+        "SHIPLOG_DATABASE_URL=postgresql://... selects PostgreSQL, otherwise SQLite in the\n"
+        "data directory is used.\n",
+        out);
 }
 
 /* The command line's overrides, applied on top of the environment. */
@@ -365,12 +367,11 @@ static int serve(struct config *cfg)
         goto out;
     }
     /* sign-up creates tenant data keys in the vault; sign-in peppers with the ring */
-    struct accounts_options aopt = {
-        .db = st,
-        .secrets = NULL,
-        .ring = &ring,
-        .bcrypt_cost = cfg->bcrypt_cost,
-        .session_cache_ms = cfg->session_cache_ms};
+    struct accounts_options aopt = {.db = st,
+                                    .secrets = NULL,
+                                    .ring = &ring,
+                                    .bcrypt_cost = cfg->bcrypt_cost,
+                                    .session_cache_ms = cfg->session_cache_ms};
     if ((e = secrets_open(st, vault, &ring, &secrets)) == ERR_OK) {
         aopt.secrets = secrets;
         e = accounts_open(&aopt, &accounts);

@@ -192,8 +192,8 @@ static void test_bearer(void **state)
     assert_null(BEARER("Bearer abc=def"));
     assert_null(BEARER("Bearer abc==d"));
     /* characters outside token68 */
-    static const char bad[] = {'"', ',', ';', ':', '@', '!', '#', '%', '*', '\\', '<', '\0',
-                               '\x7f', '\x80', '\xff'};
+    static const char bad[] = {'"', ',',  ';', ':',  '@',    '!',    '#',   '%',
+                               '*', '\\', '<', '\0', '\x7f', '\x80', '\xff'};
     for (size_t i = 0; i < sizeof(bad); i++) {
         char v[] = "Bearer abXcd";
         v[9] = bad[i];

@@ -15,8 +15,8 @@
 /* A route with only the fields these tests set (the rest zero). */
 #define ROUTE(m, p, h, a, b, s)                                                                    \
     {                                                                                              \
-        .method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b),                \
-        .summary = (s), .permission = (a) == ROUTE_AUTHENTICATED ? AUTHZ_ACCOUNT : AUTHZ_PUBLIC    \
+        .method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b), .summary = (s), \
+        .permission = (a) == ROUTE_AUTHENTICATED ? AUTHZ_ACCOUNT : AUTHZ_PUBLIC                    \
     }
 
 #include "http/csrf.h"
@@ -64,8 +64,7 @@ static enum err console_fails(struct http_request *req, struct http_response *re
 
 /* app->console_error for these tests: records what it was given */
 static enum err last_console_error;
-static enum err console_error_page(struct http_request *req, struct http_response *resp,
-                                   enum err e)
+static enum err console_error_page(struct http_request *req, struct http_response *resp, enum err e)
 {
     last_console_error = e;
     return http_resp_body(req, resp, err_http_status(e), "text/html", "<p>page</p>", 11);

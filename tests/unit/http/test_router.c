@@ -10,8 +10,8 @@
 /* A route with only the fields these tests set (the rest zero). */
 #define ROUTE(m, p, h, a, b, s)                                                                    \
     {                                                                                              \
-        .method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b),                \
-        .summary = (s), .permission = (a) == ROUTE_AUTHENTICATED ? AUTHZ_ACCOUNT : AUTHZ_PUBLIC    \
+        .method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b), .summary = (s), \
+        .permission = (a) == ROUTE_AUTHENTICATED ? AUTHZ_ACCOUNT : AUTHZ_PUBLIC                    \
     }
 
 #include "http/router.h"
@@ -145,7 +145,8 @@ static void test_init_refuses_bad_tables(void **state)
     struct route public_needs_role = ROUTE(HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, "");
     public_needs_role.permission = AUTHZ_MEMBERS_MANAGE;
     expect_refused(&public_needs_role, "does not fit");
-    struct route signed_in_public = ROUTE(HTTP_GET, "/x", ok_handler, ROUTE_AUTHENTICATED, NULL, "");
+    struct route signed_in_public =
+        ROUTE(HTTP_GET, "/x", ok_handler, ROUTE_AUTHENTICATED, NULL, "");
     signed_in_public.permission = AUTHZ_PUBLIC;
     expect_refused(&signed_in_public, "does not fit");
 
