@@ -106,6 +106,12 @@ extern const struct body_spec IDENTITY_SIGNUP_BODY, IDENTITY_SIGNIN_BODY, IDENTI
     IDENTITY_TOKEN_BODY, IDENTITY_MAGIC_CONSUME_BODY, IDENTITY_RESET_CONFIRM_BODY,
     IDENTITY_EMPTY_BODY;
 
+/* apikeys.c: API keys (A7). */
+enum err apikeys_create(struct http_request *req, struct http_response *resp);
+enum err apikeys_list(struct http_request *req, struct http_response *resp);
+enum err apikeys_revoke(struct http_request *req, struct http_response *resp);
+extern const struct body_spec APIKEYS_CREATE_BODY;
+
 /* The API description (docs/openapi.json), embedded at build time. */
 extern const char openapi_json[];
 extern const size_t openapi_json_len;

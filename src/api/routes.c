@@ -164,6 +164,38 @@ static const struct route routes[] = {
      .rate_limited = true,
      .rate_bucket = RL_LOGIN},
 
+    /* API keys (apikeys.c): any signed-in user manages their own (the auth
+     * module checks scopes against the role); keys need keys:write */
+    {.method = HTTP_GET,
+     .pattern = "/api/v1/api-keys",
+     .handler = apikeys_list,
+     .access = ROUTE_AUTHENTICATED,
+     .permission = AUTHZ_ACCOUNT,
+     .summary = "API keys: the caller's own, or every key of the organization for Admins",
+     .rate_limited = true,
+     .rate_bucket = RL_API,
+     .keys_route = true},
+    {.method = HTTP_POST,
+     .pattern = "/api/v1/api-keys",
+     .handler = apikeys_create,
+     .access = ROUTE_AUTHENTICATED,
+     .permission = AUTHZ_ACCOUNT,
+     .body = &APIKEYS_CREATE_BODY,
+     .summary = "Create an API key; its text is in this response only",
+     .rate_limited = true,
+     .rate_bucket = RL_API,
+     .idempotency_required = true,
+     .keys_route = true},
+    {.method = HTTP_DELETE,
+     .pattern = "/api/v1/api-keys/{id}",
+     .handler = apikeys_revoke,
+     .access = ROUTE_AUTHENTICATED,
+     .permission = AUTHZ_ACCOUNT,
+     .summary = "Revoke an API key (and the keys it created)",
+     .rate_limited = true,
+     .rate_bucket = RL_API,
+     .keys_route = true},
+
     /* console pages (console/pages.c): HTML, form posts with synchronizer
      * tokens; GET pages that read nothing are not rate limited */
     {.method = HTTP_GET,

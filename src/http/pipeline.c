@@ -351,8 +351,15 @@ static enum err authorize(struct http_request *req)
     enum authz_permission perm = req->route->permission;
     if (!authz_entry_of(perm)->needs_session)
         return ERR_OK;
-    enum authz_role role = authz_role_parse(str_from_cstr(req->principal.role));
-    if (req->principal.authenticated && authz_allows(role, perm))
+    const struct auth_key_principal *key = req->principal.key;
+    bool ok;
+    if (key) /* Z3: the key's scopes cut by its creator's current role */
+        ok = req->route->keys_route ? auth_key_has_scope(key, AUTH_SCOPE_KEYS_WRITE)
+                                    : auth_key_allows(key, perm);
+    else
+        ok = req->principal.authenticated &&
+             authz_allows(authz_role_parse(str_from_cstr(req->principal.role)), perm);
+    if (ok)
         return ERR_OK;
     req->fail_detail = authz_entry_of(perm)->name;
     return http_fail_public(req, ERR_FORBIDDEN, "permission_denied",
@@ -367,11 +374,45 @@ static enum err rate_tenant(struct http_request *req)
     return http_rate_hit(req, req->route->rate_bucket, key);
 }
 
+/*
+ * A7: the principal of a call with `Authorization: Bearer shk_...`. Every
+ * refusal is the same 401 (the header is never logged); access tokens (A8)
+ * are not accepted yet, so any other bearer credential is refused alike.
+ */
+static enum err authenticate_bearer(const struct pipeline *p, struct http_request *req,
+                                    struct str header)
+{
+    struct str text;
+    struct auth_key_principal *k = arena_calloc(req->arena, 1, sizeof *k);
+    if (!k)
+        return ERR_LIMIT;
+    enum err e = ERR_UNAUTHENTICATED;
+    if (http_authorization_bearer(header, &text) && auth_key_text_is_key(text) &&
+        !req->route->console)
+        e = auth_key_authenticate(p->app->storage, text, (int64_t)time(NULL), k);
+    if (e == ERR_UNAUTHENTICATED || e == ERR_LIMIT)
+        return http_fail_public(req, ERR_UNAUTHENTICATED, "invalid_token",
+                                "The credential in Authorization is not valid.");
+    if (e)
+        return http_fail(req, e == ERR_DB ? ERR_UNAVAILABLE : e, "api key: %s", err_name(e));
+    struct http_principal *pr = &req->principal;
+    pr->authenticated = true;
+    pr->key = k;
+    pr->user.tenant = k->tenant;
+    snprintf(pr->user.user_id, sizeof pr->user.user_id, "%s", k->created_by);
+    snprintf(pr->role, sizeof pr->role, "%s", authz_role_name(k->role));
+    pr->email_verified = true; /* a key's creator had a verified address (auth.h) */
+    return ERR_OK;
+}
+
 /* A3: the principal of a ROUTE_AUTHENTICATED route, from the session cookie. */
 static enum err authenticate(const struct pipeline *p, struct http_request *req)
 {
     if (req->route->access != ROUTE_AUTHENTICATED)
         return ERR_OK;
+    struct str authorization = http_header_get(req, "Authorization");
+    if (authorization.ptr && p->app->storage)
+        return authenticate_bearer(p, req, authorization);
     struct str value;
     if (!p->app->accounts ||
         !http_cookie_get(http_header_get(req, "Cookie"), HTTP_SESSION_COOKIE, &value) ||
@@ -483,7 +524,9 @@ static enum err idempotency_begin(const struct pipeline *p, struct http_request 
                                     "This endpoint needs an Idempotency-Key header.");
         return ERR_OK;
     }
-    char *principal = arena_printf(req->arena, "user:%s", req->principal.user.user_id);
+    char *principal = req->principal.key
+                          ? arena_printf(req->arena, "apikey:%s", req->principal.key->key_id)
+                          : arena_printf(req->arena, "user:%s", req->principal.user.user_id);
     if (!principal)
         return ERR_LIMIT;
     req->idem = (struct idem_request){.principal = str_from_cstr(principal),
@@ -628,6 +671,10 @@ void pipeline_run(const struct pipeline *p, struct http_request *req, struct htt
         if (e == ERR_METHOD && req->allow &&
             http_resp_header(req, resp, "Allow", req->allow) != ERR_OK)
             log_warn("cannot add Allow header", LOG_STR("request_id", req->id));
+        if (req->fail_code && strcmp(req->fail_code, "invalid_token") == 0 &&
+            http_resp_header(req, resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"") !=
+                ERR_OK)
+            log_warn("cannot add WWW-Authenticate", LOG_STR("request_id", req->id));
         const struct app *app = p->app;
         enum err re = req->route && req->route->console && app->console_error
                           ? app->console_error(req, resp, e)

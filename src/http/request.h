@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "accounts/accounts.h"
+#include "auth/auth.h"
 #include "core/arena.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -81,6 +82,10 @@ struct http_principal {
     char session_handle[ACCOUNTS_HASH_HEX + 1]; /* the session's public id (never the cookie) */
     char role[16];
     bool email_verified; /* A2: console pages refuse false; the JSON API reports it */
+    /* set when an API key (Authorization: Bearer shk_...) authenticated the
+     * call: user is then the key's creator, role the creator's current role,
+     * and permissions are the key's scopes cut by that role (Z3) */
+    const struct auth_key_principal *key;
 };
 
 /* The session cookie (A3); __Host- binds it to this origin, Path=/, Secure. */

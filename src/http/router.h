@@ -70,6 +70,9 @@ struct route {
     /* H7: a signed-in POST without Idempotency-Key is refused (400
      * idempotency_key_required); on other signed-in POSTs the key is optional */
     bool idempotency_required;
+    /* an API-key route (AUTHZ_ACCOUNT for sessions): a key may call it only
+     * when it holds keys:write */
+    bool keys_route;
 };
 
 enum router_match { ROUTER_FOUND, ROUTER_NOT_FOUND, ROUTER_METHOD_NOT_ALLOWED };

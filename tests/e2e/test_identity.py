@@ -367,3 +367,70 @@ def test_audit_events_carry_ip_and_request_id(api):
     assert ip in json.dumps(signin[-1]) and rid in json.dumps(signin[-1])
     signup = [e for e in events if "auth.signup" in json.dumps(e)]
     assert signup and ip in json.dumps(signup[-1])
+
+
+def _key_call(api, method, path, key, body=None, headers=None):
+    h = {"Authorization": f"Bearer {key}"}
+    h.update(headers or {})
+    return api.call(method, path, body, headers=h)
+
+
+def test_api_keys(api):
+    """A7/Z3: a key is shown once and listed by prefix only; by default it has
+    content:read only, which does not open the key routes (keys:write does);
+    a key cannot widen its scopes; revoked or tampered keys get one 401; a
+    key never works on session-only routes; another organization's key id is
+    404; creation needs an Idempotency-Key and replays the same answer."""
+    cookie, _ = api.signin(api.verified_user("keys"))
+    idem = {"Idempotency-Key": "k-" + pysecrets.token_hex(6)}
+    assert_error(api.call("POST", "/api/v1/api-keys", {"name": "ci"}, cookie=cookie), 400,
+                 "idempotency_key_required")
+    r = api.call("POST", "/api/v1/api-keys", {"name": "ci"}, cookie=cookie, headers=idem)
+    assert r.status_code == 201, r.text
+    plain = r.json()
+    assert plain["scopes"] == ["content:read"] and plain["key"].startswith("shk_")
+    assert plain["key"].startswith(plain["prefix"][:4]) and plain["expires_at"] is None
+    again = api.call("POST", "/api/v1/api-keys", {"name": "ci"}, cookie=cookie, headers=idem)
+    assert again.json()["id"] == plain["id"] and again.headers["Idempotent-Replayed"] == "true"
+
+    r = api.call("POST", "/api/v1/api-keys", {"name": "admin", "scopes": ["keys:write",
+                                                                        "content:read"]},
+                 cookie=cookie, headers={"Idempotency-Key": pysecrets.token_hex(8)})
+    assert r.status_code == 201, r.text
+    writer = r.json()
+    listed = api.call("GET", "/api/v1/api-keys", cookie=cookie).json()["api_keys"]
+    assert {k["id"] for k in listed} == {plain["id"], writer["id"]}
+    assert plain["key"] not in json.dumps(listed) and writer["key"] not in json.dumps(listed)
+
+    # content:read alone opens no key route; keys:write does; no key opens /me
+    assert_error(_key_call(api, "GET", "/api/v1/api-keys", plain["key"]), 403,
+                 "permission_denied")
+    assert _key_call(api, "GET", "/api/v1/api-keys", writer["key"]).status_code == 200
+    assert_error(_key_call(api, "GET", "/api/v1/me", writer["key"]), 403, "permission_denied")
+    # a key cannot make a key wider than itself
+    r = _key_call(api, "POST", "/api/v1/api-keys", writer["key"],
+                  {"name": "wider", "scopes": ["members:write"]},
+                  headers={"Idempotency-Key": pysecrets.token_hex(8)})
+    assert_error(r, 403, "permission_denied")
+    # unknown scope, and one byte past the name limit
+    r = api.call("POST", "/api/v1/api-keys", {"name": "x", "scopes": ["root"]}, cookie=cookie,
+                 headers={"Idempotency-Key": pysecrets.token_hex(8)})
+    assert_error(r, 400, "validation_failed")
+    r = api.call("POST", "/api/v1/api-keys", {"name": "n" * 101}, cookie=cookie,
+                 headers={"Idempotency-Key": pysecrets.token_hex(8)})
+    assert_error(r, 400, "validation_failed")
+
+    # tampered, unknown and malformed credentials: one answer
+    tampered = writer["key"][:-1] + ("A" if writer["key"][-1] != "A" else "B")
+    for bad in (tampered, "shk_nothing", "not-a-key", writer["key"] + " extra"):
+        r = _key_call(api, "GET", "/api/v1/api-keys", bad)
+        assert_error(r, 401, "invalid_token")
+        assert r.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+    # another organization cannot revoke it: 404, and the key keeps working
+    other, _ = api.signin(api.verified_user("keys-other"))
+    assert_error(api.call("DELETE", f"/api/v1/api-keys/{writer['id']}", cookie=other), 404)
+    assert _key_call(api, "GET", "/api/v1/api-keys", writer["key"]).status_code == 200
+    # revoked: refused at once
+    assert api.call("DELETE", f"/api/v1/api-keys/{writer['id']}", cookie=cookie).status_code == 204
+    assert_error(_key_call(api, "GET", "/api/v1/api-keys", writer["key"]), 401, "invalid_token")
