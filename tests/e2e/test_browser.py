@@ -62,13 +62,28 @@ def by(driver, css):
     return driver.find_element(By.CSS_SELECTOR, css)
 
 
+def gone(element):
+    """True once element belongs to a page that was replaced. chromedriver says
+    so with StaleElementReferenceException or, for a node of a document that
+    has just been swapped, with "does not belong to the document"."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    try:
+        element.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as e:
+        if "does not belong to the document" in str(e):
+            return True
+        raise
+
+
 def click(driver, css):
     """Clicks a submit button and waits for the next page (a click returns before
     the navigation it starts has finished). chromedriver sometimes refuses a
     node of a page that has just loaded ("does not belong to the document"):
     the click is then retried with a fresh lookup, at most a few times."""
     from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
     for attempt in range(5):
         try:
@@ -80,7 +95,7 @@ def click(driver, css):
                                     isinstance(e, StaleElementReferenceException)):
                 raise
             time.sleep(0.2)
-    WebDriverWait(driver, 30).until(ec.staleness_of(old))
+    WebDriverWait(driver, 30).until(lambda d: gone(old))
     WebDriverWait(driver, 30).until(
         lambda d: d.execute_script("return document.readyState") == "complete")
 
