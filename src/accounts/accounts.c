@@ -47,60 +47,6 @@ void accounts_set_clock(struct accounts *a, int64_t (*now)(void *arg), void *arg
     a->now_arg = arg;
 }
 
-static enum err bind_args(struct stmt *st, const struct acc_arg *args, size_t n)
-{
-    enum err e = ERR_OK;
-    for (size_t i = 0; i < n && !e; i++) {
-        int idx = (int)i + 2;
-        switch (args[i].kind) {
-        case ACC_TEXT:
-            e = stmt_bind_text(st, idx, args[i].s);
-            break;
-        case ACC_INT:
-            e = stmt_bind_int(st, idx, args[i].i);
-            break;
-        case ACC_NULL:
-            e = stmt_bind_null(st, idx);
-            break;
-        }
-    }
-    return e;
-}
-
-enum err acc_query(struct tx *tx, const char *sql, const struct acc_arg *args, size_t n,
-                   struct stmt **out, bool *row)
-{
-    *out = NULL;
-    *row = false;
-    struct stmt *st = NULL;
-    enum err e = tx_prepare(tx, sql, &st);
-    if (e)
-        return e;
-    e = bind_args(st, args, n);
-    if (!e)
-        e = stmt_step(st, row);
-    if (e) {
-        stmt_finish(st);
-        return e;
-    }
-    *out = st;
-    return ERR_OK;
-}
-
-enum err acc_exec(struct tx *tx, const char *sql, const struct acc_arg *args, size_t n,
-                  uint64_t *changes)
-{
-    struct stmt *st = NULL;
-    bool row = false;
-    enum err e = acc_query(tx, sql, args, n, &st, &row);
-    while (!e && row)
-        e = stmt_step(st, &row);
-    if (changes)
-        *changes = e ? 0 : stmt_changes(st);
-    stmt_finish(st);
-    return e;
-}
-
 void acc_col_copy(const struct stmt *st, int col, char *out, size_t cap)
 {
     struct str v = stmt_col_text(st, col);
@@ -416,7 +362,7 @@ static enum err directory_lookup(struct accounts *a, const char *email, struct a
                             "WHERE email_hash = $2 AND $1 = '" ACCOUNTS_DIRECTORY_TENANT "'";
     struct stmt *st = NULL;
     bool row = false;
-    e = acc_query(tx, sql, ACC_ARGS(ACC_C(h)), &st, &row);
+    e = tx_query(tx, sql, STORAGE_ARGS(STORAGE_CSTR(h)), &st, &row);
     if (!e && row) {
         acc_col_copy(st, 0, u->tenant.id, sizeof u->tenant.id);
         acc_col_copy(st, 1, u->user_id, sizeof u->user_id);
@@ -445,7 +391,7 @@ static enum err ip_locked(struct accounts *a, const char *ip, int64_t now, bool 
                             "WHERE ip_hash = $2 AND $1 = '" ACCOUNTS_DIRECTORY_TENANT "'";
     struct stmt *st = NULL;
     bool row = false;
-    e = acc_query(tx, sql, ACC_ARGS(ACC_C(h)), &st, &row);
+    e = tx_query(tx, sql, STORAGE_ARGS(STORAGE_CSTR(h)), &st, &row);
     if (!e && row && !stmt_col_is_null(st, 0))
         *locked = stmt_col_int(st, 0) > now;
     stmt_finish(st);
@@ -479,7 +425,9 @@ static enum err ip_failure(struct accounts *a, const char *ip, int64_t now)
     struct stmt *st = NULL;
     bool row = false;
     int64_t count = 0;
-    e = acc_query(tx, sql, ACC_ARGS(ACC_C(h), ACC_I(now), ACC_I(ACCOUNTS_IP_WINDOW_S)), &st, &row);
+    e = tx_query(tx, sql,
+                 STORAGE_ARGS(STORAGE_CSTR(h), STORAGE_INT(now), STORAGE_INT(ACCOUNTS_IP_WINDOW_S)),
+                 &st, &row);
     if (!e && row)
         count = stmt_col_int(st, 0);
     stmt_finish(st);
@@ -489,7 +437,7 @@ static enum err ip_failure(struct accounts *a, const char *ip, int64_t now)
                                 "WHERE $1::uuid = '" ACCOUNTS_DIRECTORY_TENANT "'::uuid"
                               : "UPDATE login_failures_ip SET locked_until = $3 "
                                 "WHERE ip_hash = $2 AND $1 = '" ACCOUNTS_DIRECTORY_TENANT "'";
-        e = acc_exec(tx, lock, ACC_ARGS(ACC_C(h), ACC_I(now + d)), NULL);
+        e = tx_exec_args(tx, lock, STORAGE_ARGS(STORAGE_CSTR(h), STORAGE_INT(now + d)), NULL);
         if (!e)
             log_warn("client IP locked out of sign-in", LOG_INT("seconds", d));
     }
@@ -505,12 +453,14 @@ static enum err ip_failure(struct accounts *a, const char *ip, int64_t now)
 static enum err token_insert(struct tx *tx, const char *hash, const char *purpose,
                              const char *user_id, const char *code_hash, int64_t now, int64_t ttl)
 {
-    return acc_exec(tx,
-                    "INSERT INTO auth_tokens (tenant_id, hash, purpose, user_id, code_hash, "
-                    "created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    ACC_ARGS(ACC_C(hash), ACC_C(purpose), ACC_C(user_id),
-                             code_hash ? ACC_C(code_hash) : ACC_N, ACC_I(now), ACC_I(now + ttl)),
-                    NULL);
+    return tx_exec_args(tx,
+                        "INSERT INTO auth_tokens (tenant_id, hash, purpose, user_id, code_hash, "
+                        "created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        STORAGE_ARGS(STORAGE_CSTR(hash), STORAGE_CSTR(purpose),
+                                     STORAGE_CSTR(user_id),
+                                     code_hash ? STORAGE_CSTR(code_hash) : STORAGE_NULL,
+                                     STORAGE_INT(now), STORAGE_INT(now + ttl)),
+                        NULL);
 }
 
 /*
@@ -523,11 +473,12 @@ static enum err token_spend(struct tx *tx, const char *hash, const char *purpose
 {
     struct stmt *st = NULL;
     bool row = false;
-    enum err e = acc_query(tx,
-                           "UPDATE auth_tokens SET used_at = $4 WHERE tenant_id = $1 AND hash = $2 "
-                           "AND purpose = $3 AND used_at IS NULL AND expires_at > $4 "
-                           "RETURNING user_id",
-                           ACC_ARGS(ACC_C(hash), ACC_C(purpose), ACC_I(now)), &st, &row);
+    enum err e = tx_query(tx,
+                          "UPDATE auth_tokens SET used_at = $4 WHERE tenant_id = $1 AND hash = $2 "
+                          "AND purpose = $3 AND used_at IS NULL AND expires_at > $4 "
+                          "RETURNING user_id",
+                          STORAGE_ARGS(STORAGE_CSTR(hash), STORAGE_CSTR(purpose), STORAGE_INT(now)),
+                          &st, &row);
     if (!e && !row)
         e = ERR_NOT_FOUND;
     if (!e)
@@ -541,10 +492,10 @@ static enum err user_fill(struct tx *tx, const char *user_id, struct accounts_se
 {
     struct stmt *st = NULL;
     bool row = false;
-    enum err e = acc_query(tx,
-                           "SELECT role, email_verified_at FROM users "
-                           "WHERE tenant_id = $1 AND id = $2",
-                           ACC_ARGS(ACC_C(user_id)), &st, &row);
+    enum err e = tx_query(tx,
+                          "SELECT role, email_verified_at FROM users "
+                          "WHERE tenant_id = $1 AND id = $2",
+                          STORAGE_ARGS(STORAGE_CSTR(user_id)), &st, &row);
     if (!e && !row)
         e = ERR_NOT_FOUND;
     if (!e) {
@@ -616,22 +567,23 @@ static enum err signup_tx(struct accounts *a, const struct signup_rows *r,
     enum err e = storage_begin(a->db, r->t, TX_WRITE, &tx);
     if (e)
         return e;
-    e = acc_exec(tx, "INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)",
-                 ACC_ARGS(ACC_C(r->slug), ACC_T(r->org)), NULL);
+    e = tx_exec_args(tx, "INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)",
+                     STORAGE_ARGS(STORAGE_CSTR(r->slug), STORAGE_TEXT(r->org)), NULL);
     if (e == ERR_CONFLICT)
         *slug_taken = true;
     if (!e)
-        e = acc_exec(tx,
-                     "INSERT INTO users (tenant_id, id, email, password_hash, password_key_id, "
-                     "role, email_verified_at, failed_count, locked_until, created_at) "
-                     "VALUES ($1, $2, $3, $4, $5, 'super_admin', NULL, 0, NULL, $6)",
-                     ACC_ARGS(ACC_C(r->user_id), ACC_C(r->email), ACC_C(r->pw_hash),
-                              ACC_C(r->key_id), ACC_I(r->now)),
-                     NULL);
+        e = tx_exec_args(tx,
+                         "INSERT INTO users (tenant_id, id, email, password_hash, password_key_id, "
+                         "role, email_verified_at, failed_count, locked_until, created_at) "
+                         "VALUES ($1, $2, $3, $4, $5, 'super_admin', NULL, 0, NULL, $6)",
+                         STORAGE_ARGS(STORAGE_CSTR(r->user_id), STORAGE_CSTR(r->email),
+                                      STORAGE_CSTR(r->pw_hash), STORAGE_CSTR(r->key_id),
+                                      STORAGE_INT(r->now)),
+                         NULL);
     if (!e)
-        e = acc_exec(tx,
-                     "INSERT INTO user_emails (email_hash, tenant_id, user_id) VALUES ($2, $1, $3)",
-                     ACC_ARGS(ACC_C(r->email_hash), ACC_C(r->user_id)), NULL);
+        e = tx_exec_args(
+            tx, "INSERT INTO user_emails (email_hash, tenant_id, user_id) VALUES ($2, $1, $3)",
+            STORAGE_ARGS(STORAGE_CSTR(r->email_hash), STORAGE_CSTR(r->user_id)), NULL);
     if (!e)
         e = token_insert(tx, r->token_hash, "verify_email", r->user_id, NULL, r->now,
                          ACCOUNTS_VERIFY_TTL_S);
@@ -761,15 +713,16 @@ enum err accounts_verify_email(struct accounts *a, struct str token,
         return e;
     e = token_spend(tx, h, "verify_email", now, uid);
     if (!e) /* the other open links (resent mails) have nothing left to do */
-        e = acc_exec(tx,
-                     "UPDATE auth_tokens SET used_at = $3 WHERE tenant_id = $1 AND user_id = $2 "
-                     "AND purpose = 'verify_email' AND used_at IS NULL",
-                     ACC_ARGS(ACC_C(uid), ACC_I(now)), NULL);
+        e = tx_exec_args(
+            tx,
+            "UPDATE auth_tokens SET used_at = $3 WHERE tenant_id = $1 AND user_id = $2 "
+            "AND purpose = 'verify_email' AND used_at IS NULL",
+            STORAGE_ARGS(STORAGE_CSTR(uid), STORAGE_INT(now)), NULL);
     if (!e)
-        e = acc_exec(tx,
-                     "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $3) "
-                     "WHERE tenant_id = $1 AND id = $2",
-                     ACC_ARGS(ACC_C(uid), ACC_I(now)), NULL);
+        e = tx_exec_args(tx,
+                         "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $3) "
+                         "WHERE tenant_id = $1 AND id = $2",
+                         STORAGE_ARGS(STORAGE_CSTR(uid), STORAGE_INT(now)), NULL);
     char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
     target_of("user", uid, ut, sizeof ut);
     if (!e)
@@ -804,8 +757,8 @@ enum err accounts_verify_resend(struct accounts *a, const struct accounts_user_r
     struct stmt *st = NULL;
     bool row = false, verified = false;
     char em[ACCOUNTS_MAX_EMAIL + 1];
-    e = acc_query(tx, "SELECT email, email_verified_at FROM users WHERE tenant_id = $1 AND id = $2",
-                  ACC_ARGS(ACC_C(user->user_id)), &st, &row);
+    e = tx_query(tx, "SELECT email, email_verified_at FROM users WHERE tenant_id = $1 AND id = $2",
+                 STORAGE_ARGS(STORAGE_CSTR(user->user_id)), &st, &row);
     if (!e && !row)
         e = ERR_NOT_FOUND;
     if (!e) {
@@ -855,10 +808,10 @@ static enum err user_read(struct accounts *a, const struct accounts_user_ref *u,
         return e;
     struct stmt *st = NULL;
     bool row = false;
-    e = acc_query(tx,
-                  "SELECT password_hash, password_key_id, locked_until FROM users "
-                  "WHERE tenant_id = $1 AND id = $2",
-                  ACC_ARGS(ACC_C(u->user_id)), &st, &row);
+    e = tx_query(tx,
+                 "SELECT password_hash, password_key_id, locked_until FROM users "
+                 "WHERE tenant_id = $1 AND id = $2",
+                 STORAGE_ARGS(STORAGE_CSTR(u->user_id)), &st, &row);
     if (!e && row) {
         acc_col_copy(st, 0, r->hash, sizeof r->hash);
         acc_col_copy(st, 1, r->key_id, sizeof r->key_id);
@@ -885,17 +838,18 @@ static enum err signin_failed(struct accounts *a, const struct accounts_user_ref
     if (count) {
         struct stmt *st = NULL;
         bool row = false;
-        e = acc_query(tx,
-                      "UPDATE users SET failed_count = failed_count + 1 "
-                      "WHERE tenant_id = $1 AND id = $2 RETURNING failed_count",
-                      ACC_ARGS(ACC_C(u->user_id)), &st, &row);
+        e = tx_query(tx,
+                     "UPDATE users SET failed_count = failed_count + 1 "
+                     "WHERE tenant_id = $1 AND id = $2 RETURNING failed_count",
+                     STORAGE_ARGS(STORAGE_CSTR(u->user_id)), &st, &row);
         if (!e && row)
             failures = stmt_col_int(st, 0);
         stmt_finish(st);
         delay = lock_delay(failures, ACCOUNTS_LOCK_THRESHOLD);
         if (!e && delay > 0)
-            e = acc_exec(tx, "UPDATE users SET locked_until = $3 WHERE tenant_id = $1 AND id = $2",
-                         ACC_ARGS(ACC_C(u->user_id), ACC_I(now + delay)), NULL);
+            e = tx_exec_args(
+                tx, "UPDATE users SET locked_until = $3 WHERE tenant_id = $1 AND id = $2",
+                STORAGE_ARGS(STORAGE_CSTR(u->user_id), STORAGE_INT(now + delay)), NULL);
     }
     if (!e)
         e = acc_audit(tx, "auth.signin", AUDIT_ACTOR_ANONYMOUS, NULL, ut, AUDIT_FAILURE, c,
@@ -921,17 +875,18 @@ static enum err signin_succeeded(struct accounts *a, const struct accounts_user_
     if (e)
         return e;
     if (new_hash)
-        e = acc_exec(
+        e = tx_exec_args(
             tx,
             "UPDATE users SET failed_count = 0, locked_until = NULL, password_hash = $3, "
             "password_key_id = $4 WHERE tenant_id = $1 AND id = $2",
-            ACC_ARGS(ACC_C(u->user_id), ACC_C(new_hash), ACC_C(keyring_current(a->ring)->id)),
+            STORAGE_ARGS(STORAGE_CSTR(u->user_id), STORAGE_CSTR(new_hash),
+                         STORAGE_CSTR(keyring_current(a->ring)->id)),
             NULL);
     else
-        e = acc_exec(tx,
-                     "UPDATE users SET failed_count = 0, locked_until = NULL "
-                     "WHERE tenant_id = $1 AND id = $2",
-                     ACC_ARGS(ACC_C(u->user_id)), NULL);
+        e = tx_exec_args(tx,
+                         "UPDATE users SET failed_count = 0, locked_until = NULL "
+                         "WHERE tenant_id = $1 AND id = $2",
+                         STORAGE_ARGS(STORAGE_CSTR(u->user_id)), NULL);
     if (!e)
         e = acc_session_create(a, tx, u, c, session_id, out);
     if (!e)
@@ -1155,17 +1110,19 @@ enum err accounts_password_reset(struct accounts *a, struct str token, struct st
         goto done;
     e = token_spend(tx, h, "reset_password", now, uid);
     if (!e) /* every other open reset link of the user dies with this one */
-        e = acc_exec(tx,
-                     "UPDATE auth_tokens SET used_at = $3 WHERE tenant_id = $1 AND user_id = $2 "
-                     "AND purpose = 'reset_password' AND used_at IS NULL",
-                     ACC_ARGS(ACC_C(uid), ACC_I(now)), NULL);
+        e = tx_exec_args(
+            tx,
+            "UPDATE auth_tokens SET used_at = $3 WHERE tenant_id = $1 AND user_id = $2 "
+            "AND purpose = 'reset_password' AND used_at IS NULL",
+            STORAGE_ARGS(STORAGE_CSTR(uid), STORAGE_INT(now)), NULL);
     if (!e)
-        e = acc_exec(
+        e = tx_exec_args(
             tx,
             "UPDATE users SET password_hash = $3, password_key_id = $4, failed_count = 0, "
             "locked_until = NULL, email_verified_at = COALESCE(email_verified_at, $5) "
             "WHERE tenant_id = $1 AND id = $2",
-            ACC_ARGS(ACC_C(uid), ACC_C(pw_hash), ACC_C(keyring_current(a->ring)->id), ACC_I(now)),
+            STORAGE_ARGS(STORAGE_CSTR(uid), STORAGE_CSTR(pw_hash),
+                         STORAGE_CSTR(keyring_current(a->ring)->id), STORAGE_INT(now)),
             NULL);
     if (!e)
         e = acc_sessions_revoke_all(a, tx, uid, &revoked);
@@ -1205,10 +1162,11 @@ static enum err magic_signin(struct accounts *a, struct tx *tx, const struct acc
                              char session_id[ACCOUNTS_SECRET_LEN + 1], struct accounts_session *out)
 {
     /* the link proves the mailbox */
-    enum err e = acc_exec(tx,
-                          "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $3) "
-                          "WHERE tenant_id = $1 AND id = $2",
-                          ACC_ARGS(ACC_C(u->user_id), ACC_I(now)), NULL);
+    enum err e =
+        tx_exec_args(tx,
+                     "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $3) "
+                     "WHERE tenant_id = $1 AND id = $2",
+                     STORAGE_ARGS(STORAGE_CSTR(u->user_id), STORAGE_INT(now)), NULL);
     if (!e)
         e = acc_session_create(a, tx, u, c, session_id, out);
     if (!e)
@@ -1295,24 +1253,26 @@ static enum err consume_code(struct accounts *a, struct str email, struct str co
     for (size_t k = 0; k < a->n_code_keys && !e && n == 0; k++) {
         char chx[ACCOUNTS_HASH_HEX + 1];
         code_mac(a->code_keys[k], &u, cn, chx);
-        e = acc_exec(tx,
-                     "UPDATE auth_tokens SET used_at = $4 WHERE tenant_id = $1 AND user_id = $2 "
-                     "AND code_hash = $3 AND purpose = 'magic_link' AND used_at IS NULL "
-                     "AND expires_at > $4",
-                     ACC_ARGS(ACC_C(u.user_id), ACC_C(chx), ACC_I(now)), &n);
+        e = tx_exec_args(
+            tx,
+            "UPDATE auth_tokens SET used_at = $4 WHERE tenant_id = $1 AND user_id = $2 "
+            "AND code_hash = $3 AND purpose = 'magic_link' AND used_at IS NULL "
+            "AND expires_at > $4",
+            STORAGE_ARGS(STORAGE_CSTR(u.user_id), STORAGE_CSTR(chx), STORAGE_INT(now)), &n);
     }
     crypto_wipe(cn, sizeof cn);
     if (!e && n == 1)
         return magic_signin(a, tx, &u, now, c, session_id, out);
     /* a wrong code: counts against every open link of the user, burnt at the limit */
     if (!e)
-        e = acc_exec(tx,
-                     "UPDATE auth_tokens SET attempts = attempts + 1, "
-                     "used_at = CASE WHEN attempts + 1 >= $4 THEN $3 ELSE used_at END "
-                     "WHERE tenant_id = $1 AND user_id = $2 AND purpose = 'magic_link' "
-                     "AND used_at IS NULL AND expires_at > $3",
-                     ACC_ARGS(ACC_C(u.user_id), ACC_I(now), ACC_I(ACCOUNTS_MAGIC_MAX_ATTEMPTS)),
-                     NULL);
+        e = tx_exec_args(tx,
+                         "UPDATE auth_tokens SET attempts = attempts + 1, "
+                         "used_at = CASE WHEN attempts + 1 >= $4 THEN $3 ELSE used_at END "
+                         "WHERE tenant_id = $1 AND user_id = $2 AND purpose = 'magic_link' "
+                         "AND used_at IS NULL AND expires_at > $3",
+                         STORAGE_ARGS(STORAGE_CSTR(u.user_id), STORAGE_INT(now),
+                                      STORAGE_INT(ACCOUNTS_MAGIC_MAX_ATTEMPTS)),
+                         NULL);
     char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
     target_of("user", u.user_id, ut, sizeof ut);
     if (!e)

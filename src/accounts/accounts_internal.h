@@ -28,30 +28,6 @@ int64_t accounts_now(const struct accounts *a);
 /* The context of the directory statements (accounts.h). */
 extern const struct tenant_ctx acc_directory_ctx;
 
-/* A bound parameter, from $2 on. */
-struct acc_arg {
-    enum { ACC_TEXT, ACC_INT, ACC_NULL } kind;
-    struct str s;
-    int64_t i;
-};
-#define ACC_T(v) ((struct acc_arg){.kind = ACC_TEXT, .s = (v)})
-#define ACC_C(v) ((struct acc_arg){.kind = ACC_TEXT, .s = str_from_cstr(v)})
-#define ACC_I(v) ((struct acc_arg){.kind = ACC_INT, .i = (int64_t)(v)})
-#define ACC_N    ((struct acc_arg){.kind = ACC_NULL})
-#define ACC_ARGS(...)                                                                              \
-    ((const struct acc_arg[]){__VA_ARGS__}),                                                       \
-        (sizeof((const struct acc_arg[]){__VA_ARGS__}) / sizeof(struct acc_arg))
-
-/*
- * Prepares sql, binds args to $2.. and steps once: *row says whether a row is
- * there; the statement is left to the caller (stmt_finish) in *out.
- */
-MUST_CHECK enum err acc_query(struct tx *tx, const char *sql, const struct acc_arg *args, size_t n,
-                              struct stmt **out, bool *row);
-/* Runs a statement to completion; *changes (may be NULL) gets the rows changed. */
-MUST_CHECK enum err acc_exec(struct tx *tx, const char *sql, const struct acc_arg *args, size_t n,
-                             uint64_t *changes);
-
 /* Copies a column into a fixed buffer (cut to cap - 1 bytes). */
 void acc_col_copy(const struct stmt *st, int col, char *out, size_t cap);
 

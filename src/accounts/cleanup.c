@@ -55,7 +55,9 @@ static enum err tenants_due(struct accounts *a, const char *after, int64_t cutof
               "ORDER BY 1 LIMIT $4";
     struct stmt *st = NULL;
     bool row = false;
-    e = acc_query(tx, sql, ACC_ARGS(ACC_C(after), ACC_I(cutoff), ACC_I(CLEANUP_BATCH)), &st, &row);
+    e = tx_query(tx, sql,
+                 STORAGE_ARGS(STORAGE_CSTR(after), STORAGE_INT(cutoff), STORAGE_INT(CLEANUP_BATCH)),
+                 &st, &row);
     while (!e && row && *n < CLEANUP_BATCH) {
         struct str id = stmt_col_text(st, 0);
         if (!storage_tenant_id_valid(id)) {
@@ -84,15 +86,15 @@ static enum err clean_tenant(struct accounts *a, const struct tenant_ctx *t, int
         return e;
     uint64_t sessions = 0, tokens = 0;
     /* idle_expires_at never passes expires_at; both are named so the rule reads as documented */
-    e = acc_exec(tx,
-                 "DELETE FROM sessions WHERE tenant_id = $1 "
-                 "AND (revoked_at <= $2 OR expires_at <= $2 OR idle_expires_at <= $2)",
-                 ACC_ARGS(ACC_I(cutoff)), &sessions);
+    e = tx_exec_args(tx,
+                     "DELETE FROM sessions WHERE tenant_id = $1 "
+                     "AND (revoked_at <= $2 OR expires_at <= $2 OR idle_expires_at <= $2)",
+                     STORAGE_ARGS(STORAGE_INT(cutoff)), &sessions);
     if (!e)
-        e = acc_exec(tx,
-                     "DELETE FROM auth_tokens WHERE tenant_id = $1 "
-                     "AND (used_at <= $2 OR expires_at <= $2)",
-                     ACC_ARGS(ACC_I(cutoff)), &tokens);
+        e = tx_exec_args(tx,
+                         "DELETE FROM auth_tokens WHERE tenant_id = $1 "
+                         "AND (used_at <= $2 OR expires_at <= $2)",
+                         STORAGE_ARGS(STORAGE_INT(cutoff)), &tokens);
     if (e) {
         storage_rollback(tx);
         return e;
@@ -120,20 +122,20 @@ static enum err clean_ip_counters(struct accounts *a, int64_t now, uint64_t *n)
     if (storage_tx_backend(tx) == STORAGE_POSTGRES) {
         struct stmt *st = NULL;
         bool row = false;
-        e = acc_query(tx,
-                      "SELECT accounts_ip_cleanup($2::bigint, $3::bigint) "
-                      "WHERE $1::uuid = '" ACCOUNTS_DIRECTORY_TENANT "'::uuid",
-                      ACC_ARGS(ACC_I(now), ACC_I(ACCOUNTS_IP_WINDOW_S)), &st, &row);
+        e = tx_query(tx,
+                     "SELECT accounts_ip_cleanup($2::bigint, $3::bigint) "
+                     "WHERE $1::uuid = '" ACCOUNTS_DIRECTORY_TENANT "'::uuid",
+                     STORAGE_ARGS(STORAGE_INT(now), STORAGE_INT(ACCOUNTS_IP_WINDOW_S)), &st, &row);
         if (!e && row)
             *n = (uint64_t)stmt_col_int(st, 0);
         stmt_finish(st);
     } else {
         /* the condition under which ip_failure (accounts.c) starts a counter over */
-        e = acc_exec(tx,
-                     "DELETE FROM login_failures_ip "
-                     "WHERE $1 = '" ACCOUNTS_DIRECTORY_TENANT "' AND window_start + $3 <= $2 "
-                     "AND (locked_until IS NULL OR locked_until <= $2)",
-                     ACC_ARGS(ACC_I(now), ACC_I(ACCOUNTS_IP_WINDOW_S)), n);
+        e = tx_exec_args(tx,
+                         "DELETE FROM login_failures_ip "
+                         "WHERE $1 = '" ACCOUNTS_DIRECTORY_TENANT "' AND window_start + $3 <= $2 "
+                         "AND (locked_until IS NULL OR locked_until <= $2)",
+                         STORAGE_ARGS(STORAGE_INT(now), STORAGE_INT(ACCOUNTS_IP_WINDOW_S)), n);
     }
     if (e) {
         storage_rollback(tx);

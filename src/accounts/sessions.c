@@ -51,13 +51,14 @@ enum err acc_session_create(struct accounts *a, struct tx *tx, const struct acco
     int64_t now = accounts_now(a);
     int64_t expires = now + ACCOUNTS_SESSION_ABSOLUTE_S;
     int64_t idle = now + ACCOUNTS_SESSION_IDLE_S;
-    e = acc_exec(tx,
-                 "INSERT INTO sessions (tenant_id, id_hash, user_id, created_at, last_seen_at, "
-                 "expires_at, idle_expires_at, revoked_at, client_ip, user_agent) "
-                 "VALUES ($1, $2, $3, $4, $4, $5, $6, NULL, $7, $8)",
-                 ACC_ARGS(ACC_C(h), ACC_C(user->user_id), ACC_I(now), ACC_I(expires), ACC_I(idle),
-                          ACC_C(c && c->ip ? c->ip : ""), ACC_C(ua)),
-                 NULL);
+    e = tx_exec_args(tx,
+                     "INSERT INTO sessions (tenant_id, id_hash, user_id, created_at, last_seen_at, "
+                     "expires_at, idle_expires_at, revoked_at, client_ip, user_agent) "
+                     "VALUES ($1, $2, $3, $4, $4, $5, $6, NULL, $7, $8)",
+                     STORAGE_ARGS(STORAGE_CSTR(h), STORAGE_CSTR(user->user_id), STORAGE_INT(now),
+                                  STORAGE_INT(expires), STORAGE_INT(idle),
+                                  STORAGE_CSTR(c && c->ip ? c->ip : ""), STORAGE_CSTR(ua)),
+                     NULL);
     if (e) {
         crypto_wipe(session_id, ACCOUNTS_SECRET_LEN + 1);
         return e;
@@ -75,10 +76,10 @@ enum err acc_session_create(struct accounts *a, struct tx *tx, const struct acco
 enum err acc_sessions_revoke_all(struct accounts *a, struct tx *tx, const char *user_id,
                                  uint64_t *n)
 {
-    return acc_exec(tx,
-                    "UPDATE sessions SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 "
-                    "AND revoked_at IS NULL",
-                    ACC_ARGS(ACC_C(user_id), ACC_I(accounts_now(a))), n);
+    return tx_exec_args(tx,
+                        "UPDATE sessions SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 "
+                        "AND revoked_at IS NULL",
+                        STORAGE_ARGS(STORAGE_CSTR(user_id), STORAGE_INT(accounts_now(a))), n);
 }
 
 /* The live session with hash h in t; ERR_UNAUTHENTICATED when none. */
@@ -91,12 +92,12 @@ static enum err session_read(struct accounts *a, const struct tenant_ctx *t, con
         return e;
     struct stmt *st = NULL;
     bool row = false;
-    e = acc_query(tx,
-                  "SELECT s.user_id, s.created_at, s.last_seen_at, s.expires_at, "
-                  "s.idle_expires_at, s.revoked_at, u.role, u.email_verified_at "
-                  "FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id "
-                  "WHERE s.tenant_id = $1 AND u.tenant_id = $1 AND s.id_hash = $2",
-                  ACC_ARGS(ACC_C(h)), &st, &row);
+    e = tx_query(tx,
+                 "SELECT s.user_id, s.created_at, s.last_seen_at, s.expires_at, "
+                 "s.idle_expires_at, s.revoked_at, u.role, u.email_verified_at "
+                 "FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id "
+                 "WHERE s.tenant_id = $1 AND u.tenant_id = $1 AND s.id_hash = $2",
+                 STORAGE_ARGS(STORAGE_CSTR(h)), &st, &row);
     if (!e && !row)
         e = ERR_UNAUTHENTICATED;
     if (!e) {
@@ -135,11 +136,11 @@ static enum err session_slide(struct accounts *a, const struct tenant_ctx *t, co
         return e;
     uint64_t n = 0;
     /* the conditions again: a revocation since the read wins */
-    e = acc_exec(tx,
-                 "UPDATE sessions SET last_seen_at = $3, idle_expires_at = $4 "
-                 "WHERE tenant_id = $1 AND id_hash = $2 AND revoked_at IS NULL "
-                 "AND idle_expires_at > $3 AND expires_at > $3",
-                 ACC_ARGS(ACC_C(h), ACC_I(now), ACC_I(idle)), &n);
+    e = tx_exec_args(tx,
+                     "UPDATE sessions SET last_seen_at = $3, idle_expires_at = $4 "
+                     "WHERE tenant_id = $1 AND id_hash = $2 AND revoked_at IS NULL "
+                     "AND idle_expires_at > $3 AND expires_at > $3",
+                     STORAGE_ARGS(STORAGE_CSTR(h), STORAGE_INT(now), STORAGE_INT(idle)), &n);
     if (!e && n != 1)
         e = ERR_UNAUTHENTICATED;
     if (e) {
@@ -192,11 +193,12 @@ static enum err revoke_one(struct accounts *a, struct tx *tx, const char *user_i
 {
     uint64_t n = 0;
     int64_t now = accounts_now(a);
-    enum err e = acc_exec(tx,
-                          "UPDATE sessions SET revoked_at = $4 WHERE tenant_id = $1 "
-                          "AND user_id = $2 AND id_hash = $3 AND revoked_at IS NULL "
-                          "AND expires_at > $4 AND idle_expires_at > $4",
-                          ACC_ARGS(ACC_C(user_id), ACC_C(h), ACC_I(now)), &n);
+    enum err e =
+        tx_exec_args(tx,
+                     "UPDATE sessions SET revoked_at = $4 WHERE tenant_id = $1 "
+                     "AND user_id = $2 AND id_hash = $3 AND revoked_at IS NULL "
+                     "AND expires_at > $4 AND idle_expires_at > $4",
+                     STORAGE_ARGS(STORAGE_CSTR(user_id), STORAGE_CSTR(h), STORAGE_INT(now)), &n);
     return e ? e : n == 1 ? ERR_OK : ERR_NOT_FOUND;
 }
 
@@ -284,12 +286,14 @@ enum err accounts_sessions_list(struct accounts *a, const struct accounts_user_r
         return e;
     struct stmt *st = NULL;
     bool row = false;
-    e = acc_query(tx,
-                  "SELECT id_hash, created_at, last_seen_at, expires_at, client_ip, user_agent "
-                  "FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL "
-                  "AND expires_at > $3 AND idle_expires_at > $3 "
-                  "ORDER BY created_at DESC, id_hash LIMIT $4",
-                  ACC_ARGS(ACC_C(user->user_id), ACC_I(now), ACC_I((int64_t)cap)), &st, &row);
+    e = tx_query(
+        tx,
+        "SELECT id_hash, created_at, last_seen_at, expires_at, client_ip, user_agent "
+        "FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL "
+        "AND expires_at > $3 AND idle_expires_at > $3 "
+        "ORDER BY created_at DESC, id_hash LIMIT $4",
+        STORAGE_ARGS(STORAGE_CSTR(user->user_id), STORAGE_INT(now), STORAGE_INT((int64_t)cap)), &st,
+        &row);
     while (!e && row && *n < cap) {
         struct accounts_session_info *s = &list[*n];
         acc_col_copy(st, 0, s->id_hash, sizeof s->id_hash);

@@ -37,67 +37,6 @@ _Static_assert(AUTH_MAX_KEY_TEXT >= AUTH_KEY_TEXT_LEN, "a key fits the limit");
 
 /* ---- statements ------------------------------------------------------------------- */
 
-/* A bound parameter, from $2 on. */
-struct arg {
-    enum { ARG_TEXT, ARG_INT, ARG_NULL } kind;
-    struct str s;
-    int64_t i;
-};
-#define A_STR(v)  ((struct arg){.kind = ARG_TEXT, .s = (v)})
-#define A_CSTR(v) ((struct arg){.kind = ARG_TEXT, .s = str_from_cstr(v)})
-#define A_INT(v)  ((struct arg){.kind = ARG_INT, .i = (int64_t)(v)})
-#define A_NULL    ((struct arg){.kind = ARG_NULL})
-#define ARGS(...)                                                                                  \
-    ((const struct arg[]){__VA_ARGS__}),                                                           \
-        (sizeof((const struct arg[]){__VA_ARGS__}) / sizeof(struct arg))
-
-/* Prepares sql, binds args to $2.. and steps once; the statement is left in *out. */
-static enum err query(struct tx *tx, const char *sql, const struct arg *args, size_t n,
-                      struct stmt **out, bool *row)
-{
-    *out = NULL;
-    *row = false;
-    struct stmt *st = NULL;
-    enum err e = tx_prepare(tx, sql, &st);
-    for (size_t i = 0; i < n && !e; i++) {
-        int idx = (int)i + 2;
-        switch (args[i].kind) {
-        case ARG_TEXT:
-            e = stmt_bind_text(st, idx, args[i].s);
-            break;
-        case ARG_INT:
-            e = stmt_bind_int(st, idx, args[i].i);
-            break;
-        case ARG_NULL:
-            e = stmt_bind_null(st, idx);
-            break;
-        }
-    }
-    if (!e)
-        e = stmt_step(st, row);
-    if (e) {
-        stmt_finish(st);
-        return e;
-    }
-    *out = st;
-    return ERR_OK;
-}
-
-/* Runs a statement to completion; *changes (may be NULL) gets the rows changed. */
-static enum err exec(struct tx *tx, const char *sql, const struct arg *args, size_t n,
-                     uint64_t *changes)
-{
-    struct stmt *st = NULL;
-    bool row = false;
-    enum err e = query(tx, sql, args, n, &st, &row);
-    while (!e && row)
-        e = stmt_step(st, &row);
-    if (changes)
-        *changes = e ? 0 : stmt_changes(st);
-    stmt_finish(st);
-    return e;
-}
-
 /* Copies a text column into out[cap]; false when it does not fit (the schema says it does). */
 static bool col_copy(const struct stmt *st, int col, char *out, size_t cap)
 {
@@ -300,8 +239,8 @@ static enum err actor_load(struct tx *tx, const struct auth_actor *who, int64_t 
     struct stmt *st = NULL;
     bool row = false;
     enum err e =
-        query(tx, "SELECT role, email_verified_at FROM users WHERE tenant_id = $1 AND id = $2",
-              ARGS(A_CSTR(a->user_id)), &st, &row);
+        tx_query(tx, "SELECT role, email_verified_at FROM users WHERE tenant_id = $1 AND id = $2",
+                 STORAGE_ARGS(STORAGE_CSTR(a->user_id)), &st, &row);
     if (e)
         return e;
     bool verified = false;
@@ -323,11 +262,12 @@ static enum err actor_load(struct tx *tx, const struct auth_actor *who, int64_t 
     if (!k)
         return ERR_OK;
 
-    e = query(tx,
-              "SELECT scopes, expires_at FROM api_keys WHERE tenant_id = $1 AND id = $2"
-              " AND created_by = $3 AND revoked_at IS NULL"
-              " AND (expires_at IS NULL OR expires_at > $4)",
-              ARGS(A_CSTR(k->key_id), A_CSTR(a->user_id), A_INT(now)), &st, &row);
+    e = tx_query(tx,
+                 "SELECT scopes, expires_at FROM api_keys WHERE tenant_id = $1 AND id = $2"
+                 " AND created_by = $3 AND revoked_at IS NULL"
+                 " AND (expires_at IS NULL OR expires_at > $4)",
+                 STORAGE_ARGS(STORAGE_CSTR(k->key_id), STORAGE_CSTR(a->user_id), STORAGE_INT(now)),
+                 &st, &row);
     if (e)
         return e;
     if (row) {
@@ -416,11 +356,11 @@ static enum err make_room(struct tx *tx, int64_t now, const char **reason)
 {
     struct stmt *st = NULL;
     bool row = false;
-    enum err e = query(tx,
-                       "SELECT count(*), coalesce(sum(CASE WHEN revoked_at IS NULL AND"
-                       " (expires_at IS NULL OR expires_at > $2) THEN 1 ELSE 0 END), 0)"
-                       " FROM api_keys WHERE tenant_id = $1",
-                       ARGS(A_INT(now)), &st, &row);
+    enum err e = tx_query(tx,
+                          "SELECT count(*), coalesce(sum(CASE WHEN revoked_at IS NULL AND"
+                          " (expires_at IS NULL OR expires_at > $2) THEN 1 ELSE 0 END), 0)"
+                          " FROM api_keys WHERE tenant_id = $1",
+                          STORAGE_ARGS(STORAGE_INT(now)), &st, &row);
     if (e)
         return e;
     int64_t total = row ? stmt_col_int(st, 0) : 0, live = row ? stmt_col_int(st, 1) : 0;
@@ -431,12 +371,13 @@ static enum err make_room(struct tx *tx, int64_t now, const char **reason)
     }
     if (total < AUTH_MAX_KEYS_PER_TENANT)
         return ERR_OK;
-    return exec(tx,
-                "DELETE FROM api_keys WHERE tenant_id = $1 AND id IN ("
-                " SELECT id FROM api_keys WHERE tenant_id = $1"
-                " AND (revoked_at IS NOT NULL OR expires_at <= $2)"
-                " ORDER BY created_at, id LIMIT $3)",
-                ARGS(A_INT(now), A_INT(total - AUTH_MAX_KEYS_PER_TENANT + 1)), NULL);
+    return tx_exec_args(
+        tx,
+        "DELETE FROM api_keys WHERE tenant_id = $1 AND id IN ("
+        " SELECT id FROM api_keys WHERE tenant_id = $1"
+        " AND (revoked_at IS NOT NULL OR expires_at <= $2)"
+        " ORDER BY created_at, id LIMIT $3)",
+        STORAGE_ARGS(STORAGE_INT(now), STORAGE_INT(total - AUTH_MAX_KEYS_PER_TENANT + 1)), NULL);
 }
 
 struct new_key {
@@ -457,10 +398,11 @@ static enum err create_in(struct tx *tx, const struct auth_actor *who, struct ne
     /* PostgreSQL: creations of one tenant queue here, so two cannot both pass the count
      * (SQLite write transactions are exclusive already) */
     if (storage_tx_backend(tx) == STORAGE_POSTGRES)
-        e = exec(tx,
-                 "SELECT pg_advisory_xact_lock(hashtextextended('shiplog/api_keys/' || $1::text,"
-                 " 0))",
-                 NULL, 0, NULL);
+        e = tx_exec_args(
+            tx,
+            "SELECT pg_advisory_xact_lock(hashtextextended('shiplog/api_keys/' || $1::text,"
+            " 0))",
+            NULL, 0, NULL);
     struct actor a;
     memset(&a, 0, sizeof a);
     if (!e)
@@ -488,14 +430,16 @@ static enum err create_in(struct tx *tx, const struct auth_actor *who, struct ne
 
     if ((e = make_room(tx, k->now, reason)) != ERR_OK)
         return e;
-    e = exec(tx,
-             "INSERT INTO api_keys (tenant_id, id, hash, prefix, name, scopes, created_by,"
-             " parent_id, created_at, expires_at, last_used_at, revoked_at)"
-             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)",
-             ARGS(A_CSTR(out->id), A_CSTR(k->hash), A_CSTR(out->prefix), A_CSTR(k->name),
-                  A_INT(k->scopes), A_CSTR(a.user_id), a.key_id ? A_CSTR(a.key_id) : A_NULL,
-                  A_INT(k->now), k->expires_at ? A_INT(k->expires_at) : A_NULL),
-             NULL);
+    e = tx_exec_args(
+        tx,
+        "INSERT INTO api_keys (tenant_id, id, hash, prefix, name, scopes, created_by,"
+        " parent_id, created_at, expires_at, last_used_at, revoked_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)",
+        STORAGE_ARGS(STORAGE_CSTR(out->id), STORAGE_CSTR(k->hash), STORAGE_CSTR(out->prefix),
+                     STORAGE_CSTR(k->name), STORAGE_INT(k->scopes), STORAGE_CSTR(a.user_id),
+                     a.key_id ? STORAGE_CSTR(a.key_id) : STORAGE_NULL, STORAGE_INT(k->now),
+                     k->expires_at ? STORAGE_INT(k->expires_at) : STORAGE_NULL),
+        NULL);
     if (e)
         return e;
 
@@ -604,10 +548,12 @@ static enum err touch(struct storage *db, const struct tenant_ctx *t, const char
     enum err e = storage_begin(db, t, TX_WRITE, &tx);
     if (e)
         return e;
-    e = exec(tx,
-             "UPDATE api_keys SET last_used_at = $3 WHERE tenant_id = $1 AND id = $2"
-             " AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at <= $4)",
-             ARGS(A_CSTR(key_id), A_INT(now), A_INT(now - AUTH_KEY_TOUCH_S)), NULL);
+    e = tx_exec_args(
+        tx,
+        "UPDATE api_keys SET last_used_at = $3 WHERE tenant_id = $1 AND id = $2"
+        " AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at <= $4)",
+        STORAGE_ARGS(STORAGE_CSTR(key_id), STORAGE_INT(now), STORAGE_INT(now - AUTH_KEY_TOUCH_S)),
+        NULL);
     if (e) {
         storage_rollback(tx);
         return e;
@@ -621,13 +567,13 @@ static enum err key_read(struct tx *tx, const char *h, int64_t now, struct auth_
 {
     struct stmt *st = NULL;
     bool row = false;
-    enum err e = query(tx,
-                       "SELECT k.id, k.hash, k.prefix, k.scopes, k.created_by, k.expires_at,"
-                       " k.revoked_at, k.last_used_at, u.role, u.email_verified_at"
-                       " FROM api_keys k JOIN users u"
-                       " ON u.tenant_id = k.tenant_id AND u.id = k.created_by"
-                       " WHERE k.tenant_id = $1 AND u.tenant_id = $1 AND k.hash = $2",
-                       ARGS(A_CSTR(h)), &st, &row);
+    enum err e = tx_query(tx,
+                          "SELECT k.id, k.hash, k.prefix, k.scopes, k.created_by, k.expires_at,"
+                          " k.revoked_at, k.last_used_at, u.role, u.email_verified_at"
+                          " FROM api_keys k JOIN users u"
+                          " ON u.tenant_id = k.tenant_id AND u.id = k.created_by"
+                          " WHERE k.tenant_id = $1 AND u.tenant_id = $1 AND k.hash = $2",
+                          STORAGE_ARGS(STORAGE_CSTR(h)), &st, &row);
     if (e)
         return e;
     if (!row) {
@@ -726,12 +672,12 @@ enum err auth_key_list(struct storage *db, const struct tenant_ctx *t, const cha
     struct stmt *st = NULL;
     bool row = false;
     if (created_by)
-        e = query(tx,
-                  LIST_COLUMNS " AND created_by = $2 ORDER BY created_at DESC, id DESC LIMIT $3",
-                  ARGS(A_CSTR(created_by), A_INT(lim)), &st, &row);
+        e = tx_query(tx,
+                     LIST_COLUMNS " AND created_by = $2 ORDER BY created_at DESC, id DESC LIMIT $3",
+                     STORAGE_ARGS(STORAGE_CSTR(created_by), STORAGE_INT(lim)), &st, &row);
     else
-        e = query(tx, LIST_COLUMNS " ORDER BY created_at DESC, id DESC LIMIT $2", ARGS(A_INT(lim)),
-                  &st, &row);
+        e = tx_query(tx, LIST_COLUMNS " ORDER BY created_at DESC, id DESC LIMIT $2",
+                     STORAGE_ARGS(STORAGE_INT(lim)), &st, &row);
 #undef LIST_COLUMNS
     while (!e && row && *n < cap) {
         if ((e = row_info(st, &out[*n])) != ERR_OK)
@@ -772,11 +718,11 @@ static enum err heirs_of(struct tx *tx, const char *key_id, struct heir *out, si
     *n = *total = 0;
     struct stmt *st = NULL;
     bool row = false;
-    enum err e = query(tx,
-                       DESCENDANTS " SELECT id, prefix FROM api_keys WHERE tenant_id = $1"
-                                   " AND revoked_at IS NULL AND id IN (SELECT id FROM d)"
-                                   " ORDER BY created_at, id",
-                       ARGS(A_CSTR(key_id)), &st, &row);
+    enum err e = tx_query(tx,
+                          DESCENDANTS " SELECT id, prefix FROM api_keys WHERE tenant_id = $1"
+                                      " AND revoked_at IS NULL AND id IN (SELECT id FROM d)"
+                                      " ORDER BY created_at, id",
+                          STORAGE_ARGS(STORAGE_CSTR(key_id)), &st, &row);
     while (!e && row) {
         if (*n < cap) {
             if (!col_copy(st, 0, out[*n].id, sizeof out[*n].id) ||
@@ -800,10 +746,10 @@ static enum err revoke_in(struct tx *tx, const char *id, const struct auth_actor
     *denied = false;
     struct stmt *st = NULL;
     bool row = false;
-    enum err e = query(tx,
-                       "SELECT created_by, prefix, name, revoked_at FROM api_keys"
-                       " WHERE tenant_id = $1 AND id = $2",
-                       ARGS(A_CSTR(id)), &st, &row);
+    enum err e = tx_query(tx,
+                          "SELECT created_by, prefix, name, revoked_at FROM api_keys"
+                          " WHERE tenant_id = $1 AND id = $2",
+                          STORAGE_ARGS(STORAGE_CSTR(id)), &st, &row);
     if (e)
         return e;
     char owner[AUTH_USER_ID_LEN + 1] = "", prefix[AUTH_KEY_PREFIX_LEN + 1] = "",
@@ -850,20 +796,21 @@ static enum err revoke_in(struct tx *tx, const char *id, const struct auth_actor
     /* the key, then everything made from it (a tenant holds at most
      * AUTH_MAX_KEYS_PER_TENANT keys, so every one gets its audit line) */
     uint64_t changed = 0;
-    e = exec(tx,
-             "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2"
-             " AND revoked_at IS NULL",
-             ARGS(A_CSTR(id), A_INT(now)), &changed);
+    e = tx_exec_args(tx,
+                     "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2"
+                     " AND revoked_at IS NULL",
+                     STORAGE_ARGS(STORAGE_CSTR(id), STORAGE_INT(now)), &changed);
     if (e || changed != 1)
         return e; /* revoked meanwhile: nothing left to do */
     struct heir heirs[AUTH_MAX_KEYS_PER_TENANT];
     size_t n = 0, total = 0;
     if ((e = heirs_of(tx, id, heirs, AUTH_MAX_KEYS_PER_TENANT, &n, &total)) != ERR_OK)
         return e;
-    if (total && (e = exec(tx,
-                           DESCENDANTS " UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1"
-                                       " AND revoked_at IS NULL AND id IN (SELECT id FROM d)",
-                           ARGS(A_CSTR(id), A_INT(now)), NULL)) != ERR_OK)
+    if (total &&
+        (e = tx_exec_args(tx,
+                          DESCENDANTS " UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1"
+                                      " AND revoked_at IS NULL AND id IN (SELECT id FROM d)",
+                          STORAGE_ARGS(STORAGE_CSTR(id), STORAGE_INT(now)), NULL)) != ERR_OK)
         return e;
     struct log_field f[8];
     const struct log_field base[] = {

@@ -561,3 +561,57 @@ enum err tx_exec(struct tx *tx, const char *sql)
     stmt_finish(st);
     return e;
 }
+
+static enum err bind_args(struct stmt *st, const struct storage_arg *args, size_t n)
+{
+    enum err e = ERR_OK;
+    for (size_t i = 0; i < n && !e; i++) {
+        int idx = (int)i + 2;
+        switch (args[i].kind) {
+        case STORAGE_ARG_TEXT:
+            e = stmt_bind_text(st, idx, args[i].s);
+            break;
+        case STORAGE_ARG_INT:
+            e = stmt_bind_int(st, idx, args[i].i);
+            break;
+        case STORAGE_ARG_NULL:
+            e = stmt_bind_null(st, idx);
+            break;
+        }
+    }
+    return e;
+}
+
+enum err tx_query(struct tx *tx, const char *sql, const struct storage_arg *args, size_t n,
+                  struct stmt **out, bool *row)
+{
+    *out = NULL;
+    *row = false;
+    struct stmt *st = NULL;
+    enum err e = tx_prepare(tx, sql, &st);
+    if (e)
+        return e;
+    e = bind_args(st, args, n);
+    if (!e)
+        e = stmt_step(st, row);
+    if (e) {
+        stmt_finish(st);
+        return e;
+    }
+    *out = st;
+    return ERR_OK;
+}
+
+enum err tx_exec_args(struct tx *tx, const char *sql, const struct storage_arg *args, size_t n,
+                      uint64_t *changes)
+{
+    struct stmt *st = NULL;
+    bool row = false;
+    enum err e = tx_query(tx, sql, args, n, &st, &row);
+    while (!e && row)
+        e = stmt_step(st, &row);
+    if (changes)
+        *changes = e ? 0 : stmt_changes(st);
+    stmt_finish(st);
+    return e;
+}

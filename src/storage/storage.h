@@ -214,4 +214,43 @@ void stmt_finish(struct stmt *st);
 /* Prepare + bind nothing + step to completion: for statements with only $1. */
 MUST_CHECK enum err tx_exec(struct tx *tx, const char *sql);
 
+/* ---- statements with typed arguments -------------------------------------- */
+
+/*
+ * One bound parameter for tx_query / tx_exec_args. The i-th argument of the
+ * array goes to placeholder $(i + 2): $1 is always the tenant. Build them
+ * with the macros below rather than by hand.
+ */
+enum storage_arg_kind { STORAGE_ARG_TEXT, STORAGE_ARG_INT, STORAGE_ARG_NULL };
+struct storage_arg {
+    enum storage_arg_kind kind;
+    struct str s; /* STORAGE_ARG_TEXT: copied at bind time (stmt_bind_text) */
+    int64_t i;    /* STORAGE_ARG_INT */
+};
+#define STORAGE_TEXT(v) ((struct storage_arg){.kind = STORAGE_ARG_TEXT, .s = (v)})
+#define STORAGE_CSTR(v) ((struct storage_arg){.kind = STORAGE_ARG_TEXT, .s = str_from_cstr(v)})
+#define STORAGE_INT(v)  ((struct storage_arg){.kind = STORAGE_ARG_INT, .i = (int64_t)(v)})
+#define STORAGE_NULL    ((struct storage_arg){.kind = STORAGE_ARG_NULL})
+/* Expands to the two parameters "args, n" from a list of the macros above. */
+#define STORAGE_ARGS(...)                                                                          \
+    ((const struct storage_arg[]){__VA_ARGS__}),                                                   \
+        (sizeof((const struct storage_arg[]){__VA_ARGS__}) / sizeof(struct storage_arg))
+
+/*
+ * Prepares sql, binds args[0..n) to $2.. and steps once: *row says whether a
+ * row is there, and the statement is left in *out for the caller to read,
+ * step on and stmt_finish. On error nothing is left over: the statement is
+ * finished and *out is NULL. Errors are those of tx_prepare,
+ * stmt_bind_* and stmt_step.
+ */
+MUST_CHECK enum err tx_query(struct tx *tx, const char *sql, const struct storage_arg *args,
+                             size_t n, struct stmt **out, bool *row);
+/*
+ * Like tx_query, then steps to completion (rows are skipped) and finishes the
+ * statement. changes (may be NULL) gets stmt_changes() on success and 0 on
+ * error.
+ */
+MUST_CHECK enum err tx_exec_args(struct tx *tx, const char *sql, const struct storage_arg *args,
+                                 size_t n, uint64_t *changes);
+
 #endif

@@ -361,6 +361,96 @@ static void test_value_types(void **state)
     assert_int_equal(storage_commit(tx), ERR_OK);
 }
 
+/* tx_query / tx_exec_args: text, int and NULL bound from $2 on; the changes count. */
+static void test_typed_args(void **state)
+{
+    struct tenant_ctx a;
+    char slug[64];
+    new_tenant_id(&a);
+    slug_for(&a, "ta", slug, sizeof slug);
+    create_tenant(&a, slug, 3);
+
+    struct tx *tx = NULL;
+    struct stmt *st = NULL;
+    bool row = false;
+    uint64_t n = 99;
+    const char *sql = storage_backend_of(S.app) == STORAGE_POSTGRES
+                          ? "SELECT $2::text, $3::bigint, $4::text, $5::text "
+                            "WHERE $1::text IS NOT NULL"
+                          : "SELECT $2, $3, $4, $5 WHERE $1 IS NOT NULL";
+    assert_int_equal(storage_begin(S.app, &a, TX_READ, &tx), ERR_OK);
+    assert_int_equal(tx_query(tx, sql,
+                              STORAGE_ARGS(STORAGE_CSTR("c'str $1"), STORAGE_INT(INT64_MIN + 1),
+                                           STORAGE_NULL, STORAGE_TEXT(STR_LIT("view"))),
+                              &st, &row),
+                     ERR_OK);
+    assert_non_null(st);
+    assert_true(row);
+    assert_true(str_eq_cstr(stmt_col_text(st, 0), "c'str $1"));
+    assert_true(stmt_col_int(st, 1) == INT64_MIN + 1);
+    assert_true(stmt_col_is_null(st, 2));
+    assert_true(str_eq_cstr(stmt_col_text(st, 3), "view"));
+    assert_int_equal(stmt_step(st, &row), ERR_OK);
+    assert_false(row);
+    stmt_finish(st);
+
+    /* no row: ERR_OK, a statement to finish, row false */
+    row = true;
+    assert_int_equal(tx_query(tx,
+                              "SELECT key FROM tenant_settings WHERE tenant_id = $1 AND key = $2",
+                              STORAGE_ARGS(STORAGE_CSTR("absent")), &st, &row),
+                     ERR_OK);
+    assert_non_null(st);
+    assert_false(row);
+    stmt_finish(st);
+
+    /* a refused binding (NUL in text): nothing left over */
+    assert_int_equal(tx_query(tx,
+                              "SELECT key FROM tenant_settings WHERE tenant_id = $1 AND key = $2",
+                              STORAGE_ARGS(STORAGE_TEXT(str_from("a\0b", 3))), &st, &row),
+                     ERR_INVALID);
+    assert_null(st);
+    assert_false(row);
+    storage_rollback(tx);
+
+    assert_int_equal(storage_begin(S.app, &a, TX_WRITE, &tx), ERR_OK);
+    assert_int_equal(
+        tx_exec_args(tx, "UPDATE tenant_settings SET value = $2 WHERE tenant_id = $1 AND key <> $3",
+                     STORAGE_ARGS(STORAGE_CSTR("changed"), STORAGE_CSTR("k1")), &n),
+        ERR_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(tx_exec_args(tx,
+                                  "DELETE FROM tenant_settings WHERE tenant_id = $1 AND key = $2 "
+                                  "AND value = $3",
+                                  STORAGE_ARGS(STORAGE_CSTR("k0"), STORAGE_CSTR("changed")), NULL),
+                     ERR_OK);
+    /* a statement that returns rows is stepped through; changes counts the DELETE */
+    assert_int_equal(tx_exec_args(tx,
+                                  "DELETE FROM tenant_settings WHERE tenant_id = $1 AND key = $2 "
+                                  "RETURNING key",
+                                  STORAGE_ARGS(STORAGE_CSTR("k2")), &n),
+                     ERR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(tx_exec_args(tx,
+                                  "UPDATE tenant_settings SET value = $2 WHERE tenant_id = $1 "
+                                  "AND key = $3",
+                                  STORAGE_ARGS(STORAGE_CSTR("x"), STORAGE_CSTR("absent")), &n),
+                     ERR_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    assert_int_equal(count_settings(&a), 1);
+
+    /* an error gives changes 0 (here: the statement does not reference $1) */
+    n = 99;
+    assert_int_equal(storage_begin(S.app, &a, TX_WRITE, &tx), ERR_OK);
+    assert_int_equal(tx_exec_args(tx, "DELETE FROM tenant_settings WHERE key = $2",
+                                  STORAGE_ARGS(STORAGE_CSTR("k1")), &n),
+                     ERR_INVALID);
+    assert_int_equal(n, 0);
+    storage_rollback(tx);
+    assert_int_equal(count_settings(&a), 1);
+}
+
 static void test_tenant_placeholder_required(void **state)
 {
     struct tenant_ctx a;
@@ -1107,10 +1197,11 @@ int main(void)
 #define COMMON_TESTS                                                                               \
     cmocka_unit_test(test_migrate_and_ready), cmocka_unit_test(test_tenant_id_validation),         \
         cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_value_types),                      \
-        cmocka_unit_test(test_tenant_placeholder_required), cmocka_unit_test(test_sql_limit),      \
-        cmocka_unit_test(test_unique_violation), cmocka_unit_test(test_rollback_discards),         \
-        cmocka_unit_test(test_isolation), cmocka_unit_test(test_statement_timeout),                \
-        cmocka_unit_test(test_concurrent_writers), cmocka_unit_test(test_statement_reuse)
+        cmocka_unit_test(test_typed_args), cmocka_unit_test(test_tenant_placeholder_required),     \
+        cmocka_unit_test(test_sql_limit), cmocka_unit_test(test_unique_violation),                 \
+        cmocka_unit_test(test_rollback_discards), cmocka_unit_test(test_isolation),                \
+        cmocka_unit_test(test_statement_timeout), cmocka_unit_test(test_concurrent_writers),       \
+        cmocka_unit_test(test_statement_reuse)
     const struct CMUnitTest sqlite_tests[] = {
         COMMON_TESTS,
         cmocka_unit_test(test_sqlite_schema_change),
