@@ -37,11 +37,11 @@
 
 #include "idempotency/idempotency.h"
 #include "storage/storage.h"
+#include "../common/testdb.h"
 
 struct suite {
     bool pg;
     char dir[64];
-    char db_path[128];
     const char *app_url;
     struct storage *s;
 };
@@ -50,51 +50,14 @@ static struct suite S;
 
 static int suite_setup(void **state)
 {
-    const char *owner = getenv("SHIPLOG_TEST_PG_OWNER_URL");
-    const char *app = getenv("SHIPLOG_TEST_PG_APP_URL");
-    S.pg = owner && owner[0] && app && app[0];
-    S.app_url = app;
-    snprintf(S.dir, sizeof S.dir, "/tmp/shiplog-idem-XXXXXX");
-    if (!mkdtemp(S.dir))
-        return -1;
-    snprintf(S.db_path, sizeof S.db_path, "%s/shiplog.db", S.dir);
-    struct storage_options o = {.pool_size = 10, .statement_timeout_ms = 30000};
-    struct buf detail = BUF_INIT(2048);
-    enum err e;
-    if (S.pg) {
-        struct storage *ow = NULL;
-        struct storage_options oo = {.database_url = owner, .pool_size = 2};
-        e = storage_open_migrator(&oo, &ow, &detail);
-        if (!e) {
-            e = storage_migrate(ow, &detail);
-            storage_close(ow);
-        }
-        o.database_url = app;
-        if (!e)
-            e = storage_open(&o, &S.s, &detail);
-    } else {
-        o.sqlite_path = S.db_path;
-        e = storage_open(&o, &S.s, &detail);
-        if (!e)
-            e = storage_migrate(S.s, &detail);
-    }
-    if (e) {
-        fprintf(stderr, "# setup: %s: %s\n", err_name(e), buf_cstr(&detail));
-        buf_release(&detail);
-        return -1;
-    }
-    buf_release(&detail);
-    printf("# backend: %s\n", storage_backend_name(storage_backend_of(S.s)));
-    return 0;
+    S.app_url = getenv("SHIPLOG_TEST_PG_APP_URL");
+    S.s = testdb_open_main("idem", S.dir, &S.pg);
+    return S.s ? 0 : -1;
 }
 
 static int suite_teardown(void **state)
 {
-    storage_close(S.s);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", S.dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "# could not remove %s\n", S.dir);
+    testdb_cleanup(S.s, S.dir);
     return 0;
 }
 
@@ -102,22 +65,7 @@ static int suite_teardown(void **state)
 
 static void random_uuid(char out[STORAGE_TENANT_ID_LEN + 1])
 {
-    unsigned char b[16];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    assert_true(fd >= 0);
-    assert_int_equal(read(fd, b, sizeof b), (ssize_t)sizeof b);
-    close(fd);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
+    testdb_random_uuid(out);
 }
 
 /* A tenant with its tenants row (the keys reference it). */
