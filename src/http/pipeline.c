@@ -558,9 +558,13 @@ static enum err idempotency_begin(const struct pipeline *p, struct http_request 
     case IDEM_REPLAY:
         break;
     }
-    e = http_resp_body(req, resp, replay.status,
-                       replay.content_type.ptr ? replay.content_type.ptr : "application/json",
-                       replay.body.ptr ? replay.body.ptr : "", replay.body.len);
+    /* the body is copied into the arena; the content type is only pointed to */
+    const char *ctype = replay.content_type.len ? arena_strndup(req->arena, replay.content_type.ptr,
+                                                                replay.content_type.len)
+                                                : "application/json";
+    e = ctype ? http_resp_body(req, resp, replay.status, ctype,
+                               replay.body.ptr ? replay.body.ptr : "", replay.body.len)
+              : ERR_LIMIT;
     if (!e && replay.location.ptr)
         e = http_resp_header(req, resp, "Location", replay.location.ptr);
     if (!e)

@@ -172,7 +172,8 @@ MUST_CHECK enum err http_resp_header(struct http_request *req, struct http_respo
 MUST_CHECK enum err http_resp_header_set(struct http_request *req, struct http_response *resp,
                                          const char *name, const char *value);
 
-/* Sets a body (copied into the arena) and its content type. */
+/* Sets a body (copied into the arena) and its content type (not copied: a literal or an
+ * arena string). */
 MUST_CHECK enum err http_resp_body(struct http_request *req, struct http_response *resp, int status,
                                    const char *content_type, const char *body, size_t len);
 
