@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "audit/audit.h"
 #include "core/log.h"
 #include "http/csrf.h"
 #include "http/form.h"
@@ -341,12 +342,48 @@ enum err http_rate_hit(struct http_request *req, enum rl_bucket bucket, const ch
 }
 
 /*
+ * Z2: a permission check recorded in the caller's tenant: every denial, and
+ * every grant of a sensitive permission. A failure to record is logged; the
+ * answer stays what the check decided (a denial is still refused).
+ */
+static void audit_check(const struct pipeline *p, struct http_request *req,
+                        const struct authz_entry *perm, bool granted)
+{
+    if (!p->app->storage || !req->principal.authenticated)
+        return;
+    const struct http_principal *pr = &req->principal;
+    char *target =
+        arena_printf(req->arena, "route:%s %s", http_method_name(req->method), req->route->pattern);
+    struct audit_event ev = {
+        .action = granted ? "authz.granted" : "authz.denied",
+        .actor = pr->key ? AUDIT_ACTOR_API_KEY : AUDIT_ACTOR_USER,
+        .actor_id = pr->key ? pr->key->key_id : pr->user.user_id,
+        .target = target,
+        .outcome = granted ? AUDIT_SUCCESS : AUDIT_DENIED,
+        .client_ip = req->client_ip,
+        .request_id = req->id,
+        .details = LOG_FIELDS_(LOG_STR("permission", perm->name), LOG_STR("role", pr->role)),
+    };
+    struct tx *tx = NULL;
+    enum err e =
+        target ? storage_begin(p->app->storage, &pr->user.tenant, TX_WRITE, &tx) : ERR_LIMIT;
+    if (!e)
+        e = audit_append(tx, &ev, NULL);
+    if (!e)
+        e = storage_commit(tx);
+    else if (tx)
+        storage_rollback(tx);
+    if (e)
+        log_error("permission check not recorded", LOG_STR("request_id", req->id), LOG_ERR(e));
+}
+
+/*
  * Z1: the caller's role must hold the route's permission (authz.h). Only
  * authenticated routes need a role; a refusal is 403 permission_denied (the
  * object exists for this tenant: T4's 404 is for other tenants' ids, decided
  * by the handler's tenant-bound lookups).
  */
-static enum err authorize(struct http_request *req)
+static enum err authorize(const struct pipeline *p, struct http_request *req)
 {
     enum authz_permission perm = req->route->permission;
     if (!authz_entry_of(perm)->needs_session)
@@ -359,8 +396,11 @@ static enum err authorize(struct http_request *req)
     else
         ok = req->principal.authenticated &&
              authz_allows(authz_role_parse(str_from_cstr(req->principal.role)), perm);
+    if (ok && authz_entry_of(perm)->sensitive)
+        audit_check(p, req, authz_entry_of(perm), true);
     if (ok)
         return ERR_OK;
+    audit_check(p, req, authz_entry_of(perm), false);
     req->fail_detail = authz_entry_of(perm)->name;
     return http_fail_public(req, ERR_FORBIDDEN, "permission_denied",
                             "Your role does not allow this.");
@@ -642,7 +682,7 @@ static enum err run_stages(const struct pipeline *p, struct http_request *req,
         return e;
     e = authenticate(p, req);
     if (!e)
-        e = authorize(req);
+        e = authorize(p, req);
     if (!e && req->principal.authenticated && req->route->rate_limited)
         e = rate_tenant(req); /* H8: a tenant's users share one budget, whatever their IPs */
     if (e)

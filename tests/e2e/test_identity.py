@@ -434,3 +434,29 @@ def test_api_keys(api):
     # revoked: refused at once
     assert api.call("DELETE", f"/api/v1/api-keys/{writer['id']}", cookie=cookie).status_code == 204
     assert_error(_key_call(api, "GET", "/api/v1/api-keys", writer["key"]), 401, "invalid_token")
+
+
+def test_permission_denials_are_audited(api):
+    """Z2: a refused permission check is an audit event in the caller's
+    organization: action authz.denied, outcome denied, the key as actor, the
+    route and the permission, the client address."""
+    cookie, me = api.signin(api.verified_user("z2"))
+    r = api.call("POST", "/api/v1/api-keys", {"name": "reader"}, cookie=cookie,
+                 headers={"Idempotency-Key": pysecrets.token_hex(8)})
+    assert r.status_code == 201, r.text
+    key = r.json()
+    ip = new_ip()
+    r = api.call("GET", "/api/v1/api-keys", headers={"Authorization": f"Bearer {key['key']}"},
+                 ip=ip)
+    assert_error(r, 403, "permission_denied")
+    res = api.factory.run_cli(["audit", "export", "--tenant", me["tenant_id"],
+                               "--data", str(api.srv.data_dir)])
+    assert res.returncode == 0, res.stderr
+    events = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+    denied = [e for e in events if e.get("action") == "authz.denied"]
+    assert len(denied) == 1, events
+    d = json.dumps(denied[0])
+    assert denied[0]["outcome"] == "denied" and denied[0]["actor_type"] == "api_key"
+    assert denied[0]["actor_id"] == key["id"]
+    assert key["id"] in d and ip in d and "account.self" in d and "/api/v1/api-keys" in d
+    assert key["key"] not in res.stdout
