@@ -75,11 +75,6 @@ static int suite_teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void random_uuid(char out[STORAGE_TENANT_ID_LEN + 1])
-{
-    testdb_random_uuid(out);
-}
-
 /* Runs sql in t with text parameters $2.. (NULL binds NULL); *changes when not NULL. */
 static void exec_in(const struct tenant_ctx *t, const char *sql, int n, const char *const *args,
                     uint64_t *changes)
@@ -107,7 +102,7 @@ static void exec_in(const struct tenant_ctx *t, const char *sql, int n, const ch
 /* A tenant with its tenants row. */
 static void new_tenant(struct tenant_ctx *t)
 {
-    random_uuid(t->id);
+    testdb_random_uuid(t->id);
     const char *args[] = {t->id, "API key test"};
     exec_in(t, "INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)", 2, args, NULL);
 }
@@ -116,7 +111,7 @@ static void new_tenant(struct tenant_ctx *t)
 static void new_user(const struct tenant_ctx *t, const char *role, bool verified,
                      char id[AUTH_USER_ID_LEN + 1])
 {
-    random_uuid(id);
+    testdb_random_uuid(id);
     char email[64];
     snprintf(email, sizeof email, "%.8s@example.test", id);
     const char *args[] = {id, email, role};
@@ -745,7 +740,7 @@ static void test_scope_refusals_by_role(void **state)
     who = user_actor(unverified, AUTHZ_ROLE_ADMIN);
     assert_int_equal(create_err(&t, &who, 0, 0, T0, &k, &reason), ERR_FORBIDDEN);
     assert_string_equal(reason, "verify your e-mail address first");
-    random_uuid(ghost);
+    testdb_random_uuid(ghost);
     who = user_actor(ghost, AUTHZ_ROLE_ADMIN);
     assert_int_equal(create_err(&t, &who, 0, 0, T0, &k, &reason), ERR_UNAUTHENTICATED);
     /* a user of another tenant is unknown here */
@@ -1060,7 +1055,7 @@ static void test_revoke(void **state)
 
     /* unknown and malformed ids */
     char ghost[AUTH_KEY_ID_LEN + 1];
-    random_uuid(ghost);
+    testdb_random_uuid(ghost);
     assert_int_equal(auth_key_revoke(S.s, &t, str_from_cstr(ghost), &wa, T0, &client, NULL),
                      ERR_NOT_FOUND);
     assert_int_equal(auth_key_revoke(S.s, &t, STR_LIT("x"), &wa, T0, &client, NULL), ERR_NOT_FOUND);
@@ -1264,28 +1259,24 @@ static void test_tenant_isolation(void **state)
         assert_string_equal(PQgetvalue(res, 0, 0), "0");
         PQclear(res);
         /* nor can it write or change a row of another tenant while bound to B */
-        PQclear(PQexec(c, "BEGIN"));
-        char sql[1024];
-        snprintf(sql, sizeof sql, "SELECT set_config('app.tenant_id', '%s', true)", b.id);
-        PQclear(PQexec(c, sql));
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO api_keys (tenant_id, id, hash, prefix, name, scopes, created_by,"
-                 " created_at) VALUES ('%s', gen_random_uuid(), repeat('0', 64), 'shk_planted',"
-                 " 'planted', 511, '%s', 0)",
-                 a.id, ua);
-        res = PQexec(c, sql);
-        assert_int_not_equal(PQresultStatus(res), PGRES_COMMAND_OK);
-        PQclear(res);
-        PQclear(PQexec(c, "ROLLBACK"));
-        PQclear(PQexec(c, "BEGIN"));
-        snprintf(sql, sizeof sql, "SELECT set_config('app.tenant_id', '%s', true)", b.id);
-        PQclear(PQexec(c, sql));
-        snprintf(sql, sizeof sql, "UPDATE api_keys SET revoked_at = 1 WHERE id = '%s'", ka.id);
-        res = PQexec(c, sql);
-        assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
-        assert_string_equal(PQcmdTuples(res), "0");
-        PQclear(res);
-        PQclear(PQexec(c, "ROLLBACK"));
+        assert_false(testdb_pg_as_tenant(
+            S.app_url, b.id,
+            "INSERT INTO api_keys (tenant_id, id, hash, prefix, name, scopes, created_by,"
+            " created_at) VALUES ($1, gen_random_uuid(), repeat('0', 64), 'shk_planted1',"
+            " 'planted', 511, $2, 0)",
+            2, (const char *const[]){a.id, ua}, NULL));
+        /* the same insert bound to its own tenant succeeds: the refusal above is RLS */
+        assert_true(testdb_pg_as_tenant(
+            S.app_url, a.id,
+            "INSERT INTO api_keys (tenant_id, id, hash, prefix, name, scopes, created_by,"
+            " created_at) VALUES ($1, gen_random_uuid(), repeat('0', 64), 'shk_planted1',"
+            " 'planted', 511, $2, 0)",
+            2, (const char *const[]){a.id, ua}, NULL));
+        long changed = -1;
+        assert_true(testdb_pg_as_tenant(S.app_url, b.id,
+                                        "UPDATE api_keys SET revoked_at = 1 WHERE id = $1", 1,
+                                        (const char *const[]){ka.id}, &changed));
+        assert_int_equal(changed, 0);
         /* ENABLE and FORCE row-level security, both policies, no grant to PUBLIC */
         res = PQexec(c, "SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
                         " WHERE relname = 'api_keys'");

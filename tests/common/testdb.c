@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "crypto/rand.h"
 
@@ -110,4 +111,27 @@ void testdb_random_uuid(char out[37])
     char hex[33];
     hex_encode(b, sizeof b, hex);
     snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+bool testdb_pg_as_tenant(const char *app_url, const char *tenant, const char *sql, int n,
+                         const char *const *params, long *changed)
+{
+    PGconn *c = PQconnectdb(app_url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PQclear(PQexec(c, "BEGIN"));
+    const char *bind[1] = {tenant};
+    PGresult *r = PQexecParams(c, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, bind,
+                               NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        printf("# as tenant %s: %s", tenant, PQresultErrorMessage(r)); /* the refusal's reason */
+    if (changed)
+        *changed = ok ? strtol(PQcmdTuples(r), NULL, 10) : 0;
+    PQclear(r);
+    PQclear(PQexec(c, "ROLLBACK"));
+    PQfinish(c);
+    return ok;
 }

@@ -31,6 +31,16 @@ struct storage *testdb_open(enum storage_schema schema, const char *url, const c
 struct storage *testdb_open_main(const char *tag, char dir[64], bool *pg);
 void testdb_cleanup(struct storage *s, const char *dir);
 
+/*
+ * PostgreSQL only, for row-level-security probes: on a raw connection of the
+ * application role (app_url), in a transaction bound to tenant the way the
+ * storage layer binds it (app.tenant_id), runs sql with n text parameters
+ * $1..$n (bound, never spliced), then rolls back. True when the statement
+ * succeeded; *changed (may be NULL) gets the rows it changed.
+ */
+bool testdb_pg_as_tenant(const char *app_url, const char *tenant, const char *sql, int n,
+                         const char *const *params, long *changed);
+
 /* A random version-4 UUID in canonical lower-case text. */
 void testdb_random_uuid(char out[37]);
 
