@@ -1,9 +1,11 @@
 /* console — the page frame, the stylesheet and failure pages (see console.h). */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "console/console_internal.h"
 #include "crypto/hash.h"
+#include "http/form.h"
 
 static const char *const form_types[] = {HTTP_FORM_TYPE, NULL};
 const struct body_spec CONSOLE_FORM_BODY = {.content_types = form_types,
@@ -29,7 +31,8 @@ void page_open(struct page *pg, struct http_request *req, struct http_response *
                 "<header class=\"top\"><a class=\"brand\" href=\"/\">shiplog</a>\n"
                 "<nav aria-label=\"Account\"><ul>\n");
     if (req->principal.authenticated) {
-        html_tag(h, "<li><a href=\"/account/sessions\">Sessions</a></li>\n<li>");
+        html_tag(h, "<li><a href=\"/account/sessions\">Sessions</a></li>\n"
+                    "<li><a href=\"/account/keys\">API keys</a></li>\n<li>");
         page_form(pg, "/logout", NULL);
         page_button(pg, "Sign out", true);
         html_tag(h, "</form></li>\n");
@@ -51,6 +54,23 @@ void page_form(struct page *pg, const char *action, const char *css_class)
         html_attr(h, "class", str_from_cstr(css_class));
     html_tag(h, ">\n");
     page_hidden(pg, CSRF_FIELD, str_from_cstr(pg->csrf));
+}
+
+enum err page_form_value(struct str from, const char *name, struct buf *out)
+{
+    const char *why;
+    if (from.len > CONSOLE_MAX_FORM || form_validate(from, &why) != ERR_OK)
+        return ERR_INVALID;
+    return form_get(from, name, out);
+}
+
+void page_time(char out[PAGE_TIME_LEN], int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (t <= 0 || !gmtime_r(&tt, &tm) ||
+        strftime(out, PAGE_TIME_LEN, "%Y-%m-%d %H:%M UTC", &tm) == 0)
+        snprintf(out, PAGE_TIME_LEN, "-");
 }
 
 void page_hidden(struct page *pg, const char *name, struct str value)

@@ -57,6 +57,10 @@ enum err console_reset_confirm(struct http_request *req, struct http_response *r
 enum err console_sessions_page(struct http_request *req, struct http_response *resp);
 enum err console_session_revoke(struct http_request *req, struct http_response *resp);
 enum err console_revoke_all(struct http_request *req, struct http_response *resp);
+/* keys.c: the user's API keys (A7) */
+enum err console_keys_page(struct http_request *req, struct http_response *resp);
+enum err console_key_create(struct http_request *req, struct http_response *resp);
+enum err console_key_revoke(struct http_request *req, struct http_response *resp);
 
 /* The stylesheet (src/console/console.css), embedded at build time. */
 extern const char console_css[];

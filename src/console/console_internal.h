@@ -42,6 +42,18 @@ struct field {
 };
 void page_field(struct page *pg, const struct field *f);
 
+/*
+ * Field name of an urlencoded text (a validated form body, or the query)
+ * into out, which caps it: a value longer than the cap gives ERR_LIMIT.
+ * ERR_NOT_FOUND when absent (out then holds ""); ERR_INVALID for a text
+ * that is not a well-formed form.
+ */
+MUST_CHECK enum err page_form_value(struct str from, const char *name, struct buf *out);
+
+/* A Unix time as "2026-12-01 21:18 UTC"; "-" for 0 (not set) or out of range. */
+#define PAGE_TIME_LEN 32
+void page_time(char out[PAGE_TIME_LEN], int64_t t);
+
 void page_hidden(struct page *pg, const char *name, struct str value);
 void page_button(struct page *pg, const char *label, bool secondary);
 void page_para(struct page *pg, const char *text);

@@ -22,19 +22,6 @@ static const struct field email_field = {.name = "email",
                                          .required = true};
 
 /*
- * Field name of an urlencoded text (a validated form body, or the query)
- * into out, which caps it: a value longer than the cap gives ERR_LIMIT.
- * ERR_NOT_FOUND when absent; out then holds "".
- */
-static enum err read_field(struct str from, const char *name, struct buf *out)
-{
-    const char *why;
-    if (from.len > CONSOLE_MAX_FORM || form_validate(from, &why) != ERR_OK)
-        return ERR_INVALID;
-    return form_get(from, name, out);
-}
-
-/*
  * The fields of a console action, with room for one byte past each field's
  * own limit, so the core, which owns the limits, is the one to refuse it.
  */
@@ -72,7 +59,7 @@ static enum err inputs_read(struct http_request *req, struct inputs *in, const c
                         : strcmp(*names, "organization") == 0 ? &in->org
                         : strcmp(*names, "token") == 0        ? &in->token
                                                               : &in->code;
-        enum err e = read_field(req->body, *names, b);
+        enum err e = page_form_value(req->body, *names, b);
         if (e == ERR_LIMIT)
             return http_fail_public(req, ERR_INVALID, "validation_failed",
                                     "A field of the form is longer than allowed.");
@@ -94,7 +81,7 @@ static struct str query_token(struct http_request *req)
 {
     struct buf t = BUF_INIT_SECRET(ACCOUNTS_MAX_SECRET_TEXT + 1);
     struct str out = STR_NULL;
-    if (read_field(req->query, "token", &t) == ERR_OK && t.len > 0) {
+    if (page_form_value(req->query, "token", &t) == ERR_OK && t.len > 0) {
         char *copy = arena_strndup(req->arena, buf_cstr(&t), t.len);
         if (copy)
             out = str_from(copy, t.len);
@@ -485,14 +472,6 @@ enum err console_reset_confirm(struct http_request *req, struct http_response *r
 
 /* ---- sessions ------------------------------------------------------------------------------ */
 
-static void when(char out[32], int64_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-        snprintf(out, 32, "-");
-}
-
 enum err console_sessions_page(struct http_request *req, struct http_response *resp)
 {
     struct accounts_session_info *list =
@@ -514,9 +493,9 @@ enum err console_sessions_page(struct http_request *req, struct http_response *r
                     "<th scope=\"col\"><span class=\"skip\">Action</span></th></tr></thead>\n"
                     "<tbody>\n");
     for (size_t i = 0; i < n; i++) {
-        char created[32], seen[32], action[96];
-        when(created, list[i].created_at);
-        when(seen, list[i].last_seen_at);
+        char created[PAGE_TIME_LEN], seen[PAGE_TIME_LEN], action[96];
+        page_time(created, list[i].created_at);
+        page_time(seen, list[i].last_seen_at);
         html_tag(&pg.h, "<tr><td>");
         html_ctext(&pg.h, created);
         html_tag(&pg.h, "</td><td>");

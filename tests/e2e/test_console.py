@@ -146,15 +146,9 @@ def login(b, addr, password=PASSWORD):
     return r
 
 
-PUBLIC_PAGES = ["/signup", "/login", "/logout", "/verify", "/magic", "/reset",
-                "/verify?token=x", "/magic?token=x", "/reset?token=x"]
-
-
-@pytest.mark.parametrize("path", PUBLIC_PAGES)
-def test_pages_are_strict_accessible_html(console, path):
-    b = Browser(console)
-    r = b.get(path)
-    assert r.status_code == 200, r.text
+def assert_strict_page(path, r):
+    """A console page: HTML under the console CSP, no script or inline style,
+    every form carrying the token and every visible control labelled."""
     assert r.headers["Content-Type"] == "text/html; charset=utf-8"
     assert r.headers["Content-Security-Policy"] == CONSOLE_CSP
     assert_security_headers(r)
@@ -168,6 +162,21 @@ def test_pages_are_strict_accessible_html(console, path):
                 assert a["id"] in page.labels, f"{path}: input {name} has no label"
             if "aria-describedby" in a:
                 assert a["aria-describedby"] in page.ids
+    for id_, (tag, a) in page.ids.items():
+        if tag in ("select", "textarea") or (tag == "input" and a.get("type") != "hidden"):
+            assert id_ in page.labels, f"{path}: {tag} {id_} has no label"
+
+
+PUBLIC_PAGES = ["/signup", "/login", "/logout", "/verify", "/magic", "/reset",
+                "/verify?token=x", "/magic?token=x", "/reset?token=x"]
+
+
+@pytest.mark.parametrize("path", PUBLIC_PAGES)
+def test_pages_are_strict_accessible_html(console, path):
+    b = Browser(console)
+    r = b.get(path)
+    assert r.status_code == 200, r.text
+    assert_strict_page(path, r)
     # the first page sets the pre-session cookie the forms are bound to
     assert PRE in b.cookies
 
