@@ -50,6 +50,7 @@ struct schema_field {
     enum schema_format format;      /* strings only */
     const struct schema *object;    /* for SCHEMA_OBJECT, and arrays of objects */
     enum schema_kind items;         /* element kind for SCHEMA_ARRAY */
+    const char *description;        /* optional, one line, for the API description */
 };
 
 struct schema {

@@ -52,6 +52,43 @@ static bool takes_form(const struct body_spec *b)
     return false;
 }
 
+static bool camel_case(const char *id)
+{
+    if (!id || !(id[0] >= 'a' && id[0] <= 'z'))
+        return false;
+    for (const char *c = id; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+            return false;
+    return true;
+}
+
+/* What the API description needs from a route that is part of it, or NULL. */
+static const char *undocumented(const struct route *rt)
+{
+    if (rt->console)
+        return NULL;
+    if (!camel_case(rt->operation_id))
+        return "no operation_id, or not camelCase (the API description needs one)";
+    if (!rt->summary || !rt->summary[0])
+        return "no summary (the API description needs one)";
+    const struct route_response *ok = &rt->responses[0];
+    if (ok->status < 200 || ok->status > 299)
+        return "no success response (responses[0] must be a 2xx, for the API description)";
+    for (size_t i = 0; i < ROUTE_MAX_RESPONSES && rt->responses[i].status; i++) {
+        const struct route_response *r = &rt->responses[i];
+        if (r->status < 200 || r->status > 599 || !r->description || !r->description[0])
+            return "a response needs a status and a description";
+        if (r->status >= 400 && (r->media_type || r->schema || r->sets_cookie))
+            return "an error response has the Error body: no media type, schema or cookie";
+        if (r->schema && !r->media_type)
+            return "a response schema needs a media type";
+        for (size_t j = 0; j < i; j++)
+            if (rt->responses[j].status == r->status)
+                return "a response status is listed twice";
+    }
+    return NULL;
+}
+
 enum err router_init(struct router *r, const struct route *routes, size_t n, struct buf *msg)
 {
     if (n > ROUTER_MAX_ROUTES) {
@@ -78,9 +115,14 @@ enum err router_init(struct router *r, const struct route *routes, size_t n, str
             why = "console pages are read with GET and change state with form POSTs only";
         else if (rt->console && rt->method == HTTP_POST && !takes_form(rt->body))
             why = "a console POST must take a form body (it carries the CSRF token)";
+        else
+            why = undocumented(rt);
         for (size_t j = 0; !why && j < i; j++)
             if (routes[j].method == rt->method && strcmp(routes[j].pattern, rt->pattern) == 0)
                 why = "duplicate route";
+            else if (!rt->console && !routes[j].console &&
+                     strcmp(routes[j].operation_id, rt->operation_id) == 0)
+                why = "duplicate operation_id";
         if (why) {
             buf_note(msg, "route %s %s: %s", http_method_name(rt->method),
                      rt->pattern ? rt->pattern : "(null)", why);

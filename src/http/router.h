@@ -11,7 +11,9 @@
  * at start-up by router_init(): a route without an access class or a
  * permission, with a permission that does not fit its access class, a
  * malformed pattern or a duplicate (method, pattern) makes start-up fail, so
- * no endpoint can be added unguarded by accident.
+ * no endpoint can be added unguarded by accident. Likewise every route but a
+ * console page must say what the API description needs (operation_id, a
+ * summary and its success response), so none goes undocumented.
  */
 #ifndef SHIPLOG_HTTP_ROUTER_H
 #define SHIPLOG_HTTP_ROUTER_H
@@ -36,6 +38,17 @@ enum route_access {
                                otherwise; state-changing methods pass the CSRF checks (U2) */
 };
 
+/*
+ * For the API description only: what one media type of a body carries when
+ * the formats differ and the handler validates them (body_spec.schema NULL).
+ */
+struct body_format {
+    const char *content_type;    /* one of the body_spec's content_types */
+    const char *name;            /* its component: #/components/schemas/<name> */
+    const struct schema *schema; /* the object it carries */
+    size_t max_items;            /* 0: one object; n: a JSON array of at most n of them */
+};
+
 /* What a route accepts as a body; NULL body_spec = no body expected. */
 struct body_spec {
     const char *const *content_types; /* NULL-terminated media types, lower case */
@@ -43,9 +56,33 @@ struct body_spec {
     const struct json_limits *limits; /* NULL = JSON_LIMITS_DEFAULT */
     const struct schema *schema;      /* validate object bodies (H6); NULL = handler checks */
     size_t max_bytes;                 /* non-JSON bodies: 0 = the server-wide limit */
+    /* For the API description: the schema becomes #/components/schemas/<name>
+     * (PascalCase; bodies that share a name must share the schema) */
+    const char *name;
+    const char *description;           /* optional, one line */
+    const struct body_format *formats; /* documents schema-less JSON types (n_formats of them) */
+    size_t n_formats;
 };
 
 #define HTTP_FORM_TYPE "application/x-www-form-urlencoded"
+#define HTTP_JSON_TYPE "application/json"
+
+#define ROUTE_MAX_RESPONSES 4
+
+/*
+ * One documented answer of a route, for the API description (api/openapi.c,
+ * docs/openapi.json). A route lists its success answers (2xx) and any error
+ * that deserves its own words; the usual errors (400, 401, 403, 404, 409, 413,
+ * 415, 422, 429, 503) are derived from the route's other fields.
+ */
+struct route_response {
+    int status;
+    const char *description; /* one line */
+    const char *media_type;  /* NULL: no content; always NULL for errors (the Error body) */
+    const char *schema;      /* #/components/schemas/<schema> of docs/openapi-base.json;
+                                NULL with a media type: any JSON object, or a string for text */
+    bool sets_cookie;        /* answers Set-Cookie: the session cookie, set or expired */
+};
 
 struct route {
     enum http_method method;
@@ -73,6 +110,17 @@ struct route {
     /* an API-key route (AUTHZ_ACCOUNT for sessions): a key may call it only
      * when it holds keys:write */
     bool keys_route;
+
+    /* The API description (api/openapi.c); required on every route but
+     * console pages, which are not part of it. */
+    const char *operation_id; /* camelCase ([a-z][A-Za-z0-9]*), unique in the table */
+    /* what it answers, [0] the usual success; a zero status ends the list */
+    struct route_response responses[ROUTE_MAX_RESPONSES];
+    /* documents the {name} path parameters, one field each (NULL: plain strings) */
+    const struct schema *params;
+    /* reads or writes the database, so it may answer 503 while that is
+     * unavailable (implied for ROUTE_AUTHENTICATED: the caller is looked up) */
+    bool uses_storage;
 };
 
 enum router_match { ROUTER_FOUND, ROUTER_NOT_FOUND, ROUTER_METHOD_NOT_ALLOWED };

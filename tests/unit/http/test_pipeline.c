@@ -12,11 +12,17 @@
 
 #include <cmocka.h>
 
-/* A route with only the fields these tests set (the rest zero). */
+/* A route with only the fields these tests set (the rest zero); its
+ * operation_id is made unique from the line it is on. */
+#define OP_ID_(line) "op" #line
+#define OP_ID(line)  OP_ID_(line)
 #define ROUTE(m, p, h, a, b, s)                                                                    \
     {                                                                                              \
         .method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b), .summary = (s), \
-        .permission = (a) == ROUTE_AUTHENTICATED ? AUTHZ_ACCOUNT : AUTHZ_PUBLIC                    \
+        .permission = (a) == ROUTE_AUTHENTICATED ? AUTHZ_ACCOUNT : AUTHZ_PUBLIC,                   \
+        .operation_id = OP_ID(__LINE__), .responses = {                                            \
+            {.status = 200, .description = "OK"}                                                   \
+        }                                                                                          \
     }
 
 #include "http/csrf.h"
@@ -96,19 +102,21 @@ static const struct route routes[] = {
      .permission = AUTHZ_PUBLIC,
      .summary = "",
      .console = true},
-    ROUTE(HTTP_GET, "/ok", ok_handler, ROUTE_PUBLIC, NULL, ""),
-    ROUTE(HTTP_POST, "/items", ok_handler, ROUTE_PUBLIC, &json_body, ""),
-    ROUTE(HTTP_GET, "/broken", db_fails, ROUTE_PUBLIC, NULL, ""),
-    ROUTE(HTTP_GET, "/static-broken", static_then_fails, ROUTE_PUBLIC, NULL, ""),
-    ROUTE(HTTP_GET, "/feed/{tenant}", ok_handler, ROUTE_DELIVERY, NULL, ""),
-    ROUTE(HTTP_DELETE, "/me", ok_handler, ROUTE_AUTHENTICATED, NULL, ""),
-    ROUTE(HTTP_GET, "/me", ok_handler, ROUTE_AUTHENTICATED, NULL, ""),
+    ROUTE(HTTP_GET, "/ok", ok_handler, ROUTE_PUBLIC, NULL, "ok"),
+    ROUTE(HTTP_POST, "/items", ok_handler, ROUTE_PUBLIC, &json_body, "items"),
+    ROUTE(HTTP_GET, "/broken", db_fails, ROUTE_PUBLIC, NULL, "broken"),
+    ROUTE(HTTP_GET, "/static-broken", static_then_fails, ROUTE_PUBLIC, NULL, "static broken"),
+    ROUTE(HTTP_GET, "/feed/{tenant}", ok_handler, ROUTE_DELIVERY, NULL, "feed"),
+    ROUTE(HTTP_DELETE, "/me", ok_handler, ROUTE_AUTHENTICATED, NULL, "delete me"),
+    ROUTE(HTTP_GET, "/me", ok_handler, ROUTE_AUTHENTICATED, NULL, "me"),
     {.method = HTTP_GET,
      .pattern = "/limited",
      .handler = ok_handler,
      .access = ROUTE_PUBLIC,
      .permission = AUTHZ_PUBLIC,
-     .summary = "",
+     .summary = "limited",
+     .operation_id = "limited",
+     .responses = {{.status = 200, .description = "OK"}},
      .rate_limited = true,
      .rate_bucket = RL_SIGNUP},
 };

@@ -11,7 +11,10 @@
 #define ROUTE(m, p, h, a, b, s)                                                                    \
     {                                                                                              \
         .method = (m), .pattern = (p), .handler = (h), .access = (a), .body = (b), .summary = (s), \
-        .permission = (a) == ROUTE_AUTHENTICATED ? AUTHZ_ACCOUNT : AUTHZ_PUBLIC                    \
+        .permission = (a) == ROUTE_AUTHENTICATED ? AUTHZ_ACCOUNT : AUTHZ_PUBLIC,                   \
+        .operation_id = (s), .responses = {                                                        \
+            {.status = 200, .description = "OK"}                                                   \
+        }                                                                                          \
     }
 
 #include "http/router.h"
@@ -151,13 +154,61 @@ static void test_init_refuses_bad_tables(void **state)
     expect_refused(&signed_in_public, "does not fit");
 
     const struct route dup[] = {
-        ROUTE(HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, ""),
-        ROUTE(HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, ""),
+        ROUTE(HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, "x"),
+        ROUTE(HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, "y"),
     };
     struct router r;
     struct buf msg = BUF_INIT(256);
     assert_int_equal(router_init(&r, dup, 2, &msg), ERR_CONFIG);
     assert_non_null(strstr(buf_cstr(&msg), "duplicate"));
+    buf_release(&msg);
+}
+
+/* Every route but a console page must carry what the API description needs. */
+static void test_init_refuses_undocumented_routes(void **state)
+{
+    (void)state;
+    struct route rt = ROUTE(HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, "x");
+    rt.operation_id = NULL;
+    expect_refused(&rt, "no operation_id");
+    rt.operation_id = "Get-x";
+    expect_refused(&rt, "camelCase");
+    rt.operation_id = "getX";
+    rt.summary = "";
+    expect_refused(&rt, "no summary");
+    rt.summary = "x";
+    rt.responses[0] = (struct route_response){0};
+    expect_refused(&rt, "no success response");
+    rt.responses[0] = (struct route_response){.status = 404, .description = "gone"};
+    expect_refused(&rt, "no success response");
+    rt.responses[0] = (struct route_response){.status = 200};
+    expect_refused(&rt, "description");
+    rt.responses[0] = (struct route_response){.status = 200, .description = "x", .schema = "X"};
+    expect_refused(&rt, "needs a media type");
+    rt.responses[0] = (struct route_response){.status = 200, .description = "x"};
+    rt.responses[1] =
+        (struct route_response){.status = 401, .description = "x", .media_type = HTTP_JSON_TYPE};
+    expect_refused(&rt, "Error body");
+    rt.responses[1] = (struct route_response){.status = 200, .description = "again"};
+    expect_refused(&rt, "listed twice");
+    rt.responses[1] = (struct route_response){.status = 401, .description = "who?"};
+    struct router r;
+    struct buf msg = BUF_INIT(256);
+    assert_int_equal(router_init(&r, &rt, 1, &msg), ERR_OK);
+
+    /* console pages are not part of the API description */
+    struct route page = ROUTE(HTTP_GET, "/page", ok_handler, ROUTE_PUBLIC, NULL, "");
+    page.operation_id = NULL;
+    page.responses[0] = (struct route_response){0};
+    page.console = true;
+    assert_int_equal(router_init(&r, &page, 1, &msg), ERR_OK);
+
+    const struct route same_id[] = {
+        ROUTE(HTTP_GET, "/x", ok_handler, ROUTE_PUBLIC, NULL, "x"),
+        ROUTE(HTTP_GET, "/y", ok_handler, ROUTE_PUBLIC, NULL, "x"),
+    };
+    assert_int_equal(router_init(&r, same_id, 2, &msg), ERR_CONFIG);
+    assert_non_null(strstr(buf_cstr(&msg), "duplicate operation_id"));
     buf_release(&msg);
 }
 
@@ -170,6 +221,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_method_not_allowed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_limit, setup, teardown),
         cmocka_unit_test(test_init_refuses_bad_tables),
+        cmocka_unit_test(test_init_refuses_undocumented_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
