@@ -17,6 +17,10 @@ const struct route *api_routes(size_t *n);
 
 /* docs/PERMISSIONS.md from the route and permission tables (permissions.c). */
 MUST_CHECK enum err api_permissions_markdown(struct buf *out);
+/* The same tables as JSON, for tools and the isolation suite (tests/e2e/test_isolation.py):
+ * {"roles": [least first], "permissions": {name: {needs_session, sensitive, roles, scopes}},
+ *  "routes": [{method, path, access, permission, console, body, ...}]}. */
+MUST_CHECK enum err api_permissions_json(struct buf *out);
 
 /* Renders security.txt (RFC 9116) for cfg at time now into out. */
 MUST_CHECK enum err security_txt_render(const struct config *cfg, time_t now, struct buf *out);

@@ -59,3 +59,80 @@ enum err api_permissions_markdown(struct buf *out)
     }
     return e;
 }
+
+static const char *access_key(enum route_access a)
+{
+    return a == ROUTE_PUBLIC          ? "public"
+           : a == ROUTE_DELIVERY      ? "delivery"
+           : a == ROUTE_AUTHENTICATED ? "authenticated"
+                                      : "unset";
+}
+
+enum err api_permissions_json(struct buf *out)
+{
+    struct jw w;
+    jw_init(&w, out);
+    jw_object_begin(&w);
+    jw_key(&w, "roles"); /* least first */
+    jw_array_begin(&w);
+    for (int r = AUTHZ_ROLE_MEMBER; r <= AUTHZ_ROLE_SUPER_ADMIN; r++)
+        jw_cstring(&w, authz_role_name(r));
+    jw_array_end(&w);
+    jw_key(&w, "permissions");
+    jw_object_begin(&w);
+    for (int p = AUTHZ_PUBLIC; p < AUTHZ_PERMISSION_COUNT_; p++) {
+        const struct authz_entry *a = authz_entry_of(p);
+        jw_key(&w, a->name);
+        jw_object_begin(&w);
+        jw_key(&w, "needs_session");
+        jw_bool(&w, a->needs_session);
+        jw_key(&w, "sensitive");
+        jw_bool(&w, a->sensitive);
+        jw_key(&w, "roles"); /* the roles holding it */
+        jw_array_begin(&w);
+        for (int r = AUTHZ_ROLE_MEMBER; r <= AUTHZ_ROLE_SUPER_ADMIN; r++)
+            if (authz_allows(r, p))
+                jw_cstring(&w, authz_role_name(r));
+        jw_array_end(&w);
+        jw_key(&w, "scopes"); /* the API key scopes granting it (auth.h) */
+        jw_array_begin(&w);
+        for (size_t i = 0; i < AUTH_SCOPE_COUNT; i++) {
+            const struct auth_scope_entry *s = auth_scope_at(i);
+            if (s->grants == (enum authz_permission)p)
+                jw_cstring(&w, s->name);
+        }
+        jw_array_end(&w);
+        jw_object_end(&w);
+    }
+    jw_object_end(&w);
+    jw_key(&w, "routes");
+    jw_array_begin(&w);
+    size_t n;
+    const struct route *routes = api_routes(&n);
+    for (size_t i = 0; i < n; i++) {
+        const struct route *r = &routes[i];
+        jw_object_begin(&w);
+        jw_key(&w, "method");
+        jw_cstring(&w, http_method_name(r->method));
+        jw_key(&w, "path");
+        jw_cstring(&w, r->pattern);
+        jw_key(&w, "access");
+        jw_cstring(&w, access_key(r->access));
+        jw_key(&w, "permission");
+        jw_cstring(&w, authz_entry_of(r->permission)->name);
+        jw_key(&w, "console");
+        jw_bool(&w, r->console);
+        jw_key(&w, "body");
+        jw_bool(&w, r->body != NULL);
+        jw_key(&w, "idempotency_required");
+        jw_bool(&w, r->idempotency_required);
+        jw_key(&w, "keys_route");
+        jw_bool(&w, r->keys_route);
+        jw_key(&w, "allow_unverified");
+        jw_bool(&w, r->allow_unverified);
+        jw_object_end(&w);
+    }
+    jw_array_end(&w);
+    jw_object_end(&w);
+    return jw_finish(&w);
+}

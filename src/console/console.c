@@ -236,6 +236,8 @@ enum err console_error(struct http_request *req, struct http_response *resp, enu
     page_problem(&pg, message);
     html_tag(&pg.h, "<p class=\"support\">Support id: <code>");
     html_ctext(&pg.h, req->id);
+    html_tag(&pg.h, "</code> · error <code>");
+    html_ctext(&pg.h, req->fail_code ? req->fail_code : err_public_code(e));
     html_tag(&pg.h, "</code></p>\n<p class=\"links\"><a href=\"/\">Start again</a></p>\n");
     return page_send(&pg, status);
 }

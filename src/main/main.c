@@ -66,8 +66,9 @@ static void usage(FILE *out)
         "                                            store a secret read from stdin\n"
         "  admin secret check --tenant ID [--name N] check that secrets decrypt\n"
         "  admin cleanup                             delete expired sessions, tokens, IP counters\n"
-        "  permissions                               print docs/PERMISSIONS.md (who may call "
-        "what)\n"
+        "  permissions [--json]                      print docs/PERMISSIONS.md (who may call "
+        "what),\n"
+        "                                            or the same tables as JSON\n"
         "  help                                      this text\n"
         "  --version                                 print the version\n"
         "\n"
@@ -527,10 +528,15 @@ static int run_family(int argc, char **argv, int (*fn)(struct config *, int, cha
 }
 
 /* docs/PERMISSIONS.md on stdout: who may call each route (Z1). */
-static int print_permissions(void)
+static int print_permissions(int argc, char **argv)
 {
+    bool json = argc > 2 && strcmp(argv[2], "--json") == 0;
+    if (argc > 2 + json) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
     struct buf out = BUF_INIT(256 * 1024);
-    enum err e = api_permissions_markdown(&out);
+    enum err e = json ? api_permissions_json(&out) : api_permissions_markdown(&out);
     if (!e)
         fputs(buf_cstr(&out), stdout);
     buf_release(&out);
@@ -553,7 +559,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "permissions") == 0)
-        return print_permissions();
+        return print_permissions(argc, argv);
     if (strcmp(cmd, "serve") == 0)
         return run_with_config(argc, argv, true, serve);
     if (strcmp(cmd, "migrate") == 0)
