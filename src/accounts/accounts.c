@@ -1300,3 +1300,15 @@ enum err accounts_magic_link_consume_code(struct accounts *a, struct str email, 
         request_floor_wait(a, &t0);
     return e;
 }
+
+/* ---- for members.c (accounts_internal.h) ------------------------------------------ */
+
+void acc_email_hash(const char *email, char out[ACCOUNTS_HASH_HEX + 1])
+{
+    email_hash(email, out);
+}
+
+enum err acc_new_uuid(char out[ACCOUNTS_ID_LEN + 1])
+{
+    return new_uuid(out);
+}

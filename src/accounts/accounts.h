@@ -482,4 +482,232 @@ MUST_CHECK enum err accounts_email_normalize(struct str email, char out[ACCOUNTS
 /* The slug for an organization name: [a-z0-9-], at most ACCOUNTS_MAX_SLUG bytes, never empty. */
 void accounts_slug_of(struct str org_name, char out[ACCOUNTS_MAX_SLUG + 1]);
 
+/* ---- members and invitations (members.c) ---------------------------------------
+ *
+ * Issue 5 item 2, SPEC Z1, A6, A11, L1, T4. Who belongs to a tenant and with
+ * which role: the users rows themselves (users.role), listed, re-roled and
+ * removed here, and invitations, which are how anyone but the first Super
+ * Admin (sign-up) joins.
+ *
+ * Who may do what (the actor is a signed-in user, or an API key acting for
+ * its creator; the route needs AUTHZ_MEMBERS_MANAGE, i.e. Admin and up):
+ *  - The actor's role is read again from the users table inside the write
+ *    transaction and the lesser of that and the claimed role counts (a
+ *    demotion a moment ago counts); an actor whose row is gone is
+ *    ERR_UNAUTHENTICATED, one below Admin or with an unverified address
+ *    ERR_FORBIDDEN.
+ *  - Never above one's own role: changing a role needs the actor's role >=
+ *    the member's current role and >= the new one (an Admin can neither
+ *    touch a Super Admin nor make one); removing needs it >= the member's
+ *    role; inviting, >= the invited role; revoking an invitation, >= its
+ *    role. An Admin may demote or remove another Admin.
+ *  - Nobody changes their own role, except a Super Admin stepping down while
+ *    another Super Admin remains. Anyone may remove themselves (leave),
+ *    except the last Super Admin.
+ *  - The last Super Admin can be neither demoted nor removed (ERR_CONFLICT).
+ *    The count is taken inside the write transaction, after a per-tenant
+ *    lock: on PostgreSQL every member-changing transaction (role change,
+ *    removal, invitation, revocation, acceptance) first takes
+ *    pg_advisory_xact_lock on "shiplog/members/<tenant>", so two Super
+ *    Admins demoting each other at once are serialized and the second sees
+ *    the first's change; SQLite write transactions are exclusive already.
+ *  - A refusal by these rules commits its audit event (outcome denied, with
+ *    the reason) and nothing else (Z2), as auth/apikeys.c does.
+ *
+ * Removal deletes the users row: its sessions, tokens, address directory
+ * entry (user_emails) and API keys go with it (ON DELETE CASCADE), so the
+ * address is free again, and the session cache is told after the commit:
+ * the member's next request fails at once in this process (within
+ * session_cache_ms in others, as for every revocation), an API key of theirs
+ * at once everywhere (keys are read from the database on every call). A role
+ * change is seen by the member's sessions the same way, and cuts their API
+ * keys at the next call (auth.h, Z3). Invitations a removed member sent stay
+ * valid (invited_by keeps the id as text; the tenant invited, not the
+ * person).
+ *
+ * Invitations (A6): a token "<tenant id>.<random>" like a verification
+ * token (only the SHA-256 of the random part is stored), valid
+ * ACCOUNTS_INVITE_TTL_S, used once. Inviting an address that is a member of
+ * this tenant already is ERR_CONFLICT (the inviter can list members anyway);
+ * an address with an account in another tenant is invited like any other
+ * (the inviter learns nothing about other tenants) and accepting says so to
+ * the invitee, who holds the token. Re-inviting an address revokes its open
+ * invitation and makes a new one (a new token, a new expiry, the new role).
+ * A tenant holds at most ACCOUNTS_MAX_OPEN_INVITATIONS open invitations and,
+ * members and open invitations together, ACCOUNTS_MAX_MEMBERS. Ended
+ * invitations (accepted, revoked, expired) are deleted
+ * ACCOUNTS_CLEANUP_GRACE_S after they ended, by the next invitation of the
+ * tenant. The mail is queued through the caller's mailer in the invitation's
+ * transaction (outbox), so a token never exists without its mail.
+ *
+ * Accepting (the POST behind the page the mail's link opens) checks the
+ * token first (ERR_NOT_FOUND for a malformed, unknown, used, revoked or
+ * expired one, before any password work), then the password against the
+ * sign-up policy (ERR_INVALID / ERR_LIMIT with a reason; the token is not
+ * spent), hashes it (bcrypt outside any transaction, as sign-up), and in one
+ * write transaction spends the invitation, creates the user with the invited
+ * role and a verified address (the token proves the mailbox), claims the
+ * address in the directory (ERR_CONFLICT, nothing spent, when it has an
+ * account anywhere) and opens a session.
+ *
+ * Audit (L1), in the transaction of the change, target "user:<id>" or
+ * "invitation:<id>": member.invited, member.invitation_revoked (also for a
+ * replaced one, reason "replaced"), member.joined (actor the new member),
+ * member.role_changed (details from, to), member.removed (details role,
+ * self); refusals with outcome denied. Addresses never go into details.
+ */
+#include "authz/authz.h"
+
+#define ACCOUNTS_INVITE_TTL_S          (7 * 24 * 60 * 60) /* an invitation link */
+#define ACCOUNTS_MAX_MEMBERS           1000 /* members + open invitations of a tenant */
+#define ACCOUNTS_MAX_OPEN_INVITATIONS  50   /* open invitations of a tenant */
+#define ACCOUNTS_MEMBERS_PAGE          50   /* members one accounts_members_list call returns */
+#define ACCOUNTS_MAX_MEMBERS_PAGES     (ACCOUNTS_MAX_MEMBERS / ACCOUNTS_MEMBERS_PAGE)
+#define ACCOUNTS_MAX_TENANT_NAME       200  /* bytes of a tenant's display name (as cmd_admin) */
+
+/* Who manages members: a session's user, or an API key acting for its creator. */
+struct accounts_actor {
+    struct accounts_user_ref user; /* the user (a key's creator); user.tenant is the tenant acted in */
+    enum authz_role role;          /* as the request knew it; the stored role may lower it */
+    const char *key_id;            /* NULL for a session; else the key (audit actor api_key) */
+};
+
+/* One member as listed. */
+struct accounts_member {
+    char id[ACCOUNTS_ID_LEN + 1];
+    char email[ACCOUNTS_MAX_EMAIL + 1];
+    enum authz_role role;
+    bool email_verified;
+    int64_t created_at;
+};
+
+/*
+ * The tenant's members in address order, page page (0-based, below
+ * ACCOUNTS_MAX_MEMBERS_PAGES), at most ACCOUNTS_MEMBERS_PAGE of them into
+ * out (which must hold that many); *n gets how many, *total (may be NULL)
+ * how many members the tenant has. ERR_INVALID for a page out of range.
+ * Reading is not checked here: the caller's route holds the permission.
+ */
+MUST_CHECK enum err accounts_members_list(struct accounts *a, const struct tenant_ctx *t,
+                                          unsigned page, struct accounts_member *out, size_t *n,
+                                          size_t *total);
+
+/*
+ * Sets member_id's role to role (see above for who may). ERR_OK without a
+ * change when it has that role already. ERR_NOT_FOUND for an id that is not
+ * a UUID or no member of who's tenant (T4: nothing changes); ERR_INVALID for
+ * AUTHZ_ROLE_NONE or out of range; ERR_FORBIDDEN / ERR_CONFLICT (last Super
+ * Admin) with *reason (may be NULL), audited as denied; ERR_UNAUTHENTICATED
+ * when the actor is gone; ERR_LIMIT for client fields; storage errors.
+ */
+MUST_CHECK enum err accounts_member_set_role(struct accounts *a, const struct accounts_actor *who,
+                                             struct str member_id, enum authz_role role,
+                                             const struct accounts_client *c,
+                                             const char **reason);
+
+/*
+ * Removes member_id from who's tenant (deletes the user; see above).
+ * Errors as accounts_member_set_role.
+ */
+MUST_CHECK enum err accounts_member_remove(struct accounts *a, const struct accounts_actor *who,
+                                           struct str member_id, const struct accounts_client *c,
+                                           const char **reason);
+
+/* What an invitation mail needs; token is a secret (never log it). */
+struct accounts_invite_mail {
+    const char *to;         /* the normalized address */
+    const char *token;      /* for the link */
+    const char *org;        /* the tenant's display name */
+    enum authz_role role;   /* the role offered */
+    int64_t expires_at;     /* Unix seconds */
+};
+
+/* Queues the invitation mail inside tx (the invitation's transaction); an error fails it. */
+struct accounts_invite_mailer {
+    enum err (*queue)(void *arg, struct tx *tx, const struct accounts_invite_mail *m);
+    void *arg;
+};
+
+/* A new invitation. token is the secret of the link: wipe it (the mail has it). */
+struct accounts_invitation_created {
+    char id[ACCOUNTS_ID_LEN + 1];
+    char email[ACCOUNTS_MAX_EMAIL + 1];
+    enum authz_role role;
+    int64_t expires_at;
+    char token[ACCOUNTS_SECRET_LEN + 1];
+};
+
+/*
+ * Invites email into who's tenant with role, replacing an open invitation of
+ * that address, and queues the mail through mailer (required: nobody could
+ * use a token nobody is told about). ERR_LIMIT for an address past
+ * ACCOUNTS_MAX_EMAIL or a full tenant (*reason says which); ERR_INVALID for
+ * a malformed address or a role out of range, or without a mailer;
+ * ERR_CONFLICT when the address is a member already; ERR_FORBIDDEN (audited)
+ * for a role above the actor's, or replacing an invitation above it;
+ * ERR_UNAUTHENTICATED as above; storage errors, and the mailer's. out is
+ * wiped unless ERR_OK.
+ */
+MUST_CHECK enum err accounts_invite(struct accounts *a, const struct accounts_actor *who,
+                                    struct str email, enum authz_role role,
+                                    const struct accounts_client *c,
+                                    const struct accounts_invite_mailer *mailer,
+                                    struct accounts_invitation_created *out, const char **reason);
+
+/* One open invitation as listed (never its token). */
+struct accounts_invitation {
+    char id[ACCOUNTS_ID_LEN + 1];
+    char email[ACCOUNTS_MAX_EMAIL + 1];
+    enum authz_role role;
+    char invited_by[ACCOUNTS_ID_LEN + 1]; /* a user id; the user may be gone since */
+    int64_t created_at, expires_at;
+};
+
+/*
+ * t's open invitations (not accepted, revoked or expired), newest first, into
+ * out (which must hold ACCOUNTS_MAX_OPEN_INVITATIONS); *n gets how many.
+ */
+MUST_CHECK enum err accounts_invitations_list(struct accounts *a, const struct tenant_ctx *t,
+                                              struct accounts_invitation *out, size_t *n);
+
+/*
+ * Revokes who's tenant's open invitation invitation_id. ERR_NOT_FOUND for a
+ * malformed or unknown id, another tenant's, or one no longer open;
+ * ERR_FORBIDDEN (audited) for an invitation above the actor's role; others
+ * as accounts_member_set_role.
+ */
+MUST_CHECK enum err accounts_invitation_revoke(struct accounts *a, const struct accounts_actor *who,
+                                               struct str invitation_id,
+                                               const struct accounts_client *c,
+                                               const char **reason);
+
+/* What the page a link opens shows before anything is spent. */
+struct accounts_invitation_info {
+    char email[ACCOUNTS_MAX_EMAIL + 1];
+    char org[ACCOUNTS_MAX_TENANT_NAME + 1];
+    enum authz_role role;
+    int64_t expires_at;
+};
+
+/*
+ * Reads the open invitation of token without changing anything (the GET of
+ * the link: a mail scanner spends nothing). ERR_NOT_FOUND as for accepting;
+ * ERR_LIMIT past ACCOUNTS_MAX_SECRET_TEXT.
+ */
+MUST_CHECK enum err accounts_invitation_peek(struct accounts *a, struct str token,
+                                             struct accounts_invitation_info *out);
+
+/*
+ * Accepts an invitation (see above) and signs the new member in: the session
+ * id in session_id, its details in out (may be NULL). ERR_NOT_FOUND for a
+ * bad token; ERR_INVALID / ERR_LIMIT (*reason) for a refused password;
+ * ERR_CONFLICT (*reason) when the address has an account already; ERR_LIMIT
+ * for client fields; storage errors.
+ */
+MUST_CHECK enum err accounts_invitation_accept(struct accounts *a, struct str token,
+                                               struct str password,
+                                               const struct accounts_client *c,
+                                               char session_id[ACCOUNTS_SECRET_LEN + 1],
+                                               struct accounts_session *out, const char **reason);
+
 #endif

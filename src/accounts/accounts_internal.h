@@ -112,4 +112,11 @@ void acc_cache_put(struct acc_session_cache *c, const struct acc_cache_stamp *st
 void acc_cache_forget(struct acc_session_cache *c, const struct tenant_ctx *t, const char *user_id,
                       const char *h);
 
+/* ---- for members.c (accounts.c) ------------------------------------------------ */
+
+/* The directory key of a normalized address (user_emails.email_hash). */
+void acc_email_hash(const char *email, char out[ACCOUNTS_HASH_HEX + 1]);
+/* A random version-4 UUID in canonical text. */
+MUST_CHECK enum err acc_new_uuid(char out[ACCOUNTS_ID_LEN + 1]);
+
 #endif
