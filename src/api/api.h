@@ -116,9 +116,20 @@ enum err apikeys_list(struct http_request *req, struct http_response *resp);
 enum err apikeys_revoke(struct http_request *req, struct http_response *resp);
 extern const struct body_spec APIKEYS_CREATE_BODY;
 
-/* The API description (docs/openapi.json), embedded at build time. */
-extern const char openapi_json[];
-extern const size_t openapi_json_len;
+/*
+ * The API description (OpenAPI 3.1, openapi.c): the base docs/openapi-base.json
+ * (embedded at build time) merged with what the route table says, pretty-printed
+ * and deterministic; `shiplog openapi` prints it, docs/openapi.json is a copy.
+ * ERR_CONFIG (msg says why) when the table and the base do not fit together.
+ */
+#define API_OPENAPI_MAX (512 * 1024) /* bytes of the document */
+MUST_CHECK enum err api_openapi_render(struct buf *out, struct buf *msg);
+/* The same from any table and base text (for tests). */
+MUST_CHECK enum err api_openapi_render_from(const struct route *routes, size_t n,
+                                            const char *base_text, size_t base_len,
+                                            struct buf *out, struct buf *msg);
+extern const char openapi_base_json[];
+extern const size_t openapi_base_json_len;
 /* The disclosure policy linked from security.txt (docs/security-policy.txt). */
 extern const char security_policy_txt[];
 extern const size_t security_policy_txt_len;

@@ -17,19 +17,37 @@
 static const char *const json_only[] = {"application/json", NULL};
 static const struct json_limits create_limits = {
     .max_bytes = APIKEYS_MAX_BODY, .max_depth = 2, .max_string = 256, .max_members = 16};
+/* auth.h's scope list (tests/unit/api/test_openapi.c keeps the two equal):
+ * validated here so that the API description can name them */
+static const char *const scope_names[] = {
+    "content:read",   "drafts:write", "drafts:review", "entries:publish", "integrations:write",
+    "members:write",  "content:export", "keys:write",  "audit:read",      NULL};
 static const struct schema_field create_fields[] = {
     {.name = "name",
      .kind = SCHEMA_STRING,
      .required = true,
      .min_len = 1,
      .max_len = AUTH_MAX_KEY_NAME},
-    {.name = "scopes", .kind = SCHEMA_ARRAY, .items = SCHEMA_STRING, .max_len = AUTH_SCOPE_COUNT},
-    {.name = "expires_at", .kind = SCHEMA_INTEGER, .min = 1, .max = INT64_C(1) << 52},
+    {.name = "scopes",
+     .kind = SCHEMA_ARRAY,
+     .items = SCHEMA_STRING,
+     .max_len = AUTH_SCOPE_COUNT,
+     .enum_values = scope_names,
+     .description = "Default: content:read only. Never more than the caller's role allows (or, "
+                    "for a key, its own scopes)"},
+    {.name = "expires_at",
+     .kind = SCHEMA_INTEGER,
+     .min = 1,
+     .max = INT64_C(1) << 52,
+     .description = "Unix seconds, at most a year ahead; absent = never"},
 };
 static const struct schema create_schema = {create_fields,
                                             sizeof create_fields / sizeof create_fields[0], false};
-const struct body_spec APIKEYS_CREATE_BODY = {
-    .content_types = json_only, .json = true, .limits = &create_limits, .schema = &create_schema};
+const struct body_spec APIKEYS_CREATE_BODY = {.content_types = json_only,
+                                              .json = true,
+                                              .limits = &create_limits,
+                                              .schema = &create_schema,
+                                              .name = "ApiKeyCreate"};
 
 /* Who acts: the session's user, or the calling key. */
 static void actor_of(const struct http_request *req, struct auth_actor *who, struct auth_client *c)

@@ -30,13 +30,6 @@ static const struct json_limits csp_limits = {
     .max_members = CSP_REPORT_MAX_REPORTS,
 };
 
-const struct body_spec CSP_REPORT_BODY = {
-    .content_types = csp_content_types,
-    .json = true,
-    .limits = &csp_limits,
-    .schema = NULL, /* two formats: validated in the handler */
-};
-
 static const char *const dispositions[] = {"enforce", "report", NULL};
 
 #define URI_FIELD(n)                                                                               \
@@ -96,6 +89,25 @@ static const struct schema_field reporting_fields[] = {
 };
 static const struct schema reporting_report = {
     reporting_fields, sizeof(reporting_fields) / sizeof(reporting_fields[0]), false};
+
+/* The two formats, as the API description shows them (the handler picks by content type). */
+static const struct body_format csp_formats[] = {
+    {.content_type = "application/csp-report", .name = "CspReport", .schema = &csp2_wrapper},
+    {.content_type = "application/json", .name = "CspReport", .schema = &csp2_wrapper},
+    {.content_type = "application/reports+json",
+     .name = "CspReportingReport",
+     .schema = &reporting_report,
+     .max_items = CSP_REPORT_MAX_REPORTS},
+};
+
+const struct body_spec CSP_REPORT_BODY = {
+    .content_types = csp_content_types,
+    .json = true,
+    .limits = &csp_limits,
+    .schema = NULL, /* two formats: validated in the handler */
+    .formats = csp_formats,
+    .n_formats = sizeof csp_formats / sizeof csp_formats[0],
+};
 
 static const char *member_text(struct http_request *req, const struct json *obj, const char *key)
 {

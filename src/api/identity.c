@@ -55,7 +55,8 @@ static const struct json_limits identity_limits = {
 #define PASSWORD_FIELD(min)                                                                        \
     {                                                                                              \
         .name = "password", .kind = SCHEMA_STRING, .required = true, .min_len = (min),             \
-        .max_len = IDENTITY_MAX_PASSWORD                                                           \
+        .max_len = IDENTITY_MAX_PASSWORD,                                                          \
+        .description = "The policy wants 12..128 characters after NFC normalization"               \
     }
 #define TOKEN_FIELD(req)                                                                           \
     {                                                                                              \
@@ -66,9 +67,11 @@ static const struct json_limits identity_limits = {
     {                                                                                              \
         (fields), sizeof(fields) / sizeof((fields)[0]), false                                      \
     }
-#define BODY_OF(s)                                                                                 \
+/* A JSON body of schema s, called name in the API description. */
+#define BODY_OF(s, name_)                                                                          \
     {                                                                                              \
-        .content_types = json_only, .json = true, .limits = &identity_limits, .schema = &(s)       \
+        .content_types = json_only, .json = true, .limits = &identity_limits, .schema = &(s),      \
+        .name = (name_)                                                                            \
     }
 
 static const struct schema_field signup_fields[] = {
@@ -81,19 +84,19 @@ static const struct schema_field signup_fields[] = {
      .max_len = ACCOUNTS_MAX_ORG_NAME},
 };
 static const struct schema signup_schema = SCHEMA_OF(signup_fields);
-const struct body_spec IDENTITY_SIGNUP_BODY = BODY_OF(signup_schema);
+const struct body_spec IDENTITY_SIGNUP_BODY = BODY_OF(signup_schema, "Signup");
 
 static const struct schema_field signin_fields[] = {EMAIL_FIELD(true), PASSWORD_FIELD(1)};
 static const struct schema signin_schema = SCHEMA_OF(signin_fields);
-const struct body_spec IDENTITY_SIGNIN_BODY = BODY_OF(signin_schema);
+const struct body_spec IDENTITY_SIGNIN_BODY = BODY_OF(signin_schema, "SignIn");
 
 static const struct schema_field email_fields[] = {EMAIL_FIELD(true)};
 static const struct schema email_schema = SCHEMA_OF(email_fields);
-const struct body_spec IDENTITY_EMAIL_BODY = BODY_OF(email_schema);
+const struct body_spec IDENTITY_EMAIL_BODY = BODY_OF(email_schema, "EmailOnly");
 
 static const struct schema_field token_fields[] = {TOKEN_FIELD(true)};
 static const struct schema token_schema = SCHEMA_OF(token_fields);
-const struct body_spec IDENTITY_TOKEN_BODY = BODY_OF(token_schema);
+const struct body_spec IDENTITY_TOKEN_BODY = BODY_OF(token_schema, "Token");
 
 static const struct schema_field magic_fields[] = {
     TOKEN_FIELD(false),
@@ -101,16 +104,22 @@ static const struct schema_field magic_fields[] = {
     {.name = "code", .kind = SCHEMA_STRING, .min_len = 1, .max_len = TOKEN_CODE_LEN},
 };
 static const struct schema magic_schema = SCHEMA_OF(magic_fields);
-const struct body_spec IDENTITY_MAGIC_CONSUME_BODY = BODY_OF(magic_schema);
+const struct body_spec IDENTITY_MAGIC_CONSUME_BODY = {.content_types = json_only,
+                                                      .json = true,
+                                                      .limits = &identity_limits,
+                                                      .schema = &magic_schema,
+                                                      .name = "MagicConsume",
+                                                      .description =
+                                                          "Either token, or email and code"};
 
 static const struct schema_field reset_fields[] = {TOKEN_FIELD(true),
                                                    PASSWORD_FIELD(PASSWORD_MIN_CHARS)};
 static const struct schema reset_schema = SCHEMA_OF(reset_fields);
-const struct body_spec IDENTITY_RESET_CONFIRM_BODY = BODY_OF(reset_schema);
+const struct body_spec IDENTITY_RESET_CONFIRM_BODY = BODY_OF(reset_schema, "ResetConfirm");
 
 /* "{}": a state-changing POST without parameters still proves it is JSON (U2). */
 static const struct schema empty_schema = {NULL, 0, false};
-const struct body_spec IDENTITY_EMPTY_BODY = BODY_OF(empty_schema);
+const struct body_spec IDENTITY_EMPTY_BODY = BODY_OF(empty_schema, "Empty");
 
 /* ---- helpers ------------------------------------------------------------------ */
 

@@ -45,6 +45,9 @@ enum err security_policy(struct http_request *req, struct http_response *resp)
 
 enum err openapi_document(struct http_request *req, struct http_response *resp)
 {
-    http_resp_static(resp, 200, "application/json", openapi_json, openapi_json_len);
+    const struct app *app = req->app;
+    if (!app->openapi_json) /* rendered by serve; never missing there */
+        return http_fail(req, ERR_INTERNAL, "API description not rendered");
+    http_resp_static(resp, 200, "application/json", app->openapi_json, app->openapi_json_len);
     return ERR_OK;
 }

@@ -49,6 +49,8 @@ struct app {
     const char *version;
     time_t started_at;
     const char *security_txt;                  /* rendered once at start-up */
+    const char *openapi_json;                  /* the API description, rendered once at start-up */
+    size_t openapi_json_len;
     unsigned char csrf_key[HTTP_CSRF_KEY_LEN]; /* console form tokens (http/csrf.h) */
     /* renders a console route's failure as a page (set by the console module);
      * NULL = the JSON error body */

@@ -69,6 +69,7 @@ static void usage(FILE *out)
         "  permissions [--json]                      print docs/PERMISSIONS.md (who may call "
         "what),\n"
         "                                            or the same tables as JSON\n"
+        "  openapi                                   print the API description (docs/openapi.json)\n"
         "  help                                      this text\n"
         "  --version                                 print the version\n"
         "\n"
@@ -334,7 +335,7 @@ static int serve(struct config *cfg)
     struct outbox_sender *sender = NULL;
     struct secrets *secrets = NULL;
     struct accounts *accounts = NULL;
-    struct buf msg = BUF_INIT(2048), sectxt = BUF_INIT(4096);
+    struct buf msg = BUF_INIT(2048), sectxt = BUF_INIT(4096), openapi = BUF_INIT(API_OPENAPI_MAX);
     int rc = 0;
 
     /* Signals are taken synchronously by this thread only: blocked before any
@@ -406,6 +407,11 @@ static int serve(struct config *cfg)
         rc = main_exit_code(e);
         goto out;
     }
+    buf_reset(&msg);
+    if ((e = api_openapi_render(&openapi, &msg))) {
+        rc = startup_failure("cannot describe the API", e, &msg);
+        goto out;
+    }
     struct app app = {
         .cfg = cfg,
         .storage = st,
@@ -415,6 +421,8 @@ static int serve(struct config *cfg)
         .version = SHIPLOG_VERSION,
         .started_at = now,
         .security_txt = buf_cstr(&sectxt),
+        .openapi_json = buf_cstr(&openapi),
+        .openapi_json_len = openapi.len,
         .console_error = console_error,
     };
     if ((e = keyring_subkey(keyring_current(&ring), "shiplog/v1/csrf", app.csrf_key,
@@ -482,6 +490,7 @@ out:
     keyring_wipe(&ring);
     buf_release(&msg);
     buf_release(&sectxt);
+    buf_release(&openapi);
     return rc;
 }
 
@@ -543,6 +552,24 @@ static int print_permissions(int argc, char **argv)
     return e ? main_exit_code(e) : 0;
 }
 
+/* docs/openapi.json on stdout: the API description, from the route table. */
+static int print_openapi(int argc)
+{
+    if (argc > 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    struct buf out = BUF_INIT(API_OPENAPI_MAX), msg = BUF_INIT(512);
+    enum err e = api_openapi_render(&out, &msg);
+    if (e)
+        fprintf(stderr, "shiplog: %s\n", buf_cstr(&msg));
+    else
+        fputs(buf_cstr(&out), stdout);
+    buf_release(&out);
+    buf_release(&msg);
+    return e ? main_exit_code(e) : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -560,6 +587,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "permissions") == 0)
         return print_permissions(argc, argv);
+    if (strcmp(cmd, "openapi") == 0)
+        return print_openapi(argc);
     if (strcmp(cmd, "serve") == 0)
         return run_with_config(argc, argv, true, serve);
     if (strcmp(cmd, "migrate") == 0)
