@@ -13,7 +13,8 @@ static const struct schema_field session_id_fields[] = {
      .kind = SCHEMA_STRING,
      .min_len = 64,
      .max_len = 64,
-     .description = "The session's public handle: `id` in GET /api/v1/sessions"},
+     .description = "The session's public handle (64 lower-case hex digits): `id` in GET "
+                    "/api/v1/sessions"},
 };
 static const struct schema session_id_param = {session_id_fields, 1, false};
 static const struct schema_field uuid_id_fields[] = {
