@@ -21,7 +21,7 @@
 #define MEMBERS_LOCK_SQL                                                                           \
     "SELECT pg_advisory_xact_lock(hashtextextended('shiplog/members/' || $1::text, 0))"
 
-#define TARGET_CAP (sizeof "invitation:" + ACCOUNTS_ID_LEN)
+#define TARGET_CAP  (sizeof "invitation:" + ACCOUNTS_ID_LEN)
 #define MAX_DETAILS 6 /* fields of one audit details list, the terminator included */
 
 static void say(const char **reason, const char *text)
@@ -46,13 +46,13 @@ struct op {
     const struct accounts_actor *who;
     const struct accounts_client *c;
     struct tx *tx;
-    enum authz_role role;       /* the actor's, the lesser of claimed and stored */
-    const char *action;         /* the audit action of this op (a denial's too) */
-    char target[TARGET_CAP];    /* the denial's audit target; "" = none */
-    bool denied;                /* the body refused by the rules: audit, commit that alone */
-    const char *reason;         /* public text of a refusal */
-    const char *d_role;         /* details of a denial: the role involved (may be NULL) */
-    const char *d_from;         /* ... and a role change's current role (may be NULL) */
+    enum authz_role role;             /* the actor's, the lesser of claimed and stored */
+    const char *action;               /* the audit action of this op (a denial's too) */
+    char target[TARGET_CAP];          /* the denial's audit target; "" = none */
+    bool denied;                      /* the body refused by the rules: audit, commit that alone */
+    const char *reason;               /* public text of a refusal */
+    const char *d_role;               /* details of a denial: the role involved (may be NULL) */
+    const char *d_from;               /* ... and a role change's current role (may be NULL) */
     char forget[ACCOUNTS_ID_LEN + 1]; /* a user whose cached sessions go after the commit */
 };
 
@@ -264,13 +264,13 @@ enum err accounts_invitations_list(struct accounts *a, const struct tenant_ctx *
         return e;
     struct stmt *st = NULL;
     bool row = false;
-    e = tx_query(tx,
-                 "SELECT id, email, role, invited_by, created_at, expires_at FROM invitations "
-                 "WHERE tenant_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL "
-                 "AND expires_at > $2 ORDER BY created_at DESC, id LIMIT $3",
-                 STORAGE_ARGS(STORAGE_INT(accounts_now(a)),
-                              STORAGE_INT(ACCOUNTS_MAX_OPEN_INVITATIONS)),
-                 &st, &row);
+    e = tx_query(
+        tx,
+        "SELECT id, email, role, invited_by, created_at, expires_at FROM invitations "
+        "WHERE tenant_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL "
+        "AND expires_at > $2 ORDER BY created_at DESC, id LIMIT $3",
+        STORAGE_ARGS(STORAGE_INT(accounts_now(a)), STORAGE_INT(ACCOUNTS_MAX_OPEN_INVITATIONS)), &st,
+        &row);
     while (!e && row && *n < ACCOUNTS_MAX_OPEN_INVITATIONS) {
         struct accounts_invitation *v = &out[*n];
         acc_col_copy(st, 0, v->id, sizeof v->id);
@@ -661,9 +661,9 @@ struct joined {
 
 /* Everything of an acceptance inside tx; *conflict when the address is taken. */
 static enum err accept_in(struct accounts *a, struct tx *tx, const char *hash, const char *pw_hash,
-                          int64_t now, const struct accounts_client *c,
-                          struct accounts_user_ref *u, char session_id[ACCOUNTS_SECRET_LEN + 1],
-                          struct accounts_session *out, bool *conflict)
+                          int64_t now, const struct accounts_client *c, struct accounts_user_ref *u,
+                          char session_id[ACCOUNTS_SECRET_LEN + 1], struct accounts_session *out,
+                          bool *conflict)
 {
     *conflict = false;
     enum err e = ERR_OK;
@@ -702,8 +702,7 @@ static enum err accept_in(struct accounts *a, struct tx *tx, const char *hash, c
                      "role, email_verified_at, failed_count, locked_until, created_at) "
                      "VALUES ($1, $2, $3, $4, $5, $6, $7, 0, NULL, $7)",
                      STORAGE_ARGS(STORAGE_CSTR(u->user_id), STORAGE_CSTR(j.email),
-                                  STORAGE_CSTR(pw_hash),
-                                  STORAGE_CSTR(keyring_current(a->ring)->id),
+                                  STORAGE_CSTR(pw_hash), STORAGE_CSTR(keyring_current(a->ring)->id),
                                   STORAGE_CSTR(authz_role_name(j.role)), STORAGE_INT(now)),
                      NULL);
     if (!e)
@@ -776,7 +775,6 @@ enum err accounts_invitation_accept(struct accounts *a, struct str token, struct
                         "to one organization only");
         return e;
     }
-    log_info("invitation accepted", LOG_STR("tenant", u.tenant.id),
-             LOG_STR("user", u.user_id));
+    log_info("invitation accepted", LOG_STR("tenant", u.tenant.id), LOG_STR("user", u.user_id));
     return ERR_OK;
 }

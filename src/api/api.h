@@ -134,4 +134,42 @@ extern const size_t openapi_base_json_len;
 extern const char security_policy_txt[];
 extern const size_t security_policy_txt_len;
 
+/*
+ * members.c: members and invitations (issue 5 item 2; accounts.h). The
+ * managing routes need members.manage; accepting is public (the token).
+ */
+enum err members_list(struct http_request *req, struct http_response *resp);
+enum err members_set_role(struct http_request *req, struct http_response *resp);
+enum err members_remove(struct http_request *req, struct http_response *resp);
+enum err invitations_list(struct http_request *req, struct http_response *resp);
+enum err invitations_create(struct http_request *req, struct http_response *resp);
+enum err invitations_revoke(struct http_request *req, struct http_response *resp);
+enum err invitations_accept(struct http_request *req, struct http_response *resp);
+extern const struct body_spec MEMBERS_ROLE_BODY, INVITATIONS_CREATE_BODY, INVITATIONS_ACCEPT_BODY;
+
+/*
+ * The members actions behind both the JSON API and the console. Each records
+ * its refusal on req with public words (404 for another tenant's id, 403
+ * permission_denied, 409 last_super_admin / already_member, 400
+ * validation_failed), so the caller only returns the err.
+ *  - set_role: id and role name as sent.
+ *  - remove: *self when the caller removed themselves (the session cookie
+ *    then expires in resp).
+ *  - invite: role name as sent (STR_NULL = member); counts the address in
+ *    RL_MAGIC_LINK; out gets the invitation (its token already wiped).
+ *  - accept: not recorded: ERR_NOT_FOUND for any bad token, ERR_INVALID /
+ *    ERR_LIMIT with *reason for a refused password, ERR_CONFLICT with
+ *    *reason when the address has an account; sid and s as for sign-in.
+ */
+void members_actor_of(const struct http_request *req, struct accounts_actor *who);
+MUST_CHECK enum err members_do_set_role(struct http_request *req, struct str id, struct str role);
+MUST_CHECK enum err members_do_remove(struct http_request *req, struct http_response *resp,
+                                      struct str id, bool *self);
+MUST_CHECK enum err members_do_invite(struct http_request *req, struct str email, struct str role,
+                                      struct accounts_invitation_created *out);
+MUST_CHECK enum err members_do_revoke(struct http_request *req, struct str id);
+MUST_CHECK enum err members_do_accept(struct http_request *req, struct str token,
+                                      struct str password, char sid[ACCOUNTS_SECRET_LEN + 1],
+                                      struct accounts_session *s, const char **reason);
+
 #endif

@@ -32,7 +32,11 @@ void page_open(struct page *pg, struct http_request *req, struct http_response *
                 "<nav aria-label=\"Account\"><ul>\n");
     if (req->principal.authenticated) {
         html_tag(h, "<li><a href=\"/account/sessions\">Sessions</a></li>\n"
-                    "<li><a href=\"/account/keys\">API keys</a></li>\n<li>");
+                    "<li><a href=\"/account/keys\">API keys</a></li>\n");
+        if (authz_allows(authz_role_parse(str_from_cstr(req->principal.role)),
+                         AUTHZ_MEMBERS_MANAGE))
+            html_tag(h, "<li><a href=\"/members\">Members</a></li>\n");
+        html_tag(h, "<li>");
         page_form(pg, "/logout", NULL);
         page_button(pg, "Sign out", true);
         html_tag(h, "</form></li>\n");

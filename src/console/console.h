@@ -66,4 +66,13 @@ enum err console_key_revoke(struct http_request *req, struct http_response *resp
 extern const char console_css[];
 extern const size_t console_css_len;
 
+/* members.c: members and invitations (issue 5 item 2). */
+enum err console_members_page(struct http_request *req, struct http_response *resp);
+enum err console_member_invite(struct http_request *req, struct http_response *resp);
+enum err console_member_role(struct http_request *req, struct http_response *resp);
+enum err console_member_remove(struct http_request *req, struct http_response *resp);
+enum err console_invitation_revoke(struct http_request *req, struct http_response *resp);
+enum err console_invite_page(struct http_request *req, struct http_response *resp);
+enum err console_invite_accept(struct http_request *req, struct http_response *resp);
+
 #endif

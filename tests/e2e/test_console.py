@@ -168,7 +168,7 @@ def assert_strict_page(path, r):
 
 
 PUBLIC_PAGES = ["/signup", "/login", "/logout", "/verify", "/magic", "/reset",
-                "/verify?token=x", "/magic?token=x", "/reset?token=x"]
+                "/verify?token=x", "/magic?token=x", "/reset?token=x", "/invite"]
 
 
 @pytest.mark.parametrize("path", PUBLIC_PAGES)

@@ -96,7 +96,8 @@ static const struct accounts_invite_mailer MAILER = {.queue = capture, .arg = &M
 static int suite_setup(void **state)
 {
     (void)state;
-    const char *owner = getenv("SHIPLOG_TEST_PG_OWNER_URL"), *app = getenv("SHIPLOG_TEST_PG_APP_URL");
+    const char *owner = getenv("SHIPLOG_TEST_PG_OWNER_URL"),
+               *app = getenv("SHIPLOG_TEST_PG_APP_URL");
     const char *vowner = getenv("SHIPLOG_TEST_PG_VAULT_OWNER_URL");
     const char *vapp = getenv("SHIPLOG_TEST_PG_VAULT_APP_URL");
     S.pg = owner && owner[0] && app && app[0] && vowner && vowner[0] && vapp && vapp[0];
@@ -353,18 +354,18 @@ static void test_invite_and_accept(void **state)
     /* a refused password spends nothing either */
     struct accounts_session s;
     const char *reason = NULL;
-    assert_int_equal(accounts_invitation_accept(S.acc, s_(token), s_("short"), &CLIENT, ed.sid, &s,
-                                                &reason),
-                     ERR_INVALID);
+    assert_int_equal(
+        accounts_invitation_accept(S.acc, s_(token), s_("short"), &CLIENT, ed.sid, &s, &reason),
+        ERR_INVALID);
     assert_string_equal(reason, "too short");
     assert_int_equal(accounts_invitation_accept(S.acc, s_(token), s_("password1234"), &CLIENT,
                                                 ed.sid, &s, &reason),
                      ERR_INVALID); /* the common-password list of sign-up */
     assert_non_null(reason);
 
-    assert_int_equal(accounts_invitation_accept(S.acc, s_(token), s_(PASSWORD), &CLIENT, ed.sid,
-                                                &s, &reason),
-                     ERR_OK);
+    assert_int_equal(
+        accounts_invitation_accept(S.acc, s_(token), s_(PASSWORD), &CLIENT, ed.sid, &s, &reason),
+        ERR_OK);
     assert_null(reason);
     assert_string_equal(s.role, "editor");
     assert_true(s.email_verified);
@@ -380,17 +381,17 @@ static void test_invite_and_accept(void **state)
     assert_string_equal(looked.user.user_id, s.user.user_id);
 
     /* single use; the page shows nothing any more; the list is empty */
-    assert_int_equal(accounts_invitation_accept(S.acc, s_(token), s_(PASSWORD), &CLIENT, sid2, &s,
-                                                &reason),
-                     ERR_NOT_FOUND);
+    assert_int_equal(
+        accounts_invitation_accept(S.acc, s_(token), s_(PASSWORD), &CLIENT, sid2, &s, &reason),
+        ERR_NOT_FOUND);
     assert_int_equal(accounts_invitation_peek(S.acc, s_(token), &info), ERR_NOT_FOUND);
     assert_int_equal(accounts_invitations_list(S.acc, &owner.user.tenant, list, &n), ERR_OK);
     assert_int_equal(n, 0);
 
     struct accounts_member members[ACCOUNTS_MEMBERS_PAGE];
     size_t total = 0;
-    assert_int_equal(
-        accounts_members_list(S.acc, &owner.user.tenant, 0, members, &n, &total), ERR_OK);
+    assert_int_equal(accounts_members_list(S.acc, &owner.user.tenant, 0, members, &n, &total),
+                     ERR_OK);
     assert_int_equal(n, 2);
     assert_int_equal(total, 2);
     assert_int_equal(audit_count(&owner.user.tenant, "member.invited", "success"), 1);
@@ -433,13 +434,14 @@ static void test_expiry_and_tampering(void **state)
 
     /* one second before the end it works; at the end it does not */
     S.now += ACCOUNTS_INVITE_TTL_S - 1;
-    assert_int_equal(accounts_invitation_accept(S.acc, s_(ta), s_(PASSWORD), &CLIENT, sid, &s, NULL),
-                     ERR_OK);
+    assert_int_equal(
+        accounts_invitation_accept(S.acc, s_(ta), s_(PASSWORD), &CLIENT, sid, &s, NULL), ERR_OK);
     S.now += 1;
     struct accounts_invitation_info info;
     assert_int_equal(accounts_invitation_peek(S.acc, s_(tb), &info), ERR_NOT_FOUND);
-    assert_int_equal(accounts_invitation_accept(S.acc, s_(tb), s_(PASSWORD), &CLIENT, sid, &s, NULL),
-                     ERR_NOT_FOUND);
+    assert_int_equal(
+        accounts_invitation_accept(S.acc, s_(tb), s_(PASSWORD), &CLIENT, sid, &s, NULL),
+        ERR_NOT_FOUND);
     /* an expired invitation can be replaced by a new one */
     invite(&owner, b, AUTHZ_ROLE_EDITOR);
     assert_int_equal(
@@ -490,9 +492,9 @@ static void test_revoke_and_replace(void **state)
     /* a mail that cannot be queued leaves no invitation behind */
     MAIL.fail = true;
     struct accounts_invitation_created out;
-    assert_int_equal(accounts_invite(S.acc, &who, s_(email), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER,
-                                     &out, NULL),
-                     ERR_IO);
+    assert_int_equal(
+        accounts_invite(S.acc, &who, s_(email), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER, &out, NULL),
+        ERR_IO);
     MAIL.fail = false;
     assert_int_equal(out.token[0], '\0');
     assert_int_equal(accounts_invitations_list(S.acc, &owner.user.tenant, list, &n), ERR_OK);
@@ -529,9 +531,9 @@ static void test_taken_addresses(void **state)
     /* ... and the invitee, who holds the token, is told; nothing is spent */
     char sid[ACCOUNTS_SECRET_LEN + 1];
     struct accounts_session s;
-    assert_int_equal(accounts_invitation_accept(S.acc, s_(token), s_(PASSWORD), &CLIENT, sid, &s,
-                                                &reason),
-                     ERR_CONFLICT);
+    assert_int_equal(
+        accounts_invitation_accept(S.acc, s_(token), s_(PASSWORD), &CLIENT, sid, &s, &reason),
+        ERR_CONFLICT);
     assert_non_null(reason);
     assert_int_equal(sid[0], '\0');
     struct accounts_invitation_info info;
@@ -546,9 +548,9 @@ static void test_taken_addresses(void **state)
     join(&elsewhere, AUTHZ_ROLE_SUPER_ADMIN, &other_owner_b);
     assert_int_equal(accounts_member_remove(S.acc, &eo, s_(elsewhere.user.user_id), &CLIENT, NULL),
                      ERR_OK);
-    assert_int_equal(accounts_invitation_accept(S.acc, s_(token), s_(PASSWORD), &CLIENT, sid, &s,
-                                                &reason),
-                     ERR_OK);
+    assert_int_equal(
+        accounts_invitation_accept(S.acc, s_(token), s_(PASSWORD), &CLIENT, sid, &s, &reason),
+        ERR_OK);
     assert_string_equal(s.user.tenant.id, owner.user.tenant.id);
 }
 
@@ -570,8 +572,8 @@ static void test_every_role_pair(void **state)
                 bool allowed = a >= AUTHZ_ROLE_ADMIN && a >= from && a >= to;
                 enum err e = set_role(&actors[a], &target, (enum authz_role)to);
                 if (e != (allowed ? ERR_OK : ERR_FORBIDDEN))
-                    fail_msg("%s setting %s to %s: %s", authz_role_name(a),
-                             authz_role_name(from), authz_role_name(to), err_name(e));
+                    fail_msg("%s setting %s to %s: %s", authz_role_name(a), authz_role_name(from),
+                             authz_role_name(to), err_name(e));
                 assert_int_equal(stored_role(&target), allowed ? to : from);
                 if (!allowed)
                     denied++;
@@ -587,8 +589,7 @@ static void test_every_role_pair(void **state)
             struct person victim;
             join(&owner, (enum authz_role)r, &victim);
             bool allowed = a >= AUTHZ_ROLE_ADMIN && a >= r;
-            assert_int_equal(remove_member(&actors[a], &victim),
-                             allowed ? ERR_OK : ERR_FORBIDDEN);
+            assert_int_equal(remove_member(&actors[a], &victim), allowed ? ERR_OK : ERR_FORBIDDEN);
             assert_int_equal(stored_role(&victim), allowed ? AUTHZ_ROLE_NONE : r);
             if (!allowed)
                 assert_int_equal(remove_member(&owner, &victim), ERR_OK);
@@ -624,9 +625,9 @@ static void test_every_role_pair(void **state)
     invite(&owner, email, AUTHZ_ROLE_SUPER_ADMIN);
     struct accounts_actor adm = actor(&actors[AUTHZ_ROLE_ADMIN]);
     struct accounts_invitation_created out;
-    assert_int_equal(accounts_invite(S.acc, &adm, s_(email), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER,
-                                     &out, NULL),
-                     ERR_FORBIDDEN);
+    assert_int_equal(
+        accounts_invite(S.acc, &adm, s_(email), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER, &out, NULL),
+        ERR_FORBIDDEN);
     struct accounts_invitation_info info;
     assert_int_equal(accounts_invitation_peek(S.acc, s_(MAIL.token), &info), ERR_OK);
     assert_int_equal(info.role, AUTHZ_ROLE_SUPER_ADMIN);
@@ -698,9 +699,9 @@ static void test_actor_checks(void **state)
     const char *reason = NULL;
     char other[96];
     new_email(other, sizeof other);
-    assert_int_equal(accounts_invite(S.acc, &unv, s_(other), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER,
-                                     &out, &reason),
-                     ERR_FORBIDDEN);
+    assert_int_equal(
+        accounts_invite(S.acc, &unv, s_(other), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER, &out, &reason),
+        ERR_FORBIDDEN);
     assert_string_equal(reason, "verify your e-mail address first");
     assert_int_equal(audit_count(&r.user.tenant, "member.invited", "denied"), 1);
 
@@ -713,8 +714,8 @@ static void test_actor_checks(void **state)
     /* malformed actors and roles */
     struct accounts_actor bad = actor(&owner);
     bad.role = AUTHZ_ROLE_NONE;
-    assert_int_equal(accounts_member_set_role(S.acc, &bad, s_(mem.user.user_id),
-                                              AUTHZ_ROLE_EDITOR, &CLIENT, NULL),
+    assert_int_equal(accounts_member_set_role(S.acc, &bad, s_(mem.user.user_id), AUTHZ_ROLE_EDITOR,
+                                              &CLIENT, NULL),
                      ERR_INVALID);
     assert_int_equal(set_role(&owner, &mem, AUTHZ_ROLE_NONE), ERR_INVALID);
     assert_int_equal(set_role(&owner, &mem, (enum authz_role)(AUTHZ_ROLE_SUPER_ADMIN + 1)),
@@ -752,9 +753,9 @@ static void test_removal_cuts_sessions_and_keys(void **state)
     /* and the member made an API key */
     struct auth_actor kwho = {.user_id = mem.user.user_id, .role = AUTHZ_ROLE_EDITOR};
     struct auth_key_created k;
-    assert_int_equal(auth_key_create(S.main_app, &mem.user.tenant, &kwho, s_("ci"), 0, 0, S.now,
-                                     NULL, &k, NULL),
-                     ERR_OK);
+    assert_int_equal(
+        auth_key_create(S.main_app, &mem.user.tenant, &kwho, s_("ci"), 0, 0, S.now, NULL, &k, NULL),
+        ERR_OK);
     struct auth_key_principal p;
     assert_int_equal(auth_key_authenticate(S.main_app, s_(k.text), S.now, &p), ERR_OK);
 
@@ -767,8 +768,7 @@ static void test_removal_cuts_sessions_and_keys(void **state)
 
     assert_int_equal(remove_member(&owner, &mem), ERR_OK);
     assert_int_equal(accounts_session_lookup(S.acc, s_(mem.sid), &s), ERR_UNAUTHENTICATED);
-    assert_int_equal(auth_key_authenticate(S.main_app, s_(k.text), S.now, &p),
-                     ERR_UNAUTHENTICATED);
+    assert_int_equal(auth_key_authenticate(S.main_app, s_(k.text), S.now, &p), ERR_UNAUTHENTICATED);
     char sid[ACCOUNTS_SECRET_LEN + 1];
     assert_int_equal(accounts_signin(S.acc, s_(mem.email), s_(PASSWORD), &CLIENT, sid, &s),
                      ERR_UNAUTHENTICATED);
@@ -812,8 +812,8 @@ static void test_other_tenants_ids(void **state)
 
     /* B's Super Admin against A's ids: not found, and nothing changes */
     struct accounts_actor bw = actor(&b);
-    assert_int_equal(accounts_member_set_role(S.acc, &bw, s_(a_mem.user.user_id),
-                                              AUTHZ_ROLE_ADMIN, &CLIENT, NULL),
+    assert_int_equal(accounts_member_set_role(S.acc, &bw, s_(a_mem.user.user_id), AUTHZ_ROLE_ADMIN,
+                                              &CLIENT, NULL),
                      ERR_NOT_FOUND);
     assert_int_equal(accounts_member_remove(S.acc, &bw, s_(a_mem.user.user_id), &CLIENT, NULL),
                      ERR_NOT_FOUND);
@@ -854,20 +854,21 @@ static void test_input_limits(void **state)
     fill(email, ACCOUNTS_MAX_EMAIL, 'a');
     memcpy(email + ACCOUNTS_MAX_EMAIL - 12, "@example.com", 12);
     email[10] = (char)('a' + S.seq % 26);
-    assert_int_equal(accounts_invite(S.acc, &who, s_(email), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER,
-                                     &out, &reason),
-                     ERR_OK);
+    assert_int_equal(
+        accounts_invite(S.acc, &who, s_(email), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER, &out, &reason),
+        ERR_OK);
     fill(email, ACCOUNTS_MAX_EMAIL + 1, 'a');
     memcpy(email + ACCOUNTS_MAX_EMAIL + 1 - 12, "@example.com", 12);
-    assert_int_equal(accounts_invite(S.acc, &who, s_(email), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER,
-                                     &out, &reason),
-                     ERR_LIMIT);
+    assert_int_equal(
+        accounts_invite(S.acc, &who, s_(email), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER, &out, &reason),
+        ERR_LIMIT);
     assert_string_equal(reason, "email too long");
     assert_int_equal(accounts_invite(S.acc, &who, s_("not-an-address"), AUTHZ_ROLE_MEMBER, &CLIENT,
                                      &MAILER, &out, &reason),
                      ERR_INVALID);
 
-    /* a token of ACCOUNTS_MAX_SECRET_TEXT bytes is looked at (and not found); one more is a limit */
+    /* a token of ACCOUNTS_MAX_SECRET_TEXT bytes is looked at (and not found); one more is a limit
+     */
     char token[ACCOUNTS_MAX_SECRET_TEXT + 2];
     fill(token, ACCOUNTS_MAX_SECRET_TEXT, 'A');
     memcpy(token, owner.user.tenant.id, STORAGE_TENANT_ID_LEN);
@@ -900,14 +901,14 @@ static void test_input_limits(void **state)
     struct accounts_client longip = {.ip = ip};
     char other[96];
     new_email(other, sizeof other);
-    assert_int_equal(accounts_invite(S.acc, &who, s_(other), AUTHZ_ROLE_MEMBER, &longip, &MAILER,
-                                     &out, NULL),
-                     ERR_LIMIT);
+    assert_int_equal(
+        accounts_invite(S.acc, &who, s_(other), AUTHZ_ROLE_MEMBER, &longip, &MAILER, &out, NULL),
+        ERR_LIMIT);
     ip[ACCOUNTS_MAX_CLIENT_IP] = '\0';
     longip.ip = ip;
-    assert_int_equal(accounts_invite(S.acc, &who, s_(other), AUTHZ_ROLE_MEMBER, &longip, &MAILER,
-                                     &out, NULL),
-                     ERR_OK);
+    assert_int_equal(
+        accounts_invite(S.acc, &who, s_(other), AUTHZ_ROLE_MEMBER, &longip, &MAILER, &out, NULL),
+        ERR_OK);
 
     /* pages */
     struct accounts_member members[ACCOUNTS_MEMBERS_PAGE];
@@ -939,9 +940,9 @@ static void test_open_invitations_limit(void **state)
     new_email(email, sizeof email);
     struct accounts_invitation_created out;
     const char *reason = NULL;
-    assert_int_equal(accounts_invite(S.acc, &who, s_(email), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER,
-                                     &out, &reason),
-                     ERR_LIMIT);
+    assert_int_equal(
+        accounts_invite(S.acc, &who, s_(email), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER, &out, &reason),
+        ERR_LIMIT);
     assert_string_equal(reason, "too many open invitations: revoke one first");
     /* re-inviting an invited address replaces, so it still fits */
     invite(&owner, list[0].email, AUTHZ_ROLE_EDITOR);
@@ -956,9 +957,9 @@ static void test_open_invitations_limit(void **state)
     S.now += ACCOUNTS_CLEANUP_GRACE_S;
     new_email(email, sizeof email);
     invite(&owner, email, AUTHZ_ROLE_MEMBER);
-    assert_int_equal(
-        query_int(&owner.user.tenant, "SELECT count(*) FROM invitations WHERE tenant_id = $1", NULL),
-        2);
+    assert_int_equal(query_int(&owner.user.tenant,
+                               "SELECT count(*) FROM invitations WHERE tenant_id = $1", NULL),
+                     2);
 }
 
 static void test_members_limit_and_pages(void **state)
@@ -989,9 +990,9 @@ static void test_members_limit_and_pages(void **state)
     new_email(email, sizeof email);
     struct accounts_invitation_created out;
     const char *reason = NULL;
-    assert_int_equal(accounts_invite(S.acc, &who, s_(email), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER,
-                                     &out, &reason),
-                     ERR_LIMIT);
+    assert_int_equal(
+        accounts_invite(S.acc, &who, s_(email), AUTHZ_ROLE_MEMBER, &CLIENT, &MAILER, &out, &reason),
+        ERR_LIMIT);
     assert_string_equal(reason, "the organization has as many members as it can hold");
 
     /* every member on exactly one page, in address order */
@@ -1060,7 +1061,8 @@ static void test_concurrent_last_two_demotions(void **state)
                                    NULL),
                          1);
         /* the one left promotes the other back for the next round */
-        const struct person *left = stored_role(&owner) == AUTHZ_ROLE_SUPER_ADMIN ? &owner : &second;
+        const struct person *left =
+            stored_role(&owner) == AUTHZ_ROLE_SUPER_ADMIN ? &owner : &second;
         const struct person *down = left == &owner ? &second : &owner;
         assert_int_equal(set_role(left, down, AUTHZ_ROLE_SUPER_ADMIN), ERR_OK);
     }
