@@ -558,16 +558,16 @@ void accounts_slug_of(struct str org_name, char out[ACCOUNTS_MAX_SLUG + 1]);
  */
 #include "authz/authz.h"
 
-#define ACCOUNTS_INVITE_TTL_S          (7 * 24 * 60 * 60) /* an invitation link */
-#define ACCOUNTS_MAX_MEMBERS           1000 /* members + open invitations of a tenant */
-#define ACCOUNTS_MAX_OPEN_INVITATIONS  50   /* open invitations of a tenant */
-#define ACCOUNTS_MEMBERS_PAGE          50   /* members one accounts_members_list call returns */
-#define ACCOUNTS_MAX_MEMBERS_PAGES     (ACCOUNTS_MAX_MEMBERS / ACCOUNTS_MEMBERS_PAGE)
-#define ACCOUNTS_MAX_TENANT_NAME       200  /* bytes of a tenant's display name (as cmd_admin) */
+#define ACCOUNTS_INVITE_TTL_S         (7 * 24 * 60 * 60) /* an invitation link */
+#define ACCOUNTS_MAX_MEMBERS          1000 /* members + open invitations of a tenant */
+#define ACCOUNTS_MAX_OPEN_INVITATIONS 50   /* open invitations of a tenant */
+#define ACCOUNTS_MEMBERS_PAGE         50   /* members one accounts_members_list call returns */
+#define ACCOUNTS_MAX_MEMBERS_PAGES    (ACCOUNTS_MAX_MEMBERS / ACCOUNTS_MEMBERS_PAGE)
+#define ACCOUNTS_MAX_TENANT_NAME      200 /* bytes of a tenant's display name (as cmd_admin) */
 
 /* Who manages members: a session's user, or an API key acting for its creator. */
 struct accounts_actor {
-    struct accounts_user_ref user; /* the user (a key's creator); user.tenant is the tenant acted in */
+    struct accounts_user_ref user; /* a key's creator for a key; user.tenant: acted in */
     enum authz_role role;          /* as the request knew it; the stored role may lower it */
     const char *key_id;            /* NULL for a session; else the key (audit actor api_key) */
 };
@@ -602,8 +602,7 @@ MUST_CHECK enum err accounts_members_list(struct accounts *a, const struct tenan
  */
 MUST_CHECK enum err accounts_member_set_role(struct accounts *a, const struct accounts_actor *who,
                                              struct str member_id, enum authz_role role,
-                                             const struct accounts_client *c,
-                                             const char **reason);
+                                             const struct accounts_client *c, const char **reason);
 
 /*
  * Removes member_id from who's tenant (deletes the user; see above).
@@ -615,11 +614,11 @@ MUST_CHECK enum err accounts_member_remove(struct accounts *a, const struct acco
 
 /* What an invitation mail needs; token is a secret (never log it). */
 struct accounts_invite_mail {
-    const char *to;         /* the normalized address */
-    const char *token;      /* for the link */
-    const char *org;        /* the tenant's display name */
-    enum authz_role role;   /* the role offered */
-    int64_t expires_at;     /* Unix seconds */
+    const char *to;       /* the normalized address */
+    const char *token;    /* for the link */
+    const char *org;      /* the tenant's display name */
+    enum authz_role role; /* the role offered */
+    int64_t expires_at;   /* Unix seconds */
 };
 
 /* Queues the invitation mail inside tx (the invitation's transaction); an error fails it. */
@@ -705,8 +704,7 @@ MUST_CHECK enum err accounts_invitation_peek(struct accounts *a, struct str toke
  * for client fields; storage errors.
  */
 MUST_CHECK enum err accounts_invitation_accept(struct accounts *a, struct str token,
-                                               struct str password,
-                                               const struct accounts_client *c,
+                                               struct str password, const struct accounts_client *c,
                                                char session_id[ACCOUNTS_SECRET_LEN + 1],
                                                struct accounts_session *out, const char **reason);
 

@@ -12,6 +12,8 @@
  *   "ip:<network>/64"           per IPv6 client: its /64, which one client controls
  *   "email:<64 hex digits>"     per e-mail address: SHA-256 of a labelled,
  *                               normalized address (api/identity.c)
+ *   "invite:<64 hex digits>"    per invited address and organization: SHA-256 of
+ *                               a label, the tenant and the address (api/members.c)
  *   "tenant:<tenant uuid>"      per signed-in tenant (http/pipeline.c)
  *   "hook:<integration uuid>"   per webhook integration (reserved, not used yet)
  *
