@@ -593,8 +593,10 @@ MUST_CHECK enum err accounts_members_list(struct accounts *a, const struct tenan
                                           size_t *total);
 
 /*
- * Sets member_id's role to role (see above for who may). ERR_OK without a
- * change when it has that role already. ERR_NOT_FOUND for an id that is not
+ * Sets member_id's role to role (see above for who may). A raise also ends
+ * the member's sessions (A3: the higher role comes with a new sign-in, so a
+ * new session id); a lowering applies to the live sessions at once. ERR_OK
+ * without a change when it has that role already. ERR_NOT_FOUND for an id that is not
  * a UUID or no member of who's tenant (T4: nothing changes); ERR_INVALID for
  * AUTHZ_ROLE_NONE or out of range; ERR_FORBIDDEN / ERR_CONFLICT (last Super
  * Admin) with *reason (may be NULL), audited as denied; ERR_UNAUTHENTICATED

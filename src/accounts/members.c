@@ -321,6 +321,10 @@ static enum err set_role_in(struct op *op, const char *id, enum authz_role to)
     }
     e = tx_exec_args(op->tx, "UPDATE users SET role = $3 WHERE tenant_id = $1 AND id = $2",
                      STORAGE_ARGS(STORAGE_CSTR(id), STORAGE_CSTR(authz_role_name(to))), NULL);
+    /* A3: a raised role is only ever held by a session signed in after the
+     * change (a new id on privilege change); a lowered one applies at once */
+    if (!e && to > from)
+        e = acc_sessions_revoke_all(op->a, op->tx, id, NULL);
     if (e)
         return e;
     memcpy(op->forget, id, ACCOUNTS_ID_LEN + 1);

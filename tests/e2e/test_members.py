@@ -127,6 +127,12 @@ def accept(srv, token, password=PASSWORD, status=200):
     return api
 
 
+def signin_again(srv, api):
+    r = Api(srv).call("POST", "/api/v1/session", {"email": api.email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    api.cookie = COOKIE_RE.match(r.headers["Set-Cookie"]).group(1)
+
+
 def join(srv, by, role):
     addr = new_email(role)
     by.invite(addr, role)
@@ -213,6 +219,11 @@ def test_roles_within_the_rules(srv):
     assert_error(ed.invite(new_email(), "member", status=403), 403, "permission_denied")
     # with a second Super Admin, one may step down
     boss.set_role(admin.user_id, "super_admin")
+    # A3: the promotion ended the promoted member's sessions: the new role
+    # comes with a new sign-in
+    assert_error(admin.me(), 401)
+    signin_again(srv, admin)
+    assert admin.me().json()["role"] == "super_admin"
     assert boss.set_role(boss.user_id, "editor").status_code == 200
     assert boss.me().json()["role"] == "editor"
     assert_error(boss.call("GET", "/api/v1/members"), 403, "permission_denied")
@@ -427,7 +438,10 @@ def test_console_invite_join_change_remove(srv):
     member_id = re.search(r'action="/members/([0-9a-f-]{36})/role"', page.text).group(1)
     r = b.post(f"/members/{member_id}/role", {"role": "admin"}, page=page.page)
     assert r.status_code == 303 and r.headers["Location"] == "/members?done=role"
-    assert n.get("/members").status_code == 200  # an Admin now, at once
+    # A3: promoted, the member signs in again and is an Admin
+    assert n.get("/members").status_code == 303
+    login(n, addr)
+    assert n.get("/members").status_code == 200
     r = b.post(f"/members/{member_id}/role", {"role": "nobody"}, page=page.page)
     assert r.status_code == 400 and "role" in html.unescape(r.text)
     r = b.post(f"/members/{member_id}/remove", {}, page=page.page)

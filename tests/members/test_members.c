@@ -793,6 +793,25 @@ static void test_removal_cuts_sessions_and_keys(void **state)
     assert_int_equal(audit_count(&owner.user.tenant, "member.role_changed", "success"), 1);
 }
 
+/* A3: a promotion ends the member's sessions (the new role needs a new sign-in) */
+static void test_promotion_ends_sessions(void **state)
+{
+    (void)state;
+    struct person owner, ed;
+    new_tenant(&owner);
+    join(&owner, AUTHZ_ROLE_EDITOR, &ed);
+    struct accounts_session s;
+    assert_int_equal(accounts_session_lookup(S.acc, s_(ed.sid), &s), ERR_OK); /* cached */
+    assert_int_equal(set_role(&owner, &ed, AUTHZ_ROLE_ADMIN), ERR_OK);
+    assert_int_equal(accounts_session_lookup(S.acc, s_(ed.sid), &s), ERR_UNAUTHENTICATED);
+    char sid[ACCOUNTS_SECRET_LEN + 1];
+    assert_int_equal(accounts_signin(S.acc, s_(ed.email), s_(PASSWORD), &CLIENT, sid, &s), ERR_OK);
+    assert_string_equal(s.role, "admin");
+    /* setting the same role again changes nothing and ends nothing */
+    assert_int_equal(set_role(&owner, &ed, AUTHZ_ROLE_ADMIN), ERR_OK);
+    assert_int_equal(accounts_session_lookup(S.acc, s_(sid), &s), ERR_OK);
+}
+
 /* ---- tenants ------------------------------------------------------------------------- */
 
 static void test_other_tenants_ids(void **state)
@@ -1079,6 +1098,7 @@ int main(void)
         cmocka_unit_test(test_self_and_last_super_admin),
         cmocka_unit_test(test_actor_checks),
         cmocka_unit_test(test_removal_cuts_sessions_and_keys),
+        cmocka_unit_test(test_promotion_ends_sessions),
         cmocka_unit_test(test_other_tenants_ids),
         cmocka_unit_test(test_input_limits),
         cmocka_unit_test(test_open_invitations_limit),
