@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "accounts/accounts_internal.h"
+#include "auth/tokens.h"
 #include "core/log.h"
 #include "core/unicode.h"
 #include "crypto/hash.h"
@@ -864,11 +865,15 @@ static enum err signin_failed(struct accounts *a, const struct accounts_user_ref
     return storage_commit(tx);
 }
 
-/* A successful check: clear the counter, maybe store a new hash, open a session. */
+/*
+ * A successful check: clear the counter, maybe store a new hash, and open a
+ * session unless session_id is NULL (accounts_authenticate_password: the
+ * caller issues tokens instead). out gets the user, its role and
+ * verification.
+ */
 static enum err signin_succeeded(struct accounts *a, const struct accounts_user_ref *u,
                                  const char *new_hash, const struct accounts_client *c,
-                                 char session_id[ACCOUNTS_SECRET_LEN + 1],
-                                 struct accounts_session *out)
+                                 char *session_id, struct accounts_session *out)
 {
     struct tx *tx = NULL;
     enum err e = storage_begin(a->db, &u->tenant, TX_WRITE, &tx);
@@ -887,8 +892,10 @@ static enum err signin_succeeded(struct accounts *a, const struct accounts_user_
                          "UPDATE users SET failed_count = 0, locked_until = NULL "
                          "WHERE tenant_id = $1 AND id = $2",
                          STORAGE_ARGS(STORAGE_CSTR(u->user_id)), NULL);
-    if (!e)
+    if (!e && session_id)
         e = acc_session_create(a, tx, u, c, session_id, out);
+    else if (!e)
+        out->user = *u;
     if (!e)
         e = user_fill(tx, u->user_id, out);
     char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
@@ -896,28 +903,33 @@ static enum err signin_succeeded(struct accounts *a, const struct accounts_user_
     if (!e)
         e = acc_audit(tx, "auth.signin", AUDIT_ACTOR_USER, u->user_id, ut, AUDIT_SUCCESS, c,
                       LOG_FIELDS_(LOG_STR("method", "password"),
+                                  LOG_STR("grant", session_id ? "session" : "tokens"),
                                   LOG_STR("rehashed", new_hash ? "yes" : "no"),
                                   LOG_STR("email_verified", out->email_verified ? "yes" : "no")));
     if (e) {
         storage_rollback(tx);
-        crypto_wipe(session_id, ACCOUNTS_SECRET_LEN + 1);
+        if (session_id)
+            crypto_wipe(session_id, ACCOUNTS_SECRET_LEN + 1);
         return e;
     }
     e = storage_commit(tx);
-    if (e)
+    if (e && session_id)
         crypto_wipe(session_id, ACCOUNTS_SECRET_LEN + 1);
     return e;
 }
 
-enum err accounts_signin(struct accounts *a, struct str email, struct str password,
-                         const struct accounts_client *c, char session_id[ACCOUNTS_SECRET_LEN + 1],
-                         struct accounts_session *out)
+/*
+ * What accounts_signin and accounts_authenticate_password share: checks the
+ * address and password with every protection of sign-in (per-IP and
+ * per-account lockout, counters, one bcrypt on every path, audited
+ * failures) and, when they match, records the success (signin_succeeded)
+ * with a session when session_id is not NULL. out is zeroed first.
+ */
+static enum err password_signin(struct accounts *a, struct str email, struct str password,
+                                const struct accounts_client *c, char *session_id,
+                                struct accounts_session *out)
 {
-    struct accounts_session scratch;
-    if (!out)
-        out = &scratch;
     memset(out, 0, sizeof *out);
-    session_id[0] = '\0';
     enum err e = acc_client_check(c);
     if (e)
         return e;
@@ -992,6 +1004,22 @@ enum err accounts_signin(struct accounts *a, struct str email, struct str passwo
     e = signin_succeeded(a, &u, rehash ? new_hash : NULL, c, session_id, out);
     crypto_wipe(new_hash, sizeof new_hash);
     return e;
+}
+
+enum err accounts_signin(struct accounts *a, struct str email, struct str password,
+                         const struct accounts_client *c, char session_id[ACCOUNTS_SECRET_LEN + 1],
+                         struct accounts_session *out)
+{
+    struct accounts_session scratch;
+    session_id[0] = '\0';
+    return password_signin(a, email, password, c, session_id, out ? out : &scratch);
+}
+
+enum err accounts_authenticate_password(struct accounts *a, struct str email, struct str password,
+                                        const struct accounts_client *c,
+                                        struct accounts_session *out)
+{
+    return password_signin(a, email, password, c, NULL, out);
 }
 
 /* ---- password reset and magic links ------------------------------------------------ */
@@ -1126,11 +1154,15 @@ enum err accounts_password_reset(struct accounts *a, struct str token, struct st
             NULL);
     if (!e)
         e = acc_sessions_revoke_all(a, tx, uid, &revoked);
+    uint64_t families = 0; /* and every access and refresh token (auth/tokens.h) */
+    if (!e)
+        e = auth_tokens_revoke_user(tx, uid, now, "password_reset", &families);
     char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
     target_of("user", uid, ut, sizeof ut);
     if (!e)
         e = acc_audit(tx, "auth.password_reset", AUDIT_ACTOR_USER, uid, ut, AUDIT_SUCCESS, c,
-                      LOG_FIELDS_(LOG_INT("sessions_revoked", (int64_t)revoked)));
+                      LOG_FIELDS_(LOG_INT("sessions_revoked", (int64_t)revoked),
+                                  LOG_INT("families_revoked", (int64_t)families)));
     if (e) {
         storage_rollback(tx);
     } else {

@@ -320,6 +320,20 @@ MUST_CHECK enum err accounts_signin(struct accounts *a, struct str email, struct
                                     struct accounts_session *out);
 
 /*
+ * The password check of accounts_signin without a session, for a grant of
+ * access and refresh tokens (auth/tokens.h): the same lockouts, per-IP and
+ * per-account counters, one bcrypt on every path, audited failures, and on
+ * success the counter cleared, a re-hash stored and auth.signin recorded
+ * (details grant "tokens"). On ERR_OK out holds the user, its role and
+ * whether its address is verified (the caller refuses tokens to an
+ * unverified one); session fields stay zero. Errors as accounts_signin.
+ */
+MUST_CHECK enum err accounts_authenticate_password(struct accounts *a, struct str email,
+                                                   struct str password,
+                                                   const struct accounts_client *c,
+                                                   struct accounts_session *out);
+
+/*
  * The live session for a cookie value: ERR_UNAUTHENTICATED when unknown,
  * malformed, revoked, idle past ACCOUNTS_SESSION_IDLE_S or older than
  * ACCOUNTS_SESSION_ABSOLUTE_S. Slides last_seen_at / idle_expires_at when
@@ -435,6 +449,9 @@ struct accounts_cleanup_stats {
     uint64_t tokens;           /* used or expired verification, reset and magic-link tokens */
     uint64_t ip_counters;      /* per-IP sign-in failure counters */
     uint64_t idempotency_keys; /* stored POST responses past IDEM_TTL_S (idempotency.h) */
+    uint64_t token_families;   /* revoked or ended token families (auth/tokens.h) */
+    uint64_t refresh_tokens;   /* expired refresh tokens of families still kept */
+    uint64_t denylist;         /* access-token deny-list entries past their token's expiry */
 };
 
 /*
@@ -443,8 +460,9 @@ struct accounts_cleanup_stats {
  * ACCOUNTS_CLEANUP_GRACE_S ago (so nothing anyone could still use or list
  * goes: "your sessions" shows live sessions only); and per-IP failure
  * counters whose ACCOUNTS_IP_WINDOW_S window has passed and that are not
- * locked (the next failure would start them over anyway). Audit events are
- * not touched. One transaction per tenant, each bound to it; the tenants
+ * locked (the next failure would start them over anyway); and ended access-
+ * and refresh-token state (auth_tokens_cleanup, auth/tokens.h). Audit events
+ * are not touched. One transaction per tenant, each bound to it; the tenants
  * with something to delete are found with one directory statement (see
  * above), so this works on the server's own storage. A tenant that fails is
  * skipped and the rest still cleaned; the first error is returned, and out

@@ -22,6 +22,7 @@
 
 #include "idempotency/idempotency.h"
 #include "accounts/accounts_internal.h"
+#include "auth/tokens.h"
 #include "core/log.h"
 
 #define CLEANUP_BATCH 100 /* tenant ids one directory query lists */
@@ -165,6 +166,14 @@ static enum err cleanup_run(struct accounts *a, struct accounts_cleanup_stats *o
     enum err ie = idem_cleanup(a->db, now, &out->idempotency_keys);
     if (ie && !first)
         first = ie;
+    /* ended token families, refresh tokens and deny-list entries (auth/tokens.h) */
+    struct auth_tokens_cleanup_stats ts;
+    enum err te = auth_tokens_cleanup(a->db, now, &ts);
+    out->token_families = ts.families;
+    out->refresh_tokens = ts.refresh_tokens;
+    out->denylist = ts.denylist;
+    if (te && !first)
+        first = te;
     char after[STORAGE_TENANT_ID_LEN + 1] = ACCOUNTS_DIRECTORY_TENANT; /* below every id */
     for (;;) {
         struct tenant_ctx ids[CLEANUP_BATCH];
@@ -227,12 +236,17 @@ static void cleaner_round(struct accounts_cleaner *c)
         log_error("accounts: cleanup failed", LOG_ERR(e), LOG_STR("first_tenant", failed),
                   LOG_INT("tenants", st.tenants), LOG_INT("ended_sign_ins", st.sessions),
                   LOG_INT("spent_links", st.tokens), LOG_INT("ip_counters", st.ip_counters),
-                  LOG_INT("idempotency_keys", st.idempotency_keys));
-    else if (st.sessions || st.tokens || st.ip_counters || st.idempotency_keys)
+                  LOG_INT("idempotency_keys", st.idempotency_keys),
+                  LOG_INT("grant_families", st.token_families),
+                  LOG_INT("refresh_rows", st.refresh_tokens), LOG_INT("denylist", st.denylist));
+    else if (st.sessions || st.tokens || st.ip_counters || st.idempotency_keys ||
+             st.token_families || st.refresh_tokens || st.denylist)
         log_info("accounts: cleanup", LOG_INT("tenants", st.tenants),
                  LOG_INT("ended_sign_ins", st.sessions), LOG_INT("spent_links", st.tokens),
                  LOG_INT("ip_counters", st.ip_counters),
-                 LOG_INT("idempotency_keys", st.idempotency_keys));
+                 LOG_INT("idempotency_keys", st.idempotency_keys),
+                 LOG_INT("grant_families", st.token_families),
+                 LOG_INT("refresh_rows", st.refresh_tokens), LOG_INT("denylist", st.denylist));
 }
 
 static void *cleaner_main(void *arg)

@@ -21,10 +21,15 @@
  * by another process (another server on the same database, `shiplog admin`)
  * takes effect here within session_cache_ms (SHIPLOG_SESSION_CACHE_MS), when
  * the entry ages out.
+ *
+ * "Sign out everywhere" also ends the user's access and refresh tokens
+ * (auth_tokens_revoke_user, in the same transaction): tokens have no cache,
+ * so that takes effect at once in every process.
  */
 #include <string.h>
 
 #include "accounts/accounts_internal.h"
+#include "auth/tokens.h"
 #include "core/log.h"
 #include "crypto/hash.h"
 
@@ -325,11 +330,18 @@ enum err accounts_signout_everywhere(struct accounts *a, const struct accounts_u
     if ((e = storage_begin(a->db, &user->tenant, TX_WRITE, &tx)) != ERR_OK)
         return e;
     e = acc_sessions_revoke_all(a, tx, user->user_id, &n);
+    /* access and refresh tokens end in the same transaction (auth/tokens.h) */
+    uint64_t families = 0;
+    if (!e)
+        e = auth_tokens_revoke_user(tx, user->user_id, accounts_now(a), "signout_everywhere",
+                                    &families);
     char ut[sizeof "user:" + ACCOUNTS_ID_LEN];
     snprintf(ut, sizeof ut, "user:%s", user->user_id);
     if (!e)
         e = acc_audit(tx, "auth.signout_everywhere", AUDIT_ACTOR_USER, user->user_id, ut,
-                      AUDIT_SUCCESS, c, LOG_FIELDS_(LOG_INT("sessions_revoked", (int64_t)n)));
+                      AUDIT_SUCCESS, c,
+                      LOG_FIELDS_(LOG_INT("sessions_revoked", (int64_t)n),
+                                  LOG_INT("families_revoked", (int64_t)families)));
     if (e) {
         storage_rollback(tx);
         return e;

@@ -116,6 +116,14 @@ enum err apikeys_list(struct http_request *req, struct http_response *resp);
 enum err apikeys_revoke(struct http_request *req, struct http_response *resp);
 extern const struct body_spec APIKEYS_CREATE_BODY;
 
+/* tokens.c: access and refresh tokens (A8, auth/tokens.h). */
+enum err tokens_grant(struct http_request *req, struct http_response *resp);
+enum err tokens_refresh(struct http_request *req, struct http_response *resp);
+extern const struct body_spec TOKENS_GRANT_BODY, TOKENS_REFRESH_BODY;
+/* Sign-out of a call authenticated by a user's access token (req->principal.token):
+ * revokes the token's family and deny-lists it; no cookie is touched. */
+MUST_CHECK enum err tokens_do_signout(struct http_request *req);
+
 /*
  * The API description (OpenAPI 3.1, openapi.c): the base docs/openapi-base.json
  * (embedded at build time) merged with what the route table says, pretty-printed

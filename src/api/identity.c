@@ -436,6 +436,8 @@ static struct str session_cookie(const struct http_request *req)
 
 enum err identity_do_signout(struct http_request *req, struct http_response *resp)
 {
+    if (req->principal.token) /* an access token: its family ends, no cookie is involved */
+        return tokens_do_signout(req);
     struct accounts_client c;
     struct accounts_mailer mailer;
     identity_client_of(req, &c, &mailer);
@@ -473,7 +475,8 @@ enum err identity_do_signout_everywhere(struct http_request *req, struct http_re
     enum err e = accounts_signout_everywhere(req->app->accounts, &req->principal.user, &c, revoked);
     if (e)
         return http_fail(req, e, "signout everywhere: %s", err_name(e));
-    return identity_set_session_cookie(req, resp, NULL);
+    /* every session and token of the user ended; a Bearer caller sent no cookie to expire */
+    return req->principal.token ? ERR_OK : identity_set_session_cookie(req, resp, NULL);
 }
 
 /* ---- sign-up and verification --------------------------------------------------- */

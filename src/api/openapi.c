@@ -509,6 +509,12 @@ static void write_security(struct jw *w, const struct route *r)
     jw_array_begin(w);
     jw_array_end(w);
     jw_object_end(w);
+    /* an access token (A8) acts as its user's session, or as the key it was made from */
+    jw_object_begin(w);
+    jw_key(w, "accessToken");
+    jw_array_begin(w);
+    jw_array_end(w);
+    jw_object_end(w);
     if (keys_may_call(r)) {
         jw_object_begin(w);
         jw_key(w, "apiKey");

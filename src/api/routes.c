@@ -294,6 +294,50 @@ static const struct route routes[] = {
                                    "expired, used or unknown)"}},
      .uses_storage = true},
 
+    /* access and refresh tokens (tokens.c, A8): credentials in, tokens out; counted in the
+     * sign-in bucket per IP (the password grant adds sign-in's per-address limit) */
+    {.method = HTTP_POST,
+     .pattern = "/api/v1/auth/token",
+     .handler = tokens_grant,
+     .access = ROUTE_PUBLIC,
+     .permission = AUTHZ_PUBLIC,
+     .body = &TOKENS_GRANT_BODY,
+     .summary = "Exchange e-mail and password, or an API key, for an access token (15 minutes) "
+                "and a refresh token",
+     .rate_limited = true,
+     .rate_bucket = RL_LOGIN,
+     .operation_id = "createToken",
+     .responses = {{.status = 200,
+                    .description = "Tokens; send the access token as `Authorization: Bearer`",
+                    .media_type = HTTP_JSON_TYPE,
+                    .schema = "TokenPair"},
+                   {.status = 400,
+                    .description = "Not valid: the body (invalid_request: members that do not "
+                                   "fit grant_type)"},
+                   {.status = 401,
+                    .description = "invalid_grant: the same answer for every refused "
+                                   "credential"}},
+     .uses_storage = true},
+    {.method = HTTP_POST,
+     .pattern = "/api/v1/auth/refresh",
+     .handler = tokens_refresh,
+     .access = ROUTE_PUBLIC,
+     .permission = AUTHZ_PUBLIC,
+     .body = &TOKENS_REFRESH_BODY,
+     .summary = "Rotate a refresh token: a new access token and refresh token; a reused one "
+                "ends its sign-in",
+     .rate_limited = true,
+     .rate_bucket = RL_LOGIN,
+     .operation_id = "refreshToken",
+     .responses = {{.status = 200,
+                    .description = "New tokens; the refresh token sent is spent",
+                    .media_type = HTTP_JSON_TYPE,
+                    .schema = "TokenPair"},
+                   {.status = 401,
+                    .description = "invalid_grant: unknown, expired or used (a used one also "
+                                   "revokes every token of its sign-in)"}},
+     .uses_storage = true},
+
     /* API keys (apikeys.c): any signed-in user manages their own (the auth
      * module checks scopes against the role); keys need keys:write */
     {.method = HTTP_GET,

@@ -15,46 +15,18 @@
  */
 #include <string.h>
 
-#include "auth/auth.h"
+#include "auth/auth_internal.h"
 #include "core/log.h"
 #include "core/unicode.h"
 #include "crypto/hash.h"
-#include "crypto/rand.h"
 #include "crypto/token.h"
 
-#define HASH_HEX   (2 * SHA256_LEN)
-#define NIL_TENANT "00000000-0000-0000-0000-000000000000"
+#define HASH_HEX AUTH_HASH_HEX
 
 _Static_assert(AUTH_KEY_RANDOM_LEN == TOKEN_TEXT_LEN, "the random part is a token");
 _Static_assert(AUTH_KEY_TEXT_LEN == 84, "shk_ + uuid + . + 43");
 _Static_assert(AUTH_KEY_PREFIX_LEN == sizeof AUTH_KEY_TEXT_PREFIX - 1 + 8, "prefix size");
 _Static_assert(AUTH_MAX_KEY_TEXT >= AUTH_KEY_TEXT_LEN, "a key fits the limit");
-
-/* Where the parts of a key text start. */
-#define TEXT_TENANT_AT (sizeof AUTH_KEY_TEXT_PREFIX - 1)
-#define TEXT_DOT_AT    (TEXT_TENANT_AT + STORAGE_TENANT_ID_LEN)
-#define TEXT_RANDOM_AT (TEXT_DOT_AT + 1)
-
-/* ---- statements ------------------------------------------------------------------- */
-
-/* Copies a text column into out[cap]; false when it does not fit (the schema says it does). */
-static bool col_copy(const struct stmt *st, int col, char *out, size_t cap)
-{
-    struct str v = stmt_col_text(st, col);
-    if (v.len >= cap) {
-        out[0] = '\0';
-        return false;
-    }
-    if (v.len)
-        memcpy(out, v.ptr, v.len);
-    out[v.len] = '\0';
-    return true;
-}
-
-static int64_t col_time(const struct stmt *st, int col)
-{
-    return stmt_col_is_null(st, col) ? 0 : stmt_col_int(st, col);
-}
 
 /* ---- input ------------------------------------------------------------------------------- */
 
@@ -62,22 +34,6 @@ static void say(const char **reason, const char *text)
 {
     if (reason)
         *reason = text;
-}
-
-static bool uuid_ok(const char *s)
-{
-    return s && str_is_uuid(str_from(s, strnlen(s, AUTH_KEY_ID_LEN + 1)));
-}
-
-static enum err client_check(const struct auth_client *c)
-{
-    if (!c)
-        return ERR_OK;
-    if (c->ip && strnlen(c->ip, AUTH_MAX_CLIENT_IP + 1) > AUTH_MAX_CLIENT_IP)
-        return ERR_LIMIT;
-    if (c->request_id && strnlen(c->request_id, AUTH_MAX_REQUEST_ID + 1) > AUTH_MAX_REQUEST_ID)
-        return ERR_LIMIT;
-    return ERR_OK;
 }
 
 /* 1..AUTH_MAX_KEY_NAME bytes of UTF-8 without control characters. */
@@ -105,89 +61,23 @@ static enum err name_check(struct str name, const char **reason)
     return ERR_OK;
 }
 
-static bool b64url_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_';
-}
-
 bool auth_key_text_is_key(struct str text)
 {
     return text.ptr && str_starts_with(text, STR_LIT(AUTH_KEY_TEXT_PREFIX));
-}
-
-static void hash_hex_of(const void *data, size_t len, char out[HASH_HEX + 1])
-{
-    unsigned char h[SHA256_LEN];
-    sha256(data, len, h);
-    hex_encode(h, sizeof h, out);
-    crypto_wipe(h, sizeof h);
-}
-
-/*
- * A key text of the exact shape -> the tenant it names and the hex SHA-256
- * of the whole text. False for anything else (the caller says only
- * ERR_UNAUTHENTICATED).
- */
-static bool key_text_parse(struct str text, struct tenant_ctx *t, char hash[HASH_HEX + 1])
-{
-    if (!text.ptr || text.len != AUTH_KEY_TEXT_LEN || !auth_key_text_is_key(text))
-        return false;
-    struct str tid = str_from(text.ptr + TEXT_TENANT_AT, STORAGE_TENANT_ID_LEN);
-    if (!storage_tenant_id_valid(tid) || str_eq_cstr(tid, NIL_TENANT))
-        return false;
-    if (text.ptr[TEXT_DOT_AT] != '.')
-        return false;
-    for (size_t i = TEXT_RANDOM_AT; i < AUTH_KEY_TEXT_LEN; i++)
-        if (!b64url_char(text.ptr[i]))
-            return false;
-    memcpy(t->id, tid.ptr, STORAGE_TENANT_ID_LEN);
-    t->id[STORAGE_TENANT_ID_LEN] = '\0';
-    hash_hex_of(text.ptr, text.len, hash);
-    return true;
-}
-
-/* A random (version 4) UUID. */
-static enum err new_uuid(char out[AUTH_KEY_ID_LEN + 1])
-{
-    unsigned char b[16];
-    enum err e = rand_bytes(b, sizeof b);
-    if (e)
-        return e;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    char hex[33];
-    hex_encode(b, sizeof b, hex);
-    size_t o = 0;
-    for (size_t i = 0; i < 32; i++) {
-        if (i == 8 || i == 12 || i == 16 || i == 20)
-            out[o++] = '-';
-        out[o++] = hex[i];
-    }
-    out[o] = '\0';
-    return ERR_OK;
 }
 
 /* A fresh key for t: its text, prefix and the hash to store. */
 static enum err key_new(const struct tenant_ctx *t, char text[AUTH_KEY_TEXT_LEN + 1],
                         char prefix[AUTH_KEY_PREFIX_LEN + 1], char hash[HASH_HEX + 1])
 {
-    char tok[TOKEN_TEXT_LEN + 1];
-    unsigned char unused[SHA256_LEN];
-    enum err e = token_new(tok, unused);
+    char random8[9];
+    enum err e = auth_secret_text_new(t, AUTH_KEY_TEXT_PREFIX, text, hash, random8);
     if (e)
         return e;
-    memcpy(text, AUTH_KEY_TEXT_PREFIX, TEXT_TENANT_AT);
-    memcpy(text + TEXT_TENANT_AT, t->id, STORAGE_TENANT_ID_LEN);
-    text[TEXT_DOT_AT] = '.';
-    memcpy(text + TEXT_RANDOM_AT, tok, TOKEN_TEXT_LEN);
-    text[AUTH_KEY_TEXT_LEN] = '\0';
-    memcpy(prefix, AUTH_KEY_TEXT_PREFIX, TEXT_TENANT_AT);
-    memcpy(prefix + TEXT_TENANT_AT, tok, AUTH_KEY_PREFIX_LEN - TEXT_TENANT_AT);
+    memcpy(prefix, AUTH_KEY_TEXT_PREFIX, sizeof AUTH_KEY_TEXT_PREFIX - 1);
+    memcpy(prefix + sizeof AUTH_KEY_TEXT_PREFIX - 1, random8, 8);
     prefix[AUTH_KEY_PREFIX_LEN] = '\0';
-    hash_hex_of(text, AUTH_KEY_TEXT_LEN, hash);
-    crypto_wipe(tok, sizeof tok);
-    crypto_wipe(unused, sizeof unused);
+    crypto_wipe(random8, sizeof random8);
     return ERR_OK;
 }
 
@@ -215,11 +105,12 @@ static enum err actor_check(const struct tenant_ctx *t, const struct auth_actor 
         return ERR_INVALID;
     if (who->key) {
         const struct auth_key_principal *k = who->key;
-        if (strcmp(k->tenant.id, t->id) != 0 || !uuid_ok(k->key_id) || !uuid_ok(k->created_by))
+        if (strcmp(k->tenant.id, t->id) != 0 || !auth_uuid_ok(k->key_id) ||
+            !auth_uuid_ok(k->created_by))
             return ERR_INVALID;
         return ERR_OK;
     }
-    return uuid_ok(who->user_id) ? ERR_OK : ERR_INVALID;
+    return auth_uuid_ok(who->user_id) ? ERR_OK : ERR_INVALID;
 }
 
 /*
@@ -273,7 +164,7 @@ static enum err actor_load(struct tx *tx, const struct auth_actor *who, int64_t 
     if (row) {
         a->key_id = k->key_id;
         a->key_scopes = (uint32_t)stmt_col_int(st, 0) & k->scopes & auth_scopes_allowed(a->role);
-        a->key_expires_at = col_time(st, 1);
+        a->key_expires_at = auth_col_time(st, 1);
     }
     stmt_finish(st);
     return row ? ERR_OK : ERR_UNAUTHENTICATED;
@@ -486,7 +377,7 @@ static enum err key_create(struct storage *db, const struct tenant_ctx *t,
         say(reason, "expiry too far in the future");
         return ERR_LIMIT;
     }
-    if ((e = client_check(c)) != ERR_OK)
+    if ((e = auth_client_check(c)) != ERR_OK)
         return e;
     if ((e = actor_check(t, who)) != ERR_OK)
         return e;
@@ -498,7 +389,7 @@ static enum err key_create(struct storage *db, const struct tenant_ctx *t,
     };
     memcpy(k.name, name.ptr, name.len);
     k.name[name.len] = '\0';
-    if ((e = new_uuid(out->id)) != ERR_OK || (e = key_new(t, out->text, out->prefix, k.hash)))
+    if ((e = auth_new_uuid(out->id)) != ERR_OK || (e = key_new(t, out->text, out->prefix, k.hash)))
         goto fail;
 
     struct tx *tx = NULL;
@@ -582,14 +473,14 @@ static enum err key_read(struct tx *tx, const char *h, int64_t now, struct auth_
     }
     struct str stored = stmt_col_text(st, 1);
     bool same = stored.len == HASH_HEX && crypto_equal(stored.ptr, h, HASH_HEX);
-    bool copied = col_copy(st, 0, p->key_id, sizeof p->key_id) &&
-                  col_copy(st, 2, p->prefix, sizeof p->prefix) &&
-                  col_copy(st, 4, p->created_by, sizeof p->created_by);
+    bool copied = auth_col_copy(st, 0, p->key_id, sizeof p->key_id) &&
+                  auth_col_copy(st, 2, p->prefix, sizeof p->prefix) &&
+                  auth_col_copy(st, 4, p->created_by, sizeof p->created_by);
     int64_t scopes = stmt_col_int(st, 3);
-    p->expires_at = col_time(st, 5);
+    p->expires_at = auth_col_time(st, 5);
     bool revoked = !stmt_col_is_null(st, 6);
     bool never_used = stmt_col_is_null(st, 7);
-    int64_t last_used = col_time(st, 7);
+    int64_t last_used = auth_col_time(st, 7);
     p->role = authz_role_parse(stmt_col_text(st, 8));
     bool verified = !stmt_col_is_null(st, 9);
     stmt_finish(st);
@@ -611,7 +502,7 @@ enum err auth_key_authenticate(struct storage *db, struct str text, int64_t now,
         return ERR_LIMIT;
     struct tenant_ctx t;
     char h[HASH_HEX + 1];
-    if (!key_text_parse(text, &t, h))
+    if (!auth_secret_text_parse(text, AUTH_KEY_TEXT_PREFIX, &t, h))
         return ERR_UNAUTHENTICATED;
     struct tx *tx = NULL;
     enum err e = storage_begin(db, &t, TX_READ, &tx);
@@ -641,15 +532,16 @@ enum err auth_key_authenticate(struct storage *db, struct str text, int64_t now,
 static enum err row_info(const struct stmt *st, struct auth_key_info *k)
 {
     memset(k, 0, sizeof *k);
-    bool ok = col_copy(st, 0, k->id, sizeof k->id) && col_copy(st, 1, k->name, sizeof k->name) &&
-              col_copy(st, 2, k->prefix, sizeof k->prefix) &&
-              col_copy(st, 5, k->created_by, sizeof k->created_by) &&
-              (stmt_col_is_null(st, 6) || col_copy(st, 6, k->parent_id, sizeof k->parent_id));
+    bool ok = auth_col_copy(st, 0, k->id, sizeof k->id) &&
+              auth_col_copy(st, 1, k->name, sizeof k->name) &&
+              auth_col_copy(st, 2, k->prefix, sizeof k->prefix) &&
+              auth_col_copy(st, 5, k->created_by, sizeof k->created_by) &&
+              (stmt_col_is_null(st, 6) || auth_col_copy(st, 6, k->parent_id, sizeof k->parent_id));
     k->scopes = (uint32_t)stmt_col_int(st, 3) & AUTH_SCOPES_ALL;
     k->created_at = stmt_col_int(st, 4);
-    k->expires_at = col_time(st, 7);
-    k->last_used_at = col_time(st, 8);
-    k->revoked_at = col_time(st, 9);
+    k->expires_at = auth_col_time(st, 7);
+    k->last_used_at = auth_col_time(st, 8);
+    k->revoked_at = auth_col_time(st, 9);
     return ok ? ERR_OK : ERR_DB;
 }
 
@@ -657,7 +549,7 @@ enum err auth_key_list(struct storage *db, const struct tenant_ctx *t, const cha
                        struct auth_key_info *out, size_t cap, size_t *n)
 {
     *n = 0;
-    if (created_by && !uuid_ok(created_by))
+    if (created_by && !auth_uuid_ok(created_by))
         return ERR_INVALID;
     if (cap == 0)
         return ERR_OK;
@@ -725,8 +617,8 @@ static enum err heirs_of(struct tx *tx, const char *key_id, struct heir *out, si
                           STORAGE_ARGS(STORAGE_CSTR(key_id)), &st, &row);
     while (!e && row) {
         if (*n < cap) {
-            if (!col_copy(st, 0, out[*n].id, sizeof out[*n].id) ||
-                !col_copy(st, 1, out[*n].prefix, sizeof out[*n].prefix)) {
+            if (!auth_col_copy(st, 0, out[*n].id, sizeof out[*n].id) ||
+                !auth_col_copy(st, 1, out[*n].prefix, sizeof out[*n].prefix)) {
                 e = ERR_DB;
                 break;
             }
@@ -756,8 +648,8 @@ static enum err revoke_in(struct tx *tx, const char *id, const struct auth_actor
                                   name[AUTH_MAX_KEY_NAME + 1] = "";
     bool revoked = false, ok = true;
     if (row) {
-        ok = col_copy(st, 0, owner, sizeof owner) && col_copy(st, 1, prefix, sizeof prefix) &&
-             col_copy(st, 2, name, sizeof name);
+        ok = auth_col_copy(st, 0, owner, sizeof owner) &&
+             auth_col_copy(st, 1, prefix, sizeof prefix) && auth_col_copy(st, 2, name, sizeof name);
         revoked = !stmt_col_is_null(st, 3);
     }
     stmt_finish(st);
@@ -840,7 +732,7 @@ enum err auth_key_revoke(struct storage *db, const struct tenant_ctx *t, struct 
     say(reason, NULL);
     if (!key_id.ptr || key_id.len != AUTH_KEY_ID_LEN || !str_is_uuid(key_id))
         return ERR_NOT_FOUND;
-    enum err e = client_check(c);
+    enum err e = auth_client_check(c);
     if (e)
         return e;
     if ((e = actor_check(t, who)) != ERR_OK)

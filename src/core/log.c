@@ -271,6 +271,7 @@ static bool match_prefix_token(const char *w, size_t n)
         "AKIA",        "ASIA",  "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_",
         "sk-ant-",     "sk-",   "pk_live_", "shk_", /* shiplog API keys: shk_<tenant uuid>.<43
                                                        base64url> (auth/auth.h) */
+        "shr_", /* shiplog refresh tokens, shaped like API keys (auth/tokens.h) */
     };
     for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
         size_t pl = strlen(prefixes[k]);

@@ -16,6 +16,7 @@
  */
 #include "crypto/jwt.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -220,6 +221,67 @@ static enum err jwt_key(const struct master_key *k, struct sign_key *out)
     return e;
 }
 
+/*
+ * The verification keys of the master keys seen so far: deriving one (HKDF,
+ * then the Ed25519 public key from the seed) costs more than the signature
+ * check itself, and every authenticated request verifies a token. Only public
+ * keys are kept; an entry is found by the SHA-256 of the master key's bytes
+ * (never by its id alone, so a ring holding a different key under a known id
+ * cannot pick up a cached public key), and the ring is still asked first
+ * (keyring_find), so a key that left the ring verifies nothing even while its
+ * public key is cached. Signing derives its secret key each time and keeps
+ * nothing. A full cache replaces its slots in turn.
+ */
+#define JWT_KEY_CACHE_SLOTS KEYRING_MAX
+
+struct jwt_cached_key {
+    bool used;
+    unsigned char fingerprint[SHA256_LEN]; /* SHA-256 of the master key's bytes */
+    unsigned char pub[SIGN_PUBLIC_LEN];
+};
+
+static pthread_mutex_t key_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct jwt_cached_key key_cache[JWT_KEY_CACHE_SLOTS];
+static size_t key_cache_next; /* the slot the next miss fills */
+
+/* The public verification key of master key k, from the cache or derived (and cached). */
+static enum err jwt_public_key(const struct master_key *k, unsigned char pub[SIGN_PUBLIC_LEN])
+{
+    unsigned char fp[SHA256_LEN];
+    sha256(k->bytes, MASTER_KEY_LEN, fp);
+    bool hit = false;
+    pthread_mutex_lock(&key_cache_mu);
+    for (size_t i = 0; i < JWT_KEY_CACHE_SLOTS && !hit; i++) {
+        if (key_cache[i].used && memcmp(key_cache[i].fingerprint, fp, sizeof fp) == 0) {
+            memcpy(pub, key_cache[i].pub, SIGN_PUBLIC_LEN);
+            hit = true;
+        }
+    }
+    pthread_mutex_unlock(&key_cache_mu);
+    if (hit)
+        return ERR_OK;
+
+    struct sign_key sk;
+    enum err e = jwt_key(k, &sk); /* outside the lock: other threads keep verifying */
+    if (e)
+        return e;
+    memcpy(pub, sk.pub, SIGN_PUBLIC_LEN);
+    sign_key_wipe(&sk);
+    pthread_mutex_lock(&key_cache_mu);
+    bool present = false; /* another thread may have derived it meanwhile */
+    for (size_t i = 0; i < JWT_KEY_CACHE_SLOTS && !present; i++)
+        present = key_cache[i].used && memcmp(key_cache[i].fingerprint, fp, sizeof fp) == 0;
+    if (!present) {
+        struct jwt_cached_key *slot = &key_cache[key_cache_next];
+        key_cache_next = (key_cache_next + 1) % JWT_KEY_CACHE_SLOTS;
+        slot->used = true;
+        memcpy(slot->fingerprint, fp, sizeof fp);
+        memcpy(slot->pub, pub, SIGN_PUBLIC_LEN);
+    }
+    pthread_mutex_unlock(&key_cache_mu);
+    return ERR_OK;
+}
+
 /* ---- signing ---------------------------------------------------------------------- */
 
 enum err jwt_new_jti(char out[JWT_JTI_LEN + 1])
@@ -408,8 +470,8 @@ enum err jwt_verify(const struct keyring *ring, struct str token, int64_t now, i
         why = R_SIGNATURE;
         goto fail;
     }
-    struct sign_key sk;
-    enum err ke = jwt_key(key, &sk);
+    unsigned char pub[SIGN_PUBLIC_LEN];
+    enum err ke = jwt_public_key(key, pub);
     if (ke != ERR_OK) {
         e = ke;
         why = "key derivation failed";
@@ -417,9 +479,7 @@ enum err jwt_verify(const struct keyring *ring, struct str token, int64_t now, i
     }
     /* the signed text is "header.payload": everything before the second '.' */
     size_t signed_len = seg[0].len + 1 + seg[1].len;
-    bool good = sign_verify_ed25519(sk.pub, token.ptr, signed_len, sig);
-    sign_key_wipe(&sk);
-    if (!good) {
+    if (!sign_verify_ed25519(pub, token.ptr, signed_len, sig)) {
         why = R_SIGNATURE;
         goto fail;
     }

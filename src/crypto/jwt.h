@@ -22,6 +22,11 @@
  * has been verified. Revocation (per-user "valid after" time, jti deny-list)
  * is the caller's business: this module checks signature, shape and time.
  *
+ * Verification keys are derived once per master key and kept (public keys
+ * only, in a small process-wide cache keyed by the master key's bytes), so a
+ * verification is the Ed25519 check and no key derivation; signing derives
+ * its secret key each time and keeps nothing.
+ *
  * This module is independent of the accounts module: ids are plain text.
  * Every function is thread-safe and allocates only temporary memory.
  */

@@ -414,35 +414,67 @@ static enum err rate_tenant(struct http_request *req)
     return http_rate_hit(req, req->route->rate_bucket, key);
 }
 
-/*
- * A7: the principal of a call with `Authorization: Bearer shk_...`. Every
- * refusal is the same 401 (the header is never logged); access tokens (A8)
- * are not accepted yet, so any other bearer credential is refused alike.
- */
-static enum err authenticate_bearer(const struct pipeline *p, struct http_request *req,
-                                    struct str header)
+/* A principal acting as key k (an API key, or an access token made from one). */
+static void principal_of_key(struct http_principal *pr, const struct auth_key_principal *k)
 {
-    struct str text;
-    struct auth_key_principal *k = arena_calloc(req->arena, 1, sizeof *k);
-    if (!k)
-        return ERR_LIMIT;
-    enum err e = ERR_UNAUTHENTICATED;
-    if (http_authorization_bearer(header, &text) && auth_key_text_is_key(text) &&
-        !req->route->console)
-        e = auth_key_authenticate(p->app->storage, text, (int64_t)time(NULL), k);
-    if (e == ERR_UNAUTHENTICATED || e == ERR_LIMIT)
-        return http_fail_public(req, ERR_UNAUTHENTICATED, "invalid_token",
-                                "The credential in Authorization is not valid.");
-    if (e)
-        return http_fail(req, e == ERR_DB ? ERR_UNAVAILABLE : e, "api key: %s", err_name(e));
-    struct http_principal *pr = &req->principal;
     pr->authenticated = true;
     pr->key = k;
     pr->user.tenant = k->tenant;
     snprintf(pr->user.user_id, sizeof pr->user.user_id, "%s", k->created_by);
     snprintf(pr->role, sizeof pr->role, "%s", authz_role_name(k->role));
     pr->email_verified = true; /* a key's creator had a verified address (auth.h) */
+}
+
+/*
+ * A7, A8: the principal of a call with `Authorization: Bearer <credential>`:
+ * an API key (shk_...) or an access token (auth/tokens.h), never on a
+ * console page. Every refusal is the same 401 (the header is never logged).
+ */
+static enum err authenticate_bearer(const struct pipeline *p, struct http_request *req,
+                                    struct str header)
+{
+    struct str text;
+    enum err e = ERR_UNAUTHENTICATED;
+    int64_t now = (int64_t)time(NULL);
+    struct http_principal *pr = &req->principal;
+    bool bearer = http_authorization_bearer(header, &text) && !req->route->console;
+    if (bearer && auth_key_text_is_key(text)) {
+        struct auth_key_principal *k = arena_calloc(req->arena, 1, sizeof *k);
+        if (!k)
+            return ERR_LIMIT;
+        e = auth_key_authenticate(p->app->storage, text, now, k);
+        if (!e)
+            principal_of_key(pr, k);
+    } else if (bearer && p->app->tokens.ring) {
+        struct auth_token_principal *t = arena_calloc(req->arena, 1, sizeof *t);
+        if (!t)
+            return ERR_LIMIT;
+        e = auth_token_verify(p->app->storage, &p->app->tokens, text, now, t);
+        if (!e && t->from_key) {
+            principal_of_key(pr, &t->key); /* exactly as the key itself */
+            pr->token = t;
+        } else if (!e) {
+            pr->authenticated = true;
+            pr->token = t;
+            pr->user.tenant = t->tenant;
+            snprintf(pr->user.user_id, sizeof pr->user.user_id, "%s", t->user_id);
+            snprintf(pr->role, sizeof pr->role, "%s", authz_role_name(t->role));
+            pr->email_verified = true; /* tokens are issued to verified addresses only */
+        }
+    }
+    if (e == ERR_UNAUTHENTICATED || e == ERR_LIMIT)
+        return http_fail_public(req, ERR_UNAUTHENTICATED, "invalid_token",
+                                "The credential in Authorization is not valid.");
+    if (e)
+        return http_fail(req, e == ERR_DB ? ERR_UNAVAILABLE : e, "bearer credential: %s",
+                         err_name(e));
     return ERR_OK;
+}
+
+/* True when the call authenticates with Authorization (and never with a cookie). */
+static bool uses_bearer(const struct pipeline *p, const struct http_request *req)
+{
+    return p->app->storage && http_header_get(req, "Authorization").ptr;
 }
 
 /* A3: the principal of a ROUTE_AUTHENTICATED route, from the session cookie. */
@@ -450,9 +482,8 @@ static enum err authenticate(const struct pipeline *p, struct http_request *req)
 {
     if (req->route->access != ROUTE_AUTHENTICATED)
         return ERR_OK;
-    struct str authorization = http_header_get(req, "Authorization");
-    if (authorization.ptr && p->app->storage)
-        return authenticate_bearer(p, req, authorization);
+    if (uses_bearer(p, req))
+        return authenticate_bearer(p, req, http_header_get(req, "Authorization"));
     struct str value;
     if (!p->app->accounts ||
         !http_cookie_get(http_header_get(req, "Cookie"), HTTP_SESSION_COOKIE, &value) ||
@@ -499,6 +530,11 @@ static enum err check_csrf(const struct pipeline *p, struct http_request *req)
     bool console = req->route->console;
     if ((req->route->access != ROUTE_AUTHENTICATED && !console) || req->method == HTTP_GET ||
         req->method == HTTP_HEAD)
+        return ERR_OK;
+    /* a Bearer call authenticates with Authorization only, never with the cookie, and no
+     * page can make a browser send that header to us cross-site (it needs a CORS preflight
+     * from an allowed origin): there is no ambient credential to forge with */
+    if (!console && uses_bearer(p, req))
         return ERR_OK;
     const char *refusal = NULL;
     struct str site = http_header_get(req, "Sec-Fetch-Site");

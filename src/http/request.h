@@ -18,6 +18,7 @@
 
 #include "accounts/accounts.h"
 #include "auth/auth.h"
+#include "auth/tokens.h"
 #include "core/arena.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -55,6 +56,9 @@ struct app {
     /* renders a console route's failure as a page (set by the console module);
      * NULL = the JSON error body */
     enum err (*console_error)(struct http_request *req, struct http_response *resp, enum err e);
+    /* access tokens (A8, auth/tokens.h): signing keys and issuer; ring NULL = a Bearer
+     * credential that is not an API key is refused, and no tokens are issued */
+    struct auth_token_keys tokens;
 };
 
 enum http_method {
@@ -88,6 +92,11 @@ struct http_principal {
      * call: user is then the key's creator, role the creator's current role,
      * and permissions are the key's scopes cut by that role (Z3) */
     const struct auth_key_principal *key;
+    /* set when an access token (Authorization: Bearer <JWT>) authenticated the
+     * call: for a user's token, user and role are its user's as for a session
+     * (session_handle is empty) and sign-out revokes the token's family; a
+     * token made from an API key sets key as well and acts exactly as the key */
+    const struct auth_token_principal *token;
 };
 
 /* The session cookie (A3); __Host- binds it to this origin, Path=/, Secure. */

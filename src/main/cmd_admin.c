@@ -450,10 +450,12 @@ static int secret_check_cmd(struct config *cfg, const struct admin_opts *o)
 static void print_cleanup(const struct accounts_cleanup_stats *st)
 {
     printf("tenants: %llu\nsessions: %llu\ntokens: %llu\nip_counters: %llu\n"
-           "idempotency_keys: %llu\n",
+           "idempotency_keys: %llu\ntoken_families: %llu\nrefresh_tokens: %llu\n"
+           "access_token_denylist: %llu\n",
            (unsigned long long)st->tenants, (unsigned long long)st->sessions,
            (unsigned long long)st->tokens, (unsigned long long)st->ip_counters,
-           (unsigned long long)st->idempotency_keys);
+           (unsigned long long)st->idempotency_keys, (unsigned long long)st->token_families,
+           (unsigned long long)st->refresh_tokens, (unsigned long long)st->denylist);
 }
 
 /* accounts_cleanup over the owner connection; prints the counts, also of a partial run. */

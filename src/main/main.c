@@ -430,6 +430,11 @@ static int serve(struct config *cfg)
         rc = main_exit_code(e);
         goto out;
     }
+    /* access tokens (A8): signed with the ring's current key, checked against every key */
+    if ((e = auth_token_keys_init(&app.tokens, &ring, cfg->public_url))) {
+        rc = main_exit_code(e);
+        goto out;
+    }
 
     /* mail queued by request handlers (and left by earlier runs) goes out from here */
     if ((e = outbox_sender_start(st, cfg, cfg->data_dir, &sender))) {

@@ -32,6 +32,7 @@
 #include "../common/testdb.h"
 
 #include "accounts/accounts.h"
+#include "auth/tokens.h"
 #include "core/config.h"
 #include "crypto/hash.h"
 #include "crypto/kdf.h"
@@ -729,6 +730,114 @@ static void test_password_reset(void **state)
     assert_int_equal(
         accounts_password_reset(S.acc, s_("bogus"), s_("yet another passphrase"), &CLIENT, NULL),
         ERR_NOT_FOUND);
+}
+
+/*
+ * A8: the password check behind the token grant shares sign-in's code: the
+ * same answers, counters and lockout (one lock for both), no session; sign
+ * out everywhere and a password reset end the user's token families in
+ * their own transaction.
+ */
+static void test_password_check_for_tokens(void **state)
+{
+    (void)state;
+    next_ip();
+    char email[96], other[96], sid[ACCOUNTS_SECRET_LEN + 1];
+    struct accounts_signup_result r, ru;
+    struct accounts_session s;
+    signup(email, sizeof email, true, &r);
+    signup(other, sizeof other, false, &ru);
+    assert_int_equal(accounts_authenticate_password(S.acc, s_(email), s_(PASSWORD), &CLIENT, &s),
+                     ERR_OK);
+    assert_string_equal(s.user.user_id, r.user.user_id);
+    assert_string_equal(s.user.tenant.id, r.user.tenant.id);
+    assert_string_equal(s.role, "super_admin");
+    assert_true(s.email_verified);
+    assert_string_equal(s.id_hash, ""); /* no session was opened */
+    assert_int_equal(query_int(&r.user.tenant,
+                               "SELECT count(*) FROM sessions WHERE tenant_id = $1 AND user_id = $2",
+                               r.user.user_id),
+                     0);
+    assert_int_equal(query_int(&r.user.tenant,
+                               "SELECT count(*) FROM audit_log WHERE tenant_id = $1"
+                               " AND action = 'auth.signin' AND details LIKE $2",
+                               "%\"grant\":\"tokens\"%"),
+                     1);
+    /* an unverified address passes the password check and says so (the grant refuses it) */
+    assert_int_equal(accounts_authenticate_password(S.acc, s_(other), s_(PASSWORD), &CLIENT, &s),
+                     ERR_OK);
+    assert_false(s.email_verified);
+    /* the same refusals as sign-in */
+    assert_int_equal(
+        accounts_authenticate_password(S.acc, s_("nobody@example.com"), s_(PASSWORD), &CLIENT, &s),
+        ERR_UNAUTHENTICATED);
+    char long_email[ACCOUNTS_MAX_EMAIL + 2];
+    fill(long_email, ACCOUNTS_MAX_EMAIL + 1, 'a');
+    assert_int_equal(
+        accounts_authenticate_password(S.acc, s_(long_email), s_(PASSWORD), &CLIENT, &s),
+        ERR_LIMIT);
+    /* failures count against the same lock as sign-in, in both directions */
+    for (int i = 0; i < ACCOUNTS_LOCK_THRESHOLD; i++)
+        assert_int_equal(accounts_authenticate_password(S.acc, s_(email), s_("wrong password 123"),
+                                                        &CLIENT, &s),
+                         ERR_UNAUTHENTICATED);
+    assert_int_equal(audit_count(&r.user.tenant, "auth.lockout"), 1);
+    assert_int_equal(signin(email, PASSWORD, sid, NULL), ERR_UNAUTHENTICATED);
+    assert_int_equal(accounts_authenticate_password(S.acc, s_(email), s_(PASSWORD), &CLIENT, &s),
+                     ERR_UNAUTHENTICATED);
+    S.now += ACCOUNTS_LOCK_BASE_S;
+    assert_int_equal(accounts_authenticate_password(S.acc, s_(email), s_(PASSWORD), &CLIENT, &s),
+                     ERR_OK);
+
+    /* sign out everywhere and a password reset end every token family of the user */
+    struct auth_token_keys keys;
+    assert_int_equal(auth_token_keys_init(&keys, &S.ring, "https://shiplog.test"), ERR_OK);
+    const struct auth_client ac = {.ip = client_ip};
+    struct auth_token_pair a, b;
+    assert_int_equal(
+        auth_token_issue_user(S.main_app, &keys, &r.user.tenant, r.user.user_id, S.now, &ac, &a),
+        ERR_OK);
+    assert_int_equal(
+        auth_token_issue_user(S.main_app, &keys, &r.user.tenant, r.user.user_id, S.now, &ac, &b),
+        ERR_OK);
+    S.now += 1;
+    uint64_t n = 0;
+    assert_int_equal(accounts_signout_everywhere(S.acc, &r.user, &CLIENT, &n), ERR_OK);
+    struct auth_token_principal p;
+    assert_int_equal(auth_token_verify(S.main_app, &keys, s_(a.access), S.now, &p),
+                     ERR_UNAUTHENTICATED);
+    assert_int_equal(auth_token_refresh(S.main_app, &keys, s_(b.refresh), S.now, &ac, &b),
+                     ERR_UNAUTHENTICATED);
+    assert_int_equal(query_int(&r.user.tenant,
+                               "SELECT tokens_valid_after FROM users WHERE tenant_id = $1"
+                               " AND id = $2",
+                               r.user.user_id),
+                     S.now);
+    assert_int_equal(query_int(&r.user.tenant,
+                               "SELECT count(*) FROM audit_log WHERE tenant_id = $1"
+                               " AND action = 'auth.signout_everywhere' AND details LIKE $2",
+                               "%\"families_revoked\":2%"),
+                     1);
+    S.now += 1;
+    assert_int_equal(
+        auth_token_issue_user(S.main_app, &keys, &r.user.tenant, r.user.user_id, S.now, &ac, &a),
+        ERR_OK);
+    assert_int_equal(auth_token_verify(S.main_app, &keys, s_(a.access), S.now, &p), ERR_OK);
+    char tok[ACCOUNTS_SECRET_LEN + 1];
+    assert_int_equal(accounts_password_reset_request(S.acc, s_(email), &CLIENT, tok), ERR_OK);
+    S.now += 1;
+    assert_int_equal(
+        accounts_password_reset(S.acc, s_(tok), s_("a brand new passphrase"), &CLIENT, NULL),
+        ERR_OK);
+    assert_int_equal(auth_token_verify(S.main_app, &keys, s_(a.access), S.now, &p),
+                     ERR_UNAUTHENTICATED);
+    assert_int_equal(query_int(&r.user.tenant,
+                               "SELECT count(*) FROM token_families WHERE tenant_id = $1"
+                               " AND user_id = $2 AND revoked_reason = 'password_reset'",
+                               r.user.user_id),
+                     1);
+    auth_token_pair_wipe(&a);
+    auth_token_pair_wipe(&b);
 }
 
 /* ---- magic links ------------------------------------------------------------------------------
@@ -1862,6 +1971,7 @@ int main(void)
         cmocka_unit_test(test_session_timeouts),
         cmocka_unit_test(test_sessions_manage),
         cmocka_unit_test(test_password_reset),
+        cmocka_unit_test(test_password_check_for_tokens),
         cmocka_unit_test(test_magic_link),
         cmocka_unit_test(test_isolation),
         cmocka_unit_test(test_rehash_rotation),

@@ -166,6 +166,10 @@ static void test_token_shapes_masked(void **state)
     expect_hidden(
         "key shk_0b6f3d2e-5a41-4c1e-9d2a-7f3e8c1b2a90.Qm9vZ0xhR2pXb3Rsd2VyVGhhbk1pbmQ1Mg7xYz9aB1c",
         "Qm9vZ0xhR2pXb3Rsd2VyVGhhbk1pbmQ1Mg7xYz9aB1c");
+    expect_hidden(
+        "refresh "
+        "shr_0b6f3d2e-5a41-4c1e-9d2a-7f3e8c1b2a90.Qm9vZ0xhR2pXb3Rsd2VyVGhhbk1pbmQ1Mg7xYz9aB1c",
+        "Qm9vZ0xhR2pXb3Rsd2VyVGhhbk1pbmQ1Mg7xYz9aB1c");
     expect_hidden("sk_test_4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc");
     expect_hidden("rk_live_4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc");
     expect_hidden("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");

@@ -871,6 +871,44 @@ static void test_rotation(void **state)
     buf_release(&tok);
 }
 
+/*
+ * Verification keys are cached per master key (jwt.c). The cache is keyed by
+ * the key's bytes, not its id: a ring holding other bytes under a cached id
+ * gets no cached key, and more keys than the cache holds all still verify.
+ */
+static void test_cached_keys(void **state)
+{
+    struct jwt_claims c, got;
+    claims_init(&c);
+    struct buf tok = BUF_INIT(JWT_MAX_LEN);
+    sign_ok(&key_a, &c, &tok);
+    assert_int_equal(jwt_verify(&ring_a, str_from(tok.data, tok.len), T0, 0, &got, NULL), ERR_OK);
+
+    struct master_key impostor = key_b;
+    memcpy(impostor.id, key_a.id, sizeof impostor.id); /* b's bytes under a's (cached) id */
+    struct keyring r;
+    make_ring(&r, &impostor, NULL);
+    assert_refused(&r, buf_cstr(&tok), T0, "bad signature");
+    assert_int_equal(jwt_verify(&ring_a, str_from(tok.data, tok.len), T0, 0, &got, NULL), ERR_OK);
+
+    /* more keys than the cache has slots, twice round: each verifies its own tokens only */
+    for (int round = 0; round < 2; round++) {
+        for (unsigned i = 0; i < 3 * KEYRING_MAX; i++) {
+            struct master_key k;
+            make_key((unsigned char)(0x21 + 5 * i), &k);
+            make_ring(&r, &k, NULL);
+            sign_ok(&k, &c, &tok);
+            assert_int_equal(jwt_verify(&r, str_from(tok.data, tok.len), T0, 0, &got, NULL),
+                             ERR_OK);
+            assert_refused(&ring_a, buf_cstr(&tok), T0, "unknown key");
+            master_key_wipe(&k);
+        }
+    }
+    sign_ok(&key_a, &c, &tok);
+    assert_int_equal(jwt_verify(&ring_a, str_from(tok.data, tok.len), T0, 0, &got, NULL), ERR_OK);
+    buf_release(&tok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -895,6 +933,7 @@ int main(void)
         cmocka_unit_test(test_arguments),
         cmocka_unit_test(test_payload_shape),
         cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_cached_keys),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
