@@ -754,10 +754,11 @@ static void test_password_check_for_tokens(void **state)
     assert_string_equal(s.role, "super_admin");
     assert_true(s.email_verified);
     assert_string_equal(s.id_hash, ""); /* no session was opened */
-    assert_int_equal(query_int(&r.user.tenant,
-                               "SELECT count(*) FROM sessions WHERE tenant_id = $1 AND user_id = $2",
-                               r.user.user_id),
-                     0);
+    assert_int_equal(
+        query_int(&r.user.tenant,
+                  "SELECT count(*) FROM sessions WHERE tenant_id = $1 AND user_id = $2",
+                  r.user.user_id),
+        0);
     assert_int_equal(query_int(&r.user.tenant,
                                "SELECT count(*) FROM audit_log WHERE tenant_id = $1"
                                " AND action = 'auth.signin' AND details LIKE $2",
@@ -778,9 +779,9 @@ static void test_password_check_for_tokens(void **state)
         ERR_LIMIT);
     /* failures count against the same lock as sign-in, in both directions */
     for (int i = 0; i < ACCOUNTS_LOCK_THRESHOLD; i++)
-        assert_int_equal(accounts_authenticate_password(S.acc, s_(email), s_("wrong password 123"),
-                                                        &CLIENT, &s),
-                         ERR_UNAUTHENTICATED);
+        assert_int_equal(
+            accounts_authenticate_password(S.acc, s_(email), s_("wrong password 123"), &CLIENT, &s),
+            ERR_UNAUTHENTICATED);
     assert_int_equal(audit_count(&r.user.tenant, "auth.lockout"), 1);
     assert_int_equal(signin(email, PASSWORD, sid, NULL), ERR_UNAUTHENTICATED);
     assert_int_equal(accounts_authenticate_password(S.acc, s_(email), s_(PASSWORD), &CLIENT, &s),
