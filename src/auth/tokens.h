@@ -35,7 +35,9 @@
  * (scopes = the family's, which are the key's at issue, cut by the key's
  * current scopes), so the HTTP layer treats it exactly like the key: its
  * permissions are its scopes cut by the creator's current role (Z3), and it
- * never opens a session-only route.
+ * never opens a session-only route. (Calls with a key's tokens do not move
+ * the key's last_used_at; the grant itself does, through
+ * auth_key_authenticate.)
  *
  * Refresh tokens and families
  * ---------------------------
