@@ -9,7 +9,8 @@ POST needs to get past validation (BODIES); the suite fails until then.
 
 Isolation: two organizations, A and B, each with users of every role,
 sessions, API keys, invitations and access tokens. Every signed-in route is
-called with A's session, A's API key and A's access token, with B's ids in
+called with A's session, A's API key and A's access tokens (from a password
+and from a key), with B's ids in
 the path: each attempt must be 404 (or the 403 that the credential gets on
 that route whatever the id, e.g. an API key on a session-only route), no
 answer may carry anything of B's, and B's rows in every table of the
@@ -17,7 +18,7 @@ database are byte-identical afterwards.
 
 Roles: every signed-in route is called by a user of each role, with a
 session, with an API key holding every scope the role allows, and with an
-access token; a route the table denies must answer 403 permission_denied and
+access token made from each; a route the table denies must answer 403 permission_denied and
 one it allows anything else.
 """
 
@@ -38,6 +39,9 @@ PASSWORD = "correct horse battery staple"
 COOKIE = "__Host-shiplog_session"
 PRE = "__Host-shiplog_pre"
 ROLES = ["member", "editor", "admin", "super_admin"]
+# the credentials a caller can present: a session cookie, an API key, an
+# access token from e-mail and password, and an access token made from a key
+KINDS = ["session", "key", "token", "key_token"]
 
 # The kind of object each path parameter names, by the path segment before it.
 PARAM_KINDS = {
@@ -105,13 +109,18 @@ class Cred:
         if self.kind == "session":
             self.cookies = {COOKIE: u.org.cookie(u.email)}
             self.csrf = None
-        elif self.kind == "key":
+        elif self.kind in ("key", "key_token"):
             allowed = set(u.org.tables["roles_scopes"][u.role]) | {"keys:write"}
             r = u.org.call("POST", "/api/v1/api-keys",
                            {"name": f"{u.role}-all", "scopes": sorted(allowed)},
                            cookie=u.org.cookie(u.email), idem=True)
             assert r.status_code == 201, r.text
             self.secret, self.key_id = r.json()["key"], r.json()["id"]
+            if self.kind == "key_token":  # an access token made from the key: acts as the key
+                r = u.org.call("POST", "/api/v1/auth/token",
+                               {"grant_type": "api_key", "api_key": self.secret})
+                assert r.status_code == 200, r.text
+                self.secret = r.json()["access_token"]
         else:
             r = u.org.call("POST", "/api/v1/auth/token",
                            {"grant_type": "password", "email": u.email, "password": PASSWORD})
@@ -124,7 +133,7 @@ class Cred:
         return {"Authorization": f"Bearer {self.secret}"}
 
     def alive(self):
-        path = "/api/v1/api-keys" if self.kind == "key" else "/api/v1/me"
+        path = "/api/v1/me" if self.kind in ("session", "token") else "/api/v1/api-keys"
         return self.user.org.raw("GET", path, headers=self.headers()).status_code == 200
 
     def form_token(self):
@@ -226,6 +235,11 @@ class Org:
         r = self.call("POST", "/api/v1/auth/token", {"grant_type": "password",
                                                      "email": self.users["member"].email,
                                                      "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        r = self.call("POST", "/api/v1/api-keys", {"name": "for tokens"}, cookie=cookie, idem=True)
+        assert r.status_code == 201, r.text
+        r = self.call("POST", "/api/v1/auth/token", {"grant_type": "api_key",
+                                                     "api_key": r.json()["key"]})
         assert r.status_code == 200, r.text
         ids = {
             "session": [s["id"] for s in self.call("GET", "/api/v1/sessions",
@@ -362,7 +376,7 @@ def reaches(tables, route, cred):
     """Whether the permission table lets cred call route at all."""
     perm = tables["permissions"][route["permission"]]
     role = cred.user.role
-    if cred.kind == "key":
+    if cred.kind in ("key", "key_token"):
         if route["console"]:
             return False
         scopes = tables["roles_scopes"][role] | {"keys:write"}
@@ -372,10 +386,6 @@ def reaches(tables, route, cred):
     if cred.kind == "token" and route["console"]:
         return False
     return role in perm["roles"]
-
-
-def creds_for(org, kinds=("session", "key", "token")):
-    return {(role, kind): Cred(org.users[role], kind) for role in ROLES for kind in kinds}
 
 
 # ---- the suites ---------------------------------------------------------------------
@@ -393,12 +403,14 @@ def test_every_route_is_covered(tables):
 def test_cross_tenant_ids_are_404_and_change_nothing(srv, tables, world):
     a, b, b_ids = world
     before = settled_rows(srv, b.id)
-    assert before.get("users") and before.get("api_keys") and before.get("sessions")
+    for table in ("users", "sessions", "api_keys", "invitations", "token_families",
+                  "refresh_tokens"):
+        assert before.get(table), f"B has no {table} rows to protect"
     b_secrets = {b.id} | {u.email for u in b.users.values()} | {
         i for ids in b_ids.values() for i in ids}
     # a Super Admin of A per kind of credential, so that one signing out
     # everywhere does not end the others (sign-in is rate limited per address)
-    creds = [Cred(a.invite("super_admin"), k) for k in ("session", "key", "token")]
+    creds = [Cred(a.invite("super_admin"), k) for k in KINDS]
     tried = 0
     for route in routes_of(tables):
         kinds = param_kinds(route["path"])
@@ -435,7 +447,7 @@ def test_cross_tenant_ids_are_404_and_change_nothing(srv, tables, world):
     assert tenant_rows(srv, b.id)["api_keys"] != after["api_keys"]
 
 
-@pytest.mark.parametrize("kind", ["session", "key", "token"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_every_role_gets_what_the_table_says(srv, tables, world, kind):
     # an organization of its own: sign-in is rate limited per address, and
     # the routes that sign out make the suite sign in again

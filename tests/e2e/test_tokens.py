@@ -305,6 +305,8 @@ def test_tampered_tokens_are_refused(api):
         invalid_token(api.call("GET", "/api/v1/me", token=bad))
     # the real one still works; a console page does not take Bearer credentials at all
     assert api.call("GET", "/api/v1/me", token=pair["access_token"]).status_code == 200
+    r = api.call("GET", "/account/sessions", token=pair["access_token"])
+    assert r.status_code == 303 and r.headers["Location"] == "/login"
 
 
 def test_another_tenants_ids_are_404_with_a_token(api):
