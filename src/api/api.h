@@ -49,15 +49,80 @@ enum err identity_reset_confirm(struct http_request *req, struct http_response *
 enum err identity_magic_request(struct http_request *req, struct http_response *resp);
 enum err identity_magic_consume(struct http_request *req, struct http_response *resp);
 
+/* ---- shared by the handlers of both surfaces (JSON API and console) ---- */
+
+/*
+ * A string member of the request's validated JSON body (req->json);
+ * STR_NULL when absent or not a string. The text lives in the body's
+ * parse tree, which dies with the request (identity.c).
+ */
+struct str api_body_str(const struct http_request *req, const char *name);
+
+/*
+ * Finishes the JSON in w (writing into out) and sends it with status;
+ * releases out either way (identity.c).
+ */
+MUST_CHECK enum err api_respond_json(struct http_request *req, struct http_response *resp,
+                                     int status, struct jw *w, struct buf *out);
+
+/*
+ * The length of cfg->public_url without trailing '/', for "%.*s/verify"
+ * style mail links. config.c strips one trailing '/' of SHIPLOG_PUBLIC_URL,
+ * but "https://host//" keeps one and a struct config built in code (tests)
+ * keeps any: a link must never get "//" (identity.c).
+ */
+int api_public_base_len(const struct config *cfg);
+
+/*
+ * A refusal of a core module (accounts, auth) recorded once in public words,
+ * so the caller only returns the err; what names the action ("The key was
+ * not created") and reason (may be NULL: "not allowed") says why:
+ *  - ERR_NOT_FOUND passes through unrecorded (404: another tenant's id
+ *    looks like no id at all, T4);
+ *  - ERR_FORBIDDEN: 403 permission_denied, "<what>: <reason>.";
+ *  - ERR_CONFLICT: 409 conflict_code (NULL: "conflict"), "<what>: <reason>.";
+ *  - ERR_INVALID and ERR_LIMIT: 400 validation_failed, "<what>: <reason>.";
+ *  - ERR_UNAUTHENTICATED (the acting user is gone): 401 unauthenticated;
+ *  - anything else: its own status, "<what>: <err name>" in the log only.
+ * Returns the err the answer's status comes from (apikeys.c).
+ */
+MUST_CHECK enum err api_refused(struct http_request *req, enum err e, const char *reason,
+                                const char *what, const char *conflict_code);
+
+/* The caller for the auth module (auth.h, tokens.h): client IP and request id (apikeys.c). */
+void api_auth_client_of(const struct http_request *req, struct auth_client *c);
+
+/*
+ * The members page asked for by a query string's "page" parameter, as the
+ * core's 0-based page (members.c). The value must be 1 to
+ * ACCOUNTS_MAX_MEMBERS_PAGES in plain decimal digits, at most
+ * API_MAX_PAGE_TEXT bytes after decoding: leading zeros are fine ("05" is
+ * page 5, the number written long), signs, spaces and anything else are not
+ * ("+5", " 5" — which is also what "?page=+5" decodes to —, "5 ", "0x5").
+ * ERR_OK with *page 0 (the first) when there is no page parameter or it is
+ * empty; ERR_INVALID (*page 0) for any other value or a query string that
+ * is not a well-formed form (http/form.h: a repeated field included).
+ */
+#define API_MAX_PAGE_TEXT 8 /* bytes of a page parameter's value */
+MUST_CHECK enum err api_members_page_of(struct str query, unsigned *page);
+
 /* Shared with the console's pages (console/console.h). */
 /* The caller for the accounts core: IP, User-Agent, request id, and a mailer
- * that composes and queues the core's mails with links to the console pages. */
+ * that composes and queues the core's mails with links to the console pages;
+ * mailer NULL: none (c->mailer NULL, for actions with a mailer of their own). */
 void identity_client_of(struct http_request *req, struct accounts_client *c,
                         struct accounts_mailer *mailer);
 /* H8: one hit for the normalized address in bucket (an address that does not
  * normalize cannot have an account: its raw bytes are hashed instead). */
 MUST_CHECK enum err identity_rate_email(struct http_request *req, enum rl_bucket bucket,
                                         struct str email);
+/*
+ * 200 for a new session: its cookie (session_id, which is wiped here) and
+ * what the client may know of it (the public handle, never the id).
+ */
+MUST_CHECK enum err identity_respond_session(struct http_request *req, struct http_response *resp,
+                                             char session_id[ACCOUNTS_SECRET_LEN + 1],
+                                             const struct accounts_session *s);
 /* Set-Cookie for a new session, or (value NULL) one that expires it at once. */
 MUST_CHECK enum err identity_set_session_cookie(struct http_request *req,
                                                 struct http_response *resp, const char *value);
@@ -116,6 +181,19 @@ enum err apikeys_list(struct http_request *req, struct http_response *resp);
 enum err apikeys_revoke(struct http_request *req, struct http_response *resp);
 extern const struct body_spec APIKEYS_CREATE_BODY;
 
+/*
+ * The API key actions behind both the JSON API and the console (the
+ * console's keys page): the actor is the request's principal — its user
+ * with their role, and the calling key when one authenticated the call —
+ * and the errors are auth_key_create's and auth_key_revoke's (auth.h),
+ * *reason included, not recorded: each surface words a refusal itself.
+ * create: expires_at 0 = never; out holds the key's text once (wipe it).
+ */
+MUST_CHECK enum err apikeys_do_create(struct http_request *req, struct str name, uint32_t scopes,
+                                      int64_t expires_at, int64_t now, struct auth_key_created *out,
+                                      const char **reason);
+MUST_CHECK enum err apikeys_do_revoke(struct http_request *req, struct str id, const char **reason);
+
 /* tokens.c: access and refresh tokens (A8, auth/tokens.h). */
 enum err tokens_grant(struct http_request *req, struct http_response *resp);
 enum err tokens_refresh(struct http_request *req, struct http_response *resp);
@@ -134,8 +212,8 @@ MUST_CHECK enum err tokens_do_signout(struct http_request *req);
 MUST_CHECK enum err api_openapi_render(struct buf *out, struct buf *msg);
 /* The same from any table and base text (for tests). */
 MUST_CHECK enum err api_openapi_render_from(const struct route *routes, size_t n,
-                                            const char *base_text, size_t base_len,
-                                            struct buf *out, struct buf *msg);
+                                            const char *base_text, size_t base_len, struct buf *out,
+                                            struct buf *msg);
 extern const char openapi_base_json[];
 extern const size_t openapi_base_json_len;
 /* The disclosure policy linked from security.txt (docs/security-policy.txt). */

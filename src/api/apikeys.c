@@ -5,6 +5,11 @@
  * The auth module enforces who may grant which scope and revoke which key;
  * this file only maps bodies and answers. Keys can call these routes only
  * with keys:write (the route is keys_route).
+ *
+ * The actions are shared with the console's keys page (apikeys_do_*). This
+ * file also holds what every handler calling a core module shares (api.h):
+ * the auth module's caller, and api_refused, which turns a core's refusal
+ * into public words.
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,8 +25,8 @@ static const struct json_limits create_limits = {
 /* auth.h's scope list (tests/unit/api/test_openapi.c keeps the two equal):
  * validated here so that the API description can name them */
 static const char *const scope_names[] = {
-    "content:read",   "drafts:write", "drafts:review", "entries:publish", "integrations:write",
-    "members:write",  "content:export", "keys:write",  "audit:read",      NULL};
+    "content:read",  "drafts:write",   "drafts:review", "entries:publish", "integrations:write",
+    "members:write", "content:export", "keys:write",    "audit:read",      NULL};
 static const struct schema_field create_fields[] = {
     {.name = "name",
      .kind = SCHEMA_STRING,
@@ -49,26 +54,57 @@ const struct body_spec APIKEYS_CREATE_BODY = {.content_types = json_only,
                                               .schema = &create_schema,
                                               .name = "ApiKeyCreate"};
 
-/* Who acts: the session's user, or the calling key. */
+void api_auth_client_of(const struct http_request *req, struct auth_client *c)
+{
+    *c = (struct auth_client){.ip = req->client_ip, .request_id = req->id};
+}
+
+/* Who acts (the principal's user and role, or the calling key; NULL for a session), from where. */
 static void actor_of(const struct http_request *req, struct auth_actor *who, struct auth_client *c)
 {
     *who = (struct auth_actor){.user_id = req->principal.user.user_id,
                                .role = authz_role_parse(str_from_cstr(req->principal.role)),
                                .key = req->principal.key};
-    *c = (struct auth_client){.ip = req->client_ip, .request_id = req->id};
+    api_auth_client_of(req, c);
 }
 
-static enum err refused(struct http_request *req, enum err e, const char *reason, const char *what)
+enum err api_refused(struct http_request *req, enum err e, const char *reason, const char *what,
+                     const char *conflict_code)
 {
     if (e == ERR_NOT_FOUND)
         return e;
-    if (e == ERR_INVALID || e == ERR_LIMIT || e == ERR_FORBIDDEN) {
-        char *msg = arena_printf(req->arena, "%s: %s.", what, reason ? reason : "not allowed");
-        return http_fail_public(req, e == ERR_FORBIDDEN ? ERR_FORBIDDEN : ERR_INVALID,
-                                e == ERR_FORBIDDEN ? "permission_denied" : "validation_failed",
-                                msg ? msg : what);
-    }
-    return http_fail(req, e, "api keys: %s", err_name(e));
+    if (e == ERR_UNAUTHENTICATED)
+        return http_fail_public(req, e, "unauthenticated", "Sign in to use this endpoint.");
+    if (e != ERR_FORBIDDEN && e != ERR_CONFLICT && e != ERR_INVALID && e != ERR_LIMIT)
+        return http_fail(req, e, "%s: %s", what, err_name(e));
+    const char *msg = arena_printf(req->arena, "%s: %s.", what, reason ? reason : "not allowed");
+    if (!msg)
+        msg = what; /* the arena is full: the action's words alone */
+    if (e == ERR_FORBIDDEN)
+        return http_fail_public(req, e, "permission_denied", msg);
+    if (e == ERR_CONFLICT)
+        return http_fail_public(req, e, conflict_code ? conflict_code : "conflict", msg);
+    return http_fail_public(req, ERR_INVALID, "validation_failed", msg);
+}
+
+enum err apikeys_do_create(struct http_request *req, struct str name, uint32_t scopes,
+                           int64_t expires_at, int64_t now, struct auth_key_created *out,
+                           const char **reason)
+{
+    struct auth_actor who;
+    struct auth_client c;
+    actor_of(req, &who, &c);
+    return auth_key_create(req->app->storage, &req->principal.user.tenant, &who, name, scopes,
+                           expires_at, now, &c, out, reason);
+}
+
+enum err apikeys_do_revoke(struct http_request *req, struct str id, const char **reason)
+{
+    struct auth_actor who;
+    struct auth_client c;
+    actor_of(req, &who, &c);
+    return auth_key_revoke(req->app->storage, &req->principal.user.tenant, id, &who,
+                           (int64_t)time(NULL), &c, reason);
 }
 
 static void scopes_json(struct jw *w, uint32_t scopes)
@@ -98,16 +134,12 @@ enum err apikeys_create(struct http_request *req, struct http_response *resp)
     }
     int64_t expires_at = 0;
     (void)json_as_i64(json_get(req->json, "expires_at"), &expires_at);
-    struct auth_actor who;
-    struct auth_client c;
-    actor_of(req, &who, &c);
     struct auth_key_created k;
     const char *reason = NULL;
-    enum err e = auth_key_create(req->app->storage, &req->principal.user.tenant, &who, name, scopes,
-                                 expires_at, (int64_t)time(NULL), &c, &k, &reason);
+    enum err e = apikeys_do_create(req, name, scopes, expires_at, (int64_t)time(NULL), &k, &reason);
     if (e) {
         auth_key_created_wipe(&k);
-        return refused(req, e, reason, "The key was not created");
+        return api_refused(req, e, reason, "The key was not created", NULL);
     }
     struct buf out = BUF_INIT_SECRET(2048);
     struct jw w;
@@ -194,14 +226,10 @@ enum err apikeys_list(struct http_request *req, struct http_response *resp)
 
 enum err apikeys_revoke(struct http_request *req, struct http_response *resp)
 {
-    struct auth_actor who;
-    struct auth_client c;
-    actor_of(req, &who, &c);
     const char *reason = NULL;
-    enum err e = auth_key_revoke(req->app->storage, &req->principal.user.tenant,
-                                 http_param(req, "id"), &who, (int64_t)time(NULL), &c, &reason);
+    enum err e = apikeys_do_revoke(req, http_param(req, "id"), &reason);
     if (e)
-        return refused(req, e, reason, "The key was not revoked");
+        return api_refused(req, e, reason, "The key was not revoked", NULL);
     resp->status = 204;
     return ERR_OK;
 }

@@ -123,15 +123,13 @@ const struct body_spec IDENTITY_EMPTY_BODY = BODY_OF(empty_schema, "Empty");
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-/* A string member of the validated body; STR_NULL when absent. */
-static struct str field(const struct http_request *req, const char *name)
+struct str api_body_str(const struct http_request *req, const char *name)
 {
     struct str s;
     return json_as_str(json_get(req->json, name), &s) ? s : STR_NULL;
 }
 
-/* public_url without a trailing '/'. */
-static int public_base_len(const struct config *cfg)
+int api_public_base_len(const struct config *cfg)
 {
     size_t n = strlen(cfg->public_url);
     while (n > 0 && cfg->public_url[n - 1] == '/')
@@ -144,7 +142,7 @@ static enum err queue_mail(void *arg, struct tx *tx, const struct accounts_mail 
 {
     const struct http_request *req = arg;
     const struct config *cfg = req->app->cfg;
-    int bl = public_base_len(cfg);
+    int bl = api_public_base_len(cfg);
     const char *base = cfg->public_url;
     struct buf body = BUF_INIT_SECRET(IDENTITY_MAX_MAIL);
     const char *subject = NULL;
@@ -200,8 +198,10 @@ static enum err queue_mail(void *arg, struct tx *tx, const struct accounts_mail 
 void identity_client_of(struct http_request *req, struct accounts_client *c,
                         struct accounts_mailer *mailer)
 {
-    mailer->queue = queue_mail;
-    mailer->arg = req;
+    if (mailer) {
+        mailer->queue = queue_mail;
+        mailer->arg = req;
+    }
     struct str ua = http_header_get(req, "User-Agent");
     const char *ua_text = NULL;
     if (ua.ptr)
@@ -229,8 +229,8 @@ enum err identity_rate_email(struct http_request *req, enum rl_bucket bucket, st
     return http_rate_hit(req, bucket, key);
 }
 
-static enum err respond_json(struct http_request *req, struct http_response *resp, int status,
-                             struct jw *w, struct buf *out)
+enum err api_respond_json(struct http_request *req, struct http_response *resp, int status,
+                          struct jw *w, struct buf *out)
 {
     enum err e = jw_finish(w);
     if (!e)
@@ -254,7 +254,7 @@ static enum err respond_status(struct http_request *req, struct http_response *r
         jw_cstring(&w, message);
     }
     jw_object_end(&w);
-    return respond_json(req, resp, status, &w, &out);
+    return api_respond_json(req, resp, status, &w, &out);
 }
 
 enum err identity_set_session_cookie(struct http_request *req, struct http_response *resp,
@@ -272,10 +272,9 @@ enum err identity_set_session_cookie(struct http_request *req, struct http_respo
     return http_resp_header(req, resp, "Set-Cookie", cookie);
 }
 
-/* 200 with the cookie and what the client may know of its new session. */
-static enum err respond_session(struct http_request *req, struct http_response *resp,
-                                char session_id[ACCOUNTS_SECRET_LEN + 1],
-                                const struct accounts_session *s)
+enum err identity_respond_session(struct http_request *req, struct http_response *resp,
+                                  char session_id[ACCOUNTS_SECRET_LEN + 1],
+                                  const struct accounts_session *s)
 {
     enum err e = identity_set_session_cookie(req, resp, session_id);
     crypto_wipe(session_id, ACCOUNTS_SECRET_LEN + 1); /* the arena copy dies with the request */
@@ -298,7 +297,7 @@ static enum err respond_session(struct http_request *req, struct http_response *
     jw_key(&w, "expires_at");
     jw_int(&w, s->expires_at);
     jw_object_end(&w);
-    return respond_json(req, resp, 200, &w, &out);
+    return api_respond_json(req, resp, 200, &w, &out);
 }
 
 static enum err invalid_credentials(struct http_request *req)
@@ -486,8 +485,8 @@ enum err identity_do_signout_everywhere(struct http_request *req, struct http_re
 enum err identity_signup(struct http_request *req, struct http_response *resp)
 {
     const char *reason;
-    enum err e = identity_do_signup(req, field(req, "email"), field(req, "password"),
-                                    field(req, "organization"), &reason);
+    enum err e = identity_do_signup(req, api_body_str(req, "email"), api_body_str(req, "password"),
+                                    api_body_str(req, "organization"), &reason);
     if (e)
         return refused(req, e, reason);
     return respond_status(req, resp, 201, "pending_verification", SIGNUP_MESSAGE);
@@ -495,7 +494,7 @@ enum err identity_signup(struct http_request *req, struct http_response *resp)
 
 enum err identity_verify_email(struct http_request *req, struct http_response *resp)
 {
-    enum err e = identity_do_verify(req, field(req, "token"));
+    enum err e = identity_do_verify(req, api_body_str(req, "token"));
     if (e == ERR_NOT_FOUND)
         return invalid_token(req);
     if (e)
@@ -535,14 +534,15 @@ enum err identity_signin(struct http_request *req, struct http_response *resp)
 {
     char sid[ACCOUNTS_SECRET_LEN + 1];
     struct accounts_session s;
-    enum err e = identity_do_signin(req, field(req, "email"), field(req, "password"), sid, &s);
+    enum err e =
+        identity_do_signin(req, api_body_str(req, "email"), api_body_str(req, "password"), sid, &s);
     if (e == ERR_UNAUTHENTICATED)
         return invalid_credentials(req);
     if (e == ERR_RATE_LIMITED)
         return e;
     if (e)
         return http_fail(req, e, "signin: %s", err_name(e));
-    return respond_session(req, resp, sid, &s);
+    return identity_respond_session(req, resp, sid, &s);
 }
 
 enum err identity_signout(struct http_request *req, struct http_response *resp)
@@ -571,7 +571,7 @@ enum err identity_me(struct http_request *req, struct http_response *resp)
     jw_key(&w, "session");
     jw_cstring(&w, pr->session_handle);
     jw_object_end(&w);
-    return respond_json(req, resp, 200, &w, &out);
+    return api_respond_json(req, resp, 200, &w, &out);
 }
 
 enum err identity_sessions_list(struct http_request *req, struct http_response *resp)
@@ -611,7 +611,7 @@ enum err identity_sessions_list(struct http_request *req, struct http_response *
     }
     jw_array_end(&w);
     jw_object_end(&w);
-    return respond_json(req, resp, 200, &w, &out);
+    return api_respond_json(req, resp, 200, &w, &out);
 }
 
 enum err identity_session_revoke(struct http_request *req, struct http_response *resp)
@@ -636,7 +636,7 @@ enum err identity_signout_everywhere(struct http_request *req, struct http_respo
     jw_key(&w, "revoked");
     jw_int(&w, (int64_t)n);
     jw_object_end(&w);
-    return respond_json(req, resp, 200, &w, &out);
+    return api_respond_json(req, resp, 200, &w, &out);
 }
 
 /* ---- password reset and magic links --------------------------------------------- */
@@ -646,7 +646,7 @@ enum err identity_signout_everywhere(struct http_request *req, struct http_respo
 static enum err mail_request(struct http_request *req, struct http_response *resp,
                              enum rl_bucket bucket)
 {
-    enum err e = identity_do_mail_request(req, bucket, field(req, "email"));
+    enum err e = identity_do_mail_request(req, bucket, api_body_str(req, "email"));
     if (e == ERR_RATE_LIMITED)
         return e;
     if (e)
@@ -667,7 +667,8 @@ enum err identity_magic_request(struct http_request *req, struct http_response *
 enum err identity_reset_confirm(struct http_request *req, struct http_response *resp)
 {
     const char *reason;
-    enum err e = identity_do_reset(req, field(req, "token"), field(req, "password"), &reason);
+    enum err e =
+        identity_do_reset(req, api_body_str(req, "token"), api_body_str(req, "password"), &reason);
     if (e == ERR_NOT_FOUND)
         return invalid_token(req);
     if (e)
@@ -680,7 +681,8 @@ enum err identity_reset_confirm(struct http_request *req, struct http_response *
 
 enum err identity_magic_consume(struct http_request *req, struct http_response *resp)
 {
-    struct str token = field(req, "token"), email = field(req, "email"), code = field(req, "code");
+    struct str token = api_body_str(req, "token"), email = api_body_str(req, "email"),
+               code = api_body_str(req, "code");
     bool by_token = token.ptr && !email.ptr && !code.ptr;
     bool by_code = !token.ptr && email.ptr && code.ptr;
     if (!by_token && !by_code)
@@ -695,5 +697,5 @@ enum err identity_magic_consume(struct http_request *req, struct http_response *
         return e;
     if (e)
         return http_fail(req, e, "magic consume: %s", err_name(e));
-    return respond_session(req, resp, sid, &s);
+    return identity_respond_session(req, resp, sid, &s);
 }

@@ -23,9 +23,10 @@
  *    403 permission_denied, 409 last_super_admin / already_member /
  *    email_taken, 400 validation_failed.
  *  - Invitation mails go through the outbox in the invitation's transaction
- *    (the core calls the mailer inside it); the link opens the console page
- *    <public_url>/invite?token=..., whose button POSTs the token, so a mail
- *    scanner spends nothing. An organization can mail one address an
+ *    (the core calls the invitation mailer inside it; the actions pass no
+ *    accounts mailer to identity_client_of); the link opens the console
+ *    page <public_url>/invite?token=..., whose button POSTs the token, so a
+ *    mail scanner spends nothing. An organization can mail one address an
  *    invitation at most as often as the magic-link bucket allows
  *    (RL_MAGIC_LINK, key "invite:" + SHA-256 of a label, the tenant and the
  *    normalized address: its own key, so invitations never use up an
@@ -45,7 +46,6 @@
 
 #define MEMBERS_MAX_BODY      (16 * 1024) /* bytes of a request body */
 #define MEMBERS_MAX_MAIL      4096        /* bytes of an invitation mail we compose */
-#define MEMBERS_MAX_PAGE_TEXT 8           /* bytes of the page query parameter */
 #define MEMBERS_MAX_ROLE_TEXT 16          /* bytes of a role name accepted */
 #define MEMBERS_RATE_KEY      (sizeof "invite:" + 2 * SHA256_LEN)
 
@@ -119,12 +119,6 @@ const struct body_spec INVITATIONS_ACCEPT_BODY = {.content_types = json_only,
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static struct str field(const struct http_request *req, const char *name)
-{
-    struct str s;
-    return json_as_str(json_get(req->json, name), &s) ? s : STR_NULL;
-}
-
 void members_actor_of(const struct http_request *req, struct accounts_actor *who)
 {
     enum authz_role role = authz_role_parse(str_from_cstr(req->principal.role));
@@ -137,35 +131,6 @@ void members_actor_of(const struct http_request *req, struct accounts_actor *who
                                 .key_id = req->principal.key ? req->principal.key->key_id : NULL};
 }
 
-static void client_of(struct http_request *req, struct accounts_client *c)
-{
-    struct accounts_mailer unused;
-    identity_client_of(req, c, &unused);
-    c->mailer = NULL; /* invitations have their own mailer */
-}
-
-/* A refusal of the core in public words; what: "The role was not changed". */
-static enum err refused(struct http_request *req, enum err e, const char *reason, const char *what,
-                        const char *conflict_code)
-{
-    char *msg = arena_printf(req->arena, "%s: %s.", what, reason ? reason : "not allowed");
-    switch (e) {
-    case ERR_NOT_FOUND:
-        return e;
-    case ERR_FORBIDDEN:
-        return http_fail_public(req, e, "permission_denied", msg ? msg : what);
-    case ERR_CONFLICT:
-        return http_fail_public(req, e, conflict_code, msg ? msg : what);
-    case ERR_INVALID:
-    case ERR_LIMIT:
-        return http_fail_public(req, ERR_INVALID, "validation_failed", msg ? msg : what);
-    case ERR_UNAUTHENTICATED:
-        return http_fail_public(req, e, "unauthenticated", "Sign in to use this endpoint.");
-    default:
-        return http_fail(req, e, "members: %s", err_name(e));
-    }
-}
-
 /* A role name as sent; ERR_INVALID (recorded) for anything else. */
 static enum err role_of(struct http_request *req, struct str text, enum authz_role *out)
 {
@@ -174,15 +139,6 @@ static enum err role_of(struct http_request *req, struct str text, enum authz_ro
         return ERR_OK;
     return http_fail_public(req, ERR_INVALID, "validation_failed",
                             "role: one of member, editor, admin, super_admin.");
-}
-
-/* public_url without a trailing '/'. */
-static int public_base_len(const struct config *cfg)
-{
-    size_t n = strlen(cfg->public_url);
-    while (n > 0 && cfg->public_url[n - 1] == '/')
-        n--;
-    return (int)n;
 }
 
 /* Composes and queues the invitation mail (accounts_invite_mailer; arg is the request). */
@@ -197,7 +153,7 @@ static enum err queue_invitation(void *arg, struct tx *tx, const struct accounts
         "Accept the invitation and choose your password here:\n\n%.*s/invite?token=%s\n\n"
         "The link is valid for 7 days and works once. If you did not expect this invitation, "
         "ignore this mail.\n",
-        m->org[0] ? m->org : "(unnamed)", authz_role_title(m->role), public_base_len(cfg),
+        m->org[0] ? m->org : "(unnamed)", authz_role_title(m->role), api_public_base_len(cfg),
         cfg->public_url, m->token);
     if (!e) {
         struct outbox_mail mail = {
@@ -226,16 +182,6 @@ static enum err rate_address(struct http_request *req, struct str email)
     return http_rate_hit(req, RL_MAGIC_LINK, key);
 }
 
-static enum err respond_json(struct http_request *req, struct http_response *resp, int status,
-                             struct jw *w, struct buf *out)
-{
-    enum err e = jw_finish(w);
-    if (!e)
-        e = http_resp_json(req, resp, status, out);
-    buf_release(out);
-    return e;
-}
-
 /* ---- the actions, shared with the console --------------------------------------- */
 
 enum err members_do_set_role(struct http_request *req, struct str id, struct str role_text)
@@ -247,10 +193,10 @@ enum err members_do_set_role(struct http_request *req, struct str id, struct str
     struct accounts_actor who;
     members_actor_of(req, &who);
     struct accounts_client c;
-    client_of(req, &c);
+    identity_client_of(req, &c, NULL);
     const char *reason = NULL;
     e = accounts_member_set_role(req->app->accounts, &who, id, role, &c, &reason);
-    return e ? refused(req, e, reason, "The role was not changed", "last_super_admin") : ERR_OK;
+    return e ? api_refused(req, e, reason, "The role was not changed", "last_super_admin") : ERR_OK;
 }
 
 enum err members_do_remove(struct http_request *req, struct http_response *resp, struct str id,
@@ -260,11 +206,11 @@ enum err members_do_remove(struct http_request *req, struct http_response *resp,
     struct accounts_actor who;
     members_actor_of(req, &who);
     struct accounts_client c;
-    client_of(req, &c);
+    identity_client_of(req, &c, NULL);
     const char *reason = NULL;
     enum err e = accounts_member_remove(req->app->accounts, &who, id, &c, &reason);
     if (e)
-        return refused(req, e, reason, "The member was not removed", "last_super_admin");
+        return api_refused(req, e, reason, "The member was not removed", "last_super_admin");
     /* leaving: this browser's session went with the account */
     return *self && !req->principal.key ? identity_set_session_cookie(req, resp, NULL) : ERR_OK;
 }
@@ -290,12 +236,12 @@ enum err members_do_invite(struct http_request *req, struct str email, struct st
     struct accounts_actor who;
     members_actor_of(req, &who);
     struct accounts_client c;
-    client_of(req, &c);
+    identity_client_of(req, &c, NULL);
     struct accounts_invite_mailer mailer = {.queue = queue_invitation, .arg = req};
     const char *reason = NULL;
     e = accounts_invite(req->app->accounts, &who, email, role, &c, &mailer, out, &reason);
     if (e)
-        return refused(req, e, reason, "The invitation was not sent", "already_member");
+        return api_refused(req, e, reason, "The invitation was not sent", "already_member");
     outbox_sender_kick();
     crypto_wipe(out->token, sizeof out->token); /* it is in the mail; nobody else needs it */
     return ERR_OK;
@@ -306,10 +252,10 @@ enum err members_do_revoke(struct http_request *req, struct str id)
     struct accounts_actor who;
     members_actor_of(req, &who);
     struct accounts_client c;
-    client_of(req, &c);
+    identity_client_of(req, &c, NULL);
     const char *reason = NULL;
     enum err e = accounts_invitation_revoke(req->app->accounts, &who, id, &c, &reason);
-    return e ? refused(req, e, reason, "The invitation was not revoked", "conflict") : ERR_OK;
+    return e ? api_refused(req, e, reason, "The invitation was not revoked", "conflict") : ERR_OK;
 }
 
 enum err members_do_accept(struct http_request *req, struct str token, struct str password,
@@ -317,7 +263,7 @@ enum err members_do_accept(struct http_request *req, struct str token, struct st
                            const char **reason)
 {
     struct accounts_client c;
-    client_of(req, &c);
+    identity_client_of(req, &c, NULL);
     enum err e =
         accounts_invitation_accept(req->app->accounts, token, password, &c, sid, s, reason);
     if (e == ERR_LIMIT && !*reason)
@@ -327,36 +273,44 @@ enum err members_do_accept(struct http_request *req, struct str token, struct st
 
 /* ---- members ---------------------------------------------------------------------- */
 
-/* The page query parameter (1-based) as the core's 0-based page; recorded 400 when bad. */
-static enum err page_of(struct http_request *req, unsigned *page)
+_Static_assert(API_MAX_PAGE_TEXT <= 9, "the page's digits must fit an unsigned");
+
+enum err api_members_page_of(struct str query, unsigned *page)
 {
     *page = 0;
     const char *why;
-    struct buf v = BUF_INIT(MEMBERS_MAX_PAGE_TEXT + 1);
-    enum err e = req->query.len ? form_validate(req->query, &why) : ERR_OK;
-    if (!e && req->query.len)
-        e = form_get(req->query, "page", &v);
-    unsigned long n = 1;
-    if (e == ERR_OK && v.len) {
-        n = 0;
-        for (size_t i = 0; i < v.len && !e; i++) {
-            char ch = buf_cstr(&v)[i];
-            if (ch < '0' || ch > '9' || n > ACCOUNTS_MAX_MEMBERS_PAGES)
-                e = ERR_INVALID;
-            else
-                n = n * 10 + (unsigned long)(ch - '0');
-        }
-    } else if (e == ERR_NOT_FOUND) {
-        e = ERR_OK;
+    if (!query.len)
+        return ERR_OK;
+    if (form_validate(query, &why) != ERR_OK)
+        return ERR_INVALID;
+    struct buf v = BUF_INIT(API_MAX_PAGE_TEXT);
+    enum err e = form_get(query, "page", &v);
+    unsigned n = 0;
+    for (size_t i = 0; e == ERR_OK && i < v.len; i++) {
+        char ch = buf_cstr(&v)[i];
+        if (ch < '0' || ch > '9')
+            e = ERR_INVALID;
+        else
+            n = n * 10 + (unsigned)(ch - '0');
     }
+    if (e == ERR_OK && v.len && (n < 1 || n > ACCOUNTS_MAX_MEMBERS_PAGES))
+        e = ERR_INVALID;
+    if (e == ERR_OK && v.len)
+        *page = n - 1;
     buf_release(&v);
-    if (e || n < 1 || n > ACCOUNTS_MAX_MEMBERS_PAGES) {
-        char *msg =
-            arena_printf(req->arena, "page: a number from 1 to %d.", ACCOUNTS_MAX_MEMBERS_PAGES);
-        return http_fail_public(req, ERR_INVALID, "validation_failed", msg ? msg : "page.");
-    }
-    *page = (unsigned)(n - 1);
-    return ERR_OK;
+    if (e == ERR_NOT_FOUND) /* no page parameter: the first page */
+        return ERR_OK;
+    return e ? ERR_INVALID : ERR_OK; /* ERR_LIMIT: a value past API_MAX_PAGE_TEXT */
+}
+
+/* The page query parameter (1-based) as the core's 0-based page; recorded 400 when bad. */
+static enum err page_of(struct http_request *req, unsigned *page)
+{
+    if (api_members_page_of(req->query, page) == ERR_OK)
+        return ERR_OK;
+    char *msg =
+        arena_printf(req->arena, "page: a number from 1 to %d.", ACCOUNTS_MAX_MEMBERS_PAGES);
+    return http_fail_public(req, ERR_INVALID, "validation_failed", msg ? msg : "page.");
 }
 
 enum err members_list(struct http_request *req, struct http_response *resp)
@@ -403,13 +357,13 @@ enum err members_list(struct http_request *req, struct http_response *resp)
     jw_key(&w, "total");
     jw_int(&w, (int64_t)total);
     jw_object_end(&w);
-    return respond_json(req, resp, 200, &w, &out);
+    return api_respond_json(req, resp, 200, &w, &out);
 }
 
 enum err members_set_role(struct http_request *req, struct http_response *resp)
 {
     struct str id = http_param(req, "id");
-    enum err e = members_do_set_role(req, id, field(req, "role"));
+    enum err e = members_do_set_role(req, id, api_body_str(req, "role"));
     if (e)
         return e;
     struct buf out = BUF_INIT(256);
@@ -419,9 +373,9 @@ enum err members_set_role(struct http_request *req, struct http_response *resp)
     jw_key(&w, "id");
     jw_string(&w, id);
     jw_key(&w, "role");
-    jw_string(&w, field(req, "role"));
+    jw_string(&w, api_body_str(req, "role"));
     jw_object_end(&w);
-    return respond_json(req, resp, 200, &w, &out);
+    return api_respond_json(req, resp, 200, &w, &out);
 }
 
 enum err members_remove(struct http_request *req, struct http_response *resp)
@@ -470,13 +424,13 @@ enum err invitations_list(struct http_request *req, struct http_response *resp)
     }
     jw_array_end(&w);
     jw_object_end(&w);
-    return respond_json(req, resp, 200, &w, &out);
+    return api_respond_json(req, resp, 200, &w, &out);
 }
 
 enum err invitations_create(struct http_request *req, struct http_response *resp)
 {
     struct accounts_invitation_created k;
-    enum err e = members_do_invite(req, field(req, "email"), field(req, "role"), &k);
+    enum err e = members_do_invite(req, api_body_str(req, "email"), api_body_str(req, "role"), &k);
     if (e)
         return e;
     struct buf out = BUF_INIT(1024);
@@ -492,7 +446,7 @@ enum err invitations_create(struct http_request *req, struct http_response *resp
     jw_key(&w, "expires_at");
     jw_int(&w, k.expires_at);
     jw_object_end(&w);
-    return respond_json(req, resp, 201, &w, &out);
+    return api_respond_json(req, resp, 201, &w, &out);
 }
 
 enum err invitations_revoke(struct http_request *req, struct http_response *resp)
@@ -508,34 +462,13 @@ enum err invitations_accept(struct http_request *req, struct http_response *resp
     char sid[ACCOUNTS_SECRET_LEN + 1];
     struct accounts_session s;
     const char *reason = NULL;
-    enum err e =
-        members_do_accept(req, field(req, "token"), field(req, "password"), sid, &s, &reason);
+    enum err e = members_do_accept(req, api_body_str(req, "token"), api_body_str(req, "password"),
+                                   sid, &s, &reason);
     if (e == ERR_CONFLICT)
-        return refused(req, e, reason, "The invitation cannot be accepted", "email_taken");
+        return api_refused(req, e, reason, "The invitation cannot be accepted", "email_taken");
     if (e == ERR_INVALID || e == ERR_LIMIT)
-        return refused(req, e, reason, "That password cannot be used", NULL);
+        return api_refused(req, e, reason, "That password cannot be used", NULL);
     if (e)
         return e == ERR_NOT_FOUND ? e : http_fail(req, e, "accept: %s", err_name(e));
-    e = identity_set_session_cookie(req, resp, sid);
-    crypto_wipe(sid, sizeof sid); /* the arena copy dies with the request */
-    if (e)
-        return e;
-    struct buf out = BUF_INIT(1024);
-    struct jw w;
-    jw_init(&w, &out);
-    jw_object_begin(&w);
-    jw_key(&w, "user_id");
-    jw_cstring(&w, s.user.user_id);
-    jw_key(&w, "tenant_id");
-    jw_cstring(&w, s.user.tenant.id);
-    jw_key(&w, "role");
-    jw_cstring(&w, s.role);
-    jw_key(&w, "email_verified");
-    jw_bool(&w, s.email_verified);
-    jw_key(&w, "session");
-    jw_cstring(&w, s.id_hash);
-    jw_key(&w, "expires_at");
-    jw_int(&w, s.expires_at);
-    jw_object_end(&w);
-    return respond_json(req, resp, 200, &w, &out);
+    return identity_respond_session(req, resp, sid, &s);
 }

@@ -81,13 +81,6 @@ const struct body_spec TOKENS_REFRESH_BODY = {.content_types = json_only,
                                               .schema = &refresh_schema,
                                               .name = "TokenRefresh"};
 
-/* A string member of the validated body; STR_NULL when absent. */
-static struct str field(const struct http_request *req, const char *name)
-{
-    struct str s;
-    return json_as_str(json_get(req->json, name), &s) ? s : STR_NULL;
-}
-
 static enum err invalid_grant(struct http_request *req)
 {
     return http_fail_public(req, ERR_UNAUTHENTICATED, "invalid_grant",
@@ -138,16 +131,11 @@ static enum err respond_pair(struct http_request *req, struct http_response *res
     return e;
 }
 
-static void client_of(const struct http_request *req, struct auth_client *c)
-{
-    *c = (struct auth_client){.ip = req->client_ip, .request_id = req->id};
-}
-
 /* The password grant: sign-in without a session, then a family for the user. */
 static enum err grant_password(struct http_request *req, int64_t now, struct auth_token_pair *pair)
 {
-    struct str email = field(req, "email"), password = field(req, "password");
-    if (!email.ptr || !password.ptr || field(req, "api_key").ptr)
+    struct str email = api_body_str(req, "email"), password = api_body_str(req, "password");
+    if (!email.ptr || !password.ptr || api_body_str(req, "api_key").ptr)
         return invalid_request(req, "The password grant takes email and password only.");
     if (!req->app->accounts)
         return http_fail(req, ERR_UNAVAILABLE, "tokens: no accounts");
@@ -169,7 +157,7 @@ static enum err grant_password(struct http_request *req, int64_t now, struct aut
         return invalid_grant(req);
     }
     struct auth_client c;
-    client_of(req, &c);
+    api_auth_client_of(req, &c);
     e = auth_token_issue_user(req->app->storage, &req->app->tokens, &s.user.tenant, s.user.user_id,
                               now, &c, pair);
     if (e == ERR_UNAUTHENTICATED)
@@ -180,8 +168,8 @@ static enum err grant_password(struct http_request *req, int64_t now, struct aut
 /* The api_key grant: the key authenticates, then a family for the key. */
 static enum err grant_api_key(struct http_request *req, int64_t now, struct auth_token_pair *pair)
 {
-    struct str text = field(req, "api_key");
-    if (!text.ptr || field(req, "email").ptr || field(req, "password").ptr)
+    struct str text = api_body_str(req, "api_key");
+    if (!text.ptr || api_body_str(req, "email").ptr || api_body_str(req, "password").ptr)
         return invalid_request(req, "The api_key grant takes api_key only.");
     struct auth_key_principal kp;
     enum err e = auth_key_authenticate(req->app->storage, text, now, &kp);
@@ -190,7 +178,7 @@ static enum err grant_api_key(struct http_request *req, int64_t now, struct auth
     if (e)
         return http_fail(req, e == ERR_DB ? ERR_UNAVAILABLE : e, "token grant: %s", err_name(e));
     struct auth_client c;
-    client_of(req, &c);
+    api_auth_client_of(req, &c);
     e = auth_token_issue_key(req->app->storage, &req->app->tokens, &kp, now, &c, pair);
     if (e == ERR_UNAUTHENTICATED)
         return invalid_grant(req);
@@ -204,7 +192,7 @@ enum err tokens_grant(struct http_request *req, struct http_response *resp)
         return e;
     int64_t now = (int64_t)time(NULL);
     struct auth_token_pair pair;
-    struct str type = field(req, "grant_type");
+    struct str type = api_body_str(req, "grant_type");
     if (str_eq_cstr(type, "password"))
         e = grant_password(req, now, &pair);
     else if (str_eq_cstr(type, "api_key"))
@@ -225,10 +213,10 @@ enum err tokens_refresh(struct http_request *req, struct http_response *resp)
         return e;
     int64_t now = (int64_t)time(NULL);
     struct auth_client c;
-    client_of(req, &c);
+    api_auth_client_of(req, &c);
     struct auth_token_pair pair;
-    e = auth_token_refresh(req->app->storage, &req->app->tokens, field(req, "refresh_token"), now,
-                           &c, &pair);
+    e = auth_token_refresh(req->app->storage, &req->app->tokens, api_body_str(req, "refresh_token"),
+                           now, &c, &pair);
     if (e == ERR_UNAUTHENTICATED || e == ERR_LIMIT)
         return invalid_grant(req);
     if (e)
@@ -242,7 +230,7 @@ enum err tokens_do_signout(struct http_request *req)
     if (!t || !req->app->storage)
         return http_fail(req, ERR_INTERNAL, "token sign-out without a token");
     struct auth_client c;
-    client_of(req, &c);
+    api_auth_client_of(req, &c);
     enum err e = auth_token_revoke(req->app->storage, t, (int64_t)time(NULL), &c);
     if (e)
         return http_fail(req, e == ERR_DB ? ERR_UNAVAILABLE : e, "token sign-out: %s", err_name(e));

@@ -68,6 +68,20 @@ enum err page_form_value(struct str from, const char *name, struct buf *out)
     return form_get(from, name, out);
 }
 
+struct str page_token(struct http_request *req, struct str from)
+{
+    struct buf t = BUF_INIT_SECRET(ACCOUNTS_MAX_SECRET_TEXT + 1);
+    struct str out = STR_NULL;
+    if (page_form_value(from, "token", &t) == ERR_OK && t.len > 0) {
+        char *copy = arena_strndup(req->arena, buf_cstr(&t), t.len);
+        if (copy)
+            out = str_from(copy, t.len);
+    }
+    buf_wipe(&t);
+    buf_release(&t);
+    return out;
+}
+
 void page_time(char out[PAGE_TIME_LEN], int64_t t)
 {
     time_t tt = (time_t)t;

@@ -50,6 +50,16 @@ void page_field(struct page *pg, const struct field *f);
  */
 MUST_CHECK enum err page_form_value(struct str from, const char *name, struct buf *out);
 
+/*
+ * The "token" field of a mail link or of its page's form (from: the query
+ * of a GET page, or a form body), copied into the request's arena. Kept up
+ * to one byte past ACCOUNTS_MAX_SECRET_TEXT, so that the core, which owns
+ * that limit, refuses an overlong token like any other bad one; STR_NULL
+ * when absent, empty, malformed or longer still (a link without a token).
+ * The temporary copy is wiped: tokens are secrets.
+ */
+struct str page_token(struct http_request *req, struct str from);
+
 /* A Unix time as "2026-12-01 21:18 UTC"; "-" for 0 (not set) or out of range. */
 #define PAGE_TIME_LEN 32
 void page_time(char out[PAGE_TIME_LEN], int64_t t);

@@ -3,7 +3,8 @@
  * a form to create one (its text shown on the next page, once), and a
  * revoke button per live key. The rules (which scopes a role may grant,
  * expiry bounds, who may revoke) are the auth module's, as for the JSON API
- * (api/apikeys.c); this file only reads forms and writes pages.
+ * (api/apikeys.c, whose actions apikeys_do_* it calls); this file only
+ * reads forms and writes pages.
  *
  * The form offers only the scopes the user's role allows; a forged form
  * asking for more is refused by auth_key_create (403, audited).
@@ -248,16 +249,12 @@ enum err console_key_create(struct http_request *req, struct http_response *resp
         buf_release(&name);
         return http_fail_public(req, ERR_INVALID, "invalid_form", "The form is not acceptable.");
     }
-    struct auth_actor who = {.user_id = req->principal.user.user_id,
-                             .role = authz_role_parse(str_from_cstr(req->principal.role))};
-    struct auth_client c = {.ip = req->client_ip, .request_id = req->id};
     int64_t now = (int64_t)time(NULL);
     struct auth_key_created k;
     const char *reason = NULL;
     struct str n = str_from(buf_cstr(&name), name.len);
-    e = auth_key_create(req->app->storage, &req->principal.user.tenant, &who, n,
-                        scopes ? scopes : AUTH_SCOPES_DEFAULT, days ? now + days * 86400 : 0, now,
-                        &c, &k, &reason);
+    e = apikeys_do_create(req, n, scopes ? scopes : AUTH_SCOPES_DEFAULT,
+                          days ? now + days * 86400 : 0, now, &k, &reason);
     if (!e) {
         e = created_page(req, resp, &k, n);
     } else if (e == ERR_INVALID || e == ERR_LIMIT || e == ERR_FORBIDDEN) {
@@ -274,12 +271,8 @@ enum err console_key_create(struct http_request *req, struct http_response *resp
 
 enum err console_key_revoke(struct http_request *req, struct http_response *resp)
 {
-    struct auth_actor who = {.user_id = req->principal.user.user_id,
-                             .role = authz_role_parse(str_from_cstr(req->principal.role))};
-    struct auth_client c = {.ip = req->client_ip, .request_id = req->id};
     const char *reason = NULL;
-    enum err e = auth_key_revoke(req->app->storage, &req->principal.user.tenant,
-                                 http_param(req, "id"), &who, (int64_t)time(NULL), &c, &reason);
+    enum err e = apikeys_do_revoke(req, http_param(req, "id"), &reason);
     if (e == ERR_FORBIDDEN)
         return keys_page(req, resp, 403, "The key was not revoked: not allowed.");
     if (e)

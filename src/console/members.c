@@ -14,7 +14,6 @@
  * (?done=...), so a reload repeats nothing.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -22,7 +21,7 @@
 
 #define MEMBERS_PATH       "/members"
 #define MEMBERS_MAX_ROLE   16 /* bytes of a role value in a form */
-#define MEMBERS_MAX_QUERY  8  /* bytes of a ?page= or ?done= value */
+#define MEMBERS_MAX_QUERY  8  /* bytes of a ?done= value */
 #define MEMBERS_ACTION_CAP 96 /* bytes of a form action path */
 
 /* The notices ?done= may ask for: fixed text only, never the query's. */
@@ -219,16 +218,9 @@ static void invitations_table(struct page *pg, const struct accounts_invitation 
 static enum err members_page(struct http_request *req, struct http_response *resp, int status,
                              const char *problem, struct str email)
 {
-    char text[MEMBERS_MAX_QUERY + 1];
-    query_value(req, "page", text, sizeof text);
     unsigned page = 0;
-    if (text[0]) {
-        char *end = NULL;
-        unsigned long p = strtoul(text, &end, 10);
-        if (!end || *end || p < 1 || p > ACCOUNTS_MAX_MEMBERS_PAGES)
-            return http_fail_public(req, ERR_NOT_FOUND, "not_found", "There is no such page.");
-        page = (unsigned)(p - 1);
-    }
+    if (api_members_page_of(req->query, &page) != ERR_OK) /* as strict as the JSON API's */
+        return http_fail_public(req, ERR_NOT_FOUND, "not_found", "There is no such page.");
     struct accounts_member *m = arena_calloc(req->arena, ACCOUNTS_MEMBERS_PAGE, sizeof *m);
     struct accounts_invitation *v =
         arena_calloc(req->arena, ACCOUNTS_MAX_OPEN_INVITATIONS, sizeof *v);
@@ -252,6 +244,7 @@ static enum err members_page(struct http_request *req, struct http_response *res
     if (problem) {
         page_problem(&pg, problem);
     } else {
+        char text[MEMBERS_MAX_QUERY + 1];
         query_value(req, "done", text, sizeof text);
         for (size_t i = 0; i < sizeof notices / sizeof notices[0]; i++)
             if (strcmp(text, notices[i].key) == 0)
@@ -355,21 +348,6 @@ enum err console_invitation_revoke(struct http_request *req, struct http_respons
 
 /* ---- the invitee's page -------------------------------------------------------------- */
 
-/* The token of the link (query or form), capped one past its limit; STR_NULL when absent. */
-static struct str token_in(struct http_request *req, struct str from)
-{
-    struct buf t = BUF_INIT_SECRET(ACCOUNTS_MAX_SECRET_TEXT + 2);
-    struct str out = STR_NULL;
-    if (page_form_value(from, "token", &t) == ERR_OK && t.len > 0) {
-        char *copy = arena_strndup(req->arena, buf_cstr(&t), t.len);
-        if (copy)
-            out = str_from(copy, t.len);
-    }
-    buf_wipe(&t);
-    buf_release(&t);
-    return out;
-}
-
 static enum err invalid_invitation(struct http_request *req, struct http_response *resp)
 {
     struct page pg;
@@ -420,7 +398,7 @@ static enum err accept_form(struct http_request *req, struct http_response *resp
 
 enum err console_invite_page(struct http_request *req, struct http_response *resp)
 {
-    struct str token = token_in(req, req->query);
+    struct str token = page_token(req, req->query);
     if (!token.ptr) {
         struct page pg;
         page_open(&pg, req, resp, "Join shiplog");
@@ -439,7 +417,7 @@ enum err console_invite_page(struct http_request *req, struct http_response *res
 
 enum err console_invite_accept(struct http_request *req, struct http_response *resp)
 {
-    struct str token = token_in(req, req->body);
+    struct str token = page_token(req, req->body);
     struct buf password = BUF_INIT_SECRET(PASSWORD_MAX_INPUT + 2);
     enum err e = page_form_value(req->body, "password", &password);
     bool too_long = e == ERR_LIMIT; /* past what the policy would even look at */

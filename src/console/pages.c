@@ -76,21 +76,6 @@ static struct str val(const struct buf *b)
     return b->len ? str_from(buf_cstr(b), b->len) : STR_NULL;
 }
 
-/* The token in the query string of a GET page; STR_NULL when absent or malformed. */
-static struct str query_token(struct http_request *req)
-{
-    struct buf t = BUF_INIT_SECRET(ACCOUNTS_MAX_SECRET_TEXT + 1);
-    struct str out = STR_NULL;
-    if (page_form_value(req->query, "token", &t) == ERR_OK && t.len > 0) {
-        char *copy = arena_strndup(req->arena, buf_cstr(&t), t.len);
-        if (copy)
-            out = str_from(copy, t.len);
-    }
-    buf_wipe(&t);
-    buf_release(&t);
-    return out;
-}
-
 /* Signs the browser in: the cookie, then on to the console. */
 static enum err signed_in(struct http_request *req, struct http_response *resp,
                           char sid[ACCOUNTS_SECRET_LEN + 1])
@@ -198,7 +183,7 @@ enum err console_signup(struct http_request *req, struct http_response *resp)
 
 enum err console_verify_page(struct http_request *req, struct http_response *resp)
 {
-    struct str token = query_token(req);
+    struct str token = page_token(req, req->query);
     struct page pg;
     page_open(&pg, req, resp, "Confirm your e-mail address");
     if (token.ptr) {
@@ -337,7 +322,7 @@ static void code_form(struct page *pg, struct str email)
 
 enum err console_magic_page(struct http_request *req, struct http_response *resp)
 {
-    struct str token = query_token(req);
+    struct str token = page_token(req, req->query);
     struct page pg;
     page_open(&pg, req, resp, "Sign in with a link");
     if (token.ptr) {
@@ -426,7 +411,7 @@ static enum err new_password_form(struct http_request *req, struct http_response
 
 enum err console_reset_page(struct http_request *req, struct http_response *resp)
 {
-    struct str token = query_token(req);
+    struct str token = page_token(req, req->query);
     if (token.ptr)
         return new_password_form(req, resp, 200, NULL, token);
     struct page pg;
