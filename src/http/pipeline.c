@@ -426,9 +426,24 @@ static void principal_of_key(struct http_principal *pr, const struct auth_key_pr
 }
 
 /*
+ * The principal's storage could not be had from the request's arena: the
+ * server, not the credential, failed, so 503 (a 401 would tell the client to
+ * drop a credential that may be good). The detail is a literal, as copying
+ * it into the full arena (http_fail) would lose it.
+ */
+static enum err bearer_no_room(struct http_request *req)
+{
+    req->fail_detail = "bearer credential: no room in the request arena for the principal";
+    return ERR_UNAVAILABLE;
+}
+
+/*
  * A7, A8: the principal of a call with `Authorization: Bearer <credential>`:
  * an API key (shk_...) or an access token (auth/tokens.h), never on a
- * console page. Every refusal is the same 401 (the header is never logged).
+ * console page. Every refusal of the credential is the same 401
+ * invalid_token (the header is never logged); when the server cannot check
+ * it the answer is a 5xx with the reason in the log (503 for no room for
+ * the principal and for a database error).
  */
 static enum err authenticate_bearer(const struct pipeline *p, struct http_request *req,
                                     struct str header)
@@ -441,14 +456,14 @@ static enum err authenticate_bearer(const struct pipeline *p, struct http_reques
     if (bearer && auth_key_text_is_key(text)) {
         struct auth_key_principal *k = arena_calloc(req->arena, 1, sizeof *k);
         if (!k)
-            return ERR_LIMIT;
+            return bearer_no_room(req);
         e = auth_key_authenticate(p->app->storage, text, now, k);
         if (!e)
             principal_of_key(pr, k);
     } else if (bearer && p->app->tokens.ring) {
         struct auth_token_principal *t = arena_calloc(req->arena, 1, sizeof *t);
         if (!t)
-            return ERR_LIMIT;
+            return bearer_no_room(req);
         e = auth_token_verify(p->app->storage, &p->app->tokens, text, now, t);
         if (!e && t->from_key) {
             principal_of_key(pr, &t->key); /* exactly as the key itself */
