@@ -2,6 +2,14 @@
  * Unit tests for http/pipeline: every stage's outcome on a request built in
  * memory (no sockets): limits, routing, body checks, error shape, CORS and the
  * security headers on every response.
+ *
+ * The Bearer tests run the same pipeline with real credentials: a SQLite
+ * database in a fresh /tmp/shiplog-pipeline-XXXXXX, the accounts core and
+ * the token keys, one verified user with a live session cookie, an access
+ * token and an API key (keys:write). It checks what only real credentials
+ * can show: a Bearer call is exempt from the cross-site checks because it
+ * never reads the cookie, a cookie call is not, a console page never takes
+ * a Bearer header, and with both the Bearer decides.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,8 +33,11 @@
         }                                                                                          \
     }
 
+#include "../../common/testdb.h"
+#include "crypto/password.h"
 #include "http/csrf.h"
 #include "http/pipeline.h"
+#include "secrets/secrets.h"
 
 static enum err ok_handler(struct http_request *req, struct http_response *resp)
 {
@@ -79,6 +90,15 @@ static enum err console_error_page(struct http_request *req, struct http_respons
 static const char *const form_types[] = {HTTP_FORM_TYPE, NULL};
 static const struct body_spec form_body = {.content_types = form_types, .max_bytes = 1024};
 
+/* Says who called: "session|token|key <user id>", so a test sees which credential decided. */
+static enum err whoami(struct http_request *req, struct http_response *resp)
+{
+    const struct http_principal *pr = &req->principal;
+    const char *kind = pr->key ? "key" : pr->token ? "token" : "session";
+    char *body = arena_printf(req->arena, "%s %s", kind, pr->user.user_id);
+    return body ? http_resp_body(req, resp, 200, "text/plain", body, strlen(body)) : ERR_LIMIT;
+}
+
 static const struct route routes[] = {
     {.method = HTTP_GET,
      .pattern = "/page",
@@ -109,6 +129,26 @@ static const struct route routes[] = {
     ROUTE(HTTP_GET, "/feed/{tenant}", ok_handler, ROUTE_DELIVERY, NULL, "feed"),
     ROUTE(HTTP_DELETE, "/me", ok_handler, ROUTE_AUTHENTICATED, NULL, "delete me"),
     ROUTE(HTTP_GET, "/me", ok_handler, ROUTE_AUTHENTICATED, NULL, "me"),
+    /* a signed-in JSON POST that sessions, access tokens and keys (keys:write) may call */
+    {.method = HTTP_POST,
+     .pattern = "/things",
+     .handler = whoami,
+     .access = ROUTE_AUTHENTICATED,
+     .permission = AUTHZ_ACCOUNT,
+     .keys_route = true,
+     .body = &json_body,
+     .summary = "things",
+     .operation_id = "things",
+     .responses = {{.status = 200, .description = "OK"}}},
+    /* a signed-in console form */
+    {.method = HTTP_POST,
+     .pattern = "/account-form",
+     .handler = whoami,
+     .access = ROUTE_AUTHENTICATED,
+     .permission = AUTHZ_ACCOUNT,
+     .body = &form_body,
+     .summary = "",
+     .console = true},
     {.method = HTTP_GET,
      .pattern = "/limited",
      .handler = ok_handler,
@@ -596,8 +636,271 @@ static void test_router_refuses_console_post_without_form(void **state)
     buf_release(&msg);
 }
 
+/* ---- Bearer credentials against real storage --------------------------------------- */
+
+#define BEARER_KEY_HEX  "6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c"
+#define BEARER_PASSWORD "correct horse battery staple"
+
+/* The group's database and credentials, made once (bcrypt and migrations are slow). */
+static struct {
+    char dir[64];
+    struct storage *main, *vault;
+    struct keyring ring;
+    struct secrets *sec;
+    struct accounts *acc;
+    struct auth_token_keys keys;
+    char user_id[ACCOUNTS_ID_LEN + 1];
+    char cookie[sizeof HTTP_SESSION_COOKIE + ACCOUNTS_SECRET_LEN + 1]; /* name=value */
+    char token[sizeof "Bearer " + JWT_MAX_LEN];                        /* Authorization */
+    char key[sizeof "Bearer " + AUTH_KEY_TEXT_LEN];                    /* Authorization */
+} B;
+
+/* A migrated SQLite database of schema at path, opened for the application. */
+static struct storage *bearer_db(enum storage_schema schema, const char *path)
+{
+    struct storage *owner = testdb_open(schema, NULL, path, true);
+    if (!owner)
+        return NULL;
+    struct buf detail = BUF_INIT(2048);
+    enum err e = storage_migrate(owner, &detail);
+    if (e)
+        fprintf(stderr, "# migrate %s: %s: %s\n", path, err_name(e), buf_cstr(&detail));
+    buf_release(&detail);
+    storage_close(owner);
+    return e ? NULL : testdb_open(schema, NULL, path, false);
+}
+
+static int bearer_group_setup(void **state)
+{
+    (void)state;
+    snprintf(B.dir, sizeof B.dir, "/tmp/shiplog-pipeline-XXXXXX");
+    if (!mkdtemp(B.dir))
+        return -1;
+    char main_path[128], vault_path[128];
+    snprintf(main_path, sizeof main_path, "%s/shiplog.db", B.dir);
+    snprintf(vault_path, sizeof vault_path, "%s/keyvault.db", B.dir);
+    B.main = bearer_db(STORAGE_SCHEMA_MAIN, main_path);
+    B.vault = bearer_db(STORAGE_SCHEMA_VAULT, vault_path);
+    if (!B.main || !B.vault)
+        return -1;
+    testdb_load_ring(B.dir, BEARER_KEY_HEX, NULL, &B.ring);
+    struct accounts_options o = {
+        .db = B.main, .ring = &B.ring, .bcrypt_cost = PASSWORD_COST_MIN, .session_cache_ms = 0};
+    if (secrets_open(B.main, B.vault, &B.ring, &B.sec) != ERR_OK ||
+        (o.secrets = B.sec, accounts_open(&o, &B.acc)) != ERR_OK ||
+        auth_token_keys_init(&B.keys, &B.ring, "https://shiplog.test") != ERR_OK)
+        return -1;
+
+    /* one verified user (the organization's Super Admin) with a session */
+    const struct accounts_client ac = {.ip = "192.0.2.10", .request_id = "req-pipeline"};
+    struct str email = STR_LIT("bearer@example.test"), password = STR_LIT(BEARER_PASSWORD);
+    struct accounts_signup_result r;
+    struct accounts_session sess;
+    char sid[ACCOUNTS_SECRET_LEN + 1];
+    if (accounts_signup(B.acc, email, password, STR_LIT("Pipeline"), &ac, &r) != ERR_OK ||
+        accounts_verify_email(B.acc, str_from_cstr(r.verify_token), &ac, NULL) != ERR_OK ||
+        accounts_signin(B.acc, email, password, &ac, sid, &sess) != ERR_OK)
+        return -1;
+    snprintf(B.user_id, sizeof B.user_id, "%s", sess.user.user_id);
+    snprintf(B.cookie, sizeof B.cookie, "%s=%s", HTTP_SESSION_COOKIE, sid);
+
+    /* an access token of the user, and an API key that may call keys routes */
+    const struct auth_client c = {.ip = "192.0.2.10", .request_id = "req-pipeline"};
+    int64_t now = (int64_t)time(NULL);
+    struct auth_token_pair pair;
+    if (auth_token_issue_user(B.main, &B.keys, &sess.user.tenant, B.user_id, now, &c, &pair))
+        return -1;
+    snprintf(B.token, sizeof B.token, "Bearer %s", pair.access);
+    auth_token_pair_wipe(&pair);
+    struct auth_actor who = {.user_id = B.user_id, .role = AUTHZ_ROLE_SUPER_ADMIN};
+    struct auth_key_created k;
+    const char *reason = NULL;
+    if (auth_key_create(B.main, &sess.user.tenant, &who, STR_LIT("pipeline"), AUTH_SCOPE_KEYS_WRITE,
+                        0, now, &c, &k, &reason) != ERR_OK)
+        return -1;
+    snprintf(B.key, sizeof B.key, "Bearer %s", k.text);
+    auth_key_created_wipe(&k);
+    return 0;
+}
+
+static int bearer_group_teardown(void **state)
+{
+    (void)state;
+    accounts_close(B.acc);
+    secrets_close(B.sec);
+    keyring_wipe(&B.ring);
+    storage_close(B.vault);
+    testdb_cleanup(B.main, B.dir);
+    return 0;
+}
+
+/* The plain fixture, with the group's storage, accounts and token keys. */
+static int bearer_setup(void **state)
+{
+    int rc = setup(state);
+    struct fixture *f = *state;
+    f->app.storage = B.main;
+    f->app.accounts = B.acc;
+    f->app.tokens = B.keys;
+    return rc;
+}
+
+/* POST /things with a valid JSON body and the headers h; returns the status. */
+static int post_things(struct fixture *f, const char *const *h)
+{
+    const char *all[16] = {"Content-Type", "application/json"};
+    size_t n = 2;
+    for (size_t i = 0; h && h[i]; i++)
+        all[n++] = h[i];
+    all[n] = NULL;
+    request(f, "POST", "/things", "{\"name\":\"ok\"}", all);
+    run(f);
+    return f->resp.status;
+}
+
+/* The 200 body of whoami: who decided. */
+static void assert_caller(const struct fixture *f, const char *kind)
+{
+    char want[64];
+    snprintf(want, sizeof want, "%s %s", kind, B.user_id);
+    assert_int_equal(f->resp.status, 200);
+    assert_int_equal(f->resp.body_len, strlen(want));
+    assert_memory_equal(f->resp.body, want, strlen(want));
+}
+
+/* U2: a Bearer call carries no ambient credential, so a cross-site one is no forgery. */
+static void test_bearer_passes_cross_site_checks(void **state)
+{
+    struct fixture *f = *state;
+    const char *evil = "https://evil.example";
+    /* the controls: each credential alone, same-origin */
+    const char *own[] = {"Origin", "http://127.0.0.1:8080", "Cookie", B.cookie, NULL};
+    assert_int_equal(post_things(f, own), 200);
+    assert_caller(f, "session");
+    const char *token[] = {"Authorization", B.token, NULL};
+    assert_int_equal(post_things(f, token), 200);
+    assert_caller(f, "token");
+
+    /* cross-site: a Bearer passes, an access token or a key alike */
+    const char *t_cross[] = {"Authorization",  B.token,      "Origin", evil,
+                             "Sec-Fetch-Site", "cross-site", NULL};
+    assert_int_equal(post_things(f, t_cross), 200);
+    assert_caller(f, "token");
+    const char *k_cross[] = {"Authorization",  B.key,        "Origin", evil,
+                             "Sec-Fetch-Site", "cross-site", NULL};
+    assert_int_equal(post_things(f, k_cross), 200);
+    assert_caller(f, "key");
+
+    /* the same with the (good) cookie instead is refused, by Origin and by Sec-Fetch-Site */
+    const char *c_origin[] = {"Cookie", B.cookie, "Origin", evil, NULL};
+    assert_int_equal(post_things(f, c_origin), 403);
+    assert_error(f, 403, "csrf_refused");
+    const char *c_site[] = {"Cookie", B.cookie, "Sec-Fetch-Site", "cross-site", NULL};
+    assert_int_equal(post_things(f, c_site), 403);
+    assert_error(f, 403, "csrf_refused");
+}
+
+/* With both credentials the Bearer decides; the cookie is not even read. */
+static void test_bearer_decides_over_the_cookie(void **state)
+{
+    struct fixture *f = *state;
+    char bad_cookie[128];
+    snprintf(bad_cookie, sizeof bad_cookie, "%s=forged.value", HTTP_SESSION_COOKIE);
+    const char *good_bearer_bad_cookie[] = {"Authorization", B.key, "Cookie", bad_cookie, NULL};
+    assert_int_equal(post_things(f, good_bearer_bad_cookie), 200);
+    assert_caller(f, "key");
+    const char *token_and_cookie[] = {"Authorization", B.token, "Cookie", B.cookie, NULL};
+    assert_int_equal(post_things(f, token_and_cookie), 200);
+    assert_caller(f, "token");
+
+    /* a bad Bearer beside a good cookie: 401 invalid_token, the cookie changes nothing */
+    char forged_key[sizeof B.key];
+    snprintf(forged_key, sizeof forged_key, "%s", B.key);
+    forged_key[strlen(forged_key) - 1] ^= 1;
+    char forged_token[sizeof B.token];
+    snprintf(forged_token, sizeof forged_token, "%s", B.token);
+    forged_token[strlen(forged_token) - 2] ^= 1; /* inside the signature */
+    const char *bad[] = {forged_key, forged_token, "Bearer not-a-token", "Basic dTpw", NULL};
+    for (size_t i = 0; bad[i]; i++) {
+        const char *h[] = {"Authorization", bad[i], "Cookie", B.cookie, NULL};
+        request(f, "GET", "/me", NULL, h);
+        run(f);
+        assert_error(f, 401, "invalid_token");
+        assert_string_equal(resp_header(f, "WWW-Authenticate"), "Bearer error=\"invalid_token\"");
+        assert_int_equal(post_things(f, h), 401);
+        assert_error(f, 401, "invalid_token");
+    }
+    /* and the good cookie alone still signs in: it was the Bearer that refused */
+    const char *cookie_only[] = {"Cookie", B.cookie, NULL};
+    request(f, "GET", "/me", NULL, cookie_only);
+    run(f);
+    assert_int_equal(f->resp.status, 200);
+}
+
+/* Console forms never take a Bearer: no exemption from the form token, no sign-in by it. */
+static void test_console_refuses_bearer(void **state)
+{
+    struct fixture *f = *state;
+    char cookie[128], token[CSRF_TOKEN_LEN + 1], body[256];
+    fetch_token(f, NULL, cookie, token);
+    snprintf(body, sizeof body, "a=1&csrf=%s", token);
+    const char *h_no_token[] = {"Content-Type", HTTP_FORM_TYPE, "Authorization", B.token, NULL};
+    request(f, "POST", "/form", "a=1", h_no_token);
+    run(f);
+    assert_int_equal(f->resp.status, 403);
+    assert_string_equal(f->req.fail_code, "csrf_refused");
+    assert_int_equal(last_console_error, ERR_FORBIDDEN);
+    /* with its token but from another site: refused all the same (control: from here, 200) */
+    const char *h_cross[] = {
+        "Content-Type", HTTP_FORM_TYPE, "Authorization",        B.key, "Cookie",
+        cookie,         "Origin",       "https://evil.example", NULL};
+    request(f, "POST", "/form", body, h_cross);
+    run(f);
+    assert_int_equal(f->resp.status, 403);
+    assert_string_equal(f->req.fail_code, "csrf_refused");
+    const char *h_here[] = {
+        "Content-Type", HTTP_FORM_TYPE, "Authorization", B.key, "Cookie", cookie, NULL};
+    request(f, "POST", "/form", body, h_here);
+    run(f);
+    assert_int_equal(f->resp.status, 200);
+    /* a signed-in console form: a valid Bearer signs nobody in */
+    for (size_t i = 0; i < 2; i++) {
+        const char *h[] = {"Content-Type", HTTP_FORM_TYPE, "Authorization", i ? B.key : B.token,
+                           NULL};
+        last_console_error = ERR_OK;
+        request(f, "POST", "/account-form", body, h);
+        run(f);
+        assert_int_equal(f->resp.status, 401);
+        assert_int_equal(last_console_error, ERR_UNAUTHENTICATED);
+        assert_false(f->req.principal.authenticated);
+    }
+}
+
+/* No room in the arena for the principal is the server's failure: 5xx with a logged detail. */
+static void test_bearer_without_room_is_the_servers_failure(void **state)
+{
+    struct fixture *f = *state;
+    const char *const creds[] = {B.token, B.key, NULL};
+    for (size_t i = 0; creds[i]; i++) {
+        const char *h[] = {"Authorization", creds[i], NULL};
+        request(f, "GET", "/me", NULL, h);
+        /* nothing before authentication takes from the arena: fill it whole */
+        assert_non_null(arena_alloc(f->req.arena, 1 << 20));
+        assert_null(arena_alloc(f->req.arena, 1));
+        run(f);
+        assert_true(f->resp.status >= 500); /* 503; 500 when not even the error body fits */
+        assert_null(f->req.fail_code);      /* not the credential's fault: no invalid_token */
+        assert_non_null(f->req.fail_detail);
+        assert_non_null(strstr(f->req.fail_detail, "no room"));
+        assert_false(f->req.principal.authenticated);
+        assert_null(resp_header(f, "WWW-Authenticate"));
+    }
+}
+
 int main(void)
 {
+    /* one group (TAP wants one plan): its set-up makes the Bearer tests' database, which
+     * the other tests, on the plain fixture, never see */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ok_has_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hsts_in_production_and_tls, setup, teardown),
@@ -616,6 +919,13 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_console_failures_are_pages, setup, teardown),
         cmocka_unit_test(test_router_refuses_console_post_without_form),
+        cmocka_unit_test_setup_teardown(test_bearer_passes_cross_site_checks, bearer_setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bearer_decides_over_the_cookie, bearer_setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_console_refuses_bearer, bearer_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bearer_without_room_is_the_servers_failure,
+                                        bearer_setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, bearer_group_setup, bearer_group_teardown);
 }
