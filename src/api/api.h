@@ -236,13 +236,15 @@ extern const struct body_spec MEMBERS_ROLE_BODY, INVITATIONS_CREATE_BODY, INVITA
 /*
  * The members actions behind both the JSON API and the console. Each records
  * its refusal on req with public words (404 for another tenant's id, 403
- * permission_denied, 409 last_super_admin / already_member, 400
- * validation_failed), so the caller only returns the err.
+ * permission_denied, 409 last_super_admin / already_member / limit_reached,
+ * 400 validation_failed), so the caller only returns the err.
  *  - set_role: id and role name as sent.
  *  - remove: *self when the caller removed themselves (the session cookie
  *    then expires in resp).
  *  - invite: role name as sent (STR_NULL = member); counts the address in
- *    RL_MAGIC_LINK; out gets the invitation (its token already wiped).
+ *    RL_MAGIC_LINK; out gets the invitation (its token already wiped). An
+ *    organization at its invitation or member limit is ERR_CONFLICT, 409
+ *    limit_reached, with the core's reason.
  *  - accept: not recorded: ERR_NOT_FOUND for any bad token, ERR_INVALID /
  *    ERR_LIMIT with *reason for a refused password, ERR_CONFLICT with
  *    *reason when the address has an account; sid and s as for sign-in.

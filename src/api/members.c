@@ -21,7 +21,10 @@
  *  - Refusals of the core are recorded here with their public words, once,
  *    for both surfaces: 404 not_found (another tenant's id included, T4),
  *    403 permission_denied, 409 last_super_admin / already_member /
- *    email_taken, 400 validation_failed.
+ *    email_taken, 409 limit_reached for an invitation to an organization
+ *    that is full (ACCOUNTS_MAX_OPEN_INVITATIONS open invitations, or
+ *    ACCOUNTS_MAX_MEMBERS members and invitations: a state to change, not a
+ *    request to correct), 400 validation_failed.
  *  - Invitation mails go through the outbox in the invitation's transaction
  *    (the core calls the invitation mailer inside it; the actions pass no
  *    accounts mailer to identity_client_of); the link opens the console
@@ -223,14 +226,18 @@ enum err members_do_invite(struct http_request *req, struct str email, struct st
     enum err e = role_of(req, role_text, &role);
     if (e)
         return e;
-    /* an address the outbox could not mail is refused before anything is made */
+    /* an address the core or the outbox would refuse is refused before anything is made,
+     * in the core's words; so the core's ERR_LIMIT below can only be a full organization */
     char norm[ACCOUNTS_MAX_EMAIL + 1];
-    if (accounts_email_normalize(email, norm) == ERR_OK) {
-        struct outbox_mail probe = {.to = norm, .subject = "x", .body = "x"};
-        if (outbox_mail_check(&probe) != ERR_OK)
-            return http_fail_public(req, ERR_INVALID, "validation_failed",
-                                    "The invitation was not sent: email not valid.");
-    }
+    e = accounts_email_normalize(email, norm);
+    if (e)
+        return api_refused(req, e == ERR_LIMIT ? ERR_LIMIT : ERR_INVALID,
+                           e == ERR_LIMIT ? "email too long" : "email not valid",
+                           "The invitation was not sent", NULL);
+    struct outbox_mail probe = {.to = norm, .subject = "x", .body = "x"};
+    if (outbox_mail_check(&probe) != ERR_OK)
+        return http_fail_public(req, ERR_INVALID, "validation_failed",
+                                "The invitation was not sent: email not valid.");
     if ((e = rate_address(req, email)) != ERR_OK)
         return e;
     struct accounts_actor who;
@@ -240,6 +247,9 @@ enum err members_do_invite(struct http_request *req, struct str email, struct st
     struct accounts_invite_mailer mailer = {.queue = queue_invitation, .arg = req};
     const char *reason = NULL;
     e = accounts_invite(req->app->accounts, &who, email, role, &c, &mailer, out, &reason);
+    if (e == ERR_LIMIT) /* the organization is full: its state, not the request, is the problem */
+        return api_refused(req, ERR_CONFLICT, reason, "The invitation was not sent",
+                           "limit_reached");
     if (e)
         return api_refused(req, e, reason, "The invitation was not sent", "already_member");
     outbox_sender_kick();

@@ -460,7 +460,10 @@ static const struct route routes[] = {
                                    "address is replaced)",
                     .media_type = HTTP_JSON_TYPE,
                     .schema = "Invitation"},
-                   {.status = 409, .description = "already_member: the address is a member"}}},
+                   {.status = 409,
+                    .description = "already_member: the address is a member; limit_reached: the "
+                                   "organization has as many open invitations, or members and "
+                                   "invitations, as it can hold"}}},
     {.method = HTTP_DELETE,
      .pattern = "/api/v1/invitations/{id}",
      .handler = invitations_revoke,
