@@ -80,6 +80,7 @@ struct family {
     char user_id[AUTH_USER_ID_LEN + 1];
     char key_id[AUTH_KEY_ID_LEN + 1]; /* "" for a user's family */
     uint32_t scopes;                  /* a key's family: its scopes at issue */
+    int64_t created_at;               /* the grant's start (see auth_token_issue_user) */
     int64_t expires_at;
     enum authz_role role; /* the user's current role */
     int64_t valid_after;  /* users.tokens_valid_after; 0 = none */
@@ -90,11 +91,24 @@ struct family {
 };
 
 /*
+ * True when a family begun at created_at is void because of valid_after
+ * (users.tokens_valid_after, has = not NULL): begun in the second of the
+ * sign-out everywhere / password reset / promotion or before it. Whole
+ * seconds cannot order two events of one second, so that second counts
+ * against the family (tokens.h, "Ending tokens").
+ */
+static bool before_valid_after(int64_t created_at, bool has, int64_t valid_after)
+{
+    return has && created_at <= valid_after;
+}
+
+/*
  * Reads family id of tx's tenant with everything that decides whether it
  * works at now, and whether jti ("" = none) is deny-listed. ERR_OK only when
- * the family is live: not revoked, not ended, its user verified with a known
- * role, its key (if any) live and the user's. ERR_UNAUTHENTICATED otherwise
- * (including an id that is not a UUID); storage errors.
+ * the family is live: not revoked, not ended, not begun at or before its
+ * user's tokens_valid_after, its user verified with a known role, its key
+ * (if any) live and the user's. ERR_UNAUTHENTICATED otherwise (including an
+ * id that is not a UUID); storage errors.
  */
 static enum err family_load(struct tx *tx, const char *id, const char *jti, int64_t now,
                             struct family *f)
@@ -109,7 +123,8 @@ static enum err family_load(struct tx *tx, const char *id, const char *jti, int6
         "SELECT f.user_id, f.api_key_id, f.scopes, f.expires_at, f.revoked_at,"
         " u.role, u.email_verified_at, u.tokens_valid_after,"
         " k.prefix, k.scopes, k.expires_at, k.revoked_at, k.created_by,"
-        " (SELECT count(*) FROM access_token_denylist d WHERE d.tenant_id = $1 AND d.jti = $3)"
+        " (SELECT count(*) FROM access_token_denylist d WHERE d.tenant_id = $1 AND d.jti = $3),"
+        " f.created_at"
         " FROM token_families f"
         " JOIN users u ON u.tenant_id = f.tenant_id AND u.id = f.user_id"
         " LEFT JOIN api_keys k ON k.tenant_id = f.tenant_id AND k.id = f.api_key_id"
@@ -135,16 +150,22 @@ static enum err family_load(struct tx *tx, const char *id, const char *jti, int6
     bool revoked = !stmt_col_is_null(st, 4);
     f->role = authz_role_parse(stmt_col_text(st, 5));
     bool verified = !stmt_col_is_null(st, 6);
+    bool has_valid_after = !stmt_col_is_null(st, 7);
     f->valid_after = auth_col_time(st, 7);
     bool key_found = !stmt_col_is_null(st, 8);
     f->key_scopes = (uint32_t)auth_col_time(st, 9) & AUTH_SCOPES_ALL;
     f->key_expires_at = auth_col_time(st, 10);
     bool key_revoked = !stmt_col_is_null(st, 11);
     f->denied = stmt_col_int(st, 13) != 0;
+    f->created_at = stmt_col_int(st, 14);
     stmt_finish(st);
     if (!copied)
         return ERR_DB; /* the tables' checks make this impossible */
     if (revoked || now >= f->expires_at || !verified || f->role == AUTHZ_ROLE_NONE)
+        return ERR_UNAUTHENTICATED;
+    /* a family committed after a revocation of all the user's families that
+     * could not see it (a grant racing a password reset) is void all the same */
+    if (before_valid_after(f->created_at, has_valid_after, f->valid_after))
         return ERR_UNAUTHENTICATED;
     if (from_key && (!key_found || key_revoked || (f->key_expires_at && now >= f->key_expires_at) ||
                      strcmp(key_owner, f->user_id) != 0))
@@ -277,26 +298,38 @@ static enum err family_revoke(struct tx *tx, const char *id, int64_t now, const 
 }
 
 /*
- * Makes room for one more family of user_id: revokes (reason "limit",
- * audited by the system) the user's live families beyond the newest
- * AUTH_MAX_FAMILIES_PER_USER - 1.
+ * Makes room for one more family of the grant's kind: for a password grant
+ * (key_id NULL) the user's live password families beyond the newest
+ * AUTH_MAX_FAMILIES_PER_USER - 1, for an API-key grant the key's live
+ * families beyond the newest AUTH_MAX_FAMILIES_PER_KEY - 1, are revoked
+ * (reason "limit", audited by the system). Each kind evicts only its own: a
+ * key, however weak, never ends its creator's password sign-ins, nor
+ * another key's.
  */
-static enum err family_limit(struct tx *tx, const char *user_id, int64_t now,
+static enum err family_limit(struct tx *tx, const char *user_id, const char *key_id, int64_t now,
                              const struct auth_client *c)
 {
-    char ids[AUTH_MAX_FAMILIES_PER_USER][AUTH_FAMILY_ID_LEN + 1];
+    enum {
+        CAP = AUTH_MAX_FAMILIES_PER_USER > AUTH_MAX_FAMILIES_PER_KEY ? AUTH_MAX_FAMILIES_PER_USER
+                                                                     : AUTH_MAX_FAMILIES_PER_KEY
+    };
+    char ids[CAP][AUTH_FAMILY_ID_LEN + 1];
+    int64_t max = key_id ? AUTH_MAX_FAMILIES_PER_KEY : AUTH_MAX_FAMILIES_PER_USER;
     size_t n = 0;
     struct stmt *st = NULL;
     bool row = false;
-    enum err e = tx_query(tx,
-                          "SELECT id FROM token_families WHERE tenant_id = $1 AND user_id = $2"
+    enum err e =
+        tx_query(tx,
+                 key_id ? "SELECT id FROM token_families WHERE tenant_id = $1 AND api_key_id = $2"
                           " AND revoked_at IS NULL AND expires_at > $3"
+                          " ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+                        : "SELECT id FROM token_families WHERE tenant_id = $1 AND user_id = $2"
+                          " AND api_key_id IS NULL AND revoked_at IS NULL AND expires_at > $3"
                           " ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5",
-                          STORAGE_ARGS(STORAGE_CSTR(user_id), STORAGE_INT(now),
-                                       STORAGE_INT(AUTH_MAX_FAMILIES_PER_USER),
-                                       STORAGE_INT(AUTH_MAX_FAMILIES_PER_USER - 1)),
-                          &st, &row);
-    while (!e && row && n < AUTH_MAX_FAMILIES_PER_USER) {
+                 STORAGE_ARGS(STORAGE_CSTR(key_id ? key_id : user_id), STORAGE_INT(now),
+                              STORAGE_INT(max), STORAGE_INT(max - 1)),
+                 &st, &row);
+    while (!e && row && n < (size_t)max) {
         if (!auth_col_copy(st, 0, ids[n], sizeof ids[n])) {
             e = ERR_DB;
             break;
@@ -311,7 +344,8 @@ static enum err family_limit(struct tx *tx, const char *user_id, int64_t now,
         e = family_revoke(tx, ids[i], now, "limit", &changed);
         if (!e && changed)
             e = audit_family(tx, "token.revoked", &sys, ids[i], AUDIT_SUCCESS, c,
-                             LOG_FIELDS_(LOG_STR("reason", "limit"), LOG_STR("user", user_id)));
+                             LOG_FIELDS_(LOG_STR("reason", "limit"), LOG_STR("user", user_id),
+                                         LOG_STR("grant", key_id ? "api_key" : "password")));
     }
     return e;
 }
@@ -332,19 +366,29 @@ static enum err issue_in(struct tx *tx, const struct auth_token_keys *k, const s
     memcpy(f.user_id, g->user_id, AUTH_USER_ID_LEN + 1);
     struct stmt *st = NULL;
     bool row = false;
-    enum err e =
-        tx_query(tx, "SELECT role, email_verified_at FROM users WHERE tenant_id = $1 AND id = $2",
-                 STORAGE_ARGS(STORAGE_CSTR(f.user_id)), &st, &row);
+    enum err e = tx_query(tx,
+                          "SELECT role, email_verified_at, tokens_valid_after FROM users"
+                          " WHERE tenant_id = $1 AND id = $2",
+                          STORAGE_ARGS(STORAGE_CSTR(f.user_id)), &st, &row);
     if (e)
         return e;
-    bool verified = false;
+    bool verified = false, has_valid_after = false;
     if (row) {
         f.role = authz_role_parse(stmt_col_text(st, 0));
         verified = !stmt_col_is_null(st, 1);
+        has_valid_after = !stmt_col_is_null(st, 2);
+        f.valid_after = auth_col_time(st, 2);
     }
     stmt_finish(st);
     if (!row || !verified || f.role == AUTHZ_ROLE_NONE)
         return ERR_UNAUTHENTICATED; /* no tokens for an unverified address (A2) */
+    /* now is the grant's start, taken before its credential was checked: a
+     * sign out everywhere, password reset or promotion in that second or later
+     * may have come after the check, and the family would be void
+     * (family_load), so none is made */
+    f.created_at = now;
+    if (before_valid_after(f.created_at, has_valid_after, f.valid_after))
+        return ERR_UNAUTHENTICATED;
 
     f.expires_at = now + AUTH_FAMILY_TTL_S;
     if (g->key) {
@@ -369,7 +413,7 @@ static enum err issue_in(struct tx *tx, const struct auth_token_keys *k, const s
             f.expires_at = min_time(f.expires_at, f.key_expires_at);
     }
 
-    if ((e = family_limit(tx, f.user_id, now, c)) != ERR_OK)
+    if ((e = family_limit(tx, f.user_id, g->key ? f.key_id : NULL, now, c)) != ERR_OK)
         return e;
     if ((e = auth_new_uuid(f.id)) != ERR_OK)
         return e;
@@ -576,10 +620,8 @@ enum err auth_token_verify(struct storage *db, const struct auth_token_keys *k, 
         return ERR_LIMIT;
     struct jwt_claims cl;
     enum err e = jwt_verify(k->ring, text, now, AUTH_ACCESS_LEEWAY_S, &cl, NULL);
-    if (e == ERR_LIMIT || e == ERR_UNAUTHENTICATED)
-        return e;
     if (e)
-        return e; /* ERR_CRYPTO: not the client's fault */
+        return e; /* ERR_LIMIT, ERR_UNAUTHENTICATED; ERR_CRYPTO is not the client's fault */
     if (strcmp(cl.iss, k->issuer) != 0 || !auth_uuid_ok(cl.sid) ||
         strcmp(cl.tid, AUTH_NIL_TENANT) == 0)
         return ERR_UNAUTHENTICATED;

@@ -17,8 +17,10 @@
  *
  *   - the user exists, its address is verified and its role is known (the
  *     CURRENT role: a demotion applies to the next request);
- *   - iat >= users.tokens_valid_after (sign out everywhere, password reset);
- *   - the family (sid) is the user's, not revoked and not past its end;
+ *   - iat >= users.tokens_valid_after (sign out everywhere, password reset,
+ *     promotion);
+ *   - the family (sid) is the user's, not revoked, not past its end, and
+ *     begun after users.tokens_valid_after (see "Ending tokens");
  *   - the jti is not on the deny-list (signed out);
  *   - a family made from an API key: the key is still live (not revoked,
  *     not expired) and still the user's.
@@ -64,19 +66,50 @@
  * kept until their own expiry (plus the clean-up's grace), so reuse is
  * detected for as long as the token could have been used at all.
  *
- * A user holds at most AUTH_MAX_FAMILIES_PER_USER live families: a grant
- * beyond that revokes the user's oldest live families (reason "limit",
- * audited) so the newest AUTH_MAX_FAMILIES_PER_USER stay.
+ * Concurrent refreshes end the family, by design: two refreshes with ONE
+ * refresh token at once (a client with two threads, a retry after a
+ * timeout whose first attempt did get through) are indistinguishable from a
+ * thief and its victim racing, so the one that loses the conditional UPDATE
+ * is a reuse and revokes the family — including the new tokens the winner
+ * just got. There is no grace window in which a used token may be presented
+ * again: that window would be a thief's window too. A client must serialize
+ * its refreshes and, when one fails, sign in again (a new grant).
+ *
+ * Limits: a user holds at most AUTH_MAX_FAMILIES_PER_USER live families
+ * made by password grants, and each API key at most AUTH_MAX_FAMILIES_PER_KEY
+ * live families made from it. A grant beyond its limit revokes the oldest
+ * live families OF ITS OWN KIND (reason "limit", audited by the system,
+ * details grant) so the newest ones stay: API-key grants never evict the
+ * user's password sign-ins (a weak key cannot sign its creator out) nor
+ * another key's families, and password grants never evict a key's.
  *
  * Ending tokens
  * -------------
  *  - Sign-out with an access token (auth_token_revoke): the family is
  *    revoked and the jti deny-listed until the token's exp.
- *  - Sign out everywhere and password reset (the accounts module calls
- *    auth_tokens_revoke_user in its own transaction): users.tokens_valid_after
- *    = now and every live family of the user revoked. Times are seconds, so a
- *    token issued in the same second before the change passes the
- *    valid-after check; its family was revoked by the same transaction.
+ *  - Sign out everywhere, password reset and a raise of the user's role (A3:
+ *    the higher role only with a new sign-in) — the accounts module calls
+ *    auth_tokens_revoke_user in its own transaction: users.tokens_valid_after
+ *    = now and every live family of the user revoked. Times are seconds, so
+ *    an access token issued in the same second before the change passes the
+ *    iat check; its family was revoked by the same transaction.
+ *  - A grant racing one of those: the password grant checks the password in
+ *    one transaction (accounts) and makes the family in another, so a reset
+ *    can commit in between, and on PostgreSQL its revocation cannot see a
+ *    family not yet committed. Hence a grant passes the time it STARTED
+ *    (before the credential check) as now, and a family is void when it
+ *    began at or before users.tokens_valid_after: the grant is refused
+ *    (ERR_UNAUTHENTICATED) when tokens_valid_after >= its start, and
+ *    family_load (every refresh and verification) refuses a family whose
+ *    created_at <= tokens_valid_after. ">=", not ">": with whole seconds a
+ *    revocation in the grant's own second cannot be ordered after or before
+ *    the credential check, so it counts as after — the price is that a grant
+ *    started in the very second of a sign out everywhere, reset or promotion
+ *    of its user is refused and must be retried a second later. What stays
+ *    open: a revocation whose now was read in an earlier second than the
+ *    grant's start but which committed only after the grant's password read
+ *    (a revoking transaction straddling a second boundary); closing that
+ *    needs the password check and the family in one transaction.
  *  - Member removal deletes the users row: see above.
  *  - API key revocation or expiry ends every family made from the key.
  *
@@ -103,9 +136,11 @@
  *    accounts_authenticate_password (every protection of sign-in: lockout,
  *    per-IP counters, one bcrypt on every path, audited failures) and then
  *    auth_token_issue_user; the api_key grant calls auth_key_authenticate and
- *    then auth_token_issue_key. POST /api/v1/auth/refresh calls
- *    auth_token_refresh. ERR_UNAUTHENTICATED and ERR_LIMIT from any of them
- *    -> 401 invalid_grant, one body for every cause.
+ *    then auth_token_issue_key. Both pass as now the time read when the
+ *    request's grant began, before the bcrypt (api/tokens.c, tokens_grant).
+ *    POST /api/v1/auth/refresh calls auth_token_refresh.
+ *    ERR_UNAUTHENTICATED and ERR_LIMIT from any of them -> 401
+ *    invalid_grant, one body for every cause.
  *  - `Authorization: Bearer <text>` that is not an API key (auth.h):
  *    auth_token_verify; ERR_UNAUTHENTICATED / ERR_LIMIT -> 401 invalid_token
  *    with `WWW-Authenticate: Bearer error="invalid_token"`.
@@ -138,7 +173,8 @@
 #define AUTH_ACCESS_LEEWAY_S       30        /* clock skew allowed on iat and exp */
 #define AUTH_REFRESH_TTL_S         (7 * 86400)  /* a refresh token's life, never past its family */
 #define AUTH_FAMILY_TTL_S          (30 * 86400) /* a family's absolute life: then sign in again */
-#define AUTH_MAX_FAMILIES_PER_USER 50           /* live families of one user (see above) */
+#define AUTH_MAX_FAMILIES_PER_USER 50 /* live password-grant families of one user (see above) */
+#define AUTH_MAX_FAMILIES_PER_KEY  50 /* live families made from one API key (see above) */
 #define AUTH_TOKEN_CLEANUP_GRACE_S (24 * 60 * 60) /* ended rows are deleted this long after */
 
 _Static_assert(AUTH_ACCESS_TTL_S <= JWT_MAX_LIFETIME_S, "an access token is a JWT");
@@ -176,12 +212,15 @@ void auth_token_pair_wipe(struct auth_token_pair *p);
 /*
  * Starts a family for user_id of t (whose password the caller has just
  * checked) at now, and fills *out with its first access and refresh tokens;
- * audits token.issued (grant password) in the same write transaction.
- * ERR_UNAUTHENTICATED when the user does not exist, has no known role or
- * an unverified address (no tokens for an unverified user); ERR_INVALID for
- * a malformed t, user_id, k or now; ERR_LIMIT for client fields past their
- * limits; ERR_CRYPTO when signing fails; storage errors. *out is wiped
- * unless ERR_OK.
+ * audits token.issued (grant password) in the same write transaction. now
+ * must be the time the grant STARTED, read before the password was checked
+ * (see "Ending tokens"); it is also the tokens' iat and the family's
+ * created_at. ERR_UNAUTHENTICATED when the user does not exist, has no known
+ * role or an unverified address (no tokens for an unverified user), or when
+ * users.tokens_valid_after >= now (revoked in or after the grant's start
+ * second); ERR_INVALID for a malformed t, user_id, k or now; ERR_LIMIT for
+ * client fields past their limits; ERR_CRYPTO when signing fails; storage
+ * errors. *out is wiped unless ERR_OK.
  */
 MUST_CHECK enum err auth_token_issue_user(struct storage *db, const struct auth_token_keys *k,
                                           const struct tenant_ctx *t, const char *user_id,
@@ -192,8 +231,9 @@ MUST_CHECK enum err auth_token_issue_user(struct storage *db, const struct auth_
  * The same for an API key just authenticated (auth_key_authenticate): the
  * family belongs to the key's creator and remembers the key and its scopes;
  * it ends with the key at the latest. Audited as token.issued (grant
- * api_key) by the key. ERR_UNAUTHENTICATED when the key is no longer live or
- * its creator is gone, unverified or of no known role; otherwise as above.
+ * api_key) by the key. now: the grant's start, as above. ERR_UNAUTHENTICATED
+ * when the key is no longer live or its creator is gone, unverified, of no
+ * known role or revoked at or after now (as above); otherwise as above.
  */
 MUST_CHECK enum err auth_token_issue_key(struct storage *db, const struct auth_token_keys *k,
                                          const struct auth_key_principal *key, int64_t now,
@@ -255,9 +295,12 @@ MUST_CHECK enum err auth_token_revoke(struct storage *db, const struct auth_toke
  * Inside the caller's write transaction tx (bound to the user's tenant):
  * sets users.tokens_valid_after to now and revokes every live family of
  * user_id with reason (at most 32 bytes of [a-z_], e.g.
- * "signout_everywhere"); *families (may be NULL) gets how many. The caller
- * audits its own event (with the count). ERR_INVALID for a malformed
- * user_id or reason; storage errors.
+ * "signout_everywhere", "password_reset", "role_raised"); *families (may be
+ * NULL) gets how many. Families of key grants included. From then on a grant
+ * for the user that started in now's second or before is refused, and a
+ * family begun then is void (see "Ending tokens"). The caller audits its own
+ * event (with the count). ERR_INVALID for a malformed user_id or reason;
+ * storage errors.
  */
 MUST_CHECK enum err auth_tokens_revoke_user(struct tx *tx, const char *user_id, int64_t now,
                                             const char *reason, uint64_t *families);

@@ -14,10 +14,14 @@
  * refresh token revoking the whole family (the newest refresh and access
  * tokens die too), also for two concurrent uses of one token; sign-out (the
  * family and the deny-list, each on its own); sign out everywhere
- * (valid-after on its own and with the families); a deleted user; a key's
- * tokens dying with the key and shrinking with its creator's role; an
- * unverified user; another tenant's refresh token and ids; the per-user
- * family limit at its value and one past; every text limit at its value and
+ * (valid-after on its own and with the families); a grant racing a
+ * revocation (refused when valid-after is at or after its start; a family
+ * begun at or before valid-after void for refreshing and verifying); a
+ * deleted user; a key's tokens dying with the key and shrinking with its
+ * creator's role; an unverified user; another tenant's refresh token and
+ * ids; the per-user password-family limit and the per-key family limit at
+ * their values and one past, each evicting only its own kind; every text
+ * limit at its value and
  * one past; the clean-up; the audit events, free of token texts and hashes,
  * in a chain that verifies.
  */
@@ -701,9 +705,12 @@ static void test_signout_everywhere(void **state)
             " WHERE tenant_id = $1 AND id = $2",
             1, fam, NULL);
     verify_refused(b.access, T0 + 12);
-    /* a token issued at or after that time works */
+    /* a grant that started in that second may have checked the password
+     * before the change: refused (tokens.h); one started after it works */
     struct auth_token_pair c;
-    issue_ok(&t, user, T0 + 10, &c);
+    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, T0 + 10, &client, &c),
+                     ERR_UNAUTHENTICATED);
+    issue_ok(&t, user, T0 + 11, &c);
     verify_ok(c.access, T0 + 12, &pr);
     /* malformed arguments change nothing */
     struct tx *tx = NULL;
@@ -716,6 +723,90 @@ static void test_signout_everywhere(void **state)
     auth_token_pair_wipe(&b);
     auth_token_pair_wipe(&c);
     auth_token_pair_wipe(&o);
+}
+
+/* users.tokens_valid_after set to at, as a revocation that missed the families would leave it */
+static void set_valid_after(const struct tenant_ctx *t, const char *user, int64_t at)
+{
+    char v[24];
+    snprintf(v, sizeof v, "%lld", (long long)at);
+    const char *args[] = {user, v};
+    uint64_t n = 0;
+    exec_in(t,
+            "UPDATE users SET tokens_valid_after = CAST($3 AS BIGINT) WHERE tenant_id = $1"
+            " AND id = $2",
+            2, args, &n);
+    assert_int_equal(n, 1);
+}
+
+/*
+ * A grant racing a password reset or sign out everywhere: the password is
+ * checked in one transaction, the family made in another. The grant's start
+ * (the now it passes) is taken before the check; the revocation lands in
+ * between.
+ */
+static void test_grant_races_revocation(void **state)
+{
+    struct tenant_ctx t;
+    new_tenant(&t);
+    char user[AUTH_USER_ID_LEN + 1];
+    new_user(&t, "editor", true, user);
+    struct auth_token_pair p;
+    static const struct auth_token_pair zero;
+
+    /* the grant starts at T0 + 10 (password checked), then a reset at T0 + 10 and at
+     * T0 + 11 commits, then the grant's issue runs: no family either time */
+    int64_t start = T0 + 10;
+    for (int64_t reset = start; reset <= start + 1; reset++) {
+        revoke_user(&t, user, reset, NULL);
+        memset(&p, 0x5a, sizeof p);
+        assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, start, &client, &p),
+                         ERR_UNAUTHENTICATED);
+        assert_memory_equal(&p, &zero, sizeof p);
+    }
+    assert_int_equal(
+        query_int(&t, "SELECT count(*) FROM token_families WHERE tenant_id = $1", NULL), 0);
+    /* a key's grant alike */
+    struct auth_key_created k;
+    struct auth_key_principal kp;
+    struct auth_actor who = {.user_id = user, .role = AUTHZ_ROLE_EDITOR, .key = NULL};
+    assert_int_equal(auth_key_create(S.s, &t, &who, STR_LIT("ci"), AUTH_SCOPE_CONTENT_READ, 0, T0,
+                                     &client, &k, NULL),
+                     ERR_OK);
+    assert_int_equal(auth_key_authenticate(S.s, str_from_cstr(k.text), start + 1, &kp), ERR_OK);
+    assert_int_equal(auth_token_issue_key(S.s, &S.keys, &kp, start + 1, &client, &p),
+                     ERR_UNAUTHENTICATED);
+    /* a grant that started after the last revocation works */
+    issue_ok(&t, user, start + 2, &p);
+    auth_token_pair_wipe(&p);
+
+    /* the issue committed first, but the revocation could not see its family (PostgreSQL,
+     * read committed: a row not yet committed when the UPDATE ran): the family, begun at
+     * or before valid-after, is void for refreshing and for its access tokens */
+    struct auth_token_pair a, b, fresh;
+    issue_ok(&t, user, T0 + 40, &a);
+    refresh_ok(a.refresh, T0 + 41, &b); /* even a token it minted after valid-after */
+    issue_ok(&t, user, T0 + 41, &fresh);
+    set_valid_after(&t, user, T0 + 40);
+    struct auth_token_principal pr;
+    verify_refused(a.access, T0 + 42);
+    verify_refused(b.access, T0 + 42); /* iat T0 + 41 passes the iat check: the family fails */
+    refresh_refused(b.refresh, T0 + 42);
+    verify_ok(fresh.access, T0 + 42, &pr); /* begun a second after: untouched */
+    struct auth_token_pair c;
+    refresh_ok(fresh.refresh, T0 + 42, &c);
+    /* a valid-after a second before the family's start leaves it alone */
+    issue_ok(&t, user, T0 + 50, &a);
+    set_valid_after(&t, user, T0 + 49);
+    verify_ok(a.access, T0 + 51, &pr);
+    refresh_ok(a.refresh, T0 + 51, &b);
+    set_valid_after(&t, user, T0 + 50);
+    verify_refused(b.access, T0 + 52);
+    auth_key_created_wipe(&k);
+    auth_token_pair_wipe(&a);
+    auth_token_pair_wipe(&b);
+    auth_token_pair_wipe(&c);
+    auth_token_pair_wipe(&fresh);
 }
 
 static void test_user_deleted(void **state)
@@ -1005,6 +1096,44 @@ static void test_family_limit(void **state)
     assert_int_equal(
         trail_count(&tr, "token.revoked", "success", first.family_id, "\"reason\":\"limit\""), 1);
     trail_release(&tr);
+
+    /* API-key grants count per key and evict only their own kind: a weak key's grants,
+     * however many, never end the owner's password sign-ins, nor another key's families */
+    struct auth_key_created k, k2;
+    struct auth_key_principal kp, kp2;
+    make_key(&t, user, AUTHZ_ROLE_MEMBER, AUTH_SCOPE_CONTENT_READ, 0, &k, &kp);
+    make_key(&t, user, AUTHZ_ROLE_MEMBER, AUTH_SCOPE_CONTENT_READ, 0, &k2, &kp2);
+    struct auth_token_pair other, key_first;
+    assert_int_equal(auth_token_issue_key(S.s, &S.keys, &kp2, T0 + 200, &client, &other), ERR_OK);
+    assert_int_equal(auth_token_issue_key(S.s, &S.keys, &kp, T0 + 200, &client, &key_first),
+                     ERR_OK);
+    for (int i = 1; i <= AUTH_MAX_FAMILIES_PER_KEY; i++) /* one past the key's limit */
+        assert_int_equal(auth_token_issue_key(S.s, &S.keys, &kp, T0 + 200 + i, &client, &p),
+                         ERR_OK);
+    const char *password_live = "SELECT count(*) FROM token_families WHERE tenant_id = $1"
+                                " AND user_id = $2 AND api_key_id IS NULL AND revoked_at IS NULL";
+    const char *key_live = "SELECT count(*) FROM token_families WHERE tenant_id = $1"
+                           " AND api_key_id = $2 AND revoked_at IS NULL";
+    assert_int_equal(query_int(&t, password_live, user), AUTH_MAX_FAMILIES_PER_USER);
+    assert_int_equal(query_int(&t, key_live, kp.key_id), AUTH_MAX_FAMILIES_PER_KEY);
+    assert_int_equal(query_int(&t, key_live, kp2.key_id), 1);
+    verify_refused(key_first.access, T0 + 300); /* the key's own oldest went */
+    verify_ok(other.access, T0 + 300, &pr);
+    verify_ok(p.access, T0 + 300, &pr);
+    /* and a password grant past its limit takes a password family, never a key's */
+    issue_ok(&t, user, T0 + 300, &p);
+    assert_int_equal(query_int(&t, password_live, user), AUTH_MAX_FAMILIES_PER_USER);
+    assert_int_equal(query_int(&t, key_live, kp.key_id), AUTH_MAX_FAMILIES_PER_KEY);
+    assert_int_equal(query_int(&t, key_live, kp2.key_id), 1);
+    trail_read(&t, &tr);
+    assert_int_equal(
+        trail_count(&tr, "token.revoked", "success", key_first.family_id, "\"grant\":\"api_key\""),
+        1);
+    trail_release(&tr);
+    auth_key_created_wipe(&k);
+    auth_key_created_wipe(&k2);
+    auth_token_pair_wipe(&other);
+    auth_token_pair_wipe(&key_first);
     auth_token_pair_wipe(&first);
     auth_token_pair_wipe(&p);
 }
@@ -1212,13 +1341,21 @@ static void test_audit_trail(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_issue_and_verify),   cmocka_unit_test(test_expiry),
-        cmocka_unit_test(test_tampered_tokens),    cmocka_unit_test(test_rotation_and_reuse),
-        cmocka_unit_test(test_concurrent_refresh), cmocka_unit_test(test_signout),
-        cmocka_unit_test(test_signout_everywhere), cmocka_unit_test(test_user_deleted),
-        cmocka_unit_test(test_unverified_user),    cmocka_unit_test(test_key_tokens),
-        cmocka_unit_test(test_tenant_isolation),   cmocka_unit_test(test_family_limit),
-        cmocka_unit_test(test_input_limits),       cmocka_unit_test(test_cleanup),
+        cmocka_unit_test(test_issue_and_verify),
+        cmocka_unit_test(test_expiry),
+        cmocka_unit_test(test_tampered_tokens),
+        cmocka_unit_test(test_rotation_and_reuse),
+        cmocka_unit_test(test_concurrent_refresh),
+        cmocka_unit_test(test_signout),
+        cmocka_unit_test(test_signout_everywhere),
+        cmocka_unit_test(test_grant_races_revocation),
+        cmocka_unit_test(test_user_deleted),
+        cmocka_unit_test(test_unverified_user),
+        cmocka_unit_test(test_key_tokens),
+        cmocka_unit_test(test_tenant_isolation),
+        cmocka_unit_test(test_family_limit),
+        cmocka_unit_test(test_input_limits),
+        cmocka_unit_test(test_cleanup),
         cmocka_unit_test(test_audit_trail),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
