@@ -521,7 +521,12 @@ void accounts_slug_of(struct str org_name, char out[ACCOUNTS_MAX_SLUG + 1]);
  *    role. An Admin may demote or remove another Admin.
  *  - Nobody changes their own role, except a Super Admin stepping down while
  *    another Super Admin remains. Anyone may remove themselves (leave),
- *    except the last Super Admin.
+ *    except the last Super Admin. These self rules are for the person
+ *    (a session, or a token of their own): an API key, or a token made from
+ *    one (actor key_id set), acting for its creator is never its creator
+ *    here, so the creator is a member like any other to it (a members:write
+ *    key, at most an Admin, can neither remove nor demote a Super Admin
+ *    creator).
  *  - The last Super Admin can be neither demoted nor removed (ERR_CONFLICT).
  *    The count is taken inside the write transaction, after a per-tenant
  *    lock: on PostgreSQL every member-changing transaction (role change,
@@ -539,9 +544,14 @@ void accounts_slug_of(struct str org_name, char out[ACCOUNTS_MAX_SLUG + 1]);
  * session_cache_ms in others, as for every revocation), an API key of theirs
  * at once everywhere (keys are read from the database on every call). A role
  * change is seen by the member's sessions the same way, and cuts their API
- * keys at the next call (auth.h, Z3). Invitations a removed member sent stay
- * valid (invited_by keeps the id as text; the tenant invited, not the
- * person).
+ * keys at the next call (auth.h, Z3).
+ *
+ * Invitations do not outlive their inviter's power to invite: removing a
+ * member revokes every open invitation they sent, and demoting one revokes
+ * their open invitations whose role is above the new role, in the same
+ * transaction, each audited as member.invitation_revoked (reason
+ * "inviter_removed" / "inviter_demoted"). (invited_by is text without a
+ * foreign key, so the revocation is done here, not by a cascade.)
  *
  * Invitations (A6): a token "<tenant id>.<random>" like a verification
  * token (only the SHA-256 of the random part is stored), valid
@@ -569,10 +579,12 @@ void accounts_slug_of(struct str org_name, char out[ACCOUNTS_MAX_SLUG + 1]);
  * account anywhere) and opens a session.
  *
  * Audit (L1), in the transaction of the change, target "user:<id>" or
- * "invitation:<id>": member.invited, member.invitation_revoked (also for a
- * replaced one, reason "replaced"), member.joined (actor the new member),
- * member.role_changed (details from, to), member.removed (details role,
- * self); refusals with outcome denied. Addresses never go into details.
+ * "invitation:<id>": member.invited, member.invitation_revoked (details
+ * role, reason: "revoked", "replaced", "inviter_removed",
+ * "inviter_demoted"), member.joined (actor the new member),
+ * member.role_changed (details from, to, and for a raise families_revoked),
+ * member.removed (details role, self); refusals with outcome denied.
+ * Addresses never go into details.
  */
 #include "authz/authz.h"
 
@@ -612,8 +624,12 @@ MUST_CHECK enum err accounts_members_list(struct accounts *a, const struct tenan
 
 /*
  * Sets member_id's role to role (see above for who may). A raise also ends
- * the member's sessions (A3: the higher role comes with a new sign-in, so a
- * new session id); a lowering applies to the live sessions at once. ERR_OK
+ * the member's sessions and access/refresh token families, in the same
+ * transaction (A3: the higher role comes with a new sign-in, so a new
+ * session id or a new token grant; auth_tokens_revoke_user, reason
+ * "role_raised", which also refuses token grants begun in that second or
+ * before); a lowering applies to the live sessions and tokens at once and
+ * revokes the member's open invitations above the new role. ERR_OK
  * without a change when it has that role already. ERR_NOT_FOUND for an id that is not
  * a UUID or no member of who's tenant (T4: nothing changes); ERR_INVALID for
  * AUTHZ_ROLE_NONE or out of range; ERR_FORBIDDEN / ERR_CONFLICT (last Super
@@ -625,8 +641,9 @@ MUST_CHECK enum err accounts_member_set_role(struct accounts *a, const struct ac
                                              const struct accounts_client *c, const char **reason);
 
 /*
- * Removes member_id from who's tenant (deletes the user; see above).
- * Errors as accounts_member_set_role.
+ * Removes member_id from who's tenant (deletes the user; see above) and
+ * revokes the open invitations they sent. Errors as
+ * accounts_member_set_role.
  */
 MUST_CHECK enum err accounts_member_remove(struct accounts *a, const struct accounts_actor *who,
                                            struct str member_id, const struct accounts_client *c,

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "accounts/accounts_internal.h"
+#include "auth/tokens.h"
 #include "core/log.h"
 
 /* PostgreSQL: member changes of one tenant queue here (see accounts.h). */
@@ -291,6 +292,62 @@ enum err accounts_invitations_list(struct accounts *a, const struct tenant_ctx *
 
 /* ---- role changes and removal ----------------------------------------------------- */
 
+/*
+ * Whether the op's actor is member id itself. A key acting for its creator
+ * is never "self": it holds at most an Admin's powers (accounts.h), and the
+ * self rules (anyone may leave; a Super Admin may step down) are for the
+ * person, not for a credential they made.
+ */
+static bool op_is_self(const struct op *op, const char *id)
+{
+    return !op->who->key_id && strcmp(id, op->who->user.user_id) == 0;
+}
+
+/*
+ * Revokes the open invitations member id sent whose role is above `keep`
+ * (AUTHZ_ROLE_NONE: every one), auditing each as member.invitation_revoked
+ * by the op's actor with reason why: an invitation never offers more than
+ * its sender may still give (accounts.h). A tenant holds at most
+ * ACCOUNTS_MAX_OPEN_INVITATIONS open invitations, so one read finds them all.
+ */
+static enum err revoke_sent(struct op *op, const char *id, enum authz_role keep, const char *why)
+{
+    char ids[ACCOUNTS_MAX_OPEN_INVITATIONS][ACCOUNTS_ID_LEN + 1];
+    enum authz_role roles[ACCOUNTS_MAX_OPEN_INVITATIONS];
+    size_t n = 0;
+    int64_t now = accounts_now(op->a);
+    struct stmt *st = NULL;
+    bool row = false;
+    enum err e = tx_query(op->tx,
+                          "SELECT id, role FROM invitations WHERE tenant_id = $1 "
+                          "AND invited_by = $2 AND accepted_at IS NULL AND revoked_at IS NULL "
+                          "AND expires_at > $3 ORDER BY created_at, id LIMIT $4",
+                          STORAGE_ARGS(STORAGE_CSTR(id), STORAGE_INT(now),
+                                       STORAGE_INT(ACCOUNTS_MAX_OPEN_INVITATIONS)),
+                          &st, &row);
+    while (!e && row && n < ACCOUNTS_MAX_OPEN_INVITATIONS) {
+        enum authz_role r = authz_role_parse(stmt_col_text(st, 1));
+        if (r > keep) {
+            acc_col_copy(st, 0, ids[n], sizeof ids[n]);
+            roles[n++] = r;
+        }
+        e = stmt_step(st, &row);
+    }
+    stmt_finish(st);
+    for (size_t i = 0; i < n && !e; i++) {
+        e = tx_exec_args(op->tx,
+                         "UPDATE invitations SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2",
+                         STORAGE_ARGS(STORAGE_CSTR(ids[i]), STORAGE_INT(now)), NULL);
+        char target[TARGET_CAP];
+        snprintf(target, sizeof target, "invitation:%.36s", ids[i]);
+        const struct log_field f[] = {LOG_STR("role", authz_role_name(roles[i])),
+                                      LOG_STR("reason", why)};
+        if (!e)
+            e = op_audit(op, "member.invitation_revoked", target, AUDIT_SUCCESS, f, 2);
+    }
+    return e;
+}
+
 static enum err set_role_in(struct op *op, const char *id, enum authz_role to)
 {
     snprintf(op->target, sizeof op->target, "user:%s", id);
@@ -302,9 +359,8 @@ static enum err set_role_in(struct op *op, const char *id, enum authz_role to)
     if (e)
         return e;
     op->d_from = authz_role_name(from);
-    if (strcmp(id, op->who->user.user_id) == 0 &&
-        !(op->role == AUTHZ_ROLE_SUPER_ADMIN && from == AUTHZ_ROLE_SUPER_ADMIN &&
-          to < AUTHZ_ROLE_SUPER_ADMIN))
+    if (op_is_self(op, id) && !(op->role == AUTHZ_ROLE_SUPER_ADMIN &&
+                                from == AUTHZ_ROLE_SUPER_ADMIN && to < AUTHZ_ROLE_SUPER_ADMIN))
         return deny(op, ERR_FORBIDDEN, "you cannot change your own role");
     if (from > op->role)
         return deny(op, ERR_FORBIDDEN, "the member's role is above yours");
@@ -321,16 +377,25 @@ static enum err set_role_in(struct op *op, const char *id, enum authz_role to)
     }
     e = tx_exec_args(op->tx, "UPDATE users SET role = $3 WHERE tenant_id = $1 AND id = $2",
                      STORAGE_ARGS(STORAGE_CSTR(id), STORAGE_CSTR(authz_role_name(to))), NULL);
-    /* A3: a raised role is only ever held by a session signed in after the
-     * change (a new id on privilege change); a lowered one applies at once */
+    /* A3: a raised role is only ever held by a sign-in made after the change:
+     * the member's sessions end (a new id on privilege change), and so do
+     * their token families, whose role is read fresh on every call
+     * (auth/tokens.h); a lowered role applies to both at once */
+    uint64_t families = 0;
     if (!e && to > from)
         e = acc_sessions_revoke_all(op->a, op->tx, id, NULL);
+    if (!e && to > from)
+        e = auth_tokens_revoke_user(op->tx, id, accounts_now(op->a), "role_raised", &families);
+    /* what the member invited above the new role, they may no longer offer */
+    if (!e && to < from)
+        e = revoke_sent(op, id, to, "inviter_demoted");
     if (e)
         return e;
     memcpy(op->forget, id, ACCOUNTS_ID_LEN + 1);
     const struct log_field f[] = {LOG_STR("from", authz_role_name(from)),
-                                  LOG_STR("to", authz_role_name(to))};
-    return op_audit(op, "member.role_changed", op->target, AUDIT_SUCCESS, f, 2);
+                                  LOG_STR("to", authz_role_name(to)),
+                                  LOG_INT("families_revoked", (int64_t)families)};
+    return op_audit(op, "member.role_changed", op->target, AUDIT_SUCCESS, f, to > from ? 3 : 2);
 }
 
 enum err accounts_member_set_role(struct accounts *a, const struct accounts_actor *who,
@@ -357,7 +422,7 @@ enum err accounts_member_set_role(struct accounts *a, const struct accounts_acto
 static enum err remove_in(struct op *op, const char *id)
 {
     snprintf(op->target, sizeof op->target, "user:%s", id);
-    bool self = strcmp(id, op->who->user.user_id) == 0;
+    bool self = op_is_self(op, id);
     if (!self && !authz_allows(op->role, AUTHZ_MEMBERS_MANAGE))
         return deny(op, ERR_FORBIDDEN, "your role does not manage members");
     enum authz_role role;
@@ -374,6 +439,9 @@ static enum err remove_in(struct op *op, const char *id)
         if (n < 2)
             return deny(op, ERR_CONFLICT, "the last Super Admin cannot be removed");
     }
+    /* the invitations they sent end with them (invited_by is no foreign key) */
+    if ((e = revoke_sent(op, id, AUTHZ_ROLE_NONE, "inviter_removed")) != ERR_OK)
+        return e;
     /* sessions, tokens, the address's directory entry and API keys cascade */
     uint64_t gone = 0;
     e = tx_exec_args(op->tx, "DELETE FROM users WHERE tenant_id = $1 AND id = $2",

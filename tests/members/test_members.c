@@ -3,9 +3,11 @@
  * invitations (mail, acceptance, expiry, single use, revocation,
  * replacement, taken addresses), the role rules for every pair of roles,
  * self-changes and the last Super Admin (also under concurrent demotions),
- * removal cutting sessions (with the session cache on) and API keys at once,
- * another tenant's ids, and every named limit one past, against whichever
- * backend the environment selects:
+ * an API key never counting as its creator, removal cutting sessions (with
+ * the session cache on) and API keys at once, a promotion ending sessions
+ * and token families, a removed or demoted inviter's open invitations
+ * revoked, another tenant's ids, and every named limit one past, against
+ * whichever backend the environment selects:
  *
  *   SHIPLOG_TEST_PG_{OWNER,APP,VAULT_OWNER,VAULT_APP}_URL set (scripts/pgtmp
  *   run): PostgreSQL; otherwise SQLite files in a fresh mkdtemp directory.
@@ -28,6 +30,7 @@
 
 #include "accounts/accounts.h"
 #include "auth/auth.h"
+#include "auth/tokens.h"
 #include "crypto/keyring.h"
 #include "secrets/secrets.h"
 
@@ -793,23 +796,228 @@ static void test_removal_cuts_sessions_and_keys(void **state)
     assert_int_equal(audit_count(&owner.user.tenant, "member.role_changed", "success"), 1);
 }
 
-/* A3: a promotion ends the member's sessions (the new role needs a new sign-in) */
+static const struct auth_client TOKEN_CLIENT = {.ip = "192.0.2.77", .request_id = "req-members"};
+
+/* p's access and refresh tokens from a password grant at S.now. */
+static void grant_tokens(const struct auth_token_keys *k, const struct person *p,
+                         struct auth_token_pair *out)
+{
+    assert_int_equal(auth_token_issue_user(S.main_app, k, &p->user.tenant, p->user.user_id, S.now,
+                                           &TOKEN_CLIENT, out),
+                     ERR_OK);
+}
+
+/*
+ * A3: a promotion ends the member's sessions and token families (the new
+ * role needs a new sign-in); a demotion ends neither, and applies at once.
+ */
 static void test_promotion_ends_sessions(void **state)
 {
     (void)state;
+    struct auth_token_keys keys;
+    assert_int_equal(auth_token_keys_init(&keys, &S.ring, "https://members.test"), ERR_OK);
     struct person owner, ed;
     new_tenant(&owner);
     join(&owner, AUTHZ_ROLE_EDITOR, &ed);
     struct accounts_session s;
     assert_int_equal(accounts_session_lookup(S.acc, s_(ed.sid), &s), ERR_OK); /* cached */
+    /* tokens of the Editor, one of them refreshed already */
+    struct auth_token_pair tok, other, rot;
+    grant_tokens(&keys, &ed, &tok);
+    grant_tokens(&keys, &ed, &other);
+    S.now += 1;
+    assert_int_equal(
+        auth_token_refresh(S.main_app, &keys, s_(other.refresh), S.now, &TOKEN_CLIENT, &rot),
+        ERR_OK);
+    struct auth_token_principal pr;
+    assert_int_equal(auth_token_verify(S.main_app, &keys, s_(tok.access), S.now, &pr), ERR_OK);
+    assert_int_equal(pr.role, AUTHZ_ROLE_EDITOR);
+
     assert_int_equal(set_role(&owner, &ed, AUTHZ_ROLE_ADMIN), ERR_OK);
     assert_int_equal(accounts_session_lookup(S.acc, s_(ed.sid), &s), ERR_UNAUTHENTICATED);
+    /* the tokens would read the new role on their next call: they are ended instead */
+    struct auth_token_pair q;
+    assert_int_equal(auth_token_verify(S.main_app, &keys, s_(tok.access), S.now, &pr),
+                     ERR_UNAUTHENTICATED);
+    assert_int_equal(auth_token_verify(S.main_app, &keys, s_(rot.access), S.now, &pr),
+                     ERR_UNAUTHENTICATED);
+    assert_int_equal(
+        auth_token_refresh(S.main_app, &keys, s_(tok.refresh), S.now, &TOKEN_CLIENT, &q),
+        ERR_UNAUTHENTICATED);
+    assert_int_equal(
+        auth_token_refresh(S.main_app, &keys, s_(rot.refresh), S.now, &TOKEN_CLIENT, &q),
+        ERR_UNAUTHENTICATED);
+    assert_int_equal(query_int(&ed.user.tenant,
+                               "SELECT count(*) FROM token_families WHERE tenant_id = $1 AND "
+                               "user_id = $2 AND revoked_reason = 'role_raised'",
+                               ed.user.user_id),
+                     2);
+    assert_int_equal(query_int(&owner.user.tenant,
+                               "SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND "
+                               "action = 'member.role_changed' AND target = 'user:' || $2 AND "
+                               "details LIKE '%\"families_revoked\":2%'",
+                               ed.user.user_id),
+                     1);
+    /* a new sign-in gets the new role: a session, and tokens granted after the change */
     char sid[ACCOUNTS_SECRET_LEN + 1];
     assert_int_equal(accounts_signin(S.acc, s_(ed.email), s_(PASSWORD), &CLIENT, sid, &s), ERR_OK);
     assert_string_equal(s.role, "admin");
+    S.now += 1;
+    grant_tokens(&keys, &ed, &tok);
+    assert_int_equal(auth_token_verify(S.main_app, &keys, s_(tok.access), S.now, &pr), ERR_OK);
+    assert_int_equal(pr.role, AUTHZ_ROLE_ADMIN);
     /* setting the same role again changes nothing and ends nothing */
     assert_int_equal(set_role(&owner, &ed, AUTHZ_ROLE_ADMIN), ERR_OK);
     assert_int_equal(accounts_session_lookup(S.acc, s_(sid), &s), ERR_OK);
+    assert_int_equal(auth_token_verify(S.main_app, &keys, s_(tok.access), S.now, &pr), ERR_OK);
+    /* lowering ends nothing either: the lower role applies to the next call */
+    assert_int_equal(set_role(&owner, &ed, AUTHZ_ROLE_MEMBER), ERR_OK);
+    assert_int_equal(accounts_session_lookup(S.acc, s_(sid), &s), ERR_OK);
+    assert_string_equal(s.role, "member");
+    assert_int_equal(auth_token_verify(S.main_app, &keys, s_(tok.access), S.now, &pr), ERR_OK);
+    assert_int_equal(pr.role, AUTHZ_ROLE_MEMBER);
+    auth_token_pair_wipe(&tok);
+    auth_token_pair_wipe(&other);
+    auth_token_pair_wipe(&rot);
+    S.now += 1;
+}
+
+/*
+ * A key acting for its creator is not its creator: a members:write key of a
+ * Super Admin (acting at most as an Admin) can neither remove nor demote
+ * that Super Admin, even with another Super Admin present; both refusals are
+ * audited as the key's. The creator in person still may.
+ */
+static void test_key_actor_is_not_self(void **state)
+{
+    (void)state;
+    struct person owner, second;
+    new_tenant(&owner);
+    join(&owner, AUTHZ_ROLE_SUPER_ADMIN, &second);
+    char key_id[37];
+    testdb_random_uuid(key_id);
+    struct accounts_actor by_key = actor(&owner);
+    by_key.role = AUTHZ_ROLE_ADMIN; /* what the HTTP layer hands a key (accounts.h) */
+    by_key.key_id = key_id;
+    const char *reason = NULL;
+    assert_int_equal(
+        accounts_member_remove(S.acc, &by_key, s_(owner.user.user_id), &CLIENT, &reason),
+        ERR_FORBIDDEN);
+    assert_string_equal(reason, "the member's role is above yours");
+    assert_int_equal(stored_role(&owner), AUTHZ_ROLE_SUPER_ADMIN);
+    assert_int_equal(accounts_member_set_role(S.acc, &by_key, s_(owner.user.user_id),
+                                              AUTHZ_ROLE_ADMIN, &CLIENT, &reason),
+                     ERR_FORBIDDEN);
+    assert_string_equal(reason, "the member's role is above yours");
+    assert_int_equal(stored_role(&owner), AUTHZ_ROLE_SUPER_ADMIN);
+    static const char *const denied[] = {"member.removed", "member.role_changed"};
+    for (size_t i = 0; i < 2; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = '%s' AND "
+                 "outcome = 'denied' AND actor_type = 'api_key' AND actor_id = $2",
+                 denied[i]);
+        assert_int_equal(query_int(&owner.user.tenant, sql, key_id), 1);
+    }
+    /* the same key still manages members below an Admin, its creator's Admin included */
+    struct person adm;
+    join(&owner, AUTHZ_ROLE_ADMIN, &adm);
+    struct accounts_actor adm_key = actor(&adm);
+    adm_key.key_id = key_id;
+    assert_int_equal(accounts_member_set_role(S.acc, &adm_key, s_(adm.user.user_id),
+                                              AUTHZ_ROLE_EDITOR, &CLIENT, &reason),
+                     ERR_OK); /* not "you cannot change your own role": the key is not adm */
+    assert_int_equal(stored_role(&adm), AUTHZ_ROLE_EDITOR);
+    /* in person, a Super Admin may still step down and leave */
+    assert_int_equal(set_role(&owner, &owner, AUTHZ_ROLE_ADMIN), ERR_OK);
+    owner.role = AUTHZ_ROLE_ADMIN;
+    assert_int_equal(remove_member(&owner, &owner), ERR_OK);
+    assert_int_equal(stored_role(&owner), AUTHZ_ROLE_NONE);
+}
+
+static size_t open_invitations_by(const struct person *by)
+{
+    struct accounts_invitation list[ACCOUNTS_MAX_OPEN_INVITATIONS];
+    size_t n = 0, mine = 0;
+    assert_int_equal(accounts_invitations_list(S.acc, &by->user.tenant, list, &n), ERR_OK);
+    for (size_t i = 0; i < n; i++)
+        mine += strcmp(list[i].invited_by, by->user.user_id) == 0;
+    return mine;
+}
+
+/*
+ * Invitations do not outlive their inviter's power: a removed member's open
+ * invitations are revoked, a demoted member's above the new role too, in the
+ * same transaction, each audited with its reason.
+ */
+static void test_invitations_end_with_inviter(void **state)
+{
+    (void)state;
+    struct person owner, adm, ed;
+    new_tenant(&owner);
+    join(&owner, AUTHZ_ROLE_ADMIN, &adm);
+    join(&owner, AUTHZ_ROLE_ADMIN, &ed);
+    char email[96];
+    char tokens[3][ACCOUNTS_SECRET_LEN + 1];
+    static const enum authz_role offered[] = {AUTHZ_ROLE_ADMIN, AUTHZ_ROLE_EDITOR,
+                                              AUTHZ_ROLE_MEMBER};
+    for (size_t i = 0; i < 3; i++) {
+        new_email(email, sizeof email);
+        invite(&adm, email, offered[i]);
+        memcpy(tokens[i], MAIL.token, sizeof tokens[i]);
+    }
+    new_email(email, sizeof email);
+    invite(&ed, email, AUTHZ_ROLE_ADMIN);
+    char ed_token[ACCOUNTS_SECRET_LEN + 1];
+    memcpy(ed_token, MAIL.token, sizeof ed_token);
+    new_email(email, sizeof email);
+    invite(&owner, email, AUTHZ_ROLE_SUPER_ADMIN); /* someone else's: never touched */
+    char owner_token[ACCOUNTS_SECRET_LEN + 1];
+    memcpy(owner_token, MAIL.token, sizeof owner_token);
+    assert_int_equal(open_invitations_by(&adm), 3);
+
+    /* demoted to Editor: the Admin invitation goes, Editor and Member stay */
+    assert_int_equal(set_role(&owner, &adm, AUTHZ_ROLE_EDITOR), ERR_OK);
+    struct accounts_invitation_info info;
+    assert_int_equal(accounts_invitation_peek(S.acc, s_(tokens[0]), &info), ERR_NOT_FOUND);
+    assert_int_equal(accounts_invitation_peek(S.acc, s_(tokens[1]), &info), ERR_OK);
+    assert_int_equal(accounts_invitation_peek(S.acc, s_(tokens[2]), &info), ERR_OK);
+    assert_int_equal(open_invitations_by(&adm), 2);
+    assert_int_equal(query_int(&owner.user.tenant,
+                               "SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND "
+                               "action = 'member.invitation_revoked' AND outcome = 'success' AND "
+                               "details LIKE '%\"reason\":\"inviter_demoted\"%' AND "
+                               "actor_id = $2",
+                               owner.user.user_id),
+                     1);
+    /* a raise revokes nothing */
+    assert_int_equal(set_role(&owner, &adm, AUTHZ_ROLE_ADMIN), ERR_OK);
+    assert_int_equal(open_invitations_by(&adm), 2);
+
+    /* removed: every open invitation they sent goes, nobody else's */
+    assert_int_equal(remove_member(&owner, &adm), ERR_OK);
+    for (size_t i = 1; i < 3; i++)
+        assert_int_equal(accounts_invitation_peek(S.acc, s_(tokens[i]), &info), ERR_NOT_FOUND);
+    assert_int_equal(open_invitations_by(&adm), 0);
+    char sid[ACCOUNTS_SECRET_LEN + 1];
+    struct accounts_session s;
+    assert_int_equal(
+        accounts_invitation_accept(S.acc, s_(tokens[2]), s_(PASSWORD), &CLIENT, sid, &s, NULL),
+        ERR_NOT_FOUND);
+    assert_int_equal(query_int(&owner.user.tenant,
+                               "SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND "
+                               "action = 'member.invitation_revoked' AND outcome = 'success' AND "
+                               "details LIKE '%\"reason\":\"inviter_removed\"%' AND "
+                               "actor_id = $2",
+                               owner.user.user_id),
+                     2);
+    assert_int_equal(accounts_invitation_peek(S.acc, s_(ed_token), &info), ERR_OK);
+    assert_int_equal(accounts_invitation_peek(S.acc, s_(owner_token), &info), ERR_OK);
+
+    /* one who leaves takes their invitations along too */
+    assert_int_equal(remove_member(&ed, &ed), ERR_OK);
+    assert_int_equal(accounts_invitation_peek(S.acc, s_(ed_token), &info), ERR_NOT_FOUND);
+    assert_int_equal(accounts_invitation_peek(S.acc, s_(owner_token), &info), ERR_OK);
 }
 
 /* ---- tenants ------------------------------------------------------------------------- */
@@ -1099,6 +1307,8 @@ int main(void)
         cmocka_unit_test(test_actor_checks),
         cmocka_unit_test(test_removal_cuts_sessions_and_keys),
         cmocka_unit_test(test_promotion_ends_sessions),
+        cmocka_unit_test(test_key_actor_is_not_self),
+        cmocka_unit_test(test_invitations_end_with_inviter),
         cmocka_unit_test(test_other_tenants_ids),
         cmocka_unit_test(test_input_limits),
         cmocka_unit_test(test_open_invitations_limit),
