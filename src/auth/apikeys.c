@@ -27,6 +27,7 @@ _Static_assert(AUTH_KEY_RANDOM_LEN == TOKEN_TEXT_LEN, "the random part is a toke
 _Static_assert(AUTH_KEY_TEXT_LEN == 84, "shk_ + uuid + . + 43");
 _Static_assert(AUTH_KEY_PREFIX_LEN == sizeof AUTH_KEY_TEXT_PREFIX - 1 + 8, "prefix size");
 _Static_assert(AUTH_MAX_KEY_TEXT >= AUTH_KEY_TEXT_LEN, "a key fits the limit");
+_Static_assert(AUTH_KEY_HASH_LEN == HASH_HEX, "a key's hash is the shared secret-text hash");
 
 /* ---- input ------------------------------------------------------------------------------- */
 
@@ -64,6 +65,11 @@ static enum err name_check(struct str name, const char **reason)
 bool auth_key_text_is_key(struct str text)
 {
     return text.ptr && str_starts_with(text, STR_LIT(AUTH_KEY_TEXT_PREFIX));
+}
+
+bool auth_key_text_parse(struct str text, struct tenant_ctx *t, char hash[AUTH_KEY_HASH_LEN + 1])
+{
+    return auth_secret_text_parse(text, AUTH_KEY_TEXT_PREFIX, t, hash);
 }
 
 /* A fresh key for t: its text, prefix and the hash to store. */
@@ -502,7 +508,7 @@ enum err auth_key_authenticate(struct storage *db, struct str text, int64_t now,
         return ERR_LIMIT;
     struct tenant_ctx t;
     char h[HASH_HEX + 1];
-    if (!auth_secret_text_parse(text, AUTH_KEY_TEXT_PREFIX, &t, h))
+    if (!auth_key_text_parse(text, &t, h))
         return ERR_UNAUTHENTICATED;
     struct tx *tx = NULL;
     enum err e = storage_begin(db, &t, TX_READ, &tx);

@@ -231,6 +231,16 @@ struct auth_key_principal {
 /* True when text looks like an API key at all (starts with "shk_"): route a Bearer here. */
 bool auth_key_text_is_key(struct str text);
 
+#define AUTH_KEY_HASH_LEN 64 /* the stored hash of a key text: lower-case hex SHA-256 */
+
+/*
+ * The parser auth_key_authenticate uses (exposed for fuzzing): a key text of
+ * the exact shape above -> the tenant it names and the hex SHA-256 of the
+ * whole text. False for anything else (the nil tenant included); nothing is
+ * written then.
+ */
+bool auth_key_text_parse(struct str text, struct tenant_ctx *t, char hash[AUTH_KEY_HASH_LEN + 1]);
+
 /*
  * Finds the live key whose text is `text` at time now, with its creator's
  * current role, in one read transaction of the tenant the text names, and

@@ -247,6 +247,7 @@ static size_t key_cache_next; /* the slot the next miss fills */
 /* The public verification key of master key k, from the cache or derived (and cached). */
 static enum err jwt_public_key(const struct master_key *k, unsigned char pub[SIGN_PUBLIC_LEN])
 {
+    /* a hash of the master key: not the key, but wiped like anything derived from it */
     unsigned char fp[SHA256_LEN];
     sha256(k->bytes, MASTER_KEY_LEN, fp);
     bool hit = false;
@@ -258,13 +259,14 @@ static enum err jwt_public_key(const struct master_key *k, unsigned char pub[SIG
         }
     }
     pthread_mutex_unlock(&key_cache_mu);
+    enum err e = ERR_OK;
     if (hit)
-        return ERR_OK;
+        goto done;
 
     struct sign_key sk;
-    enum err e = jwt_key(k, &sk); /* outside the lock: other threads keep verifying */
+    e = jwt_key(k, &sk); /* outside the lock: other threads keep verifying */
     if (e)
-        return e;
+        goto done;
     memcpy(pub, sk.pub, SIGN_PUBLIC_LEN);
     sign_key_wipe(&sk);
     pthread_mutex_lock(&key_cache_mu);
@@ -279,7 +281,9 @@ static enum err jwt_public_key(const struct master_key *k, unsigned char pub[SIG
         memcpy(slot->pub, pub, SIGN_PUBLIC_LEN);
     }
     pthread_mutex_unlock(&key_cache_mu);
-    return ERR_OK;
+done:
+    crypto_wipe(fp, sizeof fp);
+    return e;
 }
 
 /* ---- signing ---------------------------------------------------------------------- */
