@@ -494,7 +494,7 @@ static enum err user_fill(struct tx *tx, const char *user_id, struct accounts_se
     struct stmt *st = NULL;
     bool row = false;
     enum err e = tx_query(tx,
-                          "SELECT role, email_verified_at FROM users "
+                          "SELECT role, email_verified_at, tokens_valid_after FROM users "
                           "WHERE tenant_id = $1 AND id = $2",
                           STORAGE_ARGS(STORAGE_CSTR(user_id)), &st, &row);
     if (!e && !row)
@@ -502,6 +502,7 @@ static enum err user_fill(struct tx *tx, const char *user_id, struct accounts_se
     if (!e) {
         acc_col_copy(st, 0, s->role, sizeof s->role);
         s->email_verified = !stmt_col_is_null(st, 1);
+        s->tokens_valid_after = stmt_col_is_null(st, 2) ? 0 : stmt_col_int(st, 2);
     }
     stmt_finish(st);
     return e;
@@ -866,32 +867,39 @@ static enum err signin_failed(struct accounts *a, const struct accounts_user_ref
 }
 
 /*
- * A successful check: clear the counter, maybe store a new hash, and open a
- * session unless session_id is NULL (accounts_authenticate_password: the
- * caller issues tokens instead). out gets the user, its role and
- * verification.
+ * A successful check of the password hash `verified`: clear the counter,
+ * maybe store a new hash, and open a session unless session_id is NULL
+ * (accounts_authenticate_password: the caller issues tokens instead). out
+ * gets the user, its role, verification and tokens_valid_after.
+ * ERR_UNAUTHENTICATED when the stored hash is no longer `verified`: a
+ * password reset committed between reading the hash and here, so the old
+ * password must not open a session or tokens after the reset ended them.
  */
 static enum err signin_succeeded(struct accounts *a, const struct accounts_user_ref *u,
-                                 const char *new_hash, const struct accounts_client *c,
-                                 char *session_id, struct accounts_session *out)
+                                 const char *verified, const char *new_hash,
+                                 const struct accounts_client *c, char *session_id,
+                                 struct accounts_session *out)
 {
     struct tx *tx = NULL;
     enum err e = storage_begin(a->db, &u->tenant, TX_WRITE, &tx);
     if (e)
         return e;
+    uint64_t changed = 0;
     if (new_hash)
         e = tx_exec_args(
             tx,
-            "UPDATE users SET failed_count = 0, locked_until = NULL, password_hash = $3, "
-            "password_key_id = $4 WHERE tenant_id = $1 AND id = $2",
-            STORAGE_ARGS(STORAGE_CSTR(u->user_id), STORAGE_CSTR(new_hash),
+            "UPDATE users SET failed_count = 0, locked_until = NULL, password_hash = $4, "
+            "password_key_id = $5 WHERE tenant_id = $1 AND id = $2 AND password_hash = $3",
+            STORAGE_ARGS(STORAGE_CSTR(u->user_id), STORAGE_CSTR(verified), STORAGE_CSTR(new_hash),
                          STORAGE_CSTR(keyring_current(a->ring)->id)),
-            NULL);
+            &changed);
     else
         e = tx_exec_args(tx,
                          "UPDATE users SET failed_count = 0, locked_until = NULL "
-                         "WHERE tenant_id = $1 AND id = $2",
-                         STORAGE_ARGS(STORAGE_CSTR(u->user_id)), NULL);
+                         "WHERE tenant_id = $1 AND id = $2 AND password_hash = $3",
+                         STORAGE_ARGS(STORAGE_CSTR(u->user_id), STORAGE_CSTR(verified)), &changed);
+    if (!e && changed != 1)
+        e = ERR_UNAUTHENTICATED;
     if (!e && session_id)
         e = acc_session_create(a, tx, u, c, session_id, out);
     else if (!e)
@@ -985,8 +993,8 @@ static enum err password_signin(struct accounts *a, struct str email, struct str
     e = password_verify(ctx, password, r.hash, &ok, &needs_rehash);
     if (ctx == &other)
         password_ctx_wipe(&other);
-    crypto_wipe(r.hash, sizeof r.hash);
     if (e || !ok) {
+        crypto_wipe(r.hash, sizeof r.hash);
         if (e)
             log_error("stored password hash unusable", LOG_STR("tenant", u.tenant.id), LOG_ERR(e));
         e = signin_failed(a, &u, "bad_password", true, c, now);
@@ -1001,7 +1009,8 @@ static enum err password_signin(struct accounts *a, struct str email, struct str
         log_warn("rehash failed; keeping the old hash", LOG_ERR(e));
         rehash = false;
     }
-    e = signin_succeeded(a, &u, rehash ? new_hash : NULL, c, session_id, out);
+    e = signin_succeeded(a, &u, r.hash, rehash ? new_hash : NULL, c, session_id, out);
+    crypto_wipe(r.hash, sizeof r.hash);
     crypto_wipe(new_hash, sizeof new_hash);
     return e;
 }

@@ -304,6 +304,11 @@ struct accounts_session {
     bool email_verified; /* A2: the console opens only when true */
     char id_hash[ACCOUNTS_HASH_HEX + 1];
     int64_t created_at, last_seen_at, expires_at, idle_expires_at;
+    /* users.tokens_valid_after (0 = none) as read in the transaction that
+     * recorded a password check (accounts_signin, accounts_authenticate_password):
+     * what auth_token_issue_user compares, so that a revocation after the
+     * check refuses the grant (auth/tokens.h, "Ending tokens") */
+    int64_t tokens_valid_after;
 };
 
 /*

@@ -159,7 +159,7 @@ static enum err grant_password(struct http_request *req, int64_t now, struct aut
     struct auth_client c;
     api_auth_client_of(req, &c);
     e = auth_token_issue_user(req->app->storage, &req->app->tokens, &s.user.tenant, s.user.user_id,
-                              now, &c, pair);
+                              now, s.tokens_valid_after, &c, pair);
     if (e == ERR_UNAUTHENTICATED)
         return invalid_grant(req);
     return e ? http_fail(req, e, "token issue: %s", err_name(e)) : ERR_OK;

@@ -92,14 +92,15 @@ struct family {
 
 /*
  * True when a family begun at created_at is void because of valid_after
- * (users.tokens_valid_after, has = not NULL): begun in the second of the
- * sign-out everywhere / password reset / promotion or before it. Whole
- * seconds cannot order two events of one second, so that second counts
- * against the family (tokens.h, "Ending tokens").
+ * (users.tokens_valid_after, has = not NULL): begun before the second of the
+ * sign-out everywhere / password reset / promotion. A family of that very
+ * second was either revoked by it (committed before) or made after it
+ * (issue_in saw the revocation the grant's check did); see tokens.h,
+ * "Ending tokens".
  */
 static bool before_valid_after(int64_t created_at, bool has, int64_t valid_after)
 {
-    return has && created_at <= valid_after;
+    return has && created_at < valid_after;
 }
 
 /*
@@ -355,6 +356,7 @@ struct grant {
     const struct tenant_ctx *tenant;
     const char *user_id;
     const struct auth_key_principal *key; /* NULL for a password grant */
+    int64_t seen_valid_after; /* the password check's; AUTH_VALID_AFTER_UNCHECKED for keys */
 };
 
 /* Everything a grant does inside its write transaction. */
@@ -366,9 +368,15 @@ static enum err issue_in(struct tx *tx, const struct auth_token_keys *k, const s
     memcpy(f.user_id, g->user_id, AUTH_USER_ID_LEN + 1);
     struct stmt *st = NULL;
     bool row = false;
+    /* FOR SHARE (PostgreSQL): a revocation updates this row first, so either
+     * it committed before this read (and is seen) or it waits for this
+     * transaction and then revokes the family made here */
     enum err e = tx_query(tx,
-                          "SELECT role, email_verified_at, tokens_valid_after FROM users"
-                          " WHERE tenant_id = $1 AND id = $2",
+                          storage_tx_backend(tx) == STORAGE_POSTGRES
+                              ? "SELECT role, email_verified_at, tokens_valid_after FROM users"
+                                " WHERE tenant_id = $1 AND id = $2 FOR SHARE"
+                              : "SELECT role, email_verified_at, tokens_valid_after FROM users"
+                                " WHERE tenant_id = $1 AND id = $2",
                           STORAGE_ARGS(STORAGE_CSTR(f.user_id)), &st, &row);
     if (e)
         return e;
@@ -382,10 +390,12 @@ static enum err issue_in(struct tx *tx, const struct auth_token_keys *k, const s
     stmt_finish(st);
     if (!row || !verified || f.role == AUTHZ_ROLE_NONE)
         return ERR_UNAUTHENTICATED; /* no tokens for an unverified address (A2) */
-    /* now is the grant's start, taken before its credential was checked: a
-     * sign out everywhere, password reset or promotion in that second or later
-     * may have come after the check, and the family would be void
-     * (family_load), so none is made */
+    /* a sign out everywhere, password reset or promotion since the password
+     * check (which read valid_after in its own transaction) ends this grant;
+     * now is the grant's start, so one during the check does too */
+    if (g->seen_valid_after != AUTH_VALID_AFTER_UNCHECKED &&
+        (has_valid_after ? f.valid_after : 0) != g->seen_valid_after)
+        return ERR_UNAUTHENTICATED;
     f.created_at = now;
     if (before_valid_after(f.created_at, has_valid_after, f.valid_after))
         return ERR_UNAUTHENTICATED;
@@ -471,9 +481,15 @@ static enum err issue(struct storage *db, const struct auth_token_keys *k, const
 
 enum err auth_token_issue_user(struct storage *db, const struct auth_token_keys *k,
                                const struct tenant_ctx *t, const char *user_id, int64_t now,
-                               const struct auth_client *c, struct auth_token_pair *out)
+                               int64_t seen_valid_after, const struct auth_client *c,
+                               struct auth_token_pair *out)
 {
-    const struct grant g = {.tenant = t, .user_id = user_id, .key = NULL};
+    if (seen_valid_after < AUTH_VALID_AFTER_UNCHECKED) {
+        auth_token_pair_wipe(out);
+        return ERR_INVALID;
+    }
+    const struct grant g = {
+        .tenant = t, .user_id = user_id, .key = NULL, .seen_valid_after = seen_valid_after};
     return issue(db, k, &g, now, c, out);
 }
 
@@ -485,7 +501,10 @@ enum err auth_token_issue_key(struct storage *db, const struct auth_token_keys *
         auth_token_pair_wipe(out);
         return ERR_INVALID;
     }
-    const struct grant g = {.tenant = &key->tenant, .user_id = key->created_by, .key = key};
+    const struct grant g = {.tenant = &key->tenant,
+                            .user_id = key->created_by,
+                            .key = key,
+                            .seen_valid_after = AUTH_VALID_AFTER_UNCHECKED};
     return issue(db, k, &g, now, c, out);
 }
 

@@ -20,7 +20,7 @@
  *   - iat >= users.tokens_valid_after (sign out everywhere, password reset,
  *     promotion);
  *   - the family (sid) is the user's, not revoked, not past its end, and
- *     begun after users.tokens_valid_after (see "Ending tokens");
+ *     not begun before users.tokens_valid_after (see "Ending tokens");
  *   - the jti is not on the deny-list (signed out);
  *   - a family made from an API key: the key is still live (not revoked,
  *     not expired) and still the user's.
@@ -93,23 +93,18 @@
  *    = now and every live family of the user revoked. Times are seconds, so
  *    an access token issued in the same second before the change passes the
  *    iat check; its family was revoked by the same transaction.
- *  - A grant racing one of those: the password grant checks the password in
- *    one transaction (accounts) and makes the family in another, so a reset
- *    can commit in between, and on PostgreSQL its revocation cannot see a
- *    family not yet committed. Hence a grant passes the time it STARTED
- *    (before the credential check) as now, and a family is void when it
- *    began at or before users.tokens_valid_after: the grant is refused
- *    (ERR_UNAUTHENTICATED) when tokens_valid_after >= its start, and
- *    family_load (every refresh and verification) refuses a family whose
- *    created_at <= tokens_valid_after. ">=", not ">": with whole seconds a
- *    revocation in the grant's own second cannot be ordered after or before
- *    the credential check, so it counts as after — the price is that a grant
- *    started in the very second of a sign out everywhere, reset or promotion
- *    of its user is refused and must be retried a second later. What stays
- *    open: a revocation whose now was read in an earlier second than the
- *    grant's start but which committed only after the grant's password read
- *    (a revoking transaction straddling a second boundary); closing that
- *    needs the password check and the family in one transaction.
+ *  - A grant racing one of those, exactly, without comparing seconds: the
+ *    password check (accounts) records its success only while the stored
+ *    hash is still the one it verified (a reset in between fails the grant)
+ *    and reads users.tokens_valid_after in that transaction; the family is
+ *    made in another transaction, which refuses when tokens_valid_after has
+ *    changed since (a revocation in between), reading the users row FOR
+ *    SHARE on PostgreSQL, so a revocation either commits before that read or
+ *    waits and then revokes the new family. A family is also void when it
+ *    began (the grant's start, before the check) before tokens_valid_after
+ *    (created_at < valid_after, checked by family_load on every refresh and
+ *    verification). So a grant right after a sign out everywhere, in the
+ *    same second, works.
  *  - Member removal deletes the users row: see above.
  *  - API key revocation or expiry ends every family made from the key.
  *
@@ -215,17 +210,20 @@ void auth_token_pair_wipe(struct auth_token_pair *p);
  * audits token.issued (grant password) in the same write transaction. now
  * must be the time the grant STARTED, read before the password was checked
  * (see "Ending tokens"); it is also the tokens' iat and the family's
- * created_at. ERR_UNAUTHENTICATED when the user does not exist, has no known
- * role or an unverified address (no tokens for an unverified user), or when
- * users.tokens_valid_after >= now (revoked in or after the grant's start
- * second); ERR_INVALID for a malformed t, user_id, k or now; ERR_LIMIT for
+ * created_at. seen_valid_after is the accounts_session.tokens_valid_after
+ * the password check returned (AUTH_VALID_AFTER_UNCHECKED: none, for tests
+ * of other things). ERR_UNAUTHENTICATED when the user does not exist, has no
+ * known role or an unverified address (no tokens for an unverified user),
+ * when users.tokens_valid_after is no longer seen_valid_after (revoked since
+ * the check) or is after now; ERR_INVALID for a malformed t, user_id, k or now; ERR_LIMIT for
  * client fields past their limits; ERR_CRYPTO when signing fails; storage
  * errors. *out is wiped unless ERR_OK.
  */
+#define AUTH_VALID_AFTER_UNCHECKED INT64_C(-1) /* seen_valid_after: compare nothing */
 MUST_CHECK enum err auth_token_issue_user(struct storage *db, const struct auth_token_keys *k,
                                           const struct tenant_ctx *t, const char *user_id,
-                                          int64_t now, const struct auth_client *c,
-                                          struct auth_token_pair *out);
+                                          int64_t now, int64_t seen_valid_after,
+                                          const struct auth_client *c, struct auth_token_pair *out);
 
 /*
  * The same for an API key just authenticated (auth_key_authenticate): the
@@ -296,9 +294,9 @@ MUST_CHECK enum err auth_token_revoke(struct storage *db, const struct auth_toke
  * sets users.tokens_valid_after to now and revokes every live family of
  * user_id with reason (at most 32 bytes of [a-z_], e.g.
  * "signout_everywhere", "password_reset", "role_raised"); *families (may be
- * NULL) gets how many. Families of key grants included. From then on a grant
- * for the user that started in now's second or before is refused, and a
- * family begun then is void (see "Ending tokens"). The caller audits its own
+ * NULL) gets how many. Families of key grants included. From then on a
+ * grant whose password check came before is refused, and a family begun
+ * before now's second is void (see "Ending tokens"). The caller audits its own
  * event (with the count). ERR_INVALID for a malformed user_id or reason;
  * storage errors.
  */

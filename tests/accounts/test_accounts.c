@@ -795,12 +795,12 @@ static void test_password_check_for_tokens(void **state)
     assert_int_equal(auth_token_keys_init(&keys, &S.ring, "https://shiplog.test"), ERR_OK);
     const struct auth_client ac = {.ip = client_ip};
     struct auth_token_pair a, b;
-    assert_int_equal(
-        auth_token_issue_user(S.main_app, &keys, &r.user.tenant, r.user.user_id, S.now, &ac, &a),
-        ERR_OK);
-    assert_int_equal(
-        auth_token_issue_user(S.main_app, &keys, &r.user.tenant, r.user.user_id, S.now, &ac, &b),
-        ERR_OK);
+    assert_int_equal(auth_token_issue_user(S.main_app, &keys, &r.user.tenant, r.user.user_id, S.now,
+                                           AUTH_VALID_AFTER_UNCHECKED, &ac, &a),
+                     ERR_OK);
+    assert_int_equal(auth_token_issue_user(S.main_app, &keys, &r.user.tenant, r.user.user_id, S.now,
+                                           AUTH_VALID_AFTER_UNCHECKED, &ac, &b),
+                     ERR_OK);
     S.now += 1;
     uint64_t n = 0;
     assert_int_equal(accounts_signout_everywhere(S.acc, &r.user, &CLIENT, &n), ERR_OK);
@@ -820,9 +820,9 @@ static void test_password_check_for_tokens(void **state)
                                "%\"families_revoked\":2%"),
                      1);
     S.now += 1;
-    assert_int_equal(
-        auth_token_issue_user(S.main_app, &keys, &r.user.tenant, r.user.user_id, S.now, &ac, &a),
-        ERR_OK);
+    assert_int_equal(auth_token_issue_user(S.main_app, &keys, &r.user.tenant, r.user.user_id, S.now,
+                                           AUTH_VALID_AFTER_UNCHECKED, &ac, &a),
+                     ERR_OK);
     assert_int_equal(auth_token_verify(S.main_app, &keys, s_(a.access), S.now, &p), ERR_OK);
     char tok[ACCOUNTS_SECRET_LEN + 1];
     assert_int_equal(accounts_password_reset_request(S.acc, s_(email), &CLIENT, tok), ERR_OK);

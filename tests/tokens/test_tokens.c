@@ -166,7 +166,9 @@ static void set_role(const struct tenant_ctx *t, const char *user, const char *r
 static void issue_ok(const struct tenant_ctx *t, const char *user, int64_t now,
                      struct auth_token_pair *p)
 {
-    assert_int_equal(auth_token_issue_user(S.s, &S.keys, t, user, now, &client, p), ERR_OK);
+    assert_int_equal(
+        auth_token_issue_user(S.s, &S.keys, t, user, now, AUTH_VALID_AFTER_UNCHECKED, &client, p),
+        ERR_OK);
 }
 
 static void verify_ok(const char *access, int64_t now, struct auth_token_principal *p)
@@ -705,13 +707,13 @@ static void test_signout_everywhere(void **state)
             " WHERE tenant_id = $1 AND id = $2",
             1, fam, NULL);
     verify_refused(b.access, T0 + 12);
-    /* a grant that started in that second may have checked the password
-     * before the change: refused (tokens.h); one started after it works */
+    /* a grant whose password check saw the change, in that very second, works
+     * (signing in again at once after signing out everywhere) */
     struct auth_token_pair c;
-    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, T0 + 10, &client, &c),
-                     ERR_UNAUTHENTICATED);
-    issue_ok(&t, user, T0 + 11, &c);
-    verify_ok(c.access, T0 + 12, &pr);
+    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, T0 + 10, T0 + 10, &client, &c),
+                     ERR_OK);
+    verify_ok(c.access, T0 + 10, &pr);
+    refresh_ok(c.refresh, T0 + 11, &b);
     /* malformed arguments change nothing */
     struct tx *tx = NULL;
     assert_int_equal(storage_begin(S.s, &t, TX_WRITE, &tx), ERR_OK);
@@ -753,60 +755,62 @@ static void test_grant_races_revocation(void **state)
     new_user(&t, "editor", true, user);
     struct auth_token_pair p;
     static const struct auth_token_pair zero;
+    struct auth_token_principal pr;
 
-    /* the grant starts at T0 + 10 (password checked), then a reset at T0 + 10 and at
-     * T0 + 11 commits, then the grant's issue runs: no family either time */
-    int64_t start = T0 + 10;
-    for (int64_t reset = start; reset <= start + 1; reset++) {
-        revoke_user(&t, user, reset, NULL);
+    /* the password check saw no revocation (0); a sign out everywhere, reset or
+     * promotion commits before the family is made, in the grant's own second or
+     * a later one: no family either time */
+    int64_t start = T0 + 10, seen = 0;
+    for (int64_t at = start; at <= start + 1; at++) {
+        revoke_user(&t, user, at, NULL);
         memset(&p, 0x5a, sizeof p);
-        assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, start, &client, &p),
+        assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, start, seen, &client, &p),
                          ERR_UNAUTHENTICATED);
         assert_memory_equal(&p, &zero, sizeof p);
+        seen = at; /* what the next check would have read */
     }
     assert_int_equal(
         query_int(&t, "SELECT count(*) FROM token_families WHERE tenant_id = $1", NULL), 0);
-    /* a key's grant alike */
+    /* a check that saw the revocation (start + 1) may grant in that same second */
+    assert_int_equal(
+        auth_token_issue_user(S.s, &S.keys, &t, user, start + 1, start + 1, &client, &p), ERR_OK);
+    verify_ok(p.access, start + 1, &pr);
+    auth_token_pair_wipe(&p);
+    /* but a grant that started before the revocation's second is void whatever it saw */
+    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, start, start + 1, &client, &p),
+                     ERR_UNAUTHENTICATED);
+    /* a key's grant: it checks no password, only that it began in or after that second */
     struct auth_key_created k;
     struct auth_key_principal kp;
     struct auth_actor who = {.user_id = user, .role = AUTHZ_ROLE_EDITOR, .key = NULL};
     assert_int_equal(auth_key_create(S.s, &t, &who, STR_LIT("ci"), AUTH_SCOPE_CONTENT_READ, 0, T0,
                                      &client, &k, NULL),
                      ERR_OK);
-    assert_int_equal(auth_key_authenticate(S.s, str_from_cstr(k.text), start + 1, &kp), ERR_OK);
-    assert_int_equal(auth_token_issue_key(S.s, &S.keys, &kp, start + 1, &client, &p),
+    assert_int_equal(auth_key_authenticate(S.s, str_from_cstr(k.text), start, &kp), ERR_OK);
+    assert_int_equal(auth_token_issue_key(S.s, &S.keys, &kp, start, &client, &p),
                      ERR_UNAUTHENTICATED);
-    /* a grant that started after the last revocation works */
-    issue_ok(&t, user, start + 2, &p);
+    assert_int_equal(auth_token_issue_key(S.s, &S.keys, &kp, start + 1, &client, &p), ERR_OK);
     auth_token_pair_wipe(&p);
 
-    /* the issue committed first, but the revocation could not see its family (PostgreSQL,
-     * read committed: a row not yet committed when the UPDATE ran): the family, begun at
-     * or before valid-after, is void for refreshing and for its access tokens */
-    struct auth_token_pair a, b, fresh;
+    /* a family that began before valid-after is void for refreshing and for its
+     * access tokens, even one it minted later; one of valid-after's own second
+     * is not (it was made after the revocation, or the revocation revoked it) */
+    struct auth_token_pair a, b, same;
     issue_ok(&t, user, T0 + 40, &a);
-    refresh_ok(a.refresh, T0 + 41, &b); /* even a token it minted after valid-after */
-    issue_ok(&t, user, T0 + 41, &fresh);
-    set_valid_after(&t, user, T0 + 40);
-    struct auth_token_principal pr;
+    refresh_ok(a.refresh, T0 + 41, &b);
+    issue_ok(&t, user, T0 + 41, &same);
+    set_valid_after(&t, user, T0 + 41);
     verify_refused(a.access, T0 + 42);
     verify_refused(b.access, T0 + 42); /* iat T0 + 41 passes the iat check: the family fails */
     refresh_refused(b.refresh, T0 + 42);
-    verify_ok(fresh.access, T0 + 42, &pr); /* begun a second after: untouched */
+    verify_ok(same.access, T0 + 42, &pr);
     struct auth_token_pair c;
-    refresh_ok(fresh.refresh, T0 + 42, &c);
-    /* a valid-after a second before the family's start leaves it alone */
-    issue_ok(&t, user, T0 + 50, &a);
-    set_valid_after(&t, user, T0 + 49);
-    verify_ok(a.access, T0 + 51, &pr);
-    refresh_ok(a.refresh, T0 + 51, &b);
-    set_valid_after(&t, user, T0 + 50);
-    verify_refused(b.access, T0 + 52);
+    refresh_ok(same.refresh, T0 + 42, &c);
     auth_key_created_wipe(&k);
     auth_token_pair_wipe(&a);
     auth_token_pair_wipe(&b);
     auth_token_pair_wipe(&c);
-    auth_token_pair_wipe(&fresh);
+    auth_token_pair_wipe(&same);
 }
 
 static void test_user_deleted(void **state)
@@ -832,7 +836,8 @@ static void test_user_deleted(void **state)
         query_int(&t, "SELECT count(*) FROM refresh_tokens WHERE tenant_id = $1", NULL), 0);
     /* nor can one be issued for the removed user */
     struct auth_token_pair b;
-    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, T0 + 3, &client, &b),
+    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, T0 + 3,
+                                           AUTH_VALID_AFTER_UNCHECKED, &client, &b),
                      ERR_UNAUTHENTICATED);
     auth_token_pair_wipe(&a);
 }
@@ -845,8 +850,9 @@ static void test_unverified_user(void **state)
     new_user(&t, "super_admin", false, user);
     struct auth_token_pair a;
     memset(&a, 0x5a, sizeof a);
-    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, T0, &client, &a),
-                     ERR_UNAUTHENTICATED);
+    assert_int_equal(
+        auth_token_issue_user(S.s, &S.keys, &t, user, T0, AUTH_VALID_AFTER_UNCHECKED, &client, &a),
+        ERR_UNAUTHENTICATED);
     static const struct auth_token_pair zero;
     assert_memory_equal(&a, &zero, sizeof a);
     assert_int_equal(
@@ -854,8 +860,9 @@ static void test_unverified_user(void **state)
     /* unknown user, and a user of another tenant */
     char ghost[AUTH_USER_ID_LEN + 1];
     testdb_random_uuid(ghost);
-    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, ghost, T0, &client, &a),
-                     ERR_UNAUTHENTICATED);
+    assert_int_equal(
+        auth_token_issue_user(S.s, &S.keys, &t, ghost, T0, AUTH_VALID_AFTER_UNCHECKED, &client, &a),
+        ERR_UNAUTHENTICATED);
     /* an address that becomes unverified (a reset in between, say) stops its tokens */
     char v[AUTH_USER_ID_LEN + 1];
     new_user(&t, "member", true, v);
@@ -1003,8 +1010,9 @@ static void test_tenant_isolation(void **state)
     refresh_refused(swapped, T0 + 1);
     /* A's user issued in B's context does not exist there */
     struct auth_token_pair x;
-    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &b, ua, T0, &client, &x),
-                     ERR_UNAUTHENTICATED);
+    assert_int_equal(
+        auth_token_issue_user(S.s, &S.keys, &b, ua, T0, AUTH_VALID_AFTER_UNCHECKED, &client, &x),
+        ERR_UNAUTHENTICATED);
     /* B's token cannot revoke A's family: the revocation is bound to B */
     struct auth_token_principal pra, prb;
     verify_ok(pa.access, T0 + 1, &pra);
@@ -1189,15 +1197,23 @@ static void test_input_limits(void **state)
     memset(ip, '1', sizeof ip);
     ip[AUTH_MAX_CLIENT_IP] = '\0';
     struct auth_client c = {.ip = ip};
-    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, T0, &c, &q), ERR_OK);
+    assert_int_equal(
+        auth_token_issue_user(S.s, &S.keys, &t, user, T0, AUTH_VALID_AFTER_UNCHECKED, &c, &q),
+        ERR_OK);
     ip[AUTH_MAX_CLIENT_IP] = '1';
     ip[AUTH_MAX_CLIENT_IP + 1] = '\0';
-    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, T0, &c, &q), ERR_LIMIT);
+    assert_int_equal(
+        auth_token_issue_user(S.s, &S.keys, &t, user, T0, AUTH_VALID_AFTER_UNCHECKED, &c, &q),
+        ERR_LIMIT);
     assert_int_equal(auth_token_refresh(S.s, &S.keys, str_from_cstr(p.refresh), T0, &c, &q),
                      ERR_LIMIT);
     /* malformed arguments */
-    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, "nope", T0, &client, &q), ERR_INVALID);
-    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, user, -1, &client, &q), ERR_INVALID);
+    assert_int_equal(auth_token_issue_user(S.s, &S.keys, &t, "nope", T0, AUTH_VALID_AFTER_UNCHECKED,
+                                           &client, &q),
+                     ERR_INVALID);
+    assert_int_equal(
+        auth_token_issue_user(S.s, &S.keys, &t, user, -1, AUTH_VALID_AFTER_UNCHECKED, &client, &q),
+        ERR_INVALID);
     assert_int_equal(auth_token_issue_key(S.s, &S.keys, NULL, T0, &client, &q), ERR_INVALID);
     assert_int_equal(auth_token_verify(S.s, &S.keys, str_from_cstr(p.access), T0, NULL),
                      ERR_INVALID);

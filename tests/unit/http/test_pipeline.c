@@ -708,7 +708,8 @@ static int bearer_group_setup(void **state)
     const struct auth_client c = {.ip = "192.0.2.10", .request_id = "req-pipeline"};
     int64_t now = (int64_t)time(NULL);
     struct auth_token_pair pair;
-    if (auth_token_issue_user(B.main, &B.keys, &sess.user.tenant, B.user_id, now, &c, &pair))
+    if (auth_token_issue_user(B.main, &B.keys, &sess.user.tenant, B.user_id, now,
+                              AUTH_VALID_AFTER_UNCHECKED, &c, &pair))
         return -1;
     snprintf(B.token, sizeof B.token, "Bearer %s", pair.access);
     auth_token_pair_wipe(&pair);
