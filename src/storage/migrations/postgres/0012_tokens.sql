@@ -10,7 +10,8 @@
 -- Every family goes with its user (ON DELETE CASCADE): a removed member's
 -- tokens fail because nothing is left to verify them against.
 -- expires_at is the family's absolute lifetime; revoked_reason says why it
--- ended ('signout', 'reuse', 'signout_everywhere', 'password_reset', 'limit').
+-- ended ('signout', 'reuse', 'signout_everywhere', 'password_reset',
+-- 'role_raised', 'limit').
 --
 -- refresh_tokens: the text ("shr_<tenant>.<random>") is shown once and never
 -- stored: hash is the lower-case hex SHA-256 of the whole text. used_at is

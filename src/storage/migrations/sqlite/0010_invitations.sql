@@ -5,9 +5,9 @@
 -- token ("<tenant id>.<random>") is never stored: token_hash is the
 -- lower-case hex SHA-256 of its random part, as for auth_tokens. email is
 -- the normalized address (accounts_email_normalize). invited_by is the id of
--- the inviting user as text, without a foreign key: the invitation stays
--- valid when its sender is removed (the tenant invited), and the audit trail
--- keeps who it was. An invitation is open while accepted_at and revoked_at
+-- the inviting user as text, without a foreign key: the row outlives its
+-- sender for the list and the audit trail, but removing the sender revokes
+-- their open invitations, and demoting them those above their new role. An invitation is open while accepted_at and revoked_at
 -- are NULL and expires_at is in the future; at most one row per address and
 -- tenant is not accepted or revoked (re-inviting revokes the old one first).
 -- Times are INTEGER Unix seconds from the caller.
