@@ -168,6 +168,9 @@ static const struct route routes[] = {
      .responses = {{.status = 204,
                     .description = "Signed out; the cookie expires",
                     .sets_cookie = true}}},
+    /* not rate limited: it reads nothing but the caller's own session, which
+     * the authentication stage has already looked up (like /health/ready, a
+     * probe clients may poll) */
     {.method = HTTP_GET,
      .pattern = "/api/v1/me",
      .handler = identity_me,
@@ -179,9 +182,6 @@ static const struct route routes[] = {
                     .description = "The signed-in user",
                     .media_type = HTTP_JSON_TYPE,
                     .schema = "Me"}}},
-    /* not rate limited: it reads nothing but the caller's own session, which
-     * the authentication stage has already looked up (like /health/ready, a
-     * probe clients may poll) */
     {.method = HTTP_GET,
      .pattern = "/api/v1/sessions",
      .handler = identity_sessions_list,
