@@ -48,6 +48,12 @@ void accounts_set_clock(struct accounts *a, int64_t (*now)(void *arg), void *arg
     a->now_arg = arg;
 }
 
+void accounts_set_matched_hook(struct accounts *a, void (*fn)(void *arg), void *arg)
+{
+    a->matched = fn;
+    a->matched_arg = arg;
+}
+
 void acc_col_copy(const struct stmt *st, int col, char *out, size_t cap)
 {
     struct str v = stmt_col_text(st, col);
@@ -1009,6 +1015,8 @@ static enum err password_signin(struct accounts *a, struct str email, struct str
         log_warn("rehash failed; keeping the old hash", LOG_ERR(e));
         rehash = false;
     }
+    if (a->matched)
+        a->matched(a->matched_arg); /* tests: where a concurrent reset can land */
     e = signin_succeeded(a, &u, r.hash, rehash ? new_hash : NULL, c, session_id, out);
     crypto_wipe(r.hash, sizeof r.hash);
     crypto_wipe(new_hash, sizeof new_hash);

@@ -229,6 +229,10 @@ void accounts_close(struct accounts *a); /* wipes the peppers; NULL is a no-op *
 /* Test hook: now() in Unix seconds replaces time(NULL). Set before sharing a. */
 void accounts_set_clock(struct accounts *a, int64_t (*now)(void *arg), void *arg);
 
+/* For tests: fn(arg) runs after a password matched and before the success
+ * is recorded, where a concurrent password reset can land (fn NULL: none). */
+void accounts_set_matched_hook(struct accounts *a, void (*fn)(void *arg), void *arg);
+
 /*
  * Test hook: the floor of the reset and magic-link requests, in ms, instead
  * of ACCOUNTS_REQUEST_FLOOR_MS (0 = none, so other tests stay fast). Set

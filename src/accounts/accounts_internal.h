@@ -20,6 +20,8 @@ struct accounts {
     unsigned request_floor_ms; /* see ACCOUNTS_REQUEST_FLOOR_MS */
     int64_t (*now)(void *arg);
     void *now_arg;
+    void (*matched)(void *arg); /* accounts_set_matched_hook; NULL = none */
+    void *matched_arg;
     struct acc_session_cache *cache; /* NULL = no cache (session_cache_ms 0) */
 };
 

@@ -196,6 +196,8 @@ static enum err signin(const char *email, const char *pw, char *sid, struct acco
 }
 
 /* One integer from a tenant-bound query (with $2 bound to arg when given). */
+static void exec_in(const struct tenant_ctx *t, const char *sql, const char *const *args, int n);
+
 static int64_t query_int(const struct tenant_ctx *t, const char *sql, const char *arg)
 {
     struct tx *tx = NULL;
@@ -738,6 +740,39 @@ static void test_password_reset(void **state)
  * out everywhere and a password reset end the user's token families in
  * their own transaction.
  */
+/* The hook: a password reset commits between the password check and its success. */
+static void reset_meanwhile(void *arg)
+{
+    const struct accounts_user_ref *u = arg;
+    const char *args[] = {u->user_id};
+    exec_in(
+        &u->tenant,
+        "UPDATE users SET password_hash = 'changed by a reset' WHERE tenant_id = $1 AND id = $2",
+        args, 1);
+}
+
+/* A sign-in whose password matched a hash that a reset replaced meanwhile opens
+ * nothing (the old password must not outlive the reset); the token grant shares
+ * this path (accounts_authenticate_password). */
+static void test_signin_racing_a_reset(void **state)
+{
+    (void)state;
+    next_ip();
+    char email[96], sid[ACCOUNTS_SECRET_LEN + 1];
+    struct accounts_signup_result r;
+    struct accounts_session s;
+    signup(email, sizeof email, true, &r);
+    accounts_set_matched_hook(S.acc, reset_meanwhile, &r.user);
+    assert_int_equal(accounts_signin(S.acc, s_(email), s_(PASSWORD), &CLIENT, sid, &s),
+                     ERR_UNAUTHENTICATED);
+    accounts_set_matched_hook(S.acc, NULL, NULL);
+    assert_int_equal(
+        query_int(&r.user.tenant,
+                  "SELECT count(*) FROM sessions WHERE tenant_id = $1 AND user_id = $2",
+                  r.user.user_id),
+        0);
+}
+
 static void test_password_check_for_tokens(void **state)
 {
     (void)state;
@@ -1973,6 +2008,7 @@ int main(void)
         cmocka_unit_test(test_sessions_manage),
         cmocka_unit_test(test_password_reset),
         cmocka_unit_test(test_password_check_for_tokens),
+        cmocka_unit_test(test_signin_racing_a_reset),
         cmocka_unit_test(test_magic_link),
         cmocka_unit_test(test_isolation),
         cmocka_unit_test(test_rehash_rotation),
