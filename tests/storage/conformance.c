@@ -904,6 +904,19 @@ static void sqlite_raw(sqlite3 *db, const char *sql)
     assert_int_equal(rc, SQLITE_OK);
 }
 
+/* INSERT INTO reuse_probe (tenant_id, <column 2>) VALUES (t, value), bound. */
+static void probe_insert(sqlite3 *db, const struct tenant_ctx *t, const char *value)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO reuse_probe VALUES (?1, ?2)", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
 /* Reads the one probe row of t: its column count and column 1 as text. */
 static size_t probe_row(const struct tenant_ctx *t, char *col1, size_t cap)
 {
@@ -932,12 +945,11 @@ static void test_sqlite_schema_change(void **state)
     struct tenant_ctx a;
     new_tenant_id(&a);
     sqlite3 *db = NULL;
-    char sql[256], v[32];
+    char v[32];
     assert_int_equal(sqlite3_open(S.path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
     sqlite_raw(db, "CREATE TABLE reuse_probe (tenant_id TEXT NOT NULL, a INTEGER) STRICT");
-    snprintf(sql, sizeof sql, "INSERT INTO reuse_probe VALUES ('%s', 1)", a.id);
-    sqlite_raw(db, sql);
+    probe_insert(db, &a, "1");
     for (int i = 0; i < 2; i++) {
         assert_int_equal(probe_row(&a, v, sizeof v), 2);
         assert_string_equal(v, "1");
@@ -948,8 +960,7 @@ static void test_sqlite_schema_change(void **state)
     assert_string_equal(v, "2");
     sqlite_raw(db, "DROP TABLE reuse_probe");
     sqlite_raw(db, "CREATE TABLE reuse_probe (tenant_id TEXT NOT NULL, z TEXT) STRICT");
-    snprintf(sql, sizeof sql, "INSERT INTO reuse_probe VALUES ('%s', 'new')", a.id);
-    sqlite_raw(db, sql);
+    probe_insert(db, &a, "new");
     assert_int_equal(probe_row(&a, v, sizeof v), 2);
     assert_string_equal(v, "new");
     sqlite_raw(db, "DROP TABLE reuse_probe");
