@@ -1,0 +1,239 @@
+/*
+ * normalize — a verified, redacted webhook delivery reduced to metadata rows
+ * (I5, I8).
+ *
+ * One function per provider turns the parsed body of one delivery into a
+ * struct ingest_batch: the repositories, commits, pull/merge requests,
+ * reviews and review comments, deployments and releases/tags it tells about.
+ * Nothing here touches storage: the functions are pure over the document, so
+ * they are unit-tested from fixture bodies and fuzzed; storing a batch is
+ * ingest/store.c's job.
+ *
+ * Partial knowledge. A delivery usually knows only part of an object (a review
+ * event knows the PR's number and title but not its commits count), and later
+ * deliveries fill in more. Every field therefore has an "unknown" value that
+ * storage must not write over what it already has:
+ *   strings   ptr == NULL            (an empty string with ptr != NULL is known-empty)
+ *   times     0                      (Unix seconds, UTC; providers' ISO 8601 parsed)
+ *   counts    INGEST_UNKNOWN (-1)
+ *   labels    labels_known == false
+ *   flags     tri-state enum ingest_tri
+ *
+ * Stable ids have the form "provider:kind:key" (INGEST_MAX_ID bytes at most),
+ * with provider one of github, gitlab, bitbucket, bitbucket-server,
+ * azure-devops, and key the provider's own immutable identifier, qualified by
+ * the repository where the provider's id is only unique per repository:
+ *   repo        github:repo:<repository id>
+ *   commit      github:commit:<repository id>:<sha>
+ *   pr          github:pr:<repository id>:<number>
+ *   review      github:review:<review id>      (comments: github:comment:<id>)
+ *   deployment  github:deployment:<id>
+ *   release     github:release:<id>            (tags: github:tag:<repository id>:<name>)
+ * Where a provider has no numeric id for a repository (Bitbucket Data Center:
+ * project key + slug; Azure DevOps: the repository GUID) the key is that
+ * identifier. The same object always gets the same id, whichever event told
+ * about it, so storage upserts by id.
+ *
+ * Memory: every pointer in a batch points into the parsed document or into
+ * the arena given; the batch lives as long as both.
+ *
+ * No source code survives normalization: file paths and line counts only,
+ * never contents, diffs or hunks; review comments keep who and when, never
+ * their text.
+ */
+#ifndef SHIPLOG_INGEST_NORMALIZE_H
+#define SHIPLOG_INGEST_NORMALIZE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/str.h"
+
+#define INGEST_UNKNOWN (-1)
+
+#define INGEST_MAX_ID           256  /* bytes of a stable id */
+#define INGEST_MAX_ROWS         2000 /* rows of one kind in one batch; more → ERR_LIMIT */
+#define INGEST_MAX_FILES        3000 /* file paths kept per commit; beyond, counted only */
+#define INGEST_MAX_LABELS       100  /* labels kept per pull request */
+#define INGEST_MAX_BOT_PATTERNS 64   /* configurable bot patterns per tenant */
+#define INGEST_MAX_BOT_PATTERN  128  /* bytes of one pattern */
+
+enum ingest_tri { INGEST_TRI_UNKNOWN = 0, INGEST_TRI_NO, INGEST_TRI_YES };
+
+/* Someone who did something: a commit author, a PR author, a reviewer. */
+struct ingest_person {
+    struct str login; /* provider account (login / username / uniqueName) */
+    struct str name;  /* display name */
+    struct str email; /* from commit metadata only; stored for identity mapping (M3) */
+    bool bot;         /* I8: provider says bot, or a known or configured bot pattern matched */
+};
+
+struct ingest_repo {
+    struct str id;             /* provider:repo:key */
+    struct str full_name;      /* owner/name, group/subgroup/name, PROJECT/slug, org/project/name */
+    struct str url;            /* web URL, userinfo never kept */
+    struct str default_branch; /* "main", without refs/heads/ */
+};
+
+struct ingest_file {
+    struct str path;
+    char change;       /* 'A' added, 'M' modified, 'D' deleted, 'R' renamed, '?' unknown */
+    int64_t additions; /* INGEST_UNKNOWN when the provider does not say */
+    int64_t deletions;
+};
+
+struct ingest_commit {
+    struct str id;      /* provider:commit:<repo key>:<sha> */
+    struct str repo_id; /* provider:repo:key */
+    struct str sha;     /* full hex */
+    struct str message; /* as redacted (tokens masked) */
+    struct ingest_person author;
+    struct ingest_person committer;
+    int64_t authored_at;
+    int64_t committed_at;
+    struct str branch; /* branch the push went to, without refs/heads/; NULL unknown */
+    const struct ingest_file *files;
+    size_t n_files;
+    int64_t files_changed; /* may exceed n_files when paths were capped */
+    int64_t additions;     /* INGEST_UNKNOWN when the provider does not say */
+    int64_t deletions;
+};
+
+struct ingest_pr {
+    struct str id; /* provider:pr:<repo key>:<number> */
+    struct str repo_id;
+    int64_t number;
+    struct str title;
+    struct str description;
+    struct str state; /* "open", "closed", "merged"; NULL unknown */
+    enum ingest_tri draft;
+    const struct str *labels;
+    size_t n_labels;
+    bool labels_known;
+    struct ingest_person author;
+    struct str source_branch;
+    struct str target_branch;
+    int64_t created_at;
+    int64_t ready_at;        /* opened as non-draft, or marked ready */
+    int64_t first_review_at; /* a non-author review or comment, when the event itself says */
+    int64_t approved_at;     /* first approval, when the event itself says */
+    int64_t merged_at;
+    int64_t closed_at; /* closed without merge, or merged */
+    int64_t updated_at;
+    struct str merge_commit_sha;
+    int64_t commits; /* counts: INGEST_UNKNOWN when not given */
+    int64_t additions;
+    int64_t deletions;
+    int64_t changed_files;
+};
+
+enum ingest_review_kind { INGEST_REVIEW, INGEST_REVIEW_COMMENT };
+
+struct ingest_review {
+    struct str id; /* provider:review:<id> or provider:comment:<id> */
+    struct str repo_id;
+    struct str pr_id; /* provider:pr:<repo key>:<number> */
+    enum ingest_review_kind kind;
+    /* reviews: "approved", "changes_requested", "commented", "dismissed",
+     * "unapproved"; comments: "commented" (or "deleted" when the provider says so) */
+    struct str state;
+    struct ingest_person reviewer;
+    int64_t submitted_at;
+};
+
+struct ingest_deployment {
+    struct str id; /* provider:deployment:<id> */
+    struct str repo_id;
+    struct str environment; /* as the provider names it ("production", "prod-eu", ...) */
+    /* "pending", "in_progress", "success", "failure", "error", "inactive", "canceled" */
+    struct str status;
+    struct str sha;
+    struct str ref;
+    int64_t created_at;
+    int64_t finished_at; /* when status became terminal, else 0 */
+};
+
+enum ingest_release_kind { INGEST_RELEASE, INGEST_TAG };
+
+struct ingest_release {
+    struct str id; /* provider:release:<id> or provider:tag:<repo key>:<name> */
+    struct str repo_id;
+    enum ingest_release_kind kind;
+    struct str tag;  /* tag name */
+    struct str name; /* release title */
+    struct str sha;  /* target commit, when given */
+    enum ingest_tri prerelease;
+    int64_t published_at; /* or tag pushed time */
+};
+
+/* Everything one delivery told. Arrays hold n_* elements (0 = none). */
+struct ingest_batch {
+    struct str event; /* normalized "provider event/action", e.g. "pull_request.closed" */
+    const struct ingest_repo *repos;
+    size_t n_repos;
+    const struct ingest_commit *commits;
+    size_t n_commits;
+    const struct ingest_pr *prs;
+    size_t n_prs;
+    const struct ingest_review *reviews;
+    size_t n_reviews;
+    const struct ingest_deployment *deployments;
+    size_t n_deployments;
+    const struct ingest_release *releases;
+    size_t n_releases;
+};
+
+/*
+ * Tenant settings that shape normalization. bot_patterns are shell-style
+ * globs (`*` and `?`, case-insensitive) matched against a person's login and
+ * name; the built-in list (dependabot, renovate, "*[bot]", provider-declared
+ * bots) always applies.
+ */
+struct ingest_norm_options {
+    const struct str *bot_patterns;
+    size_t n_bot_patterns;
+};
+
+/*
+ * Provider normalizers. event is the provider's event name from its header
+ * (GitHub X-GitHub-Event, GitLab X-Gitlab-Event, Bitbucket X-Event-Key);
+ * Azure DevOps takes it from the body's eventType (pass an empty view).
+ * doc is the redacted, parsed body. An event kind that carries no change
+ * metadata (ping, issues, wiki, ...) gives ERR_OK and an empty batch.
+ * ERR_INVALID when a known event lacks what identifies its objects (no
+ * repository id, a PR without a number); ERR_LIMIT past INGEST_MAX_ROWS.
+ * opt may be NULL (built-in bot list only).
+ */
+MUST_CHECK enum err ingest_normalize_github(struct str event, const struct json *doc,
+                                            const struct ingest_norm_options *opt, struct arena *a,
+                                            struct ingest_batch *out);
+MUST_CHECK enum err ingest_normalize_gitlab(struct str event, const struct json *doc,
+                                            const struct ingest_norm_options *opt, struct arena *a,
+                                            struct ingest_batch *out);
+/* Bitbucket Cloud (server == false) and Bitbucket Data Center (server == true). */
+MUST_CHECK enum err ingest_normalize_bitbucket(bool server, struct str event,
+                                               const struct json *doc,
+                                               const struct ingest_norm_options *opt,
+                                               struct arena *a, struct ingest_batch *out);
+MUST_CHECK enum err ingest_normalize_azure(struct str event, const struct json *doc,
+                                           const struct ingest_norm_options *opt, struct arena *a,
+                                           struct ingest_batch *out);
+
+/* ---- shared helpers for the provider files (normalize.c) ---------------- */
+
+/* ISO 8601 / RFC 3339 time ("2019-05-15T15:20:33Z", offsets, fractions) → Unix
+ * seconds; false when s is not one. Also accepts Unix seconds or
+ * milliseconds as numbers where providers use them (see ingest_json_time). */
+bool ingest_parse_time(struct str s, int64_t *out);
+
+/* I8: true when login or name is a bot by the built-in list or opt's patterns. */
+bool ingest_is_bot(struct str login, struct str name, const struct ingest_norm_options *opt);
+
+/* Case-insensitive glob with `*` and `?` (bounded work: no backtracking blowup). */
+bool ingest_glob_match(struct str pattern, struct str s);
+
+#endif
