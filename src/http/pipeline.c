@@ -755,10 +755,11 @@ static int64_t elapsed_us(const struct timespec *since)
     return (int64_t)(now.tv_sec - since->tv_sec) * 1000000 + (now.tv_nsec - since->tv_nsec) / 1000;
 }
 
-void pipeline_run(const struct pipeline *p, struct http_request *req, struct http_response *resp)
+/* Everything after the handler: error body, stored idempotent answer, headers, access log. */
+static void complete(const struct pipeline *p, struct http_request *req, struct http_response *resp,
+                     enum err e)
 {
     bool delivery = pipeline_is_delivery_path(req->path);
-    enum err e = run_stages(p, req, resp, delivery);
     if (e == ERR_OK && resp->status == 0)
         e = http_fail(req, ERR_INTERNAL, "handler returned no response");
     if (e != ERR_OK) {
@@ -807,4 +808,19 @@ void pipeline_run(const struct pipeline *p, struct http_request *req, struct htt
              LOG_STR("ip", req->client_ip), LOG_STR("request_id", req->id),
              LOG_INT("us", elapsed_us(&req->started)),
              LOG_STR("code", e ? (req->fail_code ? req->fail_code : err_public_code(e)) : "-"));
+}
+
+void pipeline_run(const struct pipeline *p, struct http_request *req, struct http_response *resp)
+{
+    enum err e = run_stages(p, req, resp, pipeline_is_delivery_path(req->path));
+    if (e == ERR_OK && http_is_deferred(req, resp))
+        return; /* the server suspends the connection and calls pipeline_resume */
+    complete(p, req, resp, e);
+}
+
+void pipeline_resume(const struct pipeline *p, struct http_request *req, struct http_response *resp)
+{
+    enum err e = req->deferred.finish(req, resp, req->deferred.arg);
+    req->deferred.start = NULL;
+    complete(p, req, resp, e);
 }

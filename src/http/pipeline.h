@@ -43,6 +43,14 @@ void pipeline_resolve_client(const struct pipeline *p, struct http_request *req,
  */
 size_t pipeline_body_limit(const struct pipeline *p, struct http_request *req, bool *routed);
 
+/*
+ * Runs the pipeline. When the handler deferred its answer (http_defer),
+ * http_is_deferred(req, resp) is true on return and nothing has been
+ * answered yet: the caller starts the deferred work and, once it is done,
+ * calls pipeline_resume, which finishes the response.
+ */
 void pipeline_run(const struct pipeline *p, struct http_request *req, struct http_response *resp);
+void pipeline_resume(const struct pipeline *p, struct http_request *req,
+                     struct http_response *resp);
 
 #endif

@@ -49,8 +49,8 @@ struct app {
     struct accounts *accounts;   /* NULL = nobody can sign in (authenticated routes give 401) */
     const char *version;
     time_t started_at;
-    const char *security_txt;                  /* rendered once at start-up */
-    const char *openapi_json;                  /* the API description, rendered once at start-up */
+    const char *security_txt; /* rendered once at start-up */
+    const char *openapi_json; /* the API description, rendered once at start-up */
     size_t openapi_json_len;
     unsigned char csrf_key[HTTP_CSRF_KEY_LEN]; /* console form tokens (http/csrf.h) */
     /* renders a console route's failure as a page (set by the console module);
@@ -108,6 +108,23 @@ struct route;
 
 typedef enum err (*http_handler)(struct http_request *req, struct http_response *resp);
 
+/*
+ * A handler whose answer waits for work done on another thread (a durable
+ * write through the group-commit writer, storage/group.h) without holding its
+ * server thread meanwhile. The handler fills this with http_defer() and
+ * returns ERR_OK without a status; the server then suspends the connection
+ * and calls start(arg, done, done_ctx). The work calls done(done_ctx) exactly
+ * once, from any thread, when it has finished; the server resumes the
+ * connection and calls finish(req, resp, arg), which answers as a handler
+ * would, and the pipeline completes the response as usual. The request's
+ * arena lives until then, so arg may point into it.
+ */
+struct http_deferred {
+    void (*start)(void *arg, void (*done)(void *done_ctx), void *done_ctx);
+    enum err (*finish)(struct http_request *req, struct http_response *resp, void *arg);
+    void *arg;
+};
+
 struct http_request {
     struct arena *arena;
     const struct app *app;
@@ -150,6 +167,8 @@ struct http_request {
     struct idem_request idem;
     struct idem_claim idem_claim;
     struct rl_decision rate_decision;
+    /* set by http_defer(): the answer comes later (see struct http_deferred) */
+    struct http_deferred deferred;
 };
 
 struct http_response {
@@ -161,6 +180,15 @@ struct http_response {
     bool body_static; /* body outlives the server: sent without copying */
     size_t body_len;
 };
+
+/*
+ * Called by a handler that answers later (see struct http_deferred); the
+ * handler then returns ERR_OK and leaves resp alone.
+ */
+void http_defer(struct http_request *req, const struct http_deferred *d);
+
+/* True once a handler deferred its answer and it has not been finished yet. */
+bool http_is_deferred(const struct http_request *req, const struct http_response *resp);
 
 /* Header value by case-insensitive name; STR_NULL when absent. */
 struct str http_header_get(const struct http_request *req, const char *name);

@@ -29,6 +29,17 @@ enum http_method http_method_parse(struct str s)
     return HTTP_OTHER;
 }
 
+void http_defer(struct http_request *req, const struct http_deferred *d)
+{
+    ASSERT(d && d->start && d->finish);
+    req->deferred = *d;
+}
+
+bool http_is_deferred(const struct http_request *req, const struct http_response *resp)
+{
+    return req->deferred.start && resp->status == 0;
+}
+
 struct str http_header_get(const struct http_request *req, const char *name)
 {
     for (size_t i = 0; i < req->n_headers; i++)

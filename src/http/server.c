@@ -70,6 +70,10 @@ struct req_ctx {
     bool headers_seen;
     bool counted; /* included in inflight */
     struct conn *conn;
+    /* a deferred answer (struct http_deferred): the connection is suspended
+     * until the work calls resume_deferred, then MHD calls us once more */
+    bool deferred;
+    struct MHD_Connection *mhd;
 };
 
 struct http_server {
@@ -262,12 +266,17 @@ static bool peer_address(struct MHD_Connection *c, struct netaddr *out)
     return true;
 }
 
-static enum MHD_Result send_response(struct http_server *s, struct MHD_Connection *c,
-                                     struct req_ctx *rc)
+/* The deferred work is done (any thread): let MHD call on_request again. */
+static void resume_deferred(void *ctx)
 {
-    struct http_request *req = &rc->req;
+    struct req_ctx *rc = ctx;
+    MHD_resume_connection(rc->mhd);
+}
+
+static enum MHD_Result queue_response(struct http_server *s, struct MHD_Connection *c,
+                                      struct req_ctx *rc)
+{
     struct http_response *resp = &rc->resp;
-    pipeline_run(&s->pipeline, req, resp);
     struct MHD_Response *r = MHD_create_response_from_buffer(
         resp->body_len, (void *)(uintptr_t)(resp->body ? resp->body : ""),
         resp->body_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
@@ -282,6 +291,22 @@ static enum MHD_Result send_response(struct http_server *s, struct MHD_Connectio
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ok;
+}
+
+static enum MHD_Result send_response(struct http_server *s, struct MHD_Connection *c,
+                                     struct req_ctx *rc)
+{
+    struct http_request *req = &rc->req;
+    pipeline_run(&s->pipeline, req, &rc->resp);
+    if (!http_is_deferred(req, &rc->resp))
+        return queue_response(s, c, rc);
+    /* Suspend first: done may be called at once, from any thread, and resuming
+     * a connection that is not suspended yet would be lost. */
+    rc->deferred = true;
+    rc->mhd = c;
+    MHD_suspend_connection(c);
+    req->deferred.start(req->deferred.arg, resume_deferred, rc);
+    return MHD_YES;
 }
 
 /* First call: headers are complete. Sets up the request; answers early refusals. */
@@ -359,6 +384,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_NO;
     if (!rc->headers_seen)
         return begin_request(s, c, rc, url, method, version);
+    if (rc->deferred) { /* resumed: the deferred work is done */
+        rc->deferred = false;
+        pipeline_resume(&s->pipeline, &rc->req, &rc->resp);
+        return queue_response(s, c, rc);
+    }
 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
@@ -511,7 +541,8 @@ enum err http_server_start(struct http_server *s, const struct app *app, const s
      * where 48 KiB and 64 KiB pools gave ~105 k (the pool is recycled for
      * every keep-alive request). */
     size_t mem_limit = cfg->max_header_bytes + 16 * 1024;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (s->tls)
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem tls_opts[] = {

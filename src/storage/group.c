@@ -1,0 +1,185 @@
+/*
+ * group.c — the group-commit writer thread (see group.h).
+ */
+#include "storage/group.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct storage_group {
+    struct storage *storage;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct storage_unit *head, *tail; /* FIFO of queued units */
+    size_t queued;
+    bool stopping;
+    struct storage_group_stats stats; /* under lock */
+};
+
+/* Runs units (a list of one tenant) in one transaction; ERR_OK when all committed. */
+static enum err run_together(struct storage *s, struct storage_unit *units)
+{
+    struct tx *tx = NULL;
+    enum err e = storage_begin(s, &units->tenant, TX_WRITE, &tx);
+    if (e)
+        return e;
+    for (struct storage_unit *u = units; u && !e; u = u->next_)
+        e = u->write(u->arg, tx);
+    if (e) {
+        storage_rollback(tx);
+        return e;
+    }
+    return storage_commit(tx);
+}
+
+static void complete(struct storage_unit *units, enum err e)
+{
+    while (units) {
+        struct storage_unit *next = units->next_;
+        units->next_ = NULL;
+        units->done(units->done_arg, e); /* may free the unit */
+        units = next;
+    }
+}
+
+/* One tenant's units: together, or — when that fails — each alone. */
+static void run_tenant(struct storage_group *g, struct storage_unit *units, size_t n)
+{
+    enum err e = run_together(g->storage, units);
+    size_t retried = 0;
+    if (e == ERR_OK || n == 1) {
+        complete(units, e);
+    } else {
+        while (units) {
+            struct storage_unit *next = units->next_;
+            units->next_ = NULL;
+            enum err one = run_together(g->storage, units);
+            complete(units, one);
+            retried++;
+            units = next;
+        }
+    }
+    pthread_mutex_lock(&g->lock);
+    g->stats.units += n;
+    g->stats.transactions += 1 + retried;
+    g->stats.retried += retried;
+    if (n > g->stats.largest)
+        g->stats.largest = n;
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* Splits batch into runs of one tenant each, in order of first arrival. */
+static void run_batch(struct storage_group *g, struct storage_unit *batch)
+{
+    while (batch) {
+        struct storage_unit *mine = NULL, **mine_tail = &mine, *rest = NULL, **rest_tail = &rest;
+        size_t n = 0;
+        const char *tenant = batch->tenant.id;
+        char first[sizeof batch->tenant.id];
+        memcpy(first, tenant, sizeof first);
+        for (struct storage_unit *u = batch, *next; u; u = next) {
+            next = u->next_;
+            u->next_ = NULL;
+            if (strcmp(u->tenant.id, first) == 0) {
+                *mine_tail = u;
+                mine_tail = &u->next_;
+                n++;
+            } else {
+                *rest_tail = u;
+                rest_tail = &u->next_;
+            }
+        }
+        run_tenant(g, mine, n);
+        batch = rest;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct storage_group *g = arg;
+    pthread_mutex_lock(&g->lock);
+    for (;;) {
+        while (!g->head && !g->stopping)
+            pthread_cond_wait(&g->wake, &g->lock);
+        if (!g->head)
+            break; /* stopping, and everything queued is done */
+        struct storage_unit *batch = g->head, *last = batch;
+        size_t n = 1;
+        while (last->next_ && n < STORAGE_GROUP_MAX_BATCH) {
+            last = last->next_;
+            n++;
+        }
+        g->head = last->next_;
+        if (!g->head)
+            g->tail = NULL;
+        last->next_ = NULL;
+        g->queued -= n;
+        pthread_mutex_unlock(&g->lock);
+        run_batch(g, batch);
+        pthread_mutex_lock(&g->lock);
+    }
+    pthread_mutex_unlock(&g->lock);
+    return NULL;
+}
+
+enum err storage_group_start(struct storage *s, struct storage_group **out)
+{
+    struct storage_group *g = calloc(1, sizeof *g);
+    if (!g)
+        err_oom();
+    g->storage = s;
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->wake, NULL);
+    if (pthread_create(&g->thread, NULL, writer_main, g) != 0) {
+        pthread_cond_destroy(&g->wake);
+        pthread_mutex_destroy(&g->lock);
+        free(g);
+        return ERR_INTERNAL;
+    }
+    *out = g;
+    return ERR_OK;
+}
+
+enum err storage_group_submit(struct storage_group *g, struct storage_unit *u)
+{
+    ASSERT(u && u->write && u->done);
+    u->next_ = NULL;
+    pthread_mutex_lock(&g->lock);
+    if (g->stopping || g->queued >= STORAGE_GROUP_MAX_QUEUE) {
+        pthread_mutex_unlock(&g->lock);
+        return ERR_UNAVAILABLE;
+    }
+    if (g->tail)
+        g->tail->next_ = u;
+    else
+        g->head = u;
+    g->tail = u;
+    g->queued++;
+    pthread_cond_signal(&g->wake);
+    pthread_mutex_unlock(&g->lock);
+    return ERR_OK;
+}
+
+void storage_group_stop(struct storage_group *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&g->lock);
+    g->stopping = true;
+    pthread_cond_signal(&g->wake);
+    pthread_mutex_unlock(&g->lock);
+    pthread_join(g->thread, NULL);
+    pthread_cond_destroy(&g->wake);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+}
+
+void storage_group_stats(struct storage_group *g, struct storage_group_stats *out)
+{
+    pthread_mutex_lock(&g->lock);
+    *out = g->stats;
+    pthread_mutex_unlock(&g->lock);
+}
