@@ -76,9 +76,8 @@
 #include "core/str.h"
 #include "ingest/provider.h"
 
-#define INGEST_MAX_SECRET 512 /* bytes of any configured secret, token, user or password */
-#define INGEST_MAX_SIGNATURE_HEADER                                                                \
-    2048 /* bytes of X-Hub-Signature(-256), webhook-signature, Stripe-Signature */
+#define INGEST_MAX_SECRET            512 /* bytes of any configured secret, token, user or password */
+#define INGEST_MAX_SIGNATURE_HEADER  2048 /* bytes of a signature header value */
 #define INGEST_MAX_SIGNATURES        16   /* entries of webhook-signature / Stripe-Signature */
 #define INGEST_MAX_WEBHOOK_ID        255  /* bytes of a Standard Webhooks webhook-id */
 #define INGEST_MAX_TIMESTAMP         20   /* digits of a timestamp header or t= value */
