@@ -49,6 +49,37 @@ void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
     ASSERT(n == SHA256_LEN);
 }
 
+static EVP_MAC *hmac_mac;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_fetch(void)
+{
+    hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+void hmac_sha256_parts(const void *key, size_t key_len, const struct str *parts, size_t n,
+                       unsigned char out[SHA256_LEN])
+{
+    ASSERT(pthread_once(&hmac_once, hmac_fetch) == 0);
+    ASSERT(hmac_mac != NULL);
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_mac);
+    if (!ctx)
+        err_oom();
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    ASSERT(EVP_MAC_init(ctx, key_len ? key : (const void *)"", key_len, params) == 1);
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].len)
+            ASSERT(EVP_MAC_update(ctx, (const unsigned char *)parts[i].ptr, parts[i].len) == 1);
+    size_t len = 0;
+    ASSERT(EVP_MAC_final(ctx, out, &len, SHA256_LEN) == 1);
+    ASSERT(len == SHA256_LEN);
+    EVP_MAC_CTX_free(ctx); /* cleanses the keyed state */
+}
+
 void hmac_sha384(const void *key, size_t key_len, const void *data, size_t len,
                  unsigned char out[SHA384_LEN])
 {

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "core/err.h"
+#include "core/str.h"
 
 #define SHA256_LEN 32
 #define SHA384_LEN 48
@@ -19,6 +20,13 @@
 void sha256(const void *data, size_t len, unsigned char out[SHA256_LEN]);
 void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
                  unsigned char out[SHA256_LEN]);
+/*
+ * HMAC-SHA-256 over the concatenation of parts[0..n), without copying them
+ * into one buffer (webhook schemes sign "id.timestamp.body" with a body of up
+ * to the request limit). Parts with len 0 may have a NULL ptr.
+ */
+void hmac_sha256_parts(const void *key, size_t key_len, const struct str *parts, size_t n,
+                       unsigned char out[SHA256_LEN]);
 /* HMAC-SHA-384, for the password pre-hash (crypto/password.h). */
 void hmac_sha384(const void *key, size_t key_len, const void *data, size_t len,
                  unsigned char out[SHA384_LEN]);

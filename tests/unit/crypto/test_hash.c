@@ -6,7 +6,8 @@
  *  - SHA-256 "abc": FIPS 180-2, Appendix B.1 (one-block message).
  *  - SHA-256 of the empty string: the well-known value, as listed with the
  *    FIPS 180-2 examples in test suites (e.g. Chromium crypto/sha2_unittest.cc).
- *  - HMAC-SHA-256: RFC 4231 section 4.2 (Test Case 1) and 4.3 (Test Case 2).
+ *  - HMAC-SHA-256: RFC 4231 section 4.2 (Test Case 1) and 4.3 (Test Case 2),
+ *    the latter also fed to hmac_sha256_parts in pieces.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -84,6 +85,20 @@ static void test_hmac_empty_key_and_data(void **state)
     assert_memory_not_equal(a, b, SHA256_LEN);
 }
 
+/* The multi-part HMAC equals the one-shot over the concatenation (RFC 4231 case 2). */
+static void test_hmac_parts(void **state)
+{
+    unsigned char mac[SHA256_LEN], one[SHA256_LEN];
+    const struct str parts[] = {STR_LIT("what do ya"), STR_NULL, STR_LIT(" want "),
+                                STR_LIT("for nothing?")};
+    hmac_sha256_parts("Jefe", 4, parts, sizeof parts / sizeof parts[0], mac);
+    expect_hex(mac, sizeof(mac),
+               "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    hmac_sha256_parts("Jefe", 4, parts, 0, mac); /* no parts: the empty message */
+    hmac_sha256("Jefe", 4, NULL, 0, one);
+    assert_memory_equal(mac, one, SHA256_LEN);
+}
+
 static void test_crypto_equal_and_wipe(void **state)
 {
     unsigned char a[32], b[32];
@@ -105,11 +120,9 @@ static void test_crypto_equal_and_wipe(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_fips180_2),
-        cmocka_unit_test(test_sha256_streaming),
-        cmocka_unit_test(test_hmac_rfc4231),
-        cmocka_unit_test(test_hmac_empty_key_and_data),
-        cmocka_unit_test(test_crypto_equal_and_wipe),
+        cmocka_unit_test(test_sha256_fips180_2), cmocka_unit_test(test_sha256_streaming),
+        cmocka_unit_test(test_hmac_rfc4231),     cmocka_unit_test(test_hmac_empty_key_and_data),
+        cmocka_unit_test(test_hmac_parts),       cmocka_unit_test(test_crypto_equal_and_wipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
