@@ -182,6 +182,9 @@ static const struct prefix_rule {
 
 static bool match_prefixes(const unsigned char *p, size_t n, size_t i, struct hit *h)
 {
+    /* every prefix is 4+ bytes and its second byte is one of these: most words end here */
+    if (n - i < 4 || !memchr("hilRoak", p[i + 1], 7))
+        return false;
     for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
         const struct prefix_rule *r = &prefixes[k];
         if (p[i] != (unsigned char)r->lit[0] || !lit_at(p, n, i, r->lit, r->len))
@@ -534,60 +537,84 @@ static void key_normalize(struct str key, struct keynorm *k)
     k->compact[k->clen] = '\0';
 }
 
-static bool words_eq(const struct keynorm *k, const char *s)
+/* The normalized name equals s (of length len). */
+static bool words_eq(const struct keynorm *k, const char *s, size_t len)
 {
-    return strcmp(k->words, s) == 0;
+    return k->len == len && memcmp(k->words, s, len) == 0;
 }
+
+#define NAME(s) s, (sizeof(s) - 1)
 
 /* Rule 1: member names whose value is source content. */
 static const struct drop_rule {
     const char *name;
-    bool strings_only;   /* only when the value is a string */
-    bool markup_only;    /* only in an object that also has "markup" (Bitbucket) */
-    const char *except1; /* not directly inside an object with this (normalized) name */
-    const char *except2;
+    size_t len;
+    bool strings_only;             /* only when the value is a string */
+    bool markup_only;              /* only in an object that also has "markup" (Bitbucket) */
+    const char *except1, *except2; /* not directly inside objects with these names */
 } drop_rules[] = {
-    {"diff", false, false, NULL, NULL},
-    {"diffs", false, false, NULL, NULL},
-    {"diff_hunk", false, false, NULL, NULL},
-    {"st_diff", false, false, NULL, NULL},
-    {"patch", false, false, NULL, NULL},
-    {"patches", false, false, NULL, NULL},
-    {"blob", false, false, NULL, NULL},
-    {"file_contents", false, false, NULL, NULL},
-    {"old_content", false, false, NULL, NULL},
-    {"new_content", false, false, NULL, NULL},
-    {"variables", false, false, NULL, NULL},
-    {"content", false, false, "permissions", NULL},
-    {"contents", false, false, "permissions", NULL},
-    {"raw", false, false, "author", "committer"},
-    {"html", true, true, NULL, NULL},
+    {NAME("diff"), false, false, NULL, NULL},
+    {NAME("diffs"), false, false, NULL, NULL},
+    {NAME("diff_hunk"), false, false, NULL, NULL},
+    {NAME("st_diff"), false, false, NULL, NULL},
+    {NAME("patch"), false, false, NULL, NULL},
+    {NAME("patches"), false, false, NULL, NULL},
+    {NAME("blob"), false, false, NULL, NULL},
+    {NAME("file_contents"), false, false, NULL, NULL},
+    {NAME("old_content"), false, false, NULL, NULL},
+    {NAME("new_content"), false, false, NULL, NULL},
+    {NAME("variables"), false, false, NULL, NULL},
+    {NAME("content"), false, false, "permissions", NULL},
+    {NAME("contents"), false, false, "permissions", NULL},
+    {NAME("raw"), false, false, "author", "committer"},
+    {NAME("html"), true, true, NULL, NULL},
 };
 
 /* Rule 2: substrings of the compact name that make it secret. */
-static const char *const secret_needles[] = {
-    "password",      "passwd",     "passphrase",    "secret",    "token",
-    "apikey",        "privatekey", "accesskey",     "secretkey", "signingkey",
-    "encryptionkey", "credential", "authorization", "cookie",
+static const struct needle {
+    const char *s;
+    size_t len;
+} secret_needles[] = {
+    {NAME("password")},      {NAME("passwd")},     {NAME("passphrase")},    {NAME("secret")},
+    {NAME("token")},         {NAME("apikey")},     {NAME("privatekey")},    {NAME("accesskey")},
+    {NAME("secretkey")},     {NAME("signingkey")}, {NAME("encryptionkey")}, {NAME("credential")},
+    {NAME("authorization")}, {NAME("cookie")},
 };
 
 /* Rule 2: a last word that makes the name metadata about a secret. */
-static const char *const metadata_suffixes[] = {
-    "count",   "url",    "urls",     "uri",        "type",    "types",    "at",
-    "expires", "expiry", "scanning", "protection", "enabled", "required",
+static const struct needle metadata_suffixes[] = {
+    {NAME("count")},    {NAME("url")},      {NAME("urls")},       {NAME("uri")},
+    {NAME("type")},     {NAME("types")},    {NAME("at")},         {NAME("expires")},
+    {NAME("expiry")},   {NAME("scanning")}, {NAME("protection")}, {NAME("enabled")},
+    {NAME("required")},
+};
+
+/* First letters of the needles: most positions of a name are rejected by this alone. */
+static const bool needle_start[256] = {
+    ['p'] = true, ['s'] = true, ['t'] = true, ['a'] = true, ['e'] = true, ['c'] = true,
 };
 
 static bool key_is_secret(const struct keynorm *k)
 {
     if (k->too_long)
         return true;
-    const char *last = k->words + k->last;
-    for (size_t i = 0; i < sizeof(metadata_suffixes) / sizeof(metadata_suffixes[0]); i++)
-        if (strcmp(last, metadata_suffixes[i]) == 0 && k->last > 0)
-            return false;
-    for (size_t i = 0; i < sizeof(secret_needles) / sizeof(secret_needles[0]); i++)
-        if (strstr(k->compact, secret_needles[i]))
-            return true;
+    if (k->last > 0) {
+        const char *last = k->words + k->last;
+        size_t ll = k->len - k->last;
+        for (size_t i = 0; i < sizeof(metadata_suffixes) / sizeof(metadata_suffixes[0]); i++)
+            if (metadata_suffixes[i].len == ll && memcmp(last, metadata_suffixes[i].s, ll) == 0)
+                return false;
+    }
+    for (size_t at = 0; at < k->clen; at++) {
+        if (!needle_start[(unsigned char)k->compact[at]])
+            continue;
+        for (size_t i = 0; i < sizeof(secret_needles) / sizeof(secret_needles[0]); i++) {
+            const struct needle *nd = &secret_needles[i];
+            if (nd->s[0] == k->compact[at] && k->clen - at >= nd->len &&
+                memcmp(k->compact + at, nd->s, nd->len) == 0)
+                return true;
+        }
+    }
     /* word-level needles: "session..." at a word start, "pwd" as a word */
     for (size_t w = 0; w < k->len;) {
         size_t e = w;
@@ -601,20 +628,26 @@ static bool key_is_secret(const struct keynorm *k)
     return false;
 }
 
+/* The name is "html" (dropped as a string in a markup object). */
+static bool is_html(const struct keynorm *k)
+{
+    return words_eq(k, NAME("html"));
+}
+
 static enum redact_action classify(const struct keynorm *k, enum json_type t,
                                    const struct keynorm *parent, bool markup_sibling)
 {
-    if (!k->too_long) {
+    if (!k->too_long && k->len >= 3 && k->len <= 13) { /* the lengths in drop_rules */
         for (size_t i = 0; i < sizeof(drop_rules) / sizeof(drop_rules[0]); i++) {
             const struct drop_rule *r = &drop_rules[i];
-            if (!words_eq(k, r->name))
+            if (!words_eq(k, r->name, r->len))
                 continue;
             if (r->strings_only && t != JSON_STRING)
                 break;
             if (r->markup_only && !markup_sibling)
                 break;
-            if (parent && ((r->except1 && words_eq(parent, r->except1)) ||
-                           (r->except2 && words_eq(parent, r->except2))))
+            if (parent && ((r->except1 && words_eq(parent, r->except1, strlen(r->except1))) ||
+                           (r->except2 && words_eq(parent, r->except2, strlen(r->except2)))))
                 break;
             return REDACT_DROP;
         }
@@ -662,7 +695,6 @@ static void walk(struct walker *x, const struct json *n, const struct keynorm *p
 
 static void walk_object(struct walker *x, const struct json *obj, const struct keynorm *parent)
 {
-    bool markup = json_get(obj, "markup") != NULL;
     jw_object_begin(&x->w);
     for (const struct json *c = json_first(obj); c; c = json_next(c)) {
         const char *key = json_key(c);
@@ -674,6 +706,8 @@ static void walk_object(struct walker *x, const struct json *obj, const struct k
         struct keynorm k;
         key_normalize(ks, &k);
         enum json_type t = json_type_of(c);
+        /* the sibling lookup is a scan of the object: only for "html" strings */
+        bool markup = t == JSON_STRING && is_html(&k) && json_get(obj, "markup") != NULL;
         switch (classify(&k, t, parent, markup)) {
         case REDACT_DROP:
             count(x->counts, REDACT_SOURCE_CONTENT);
