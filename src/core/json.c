@@ -916,6 +916,34 @@ void jw_int(struct jw *w, int64_t v)
         jw_fail(w, e);
 }
 
+void jw_double(struct jw *w, double v)
+{
+    if (!jw_before_value(w))
+        return;
+    if (!isfinite(v)) {
+        jw_raw(w, "null");
+        return;
+    }
+    /* 2^53: every integer below it is a double, and "%lld" is exact and short */
+    const double lim = 9007199254740992.0;
+    enum err e;
+    if (v == 0 && signbit(v)) {
+        e = buf_puts(w->out, "-0");
+    } else if (v == floor(v) && v < lim && v > -lim) {
+        e = buf_printf(w->out, "%lld", (long long)v);
+    } else {
+        char tmp[32];
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+            if (strtod(tmp, NULL) == v)
+                break; /* %.17g always reads back equal: the loop ends with it at worst */
+        }
+        e = buf_puts(w->out, tmp);
+    }
+    if (e)
+        jw_fail(w, e);
+}
+
 void jw_bool(struct jw *w, bool v)
 {
     if (jw_before_value(w))

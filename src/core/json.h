@@ -100,6 +100,16 @@ void jw_key(struct jw *w, const char *key);
 void jw_string(struct jw *w, struct str s);   /* escapes quotes, controls, non-UTF-8 -> U+FFFD */
 void jw_cstring(struct jw *w, const char *s); /* NULL writes null */
 void jw_int(struct jw *w, int64_t v);
+/*
+ * Writes a number so that it parses back to exactly the same double:
+ * integral values below 2^53 in magnitude as integers ("12345678901234",
+ * "-0" for negative zero), others in the shortest of %.15g / %.16g / %.17g
+ * that reads back equal ("-0.5", "1e+300"). Non-finite values (never
+ * produced by json_parse) write null. With json_as_double this re-serialises
+ * any parsed number without loss beyond what the parser kept: cJSON stores
+ * numbers as doubles, so an integer literal above 2^53 was already rounded.
+ */
+void jw_double(struct jw *w, double v);
 void jw_bool(struct jw *w, bool v);
 void jw_null(struct jw *w);
 MUST_CHECK enum err jw_finish(struct jw *w);

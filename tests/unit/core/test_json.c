@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <math.h>
 
 #include "core/json.h"
 
@@ -466,6 +467,64 @@ static void test_writer(void **state)
     buf_release(&b);
 }
 
+/* jw_double: each parsed number is written so that it parses back to the same double. */
+static void test_writer_double(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"0", "0"},
+        {"-0", "-0"},
+        {"-0.0", "-0"},
+        {"12345678901234", "12345678901234"},
+        {"9007199254740991", "9007199254740991"},
+        {"-9007199254740991", "-9007199254740991"},
+        {"9007199254740992", "9007199254740992"}, /* %.16g */
+        {"1e22", "1e+22"},
+        {"-0.5", "-0.5"},
+        {"0.1", "0.1"},
+        {"1e300", "1e+300"},
+        {"1E2", "100"},
+        {"2.5e-8", "2.5e-08"},
+        {"0.30000000000000004", "0.30000000000000004"},
+        {"1.7976931348623157e308", "1.7976931348623157e+308"},
+        {"4.9e-324", "4.94065645841247e-324"},
+        {"123.456", "123.456"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct json *doc = NULL;
+        struct json_error je;
+        assert_int_equal(json_parse(cases[i].in, strlen(cases[i].in), NULL, &doc, &je), ERR_OK);
+        double v, back;
+        assert_true(json_as_double(doc, &v));
+        json_free(doc);
+        struct buf b = BUF_INIT(64);
+        struct jw w;
+        jw_init(&w, &b);
+        jw_double(&w, v);
+        assert_int_equal(jw_finish(&w), ERR_OK);
+        assert_string_equal(buf_cstr(&b), cases[i].out);
+        assert_int_equal(json_parse(b.data, b.len, NULL, &doc, &je), ERR_OK);
+        assert_true(json_as_double(doc, &back));
+        assert_memory_equal(&v, &back, sizeof(v)); /* bit for bit, the sign of zero too */
+        json_free(doc);
+        buf_release(&b);
+    }
+    /* in an array, with commas; non-finite values write null */
+    struct buf b = BUF_INIT(64);
+    struct jw w;
+    jw_init(&w, &b);
+    jw_array_begin(&w);
+    jw_double(&w, 1.5);
+    jw_double(&w, HUGE_VAL);
+    jw_double(&w, -3);
+    jw_array_end(&w);
+    assert_int_equal(jw_finish(&w), ERR_OK);
+    assert_string_equal(buf_cstr(&b), "[1.5,null,-3]");
+    buf_release(&b);
+}
+
 static void test_writer_errors(void **state)
 {
     (void)state;
@@ -511,7 +570,7 @@ int main(void)
         cmocka_unit_test(test_malformed),     cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_numbers),       cmocka_unit_test(test_escape),
         cmocka_unit_test(test_escape_max),    cmocka_unit_test(test_writer),
-        cmocka_unit_test(test_writer_errors),
+        cmocka_unit_test(test_writer_errors), cmocka_unit_test(test_writer_double),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
