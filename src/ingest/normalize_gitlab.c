@@ -300,6 +300,8 @@ static enum err gl_merge_request(struct gl *g)
         if (!pr->closed_at)
             pr->closed_at = pr->merged_at;
         pr->state = STR_LIT("merged");
+        struct str mc = ingest_json_str(m, "merge_commit_sha");
+        pr->merge_commit_sha = ingest_is_sha(mc) ? mc : STR_NULL;
     } else if (str_eq_cstr(action, "close") && !pr->closed_at) {
         pr->closed_at = pr->updated_at;
     }
