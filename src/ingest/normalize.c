@@ -44,6 +44,24 @@ static bool expect(struct str s, size_t *i, char c)
 
 static const unsigned char days_in_month[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
+/* "+hh", "+hhmm" or "+hh:mm" (or '-') at s[*i] → seconds east of UTC. */
+static bool utc_offset(struct str s, size_t *i, int64_t *offset)
+{
+    int sign = s.ptr[*i] == '-' ? -1 : 1;
+    unsigned oh, om = 0;
+    (*i)++;
+    if (!digits(s, i, 2, &oh))
+        return false;
+    if (*i < s.len && s.ptr[*i] == ':')
+        (*i)++;
+    if (*i < s.len && !digits(s, i, 2, &om))
+        return false;
+    if (oh > 23 || om > 59)
+        return false;
+    *offset = sign * (int64_t)(oh * 3600 + om * 60);
+    return true;
+}
+
 bool ingest_parse_time(struct str s, int64_t *out)
 {
     size_t i = 0;
@@ -74,24 +92,16 @@ bool ingest_parse_time(struct str s, int64_t *out)
         if (i < s.len && (s.ptr[i] == 'Z' || s.ptr[i] == 'z')) {
             i++;
         } else if (i < s.len && (s.ptr[i] == '+' || s.ptr[i] == '-')) {
-            int sign = s.ptr[i] == '-' ? -1 : 1;
-            unsigned oh, om = 0;
-            i++;
-            if (!digits(s, &i, 2, &oh))
+            if (!utc_offset(s, &i, &offset))
                 return false;
-            if (i < s.len && s.ptr[i] == ':')
-                i++;
-            if (i < s.len && !digits(s, &i, 2, &om))
-                return false;
-            if (oh > 23 || om > 59)
-                return false;
-            offset = sign * (int64_t)(oh * 3600 + om * 60);
         } else if (i < s.len && s.ptr[i] == ' ') {
-            /* GitLab's "2015-05-17 18:08:09 UTC" */
+            /* GitLab's "2015-05-17 18:08:09 UTC" and "2021-04-28 21:50:00 +0200" */
             i++;
-            if (!(s.len - i == 3 && memcmp(s.ptr + i, "UTC", 3) == 0))
+            if (s.len - i == 3 && memcmp(s.ptr + i, "UTC", 3) == 0)
+                i = s.len;
+            else if (i >= s.len || (s.ptr[i] != '+' && s.ptr[i] != '-') ||
+                     !utc_offset(s, &i, &offset))
                 return false;
-            i = s.len;
         }
     }
     if (i != s.len)
@@ -171,4 +181,229 @@ bool ingest_is_bot(struct str login, struct str name, const struct ingest_norm_o
             return true;
     }
     return false;
+}
+
+/* ---- building blocks for the provider files ------------------------------ */
+
+int64_t ingest_json_time(const struct json *n)
+{
+    struct str s;
+    int64_t v;
+    if (json_as_str(n, &s))
+        return ingest_parse_time(s, &v) && v > 0 ? v : 0;
+    if (!json_as_i64(n, &v) || v <= 0)
+        return 0;
+    /* Seconds reach 1e11 only in the year 5138; larger values are milliseconds. */
+    return v >= INT64_C(100000000000) ? v / 1000 : v;
+}
+
+struct str ingest_json_str(const struct json *obj, const char *key)
+{
+    struct str s;
+    return json_as_str(json_get(obj, key), &s) ? s : STR_NULL;
+}
+
+int64_t ingest_json_count(const struct json *obj, const char *key)
+{
+    int64_t v;
+    return json_as_i64(json_get(obj, key), &v) && v >= 0 ? v : INGEST_UNKNOWN;
+}
+
+enum ingest_tri ingest_json_tri(const struct json *obj, const char *key)
+{
+    bool b;
+    if (!json_as_bool(json_get(obj, key), &b))
+        return INGEST_TRI_UNKNOWN;
+    return b ? INGEST_TRI_YES : INGEST_TRI_NO;
+}
+
+/* A key may not contain the id separator or anything unprintable. */
+static bool key_ok(struct str s)
+{
+    return s.len > 0 && s.len <= INGEST_MAX_ID && str_is_printable_ascii(s) &&
+           str_index(s, ':') < 0;
+}
+
+enum err ingest_json_key(const struct json *n, struct arena *a, struct str *out)
+{
+    int64_t v;
+    struct str s;
+    *out = STR_NULL;
+    if (json_as_i64(n, &v)) {
+        if (v < 0)
+            return ERR_OK;
+        char *p = arena_printf(a, "%lld", (long long)v);
+        if (!p)
+            return ERR_LIMIT;
+        *out = str_from_cstr(p);
+    } else if (json_as_str(n, &s) && key_ok(s)) {
+        *out = s;
+    }
+    return ERR_OK;
+}
+
+enum err ingest_make_id(struct arena *a, const char *provider, const char *kind, struct str k1,
+                        struct str k2, struct str *out)
+{
+    *out = STR_NULL;
+    if (!k1.ptr || k1.len == 0)
+        return ERR_INVALID;
+    size_t len = strlen(provider) + 1 + strlen(kind) + 1 + k1.len;
+    if (k2.ptr)
+        len += 1 + k2.len;
+    if (len > INGEST_MAX_ID)
+        return ERR_LIMIT;
+    char *p = k2.ptr ? arena_printf(a, "%s:%s:%.*s:%.*s", provider, kind, (int)k1.len, k1.ptr,
+                                    (int)k2.len, k2.ptr)
+                     : arena_printf(a, "%s:%s:%.*s", provider, kind, (int)k1.len, k1.ptr);
+    if (!p)
+        return ERR_LIMIT;
+    *out = str_from(p, len);
+    return ERR_OK;
+}
+
+bool ingest_is_sha(struct str s)
+{
+    if (!s.ptr || (s.len != 40 && s.len != 64))
+        return false;
+    for (size_t i = 0; i < s.len; i++)
+        if (str_hex_digit(s.ptr[i]) < 0)
+            return false;
+    return true;
+}
+
+enum err ingest_clean_url(struct arena *a, struct str url, struct str *out)
+{
+    struct str rest;
+    *out = STR_NULL;
+    if (!url.ptr || !str_cut_http_scheme(url, true, &rest) || !str_is_printable_ascii(url))
+        return ERR_OK;
+    /* the authority ends at the first '/', '?' or '#'; userinfo is what precedes its last '@' */
+    size_t end = 0, at = 0;
+    bool has_at = false;
+    while (end < rest.len && rest.ptr[end] != '/' && rest.ptr[end] != '?' && rest.ptr[end] != '#') {
+        if (rest.ptr[end] == '@') {
+            at = end;
+            has_at = true;
+        }
+        end++;
+    }
+    if (!has_at) {
+        *out = url;
+        return ERR_OK;
+    }
+    size_t scheme = (size_t)(rest.ptr - url.ptr);
+    size_t len = scheme + (rest.len - at - 1);
+    char *p = arena_alloc(a, len + 1);
+    if (!p)
+        return ERR_LIMIT;
+    memcpy(p, url.ptr, scheme);
+    memcpy(p + scheme, rest.ptr + at + 1, rest.len - at - 1);
+    p[len] = '\0';
+    *out = str_from(p, len);
+    return ERR_OK;
+}
+
+enum err ingest_rows_add(struct arena *a, struct ingest_rows *r, size_t elem_size, void **row)
+{
+    *row = NULL;
+    if (r->n >= INGEST_MAX_ROWS)
+        return ERR_LIMIT;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 4;
+        if (cap > INGEST_MAX_ROWS)
+            cap = INGEST_MAX_ROWS;
+        /* the old array stays in the arena: at most as much again as the final one */
+        unsigned char *v = arena_calloc(a, cap, elem_size);
+        if (!v)
+            return ERR_LIMIT;
+        if (r->n)
+            memcpy(v, r->v, r->n * elem_size);
+        r->v = v;
+        r->cap = cap;
+    }
+    unsigned char *p = (unsigned char *)r->v + r->n * elem_size;
+    memset(p, 0, elem_size);
+    r->n++;
+    *row = p;
+    return ERR_OK;
+}
+
+enum err ingest_event_name(struct arena *a, struct str event, struct str action, struct str *out)
+{
+    enum { PART_MAX = 64 };
+    *out = STR_NULL;
+    size_t ne = event.ptr ? (event.len < PART_MAX ? event.len : PART_MAX) : 0;
+    size_t na = action.ptr ? (action.len < PART_MAX ? action.len : PART_MAX) : 0;
+    char *p = arena_alloc(a, ne + 1 + na + 1);
+    if (!p)
+        return ERR_LIMIT;
+    size_t len = 0;
+    for (int part = 0; part < 2; part++) {
+        struct str s = part ? action : event;
+        size_t n = part ? na : ne;
+        if (part && n)
+            p[len++] = '.';
+        for (size_t i = 0; i < n; i++) {
+            char c = lower(s.ptr[i]);
+            bool keep = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+            p[len++] = keep ? c : '_';
+        }
+    }
+    p[len] = '\0';
+    *out = str_from(p, len);
+    return ERR_OK;
+}
+
+void ingest_commit_init(struct ingest_commit *c)
+{
+    memset(c, 0, sizeof *c);
+    c->files_changed = INGEST_UNKNOWN;
+    c->additions = INGEST_UNKNOWN;
+    c->deletions = INGEST_UNKNOWN;
+}
+
+void ingest_pr_init(struct ingest_pr *p)
+{
+    memset(p, 0, sizeof *p);
+    p->number = INGEST_UNKNOWN;
+    p->commits = INGEST_UNKNOWN;
+    p->additions = INGEST_UNKNOWN;
+    p->deletions = INGEST_UNKNOWN;
+    p->changed_files = INGEST_UNKNOWN;
+}
+
+/* Appends list's string paths with change, up to INGEST_MAX_FILES in all. */
+static void add_paths(const struct json *list, char change, struct ingest_file *files, size_t *n,
+                      int64_t *total)
+{
+    for (const struct json *e = json_first(list); e; e = json_next(e)) {
+        struct str path;
+        if (!json_as_str(e, &path))
+            continue;
+        (*total)++;
+        if (*n < INGEST_MAX_FILES)
+            files[(*n)++] = (struct ingest_file){path, change, INGEST_UNKNOWN, INGEST_UNKNOWN};
+    }
+}
+
+enum err ingest_commit_paths(struct arena *a, const struct json *added, const struct json *removed,
+                             const struct json *modified, struct ingest_commit *c)
+{
+    if (!added && !removed && !modified)
+        return ERR_OK; /* the provider did not say: files stay unknown */
+    size_t all = json_count(added) + json_count(removed) + json_count(modified);
+    size_t cap = all < INGEST_MAX_FILES ? all : INGEST_MAX_FILES;
+    struct ingest_file *files = cap ? arena_calloc(a, cap, sizeof *files) : NULL;
+    if (cap && !files)
+        return ERR_LIMIT;
+    size_t n = 0;
+    int64_t total = 0;
+    add_paths(added, 'A', files, &n, &total);
+    add_paths(removed, 'D', files, &n, &total);
+    add_paths(modified, 'M', files, &n, &total);
+    c->files = files;
+    c->n_files = n;
+    c->files_changed = total;
+    return ERR_OK;
 }

@@ -236,4 +236,70 @@ bool ingest_is_bot(struct str login, struct str name, const struct ingest_norm_o
 /* Case-insensitive glob with `*` and `?` (bounded work: no backtracking blowup). */
 bool ingest_glob_match(struct str pattern, struct str s);
 
+/* ---- building blocks for the provider files (normalize.c) --------------- */
+
+/* A time member: an ISO 8601 string (ingest_parse_time), or Unix seconds or
+ * milliseconds as a number (GitHub's push repository.pushed_at); 0 when
+ * absent, null, of another type or not a time. */
+int64_t ingest_json_time(const struct json *n);
+
+/* String member of obj, or STR_NULL when absent, null or not a string. */
+struct str ingest_json_str(const struct json *obj, const char *key);
+
+/* Integral member >= 0 of obj, else INGEST_UNKNOWN. */
+int64_t ingest_json_count(const struct json *obj, const char *key);
+
+/* Boolean member of obj as a tri-state (unknown unless true or false). */
+enum ingest_tri ingest_json_tri(const struct json *obj, const char *key);
+
+/*
+ * A provider identifier as id-key text: a non-negative integer in decimal (in
+ * the arena), or a non-empty printable string without ':' (a view into the
+ * document). *out is STR_NULL when n is absent or neither; ERR_LIMIT only when
+ * the arena is full.
+ */
+MUST_CHECK enum err ingest_json_key(const struct json *n, struct arena *a, struct str *out);
+
+/* "provider:kind:k1" or, when k2.ptr != NULL, "provider:kind:k1:k2" in the
+ * arena. ERR_INVALID when k1 is empty; ERR_LIMIT past INGEST_MAX_ID bytes. */
+MUST_CHECK enum err ingest_make_id(struct arena *a, const char *provider, const char *kind,
+                                   struct str k1, struct str k2, struct str *out);
+
+/* True for a full commit id: 40 (SHA-1) or 64 (SHA-256) hex digits. */
+bool ingest_is_sha(struct str s);
+
+/* An http(s) URL without its userinfo (a copy in the arena only when there
+ * was one); STR_NULL for any other scheme or unprintable bytes. ERR_LIMIT
+ * when the arena is full. */
+MUST_CHECK enum err ingest_clean_url(struct arena *a, struct str url, struct str *out);
+
+/* A growable array of rows in the arena while a batch is being built. */
+struct ingest_rows {
+    void *v;
+    size_t n, cap;
+};
+
+/* Appends one zero-filled row of elem_size bytes and points *row at it.
+ * ERR_LIMIT when r already holds INGEST_MAX_ROWS or the arena is full. */
+MUST_CHECK enum err ingest_rows_add(struct arena *a, struct ingest_rows *r, size_t elem_size,
+                                    void **row);
+
+/* batch.event text: event, then "." and action when action is non-empty;
+ * lower-cased, bytes other than [a-z0-9_-] replaced by '_', each part cut at
+ * 64 bytes. ERR_LIMIT when the arena is full. */
+MUST_CHECK enum err ingest_event_name(struct arena *a, struct str event, struct str action,
+                                      struct str *out);
+
+/* A commit's files from the push payloads' "added", "removed" and "modified"
+ * path arrays (GitHub, GitLab): at most INGEST_MAX_FILES kept in that order,
+ * all counted in files_changed; line counts unknown. Leaves the files unknown
+ * when all three are absent. ERR_LIMIT when the arena is full. */
+MUST_CHECK enum err ingest_commit_paths(struct arena *a, const struct json *added,
+                                        const struct json *removed, const struct json *modified,
+                                        struct ingest_commit *c);
+
+/* Zero a row and set its counts (and a PR's number) to INGEST_UNKNOWN. */
+void ingest_commit_init(struct ingest_commit *c);
+void ingest_pr_init(struct ingest_pr *p);
+
 #endif
