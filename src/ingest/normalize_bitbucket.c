@@ -1,0 +1,1065 @@
+/*
+ * normalize_bitbucket.c — Bitbucket Cloud and Bitbucket Data Center deliveries
+ * reduced to metadata rows (normalize.h).
+ *
+ * The two products share a name and little else: Cloud sends ISO times,
+ * account objects with {uuid, nickname, display_name} and puts the repository
+ * at the top level; Data Center sends epoch milliseconds, users with
+ * {id, name, displayName} and, for pull request events, the repository only
+ * inside pullRequest.toRef. Each has its own half of this file; the helpers
+ * (ids, times, people) are shared.
+ *
+ * Keys (the "key" part of normalize.h's stable ids):
+ *   repo     Cloud: repository.uuid without its braces ("{673a...}" → "673a...");
+ *            the REST API accepts either form, and a bare UUID keeps ids free of
+ *            brace quoting. Data Center: "<project key>/<slug>", also the
+ *            repo's full_name.
+ *   review   Neither product gives an approval or a change request an id, so
+ *            the key is synthesized from what identifies the action:
+ *            <repo key>:<pr number>:<reviewer key>:<state>:<unix time>. A
+ *            redelivery gives the same id; approving, withdrawing and approving
+ *            again give three rows, as GitHub's reviews would. The reviewer key
+ *            is the Cloud account uuid (braces stripped) or account_id, the Data
+ *            Center user id or name.
+ *   comment  The provider's comment id, unique per site / per instance.
+ *
+ * What the payloads do not carry is left unknown, never guessed: Cloud push
+ * payloads list at most 5 commits per ref change (truncated says when there
+ * were more) and no file paths or line counts; Data Center push payloads list
+ * commits only from 8.x on (the commits array, when present, is used) and
+ * never files. Neither product has PR labels.
+ *
+ * Bots (I8): besides ingest_is_bot() on login and display name, a Cloud
+ * account of type "app_user" (an app acting through the API) and a Data
+ * Center user of type "SERVICE" (the user behind a project or repository
+ * access token) are bots.
+ *
+ * Emails: kept from commit metadata only (normalize.h); the account emails
+ * Data Center puts on every user object are not copied.
+ */
+#include "ingest/normalize.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#define BB_MAX_EVENT 64 /* bytes of an X-Event-Key worth looking at */
+
+struct bb {
+    bool server;
+    const char *prov; /* "bitbucket" or "bitbucket-server" */
+    const struct ingest_norm_options *opt;
+    struct arena *a;
+    struct str event;
+    struct str repo_key;
+    struct str repo_id;
+};
+
+/* ---- reading the document ------------------------------------------------ */
+
+static struct str jstr(const struct json *obj, const char *key)
+{
+    struct str s;
+    return json_as_str(json_get(obj, key), &s) ? s : STR_NULL;
+}
+
+static const struct json *jobj(const struct json *obj, const char *key)
+{
+    const struct json *n = json_get(obj, key);
+    return json_type_of(n) == JSON_OBJECT ? n : NULL;
+}
+
+static const struct json *jarr(const struct json *obj, const char *key)
+{
+    const struct json *n = json_get(obj, key);
+    return json_type_of(n) == JSON_ARRAY ? n : NULL;
+}
+
+/* ISO 8601 string → Unix seconds; 0 (unknown) when absent or not a time. */
+static int64_t jtime_iso(const struct json *obj, const char *key)
+{
+    int64_t t;
+    return ingest_parse_time(jstr(obj, key), &t) && t > 0 ? t : 0;
+}
+
+/* Epoch milliseconds (Data Center) → Unix seconds; 0 when unknown. */
+static int64_t jtime_ms(const struct json *obj, const char *key)
+{
+    int64_t ms;
+    if (!json_as_i64(json_get(obj, key), &ms) || ms <= 0)
+        return 0;
+    return ms / 1000;
+}
+
+/* A positive integer (PR number); false otherwise. */
+static bool jnumber(const struct json *obj, const char *key, int64_t *out)
+{
+    return json_as_i64(json_get(obj, key), out) && *out > 0;
+}
+
+static enum ingest_tri jtri(const struct json *obj, const char *key)
+{
+    bool b;
+    if (!json_as_bool(json_get(obj, key), &b))
+        return INGEST_TRI_UNKNOWN;
+    return b ? INGEST_TRI_YES : INGEST_TRI_NO;
+}
+
+/* A key part of a stable id: printable ASCII without spaces or ':' (the id's
+ * separator), at most INGEST_MAX_ID bytes. */
+static bool key_ok(struct str s)
+{
+    if (!s.ptr || s.len == 0 || s.len > INGEST_MAX_ID)
+        return false;
+    for (size_t i = 0; i < s.len; i++)
+        if (s.ptr[i] <= 0x20 || s.ptr[i] >= 0x7f || s.ptr[i] == ':')
+            return false;
+    return true;
+}
+
+/* Hex object name of 7..64 digits (short hashes appear in Cloud PR payloads). */
+static bool sha_ok(struct str s)
+{
+    if (!s.ptr || s.len < 7 || s.len > 64)
+        return false;
+    for (size_t i = 0; i < s.len; i++)
+        if (str_hex_digit(s.ptr[i]) < 0)
+            return false;
+    return true;
+}
+
+static bool is_zero_sha(struct str s)
+{
+    for (size_t i = 0; i < s.len; i++)
+        if (s.ptr[i] != '0')
+            return false;
+    return s.len > 0;
+}
+
+/* "{uuid}" → "uuid"; anything else unchanged. */
+static struct str strip_braces(struct str s)
+{
+    if (s.ptr && s.len >= 2 && s.ptr[0] == '{' && s.ptr[s.len - 1] == '}')
+        return str_from(s.ptr + 1, s.len - 2);
+    return s;
+}
+
+static struct str strip_prefix(struct str s, const char *prefix)
+{
+    struct str p = str_from_cstr(prefix);
+    if (s.ptr && str_starts_with(s, p))
+        return str_from(s.ptr + p.len, s.len - p.len);
+    return s;
+}
+
+/* ---- building ------------------------------------------------------------ */
+
+/* prov:kind:part[:part...] in the arena; ERR_LIMIT past INGEST_MAX_ID. */
+static enum err make_id(struct bb *c, struct str *out, const char *kind, const struct str *parts,
+                        size_t n)
+{
+    size_t plen = strlen(c->prov), klen = strlen(kind);
+    size_t len = plen + 1 + klen;
+    for (size_t i = 0; i < n; i++)
+        len += 1 + parts[i].len;
+    if (len > INGEST_MAX_ID)
+        return ERR_LIMIT;
+    char *p = arena_alloc(c->a, len + 1);
+    if (!p)
+        return ERR_LIMIT;
+    size_t at = 0;
+    memcpy(p, c->prov, plen);
+    at += plen;
+    p[at++] = ':';
+    memcpy(p + at, kind, klen);
+    at += klen;
+    for (size_t i = 0; i < n; i++) {
+        p[at++] = ':';
+        memcpy(p + at, parts[i].ptr, parts[i].len);
+        at += parts[i].len;
+    }
+    p[at] = '\0';
+    *out = str_from(p, len);
+    return ERR_OK;
+}
+
+static enum err num_str(struct bb *c, int64_t v, struct str *out)
+{
+    char *p = arena_printf(c->a, "%" PRId64, v);
+    if (!p)
+        return ERR_LIMIT;
+    *out = str_from_cstr(p);
+    return ERR_OK;
+}
+
+/* The URL without userinfo ("https://user:token@host/..." → "https://host/..."). */
+static enum err clean_url(struct bb *c, struct str url, struct str *out)
+{
+    *out = STR_NULL;
+    if (!url.ptr)
+        return ERR_OK;
+    long colon = str_index(url, ':');
+    if (colon < 0 || (size_t)colon + 3 > url.len || url.ptr[colon + 1] != '/' ||
+        url.ptr[colon + 2] != '/') {
+        *out = url;
+        return ERR_OK;
+    }
+    size_t host = (size_t)colon + 3, end = host, at = 0;
+    bool has_at = false;
+    while (end < url.len && url.ptr[end] != '/' && url.ptr[end] != '?' && url.ptr[end] != '#') {
+        if (url.ptr[end] == '@') {
+            has_at = true;
+            at = end;
+        }
+        end++;
+    }
+    if (!has_at) {
+        *out = url;
+        return ERR_OK;
+    }
+    size_t len = host + (url.len - at - 1);
+    char *p = arena_alloc(c->a, len + 1);
+    if (!p)
+        return ERR_LIMIT;
+    memcpy(p, url.ptr, host);
+    memcpy(p + host, url.ptr + at + 1, url.len - at - 1);
+    p[len] = '\0';
+    *out = str_from(p, len);
+    return ERR_OK;
+}
+
+/* ---- people -------------------------------------------------------------- */
+
+/* Cloud account: {type, uuid, account_id, nickname|username, display_name}. */
+static struct ingest_person cloud_person(const struct bb *c, const struct json *acc)
+{
+    struct ingest_person p = {0};
+    p.login = jstr(acc, "nickname");
+    if (!p.login.ptr)
+        p.login = jstr(acc, "username");
+    p.name = jstr(acc, "display_name");
+    p.bot = str_eq_cstr(jstr(acc, "type"), "app_user") || ingest_is_bot(p.login, p.name, c->opt);
+    return p;
+}
+
+static struct str cloud_account_key(const struct json *acc)
+{
+    struct str k = strip_braces(jstr(acc, "uuid"));
+    if (!key_ok(k))
+        k = jstr(acc, "account_id");
+    return key_ok(k) ? k : STR_NULL;
+}
+
+/* Data Center user: {id, name (login), slug, displayName, type}. */
+static struct ingest_person server_person(const struct bb *c, const struct json *u)
+{
+    struct ingest_person p = {0};
+    p.login = jstr(u, "name");
+    if (!p.login.ptr)
+        p.login = jstr(u, "slug");
+    p.name = jstr(u, "displayName");
+    p.bot = str_eq_cstr(jstr(u, "type"), "SERVICE") || ingest_is_bot(p.login, p.name, c->opt);
+    return p;
+}
+
+static enum err server_user_key(struct bb *c, const struct json *u, struct str *out)
+{
+    int64_t id;
+    *out = STR_NULL;
+    if (json_as_i64(json_get(u, "id"), &id) && id >= 0)
+        return num_str(c, id, out);
+    struct str k = jstr(u, "name");
+    if (key_ok(k))
+        *out = k;
+    return ERR_OK;
+}
+
+/* "Name <email>" (git's author line, Cloud's author.raw) into name and email. */
+static void split_raw_author(struct str raw, struct str *name, struct str *email)
+{
+    *name = STR_NULL;
+    *email = STR_NULL;
+    if (!raw.ptr)
+        return;
+    long lt = str_index(raw, '<');
+    if (lt < 0 || raw.len == 0 || raw.ptr[raw.len - 1] != '>') {
+        *name = str_trim(raw);
+        return;
+    }
+    *name = str_trim(str_from(raw.ptr, (size_t)lt));
+    *email = str_from(raw.ptr + lt + 1, raw.len - (size_t)lt - 2);
+}
+
+/* Cloud commit author: {raw: "Name <email>", user: account}; older payloads
+ * (and the sample in Atlassian's docs) put the account itself there. */
+static struct ingest_person cloud_commit_author(const struct bb *c, const struct json *author)
+{
+    struct ingest_person p = {0};
+    struct str raw = jstr(author, "raw");
+    const struct json *user = jobj(author, "user");
+    if (!raw.ptr && !user)
+        user = author;
+    if (user)
+        p = cloud_person(c, user);
+    struct str name, email;
+    split_raw_author(raw, &name, &email);
+    if (name.ptr && name.len)
+        p.name = name;
+    if (email.ptr)
+        p.email = email;
+    p.bot = p.bot || ingest_is_bot(p.login, p.name, c->opt);
+    return p;
+}
+
+/* Data Center commit identity: {name, emailAddress}, plus the user fields
+ * (displayName, slug, id) when Bitbucket mapped it to an account. */
+static struct ingest_person server_commit_person(const struct bb *c, const struct json *who)
+{
+    struct ingest_person p = {0};
+    if (jstr(who, "displayName").ptr)
+        p = server_person(c, who);
+    else
+        p.name = jstr(who, "name");
+    p.email = jstr(who, "emailAddress");
+    p.bot = p.bot || ingest_is_bot(p.login, p.name, c->opt);
+    return p;
+}
+
+/* ---- rows ---------------------------------------------------------------- */
+
+static enum err repo_row(struct bb *c, struct str key, struct str full_name, struct str url,
+                         struct str default_branch, struct ingest_repo *r)
+{
+    enum err e = make_id(c, &r->id, "repo", &key, 1);
+    if (e != ERR_OK)
+        return e;
+    r->full_name = full_name;
+    r->default_branch = strip_prefix(default_branch, "refs/heads/");
+    return clean_url(c, url, &r->url);
+}
+
+/* Sets c->repo_key/repo_id and a one-element repos array from a Cloud
+ * repository object; ERR_INVALID without a uuid. */
+static enum err cloud_repo(struct bb *c, const struct json *repo, struct ingest_batch *out,
+                           struct ingest_repo **row)
+{
+    struct str key = strip_braces(jstr(repo, "uuid"));
+    if (!key_ok(key))
+        return ERR_INVALID;
+    struct ingest_repo *r = arena_calloc(c->a, 1, sizeof *r);
+    if (!r)
+        return ERR_LIMIT;
+    struct str url = jstr(jobj(jobj(repo, "links"), "html"), "href");
+    enum err e =
+        repo_row(c, key, jstr(repo, "full_name"), url, jstr(jobj(repo, "mainbranch"), "name"), r);
+    if (e != ERR_OK)
+        return e;
+    c->repo_key = key;
+    c->repo_id = r->id;
+    out->repos = r;
+    out->n_repos = 1;
+    *row = r;
+    return ERR_OK;
+}
+
+/* "<project key>/<slug>" of a Data Center repository object. */
+static enum err server_repo_key(struct bb *c, const struct json *repo, struct str *out)
+{
+    struct str proj = jstr(jobj(repo, "project"), "key"), slug = jstr(repo, "slug");
+    if (!key_ok(proj) || !key_ok(slug) || str_index(slug, '/') >= 0)
+        return ERR_INVALID;
+    char *p = arena_printf(c->a, "%.*s/%.*s", (int)proj.len, proj.ptr, (int)slug.len, slug.ptr);
+    if (!p)
+        return ERR_LIMIT;
+    *out = str_from_cstr(p);
+    return ERR_OK;
+}
+
+static enum err server_repo_row(struct bb *c, const struct json *repo, struct ingest_repo *r,
+                                struct str *key)
+{
+    enum err e = server_repo_key(c, repo, key);
+    if (e != ERR_OK)
+        return e;
+    const struct json *self = json_first(jarr(jobj(repo, "links"), "self"));
+    return repo_row(c, *key, *key, jstr(self, "href"), STR_NULL, r);
+}
+
+static enum err server_repo(struct bb *c, const struct json *repo, struct ingest_batch *out)
+{
+    struct ingest_repo *r = arena_calloc(c->a, 1, sizeof *r);
+    if (!r)
+        return ERR_LIMIT;
+    struct str key;
+    enum err e = server_repo_row(c, repo, r, &key);
+    if (e != ERR_OK)
+        return e;
+    c->repo_key = key;
+    c->repo_id = r->id;
+    out->repos = r;
+    out->n_repos = 1;
+    return ERR_OK;
+}
+
+static void pr_unknowns(struct ingest_pr *pr)
+{
+    pr->commits = INGEST_UNKNOWN;
+    pr->additions = INGEST_UNKNOWN;
+    pr->deletions = INGEST_UNKNOWN;
+    pr->changed_files = INGEST_UNKNOWN;
+    pr->labels_known = false; /* Bitbucket has no PR labels */
+}
+
+static enum err pr_id(struct bb *c, int64_t number, struct str *out)
+{
+    struct str parts[2] = {c->repo_key, STR_NULL};
+    enum err e = num_str(c, number, &parts[1]);
+    return e != ERR_OK ? e : make_id(c, out, "pr", parts, 2);
+}
+
+/* A review (approval, change request) row with its synthesized id. */
+static enum err review_row(struct bb *c, const struct ingest_pr *pr, struct str reviewer_key,
+                           const char *state, struct ingest_person who, int64_t when,
+                           struct ingest_review *rv)
+{
+    if (!key_ok(reviewer_key))
+        return ERR_INVALID;
+    struct str parts[5] = {c->repo_key, STR_NULL, reviewer_key, str_from_cstr(state), STR_NULL};
+    enum err e = num_str(c, pr->number, &parts[1]);
+    if (e == ERR_OK)
+        e = num_str(c, when, &parts[4]);
+    if (e == ERR_OK)
+        e = make_id(c, &rv->id, "review", parts, 5);
+    if (e != ERR_OK)
+        return e;
+    rv->repo_id = c->repo_id;
+    rv->pr_id = pr->id;
+    rv->kind = INGEST_REVIEW;
+    rv->state = str_from_cstr(state);
+    rv->reviewer = who;
+    rv->submitted_at = when;
+    return ERR_OK;
+}
+
+static enum err comment_row(struct bb *c, const struct ingest_pr *pr, const struct json *comment,
+                            bool deleted, struct ingest_person who, int64_t when,
+                            struct ingest_review *rv)
+{
+    int64_t id;
+    struct str key;
+    if (!json_as_i64(json_get(comment, "id"), &id) || id < 0)
+        return ERR_INVALID;
+    enum err e = num_str(c, id, &key);
+    if (e == ERR_OK)
+        e = make_id(c, &rv->id, "comment", &key, 1);
+    if (e != ERR_OK)
+        return e;
+    bool b;
+    if (json_as_bool(json_get(comment, "deleted"), &b) && b)
+        deleted = true;
+    rv->repo_id = c->repo_id;
+    rv->pr_id = pr->id;
+    rv->kind = INGEST_REVIEW_COMMENT;
+    rv->state = deleted ? STR_LIT("deleted") : STR_LIT("commented");
+    rv->reviewer = who;
+    rv->submitted_at = when;
+    return ERR_OK;
+}
+
+/* Commit rows are appended through this: ERR_LIMIT past INGEST_MAX_ROWS, and
+ * a commit listed twice (two refs in one push) is kept once. */
+struct commits {
+    struct ingest_commit *v;
+    size_t n, cap;
+};
+
+static enum err commits_alloc(struct bb *c, struct commits *cs, size_t cap)
+{
+    cs->n = 0;
+    cs->cap = cap;
+    cs->v = NULL;
+    if (cap > INGEST_MAX_ROWS)
+        return ERR_LIMIT;
+    if (cap == 0)
+        return ERR_OK;
+    cs->v = arena_calloc(c->a, cap, sizeof *cs->v);
+    return cs->v ? ERR_OK : ERR_LIMIT;
+}
+
+/* A new commit row for sha in *row, or NULL there when sha is already listed. */
+static enum err commit_add(struct bb *c, struct commits *cs, struct str sha, struct str branch,
+                           struct ingest_commit **row)
+{
+    *row = NULL;
+    if (!sha_ok(sha))
+        return ERR_INVALID;
+    for (size_t i = 0; i < cs->n; i++)
+        if (str_eq(cs->v[i].sha, sha))
+            return ERR_OK;
+    if (cs->n >= cs->cap)
+        return ERR_LIMIT;
+    struct ingest_commit *k = &cs->v[cs->n];
+    struct str parts[2] = {c->repo_key, sha};
+    enum err e = make_id(c, &k->id, "commit", parts, 2);
+    if (e != ERR_OK)
+        return e;
+    k->repo_id = c->repo_id;
+    k->sha = sha;
+    k->branch = branch;
+    k->files = NULL;
+    k->n_files = 0;
+    k->files_changed = INGEST_UNKNOWN; /* neither product sends file lists */
+    k->additions = INGEST_UNKNOWN;
+    k->deletions = INGEST_UNKNOWN;
+    cs->n++;
+    *row = k;
+    return ERR_OK;
+}
+
+/* ---- Bitbucket Cloud ----------------------------------------------------- */
+
+/* repo:push — changes[].new (branch or tag) and changes[].commits[]. */
+static enum err cloud_push(struct bb *c, const struct json *doc, struct ingest_batch *out)
+{
+    const struct json *changes = jarr(jobj(doc, "push"), "changes");
+    size_t n_commits = 0, n_tags = 0;
+    for (const struct json *ch = json_first(changes); ch; ch = json_next(ch)) {
+        n_commits += json_count(jarr(ch, "commits"));
+        if (n_commits > INGEST_MAX_ROWS)
+            return ERR_LIMIT;
+        if (str_eq_cstr(jstr(jobj(ch, "new"), "type"), "tag"))
+            n_tags++;
+    }
+    if (n_tags > INGEST_MAX_ROWS)
+        return ERR_LIMIT;
+    struct commits cs;
+    enum err e = commits_alloc(c, &cs, n_commits);
+    if (e != ERR_OK)
+        return e;
+    struct ingest_release *tags = n_tags ? arena_calloc(c->a, n_tags, sizeof *tags) : NULL;
+    if (n_tags && !tags)
+        return ERR_LIMIT;
+    size_t nt = 0;
+    for (const struct json *ch = json_first(changes); ch; ch = json_next(ch)) {
+        const struct json *nw = jobj(ch, "new");
+        struct str type = jstr(nw, "type"), name = jstr(nw, "name");
+        struct str branch = str_eq_cstr(type, "branch") ? name : STR_NULL;
+        for (const struct json *k = json_first(jarr(ch, "commits")); k; k = json_next(k)) {
+            struct ingest_commit *row;
+            e = commit_add(c, &cs, jstr(k, "hash"), branch, &row);
+            if (e != ERR_OK)
+                return e;
+            if (!row)
+                continue;
+            row->message = jstr(k, "message");
+            row->author = cloud_commit_author(c, json_get(k, "author"));
+            row->authored_at = jtime_iso(k, "date");
+        }
+        if (str_eq_cstr(type, "tag")) {
+            if (!key_ok(name))
+                return ERR_INVALID;
+            struct ingest_release *t = &tags[nt];
+            struct str parts[2] = {c->repo_key, name};
+            e = make_id(c, &t->id, "tag", parts, 2);
+            if (e != ERR_OK)
+                return e;
+            t->repo_id = c->repo_id;
+            t->kind = INGEST_TAG;
+            t->tag = name;
+            struct str sha = jstr(jobj(nw, "target"), "hash");
+            t->sha = sha_ok(sha) ? sha : STR_NULL;
+            t->prerelease = INGEST_TRI_UNKNOWN;
+            t->published_at = jtime_iso(nw, "date"); /* annotated tags only */
+            nt++;
+        }
+    }
+    out->commits = cs.v;
+    out->n_commits = cs.n;
+    out->releases = tags;
+    out->n_releases = nt;
+    return ERR_OK;
+}
+
+static struct str cloud_state(struct str event, struct str state)
+{
+    if (str_eq_cstr(event, "pullrequest:fulfilled"))
+        return STR_LIT("merged");
+    if (str_eq_cstr(event, "pullrequest:rejected"))
+        return STR_LIT("closed");
+    if (str_eq_cstr(state, "OPEN"))
+        return STR_LIT("open");
+    if (str_eq_cstr(state, "MERGED"))
+        return STR_LIT("merged");
+    if (str_eq_cstr(state, "DECLINED") || str_eq_cstr(state, "SUPERSEDED"))
+        return STR_LIT("closed");
+    if (str_eq_cstr(event, "pullrequest:created"))
+        return STR_LIT("open");
+    return STR_NULL;
+}
+
+static enum err cloud_pr_row(struct bb *c, const struct json *p, struct ingest_pr *pr,
+                             struct str *author_key)
+{
+    if (!jnumber(p, "id", &pr->number))
+        return ERR_INVALID;
+    enum err e = pr_id(c, pr->number, &pr->id);
+    if (e != ERR_OK)
+        return e;
+    pr_unknowns(pr);
+    pr->repo_id = c->repo_id;
+    pr->title = jstr(p, "title");
+    pr->description = jstr(p, "description");
+    pr->state = cloud_state(c->event, jstr(p, "state"));
+    pr->draft = jtri(p, "draft");
+    const struct json *author = jobj(p, "author");
+    pr->author = cloud_person(c, author);
+    *author_key = cloud_account_key(author);
+    pr->source_branch = jstr(jobj(jobj(p, "source"), "branch"), "name");
+    pr->target_branch = jstr(jobj(jobj(p, "destination"), "branch"), "name");
+    pr->created_at = jtime_iso(p, "created_on");
+    pr->updated_at = jtime_iso(p, "updated_on");
+    /* Without a draft flag the PR predates Cloud's drafts: opened ready. */
+    if (str_eq_cstr(c->event, "pullrequest:created") && pr->draft != INGEST_TRI_YES)
+        pr->ready_at = pr->created_at;
+    int64_t closed = jtime_iso(p, "closed_on");
+    bool ends = str_eq_cstr(c->event, "pullrequest:fulfilled") ||
+                str_eq_cstr(c->event, "pullrequest:rejected");
+    if (!closed && ends)
+        closed = pr->updated_at; /* the event is the close: updated_on is its time */
+    if (pr->state.ptr && !str_eq_cstr(pr->state, "open")) {
+        pr->closed_at = closed;
+        if (str_eq_cstr(pr->state, "merged"))
+            pr->merged_at = closed;
+    }
+    struct str mc = jstr(jobj(p, "merge_commit"), "hash");
+    pr->merge_commit_sha = sha_ok(mc) ? mc : STR_NULL;
+    return ERR_OK;
+}
+
+static enum err cloud_pull_request(struct bb *c, const struct json *doc, struct ingest_batch *out)
+{
+    struct ingest_pr *pr = arena_calloc(c->a, 1, sizeof *pr);
+    if (!pr)
+        return ERR_LIMIT;
+    struct str author_key;
+    enum err e = cloud_pr_row(c, jobj(doc, "pullrequest"), pr, &author_key);
+    if (e != ERR_OK)
+        return e;
+    out->prs = pr;
+    out->n_prs = 1;
+
+    struct str ev = c->event;
+    const char *state = NULL;
+    const struct json *action = NULL;
+    if (str_eq_cstr(ev, "pullrequest:approved")) {
+        state = "approved";
+        action = jobj(doc, "approval");
+    } else if (str_eq_cstr(ev, "pullrequest:unapproved")) {
+        state = "unapproved";
+        action = jobj(doc, "approval");
+    } else if (str_eq_cstr(ev, "pullrequest:changes_request_created")) {
+        state = "changes_requested";
+        action = jobj(doc, "changes_request");
+    } else if (str_eq_cstr(ev, "pullrequest:changes_request_removed")) {
+        state = "dismissed";
+        action = jobj(doc, "changes_request");
+    }
+    struct ingest_review *rv = NULL;
+    if (state || str_starts_with(ev, STR_LIT("pullrequest:comment_"))) {
+        rv = arena_calloc(c->a, 1, sizeof *rv);
+        if (!rv)
+            return ERR_LIMIT;
+    }
+    if (state) {
+        const struct json *user = jobj(action, "user");
+        if (!user)
+            user = jobj(doc, "actor");
+        struct str key = cloud_account_key(user);
+        int64_t when = jtime_iso(action, "date");
+        e = review_row(c, pr, key, state, cloud_person(c, user), when, rv);
+        if (e != ERR_OK)
+            return e;
+        bool by_other = !author_key.ptr || !str_eq(key, author_key);
+        if (by_other && when && (!strcmp(state, "approved") || !strcmp(state, "changes_requested")))
+            pr->first_review_at = when;
+        if (by_other && when && !strcmp(state, "approved"))
+            pr->approved_at = when;
+    } else if (rv) {
+        const struct json *comment = jobj(doc, "comment");
+        const struct json *user = jobj(comment, "user");
+        if (!user)
+            user = jobj(doc, "actor");
+        int64_t when = jtime_iso(comment, "created_on");
+        bool deleted = str_eq_cstr(ev, "pullrequest:comment_deleted");
+        e = comment_row(c, pr, comment, deleted, cloud_person(c, user), when, rv);
+        if (e != ERR_OK)
+            return e;
+        struct str key = cloud_account_key(user);
+        if (str_eq_cstr(ev, "pullrequest:comment_created") && when &&
+            (!author_key.ptr || !key.ptr || !str_eq(key, author_key)))
+            pr->first_review_at = when;
+    }
+    if (rv) {
+        out->reviews = rv;
+        out->n_reviews = 1;
+    }
+    return ERR_OK;
+}
+
+/* repo:fork — the origin (repository) and the new fork (fork). */
+static enum err cloud_fork(struct bb *c, const struct json *doc, struct ingest_batch *out)
+{
+    const struct json *fork = jobj(doc, "fork");
+    struct str key = strip_braces(jstr(fork, "uuid"));
+    if (!key_ok(key))
+        return ERR_OK; /* the origin alone */
+    struct ingest_repo *r = arena_calloc(c->a, 2, sizeof *r);
+    if (!r)
+        return ERR_LIMIT;
+    r[0] = out->repos[0];
+    struct str url = jstr(jobj(jobj(fork, "links"), "html"), "href");
+    enum err e = repo_row(c, key, jstr(fork, "full_name"), url,
+                          jstr(jobj(fork, "mainbranch"), "name"), &r[1]);
+    if (e != ERR_OK)
+        return e;
+    out->repos = r;
+    out->n_repos = 2;
+    return ERR_OK;
+}
+
+static bool is_one_of(struct str ev, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (str_eq_cstr(ev, list[i]))
+            return true;
+    return false;
+}
+
+static const char *const cloud_pr_events[] = {
+    "pullrequest:created",
+    "pullrequest:updated",
+    "pullrequest:fulfilled",
+    "pullrequest:rejected",
+    "pullrequest:approved",
+    "pullrequest:unapproved",
+    "pullrequest:changes_request_created",
+    "pullrequest:changes_request_removed",
+    "pullrequest:comment_created",
+    "pullrequest:comment_updated",
+    "pullrequest:comment_deleted",
+    "pullrequest:comment_resolved",
+    "pullrequest:comment_reopened",
+};
+
+/* Repository events that say nothing but the repository itself. */
+static const char *const cloud_repo_events[] = {
+    "repo:updated",
+    "repo:fork",
+    "repo:created",
+    "repo:transfer",
+    "repo:commit_status_created",
+    "repo:commit_status_updated",
+};
+
+static enum err cloud(struct bb *c, const struct json *doc, struct ingest_batch *out)
+{
+    struct str ev = c->event;
+    bool is_pr = is_one_of(ev, cloud_pr_events, sizeof cloud_pr_events / sizeof *cloud_pr_events);
+    bool is_push = str_eq_cstr(ev, "repo:push");
+    bool is_repo =
+        is_one_of(ev, cloud_repo_events, sizeof cloud_repo_events / sizeof *cloud_repo_events);
+    if (!is_pr && !is_push && !is_repo)
+        return ERR_OK; /* issue:*, repo:commit_comment_created, ...: no change metadata */
+    struct ingest_repo *repo;
+    enum err e = cloud_repo(c, jobj(doc, "repository"), out, &repo);
+    if (e != ERR_OK)
+        return e;
+    if (str_eq_cstr(ev, "repo:updated")) {
+        /* the new full name, when this update renamed the repository */
+        struct str fn = jstr(jobj(jobj(doc, "changes"), "full_name"), "new");
+        if (fn.ptr)
+            repo->full_name = fn;
+    }
+    if (str_eq_cstr(ev, "repo:fork"))
+        return cloud_fork(c, doc, out);
+    if (is_push)
+        return cloud_push(c, doc, out);
+    if (is_pr)
+        return cloud_pull_request(c, doc, out);
+    return ERR_OK;
+}
+
+/* ---- Bitbucket Data Center ----------------------------------------------- */
+
+/* One Data Center commit object: {id, message, author, authorTimestamp, ...}. */
+static enum err server_commit(struct bb *c, struct commits *cs, const struct json *k,
+                              struct str branch)
+{
+    struct ingest_commit *row;
+    enum err e = commit_add(c, cs, jstr(k, "id"), branch, &row);
+    if (e != ERR_OK || !row)
+        return e;
+    row->message = jstr(k, "message");
+    row->author = server_commit_person(c, jobj(k, "author"));
+    row->committer = server_commit_person(c, jobj(k, "committer"));
+    row->authored_at = jtime_ms(k, "authorTimestamp");
+    row->committed_at = jtime_ms(k, "committerTimestamp");
+    return ERR_OK;
+}
+
+/* repo:refs_changed — tags from changes[], commits from commits[] (8.x). */
+static enum err server_push(struct bb *c, const struct json *doc, struct ingest_batch *out)
+{
+    const struct json *changes = jarr(doc, "changes");
+    int64_t pushed = jtime_iso(doc, "date");
+    size_t n_tags = 0, n_branches = 0;
+    struct str branch = STR_NULL;
+    for (const struct json *ch = json_first(changes); ch; ch = json_next(ch)) {
+        const struct json *ref = jobj(ch, "ref");
+        struct str type = jstr(ref, "type"), op = jstr(ch, "type");
+        if (str_eq_cstr(op, "DELETE"))
+            continue;
+        if (str_eq_cstr(type, "TAG")) {
+            n_tags++;
+        } else if (str_eq_cstr(type, "BRANCH")) {
+            n_branches++;
+            branch = jstr(ref, "displayId");
+        }
+    }
+    if (n_tags > INGEST_MAX_ROWS)
+        return ERR_LIMIT;
+    /* commits are not attributed to a ref: a branch only when just one changed */
+    if (n_branches != 1)
+        branch = STR_NULL;
+
+    const struct json *list = jarr(doc, "commits");
+    const struct json *head = jobj(doc, "toCommit");
+    struct commits cs;
+    enum err e = commits_alloc(c, &cs, json_count(list) + (head ? 1 : 0));
+    if (e != ERR_OK)
+        return e;
+    for (const struct json *k = json_first(list); k; k = json_next(k))
+        if ((e = server_commit(c, &cs, k, branch)) != ERR_OK)
+            return e;
+    if (head && (e = server_commit(c, &cs, head, branch)) != ERR_OK)
+        return e;
+    out->commits = cs.v;
+    out->n_commits = cs.n;
+
+    struct ingest_release *tags = n_tags ? arena_calloc(c->a, n_tags, sizeof *tags) : NULL;
+    if (n_tags && !tags)
+        return ERR_LIMIT;
+    size_t nt = 0;
+    for (const struct json *ch = json_first(changes); ch; ch = json_next(ch)) {
+        const struct json *ref = jobj(ch, "ref");
+        if (!str_eq_cstr(jstr(ref, "type"), "TAG") || str_eq_cstr(jstr(ch, "type"), "DELETE"))
+            continue;
+        struct str name = jstr(ref, "displayId");
+        if (!key_ok(name))
+            return ERR_INVALID;
+        struct ingest_release *t = &tags[nt++];
+        struct str parts[2] = {c->repo_key, name};
+        e = make_id(c, &t->id, "tag", parts, 2);
+        if (e != ERR_OK)
+            return e;
+        t->repo_id = c->repo_id;
+        t->kind = INGEST_TAG;
+        t->tag = name;
+        struct str sha = jstr(ch, "toHash");
+        t->sha = sha_ok(sha) && !is_zero_sha(sha) ? sha : STR_NULL;
+        t->prerelease = INGEST_TRI_UNKNOWN;
+        t->published_at = pushed;
+    }
+    out->releases = tags;
+    out->n_releases = nt;
+    return ERR_OK;
+}
+
+static struct str server_state(struct str event, struct str state)
+{
+    if (str_eq_cstr(event, "pr:merged"))
+        return STR_LIT("merged");
+    if (str_eq_cstr(event, "pr:declined") || str_eq_cstr(event, "pr:deleted"))
+        return STR_LIT("closed");
+    if (str_eq_cstr(state, "OPEN"))
+        return STR_LIT("open");
+    if (str_eq_cstr(state, "MERGED"))
+        return STR_LIT("merged");
+    if (str_eq_cstr(state, "DECLINED"))
+        return STR_LIT("closed");
+    if (str_eq_cstr(event, "pr:opened"))
+        return STR_LIT("open");
+    return STR_NULL;
+}
+
+static enum err server_pull_request(struct bb *c, const struct json *doc, struct ingest_batch *out)
+{
+    const struct json *p = jobj(doc, "pullRequest");
+    const struct json *to = jobj(p, "toRef");
+    /* a PR lives in its target repository; its number is unique there */
+    enum err e = server_repo(c, jobj(to, "repository"), out);
+    if (e != ERR_OK)
+        return e;
+    struct ingest_pr *pr = arena_calloc(c->a, 1, sizeof *pr);
+    if (!pr)
+        return ERR_LIMIT;
+    if (!jnumber(p, "id", &pr->number))
+        return ERR_INVALID;
+    e = pr_id(c, pr->number, &pr->id);
+    if (e != ERR_OK)
+        return e;
+    struct str ev = c->event;
+    int64_t at = jtime_iso(doc, "date");
+    pr_unknowns(pr);
+    pr->repo_id = c->repo_id;
+    pr->title = jstr(p, "title");
+    pr->description = jstr(p, "description");
+    pr->state = server_state(ev, jstr(p, "state"));
+    pr->draft = jtri(p, "draft");
+    const struct json *author = jobj(jobj(p, "author"), "user");
+    pr->author = server_person(c, author);
+    struct str author_key;
+    e = server_user_key(c, author, &author_key);
+    if (e != ERR_OK)
+        return e;
+    pr->source_branch = jstr(jobj(p, "fromRef"), "displayId");
+    pr->target_branch = jstr(to, "displayId");
+    pr->created_at = jtime_ms(p, "createdDate");
+    pr->updated_at = jtime_ms(p, "updatedDate");
+    if (str_eq_cstr(ev, "pr:opened") && pr->draft != INGEST_TRI_YES)
+        pr->ready_at = pr->created_at;
+    int64_t closed = jtime_ms(p, "closedDate");
+    if (!closed && (str_eq_cstr(ev, "pr:merged") || str_eq_cstr(ev, "pr:declined") ||
+                    str_eq_cstr(ev, "pr:deleted")))
+        closed = at;
+    if (pr->state.ptr && !str_eq_cstr(pr->state, "open")) {
+        pr->closed_at = closed;
+        if (str_eq_cstr(pr->state, "merged"))
+            pr->merged_at = closed;
+    }
+    struct str mc = jstr(jobj(jobj(p, "properties"), "mergeCommit"), "id");
+    pr->merge_commit_sha = sha_ok(mc) ? mc : STR_NULL;
+    out->prs = pr;
+    out->n_prs = 1;
+
+    const char *state = NULL;
+    if (str_eq_cstr(ev, "pr:reviewer:approved"))
+        state = "approved";
+    else if (str_eq_cstr(ev, "pr:reviewer:unapproved"))
+        state = "unapproved";
+    else if (str_eq_cstr(ev, "pr:reviewer:needs_work") ||
+             str_eq_cstr(ev, "pr:reviewer:changes_requested"))
+        state = "changes_requested";
+    bool is_comment = str_starts_with(ev, STR_LIT("pr:comment:"));
+    if (!state && !is_comment)
+        return ERR_OK;
+    struct ingest_review *rv = arena_calloc(c->a, 1, sizeof *rv);
+    if (!rv)
+        return ERR_LIMIT;
+    if (state) {
+        const struct json *user = jobj(jobj(doc, "participant"), "user");
+        if (!user)
+            user = jobj(doc, "actor");
+        struct str key;
+        e = server_user_key(c, user, &key);
+        if (e == ERR_OK)
+            e = review_row(c, pr, key, state, server_person(c, user), at, rv);
+        if (e != ERR_OK)
+            return e;
+        bool by_other = !author_key.ptr || !str_eq(key, author_key);
+        if (by_other && at && strcmp(state, "unapproved") != 0)
+            pr->first_review_at = at;
+        if (by_other && at && !strcmp(state, "approved"))
+            pr->approved_at = at;
+    } else {
+        const struct json *comment = jobj(doc, "comment");
+        const struct json *user = jobj(comment, "author");
+        if (!user)
+            user = jobj(doc, "actor");
+        int64_t when = jtime_ms(comment, "createdDate");
+        if (!when)
+            when = at;
+        e = comment_row(c, pr, comment, str_eq_cstr(ev, "pr:comment:deleted"),
+                        server_person(c, user), when, rv);
+        if (e != ERR_OK)
+            return e;
+        struct str key;
+        e = server_user_key(c, user, &key);
+        if (e != ERR_OK)
+            return e;
+        if (str_eq_cstr(ev, "pr:comment:added") && when &&
+            (!author_key.ptr || !key.ptr || !str_eq(key, author_key)))
+            pr->first_review_at = when;
+    }
+    out->reviews = rv;
+    out->n_reviews = 1;
+    return ERR_OK;
+}
+
+static const char *const server_pr_events[] = {
+    "pr:opened",
+    "pr:modified",
+    "pr:merged",
+    "pr:declined",
+    "pr:deleted",
+    "pr:from_ref_updated",
+    "pr:to_ref_updated", /* not sent by every version; harmless when absent */
+    "pr:reviewer:approved",
+    "pr:reviewer:unapproved",
+    "pr:reviewer:needs_work",
+    "pr:reviewer:changes_requested",
+    "pr:reviewer:updated",
+    "pr:comment:added",
+    "pr:comment:edited",
+    "pr:comment:deleted",
+};
+
+static enum err server(struct bb *c, const struct json *doc, struct ingest_batch *out)
+{
+    struct str ev = c->event;
+    if (is_one_of(ev, server_pr_events, sizeof server_pr_events / sizeof *server_pr_events))
+        return server_pull_request(c, doc, out);
+    if (str_eq_cstr(ev, "repo:refs_changed")) {
+        enum err e = server_repo(c, jobj(doc, "repository"), out);
+        return e != ERR_OK ? e : server_push(c, doc, out);
+    }
+    if (str_eq_cstr(ev, "repo:modified"))
+        return server_repo(c, jobj(doc, "new"), out);
+    if (str_eq_cstr(ev, "repo:forked"))
+        return server_repo(c, jobj(doc, "repository"), out); /* the new fork */
+    return ERR_OK; /* repo:comment:* (commit comments), mirror, project, ping: nothing */
+}
+
+/* ---- entry point --------------------------------------------------------- */
+
+enum err ingest_normalize_bitbucket(bool is_server, struct str event, const struct json *doc,
+                                    const struct ingest_norm_options *opt, struct arena *a,
+                                    struct ingest_batch *out)
+{
+    memset(out, 0, sizeof *out);
+    /* Data Center repeats the event key in the body; use it when the header
+     * was not passed. */
+    if ((!event.ptr || event.len == 0) && is_server)
+        event = jstr(doc, "eventKey");
+    if (!event.ptr || event.len > BB_MAX_EVENT)
+        event = STR_LIT("");
+    char *ev = arena_strndup(a, event.ptr, event.len);
+    if (!ev)
+        return ERR_LIMIT;
+    struct bb c = {
+        .server = is_server,
+        .prov = is_server ? "bitbucket-server" : "bitbucket",
+        .opt = opt,
+        .a = a,
+        .event = str_from(ev, event.len),
+    };
+    out->event = c.event;
+    if (json_type_of(doc) != JSON_OBJECT)
+        return ERR_INVALID;
+    enum err e = is_server ? server(&c, doc, out) : cloud(&c, doc, out);
+    if (e != ERR_OK) {
+        struct str keep = out->event;
+        memset(out, 0, sizeof *out);
+        out->event = keep;
+    }
+    return e;
+}
