@@ -329,7 +329,7 @@ enum err ingest_rows_add(struct arena *a, struct ingest_rows *r, size_t elem_siz
     return ERR_OK;
 }
 
-enum err ingest_event_name(struct arena *a, struct str event, struct str action, struct str *out)
+enum err ingest_batch_event(struct arena *a, struct str event, struct str action, struct str *out)
 {
     enum { PART_MAX = 64 };
     *out = STR_NULL;

@@ -287,8 +287,8 @@ MUST_CHECK enum err ingest_rows_add(struct arena *a, struct ingest_rows *r, size
 /* batch.event text: event, then "." and action when action is non-empty;
  * lower-cased, bytes other than [a-z0-9_-] replaced by '_', each part cut at
  * 64 bytes. ERR_LIMIT when the arena is full. */
-MUST_CHECK enum err ingest_event_name(struct arena *a, struct str event, struct str action,
-                                      struct str *out);
+MUST_CHECK enum err ingest_batch_event(struct arena *a, struct str event, struct str action,
+                                       struct str *out);
 
 /* A commit's files from the push payloads' "added", "removed" and "modified"
  * path arrays (GitHub, GitLab): at most INGEST_MAX_FILES kept in that order,

@@ -471,7 +471,7 @@ enum err ingest_normalize_github(struct str event, const struct json *doc,
     memset(out, 0, sizeof *out);
     struct gh g = {.a = a, .opt = opt, .doc = doc};
     g.action = ingest_json_str(doc, "action");
-    TRY(ingest_event_name(a, event, g.action, &out->event));
+    TRY(ingest_batch_event(a, event, g.action, &out->event));
     TRY(gh_dispatch(&g, event));
     bool any = g.commits.n || g.prs.n || g.reviews.n || g.deployments.n || g.releases.n;
     if (any && g.repos.n == 0)

@@ -506,7 +506,7 @@ enum err ingest_normalize_gitlab(struct str event, const struct json *doc,
     } else if (kind == GL_RELEASE) {
         action = ingest_json_str(doc, "action");
     }
-    TRY(ingest_event_name(a, name, action, &out->event));
+    TRY(ingest_batch_event(a, name, action, &out->event));
 
     switch (kind) {
     case GL_PUSH:

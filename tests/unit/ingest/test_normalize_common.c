@@ -195,9 +195,9 @@ static void test_building_blocks(void **state)
     assert_int_equal(ingest_clean_url(a, STR_LIT("javascript:alert(1)"), &s), ERR_OK);
     assert_null(s.ptr);
 
-    assert_int_equal(ingest_event_name(a, STR_LIT("Merge Request"), STR_LIT("Open!"), &s), ERR_OK);
+    assert_int_equal(ingest_batch_event(a, STR_LIT("Merge Request"), STR_LIT("Open!"), &s), ERR_OK);
     assert_true(str_eq_cstr(s, "merge_request.open_"));
-    assert_int_equal(ingest_event_name(a, STR_LIT("push"), STR_NULL, &s), ERR_OK);
+    assert_int_equal(ingest_batch_event(a, STR_LIT("push"), STR_NULL, &s), ERR_OK);
     assert_true(str_eq_cstr(s, "push"));
 
     struct json *doc = NULL;
