@@ -23,6 +23,8 @@
 #include "core/json.h"
 #include "crypto/rand.h"
 
+_Static_assert(INGEST_MAX_BODY <= STORAGE_MAX_SQL * (size_t)1024, "storage binds the body whole");
+
 /* JSON text of the largest label array: every byte escaped as \uXXXX, quotes, commas. */
 #define LABELS_JSON_MAX ((size_t)INGEST_MAX_LABELS * (INGEST_MAX_LABEL * 6 + 3) + 2)
 

@@ -14,7 +14,9 @@
  * provider's delivery id (delivery_key) is unique per (tenant, integration):
  * ingest_delivery_insert reports a redelivery as *duplicate instead of an
  * error (I3), and ingest_delivery_seen answers the same question cheaply
- * before the body is redacted. ingest_deliveries_purge deletes rows older
+ * before the body is redacted. A stored body is at most INGEST_MAX_BODY
+ * (16 MiB, the most storage binds in one value): the redacted body of a
+ * larger delivery is refused with ERR_LIMIT. ingest_deliveries_purge deletes rows older
  * than the tenant's retention period (I7) in bounded batches.
  *
  * Normalized rows (ingest_store_batch) are upserted by their stable id, with
@@ -80,7 +82,7 @@
 #define INGEST_MAX_PROVIDER       32                 /* bytes of a provider name */
 #define INGEST_MAX_DELIVERY_KEY   128                /* bytes of the provider's delivery id */
 #define INGEST_MAX_EVENT          64                 /* bytes of an event name */
-#define INGEST_MAX_BODY           (25 * 1024 * 1024) /* bytes of a stored (redacted) body */
+#define INGEST_MAX_BODY           (16 * 1024 * 1024) /* bytes of a stored (redacted) body */
 #define INGEST_MAX_ERROR          200                /* bytes of a delivery's error text */
 #define INGEST_MAX_PAGE           100                /* rows one list call returns */
 #define INGEST_PURGE_MAX          1000               /* deliveries one purge call deletes */

@@ -7,7 +7,7 @@
 -- status moves accepted -> processed | ignored | failed -> dead; error is a
 -- short secret-free reason. Rows are purged after the tenant's retention
 -- period (I7) by received_at. A rowid table, not WITHOUT ROWID: rows carry
--- bodies of up to 25 MiB.
+-- bodies of up to 16 MiB.
 --
 -- The normalized tables hold metadata only (never code, diffs or comment
 -- text). Their id is the stable "provider:kind:key" of normalize.h, so a
