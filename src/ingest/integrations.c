@@ -491,7 +491,7 @@ static enum err room_for_one(struct tx *tx, const char **reason)
     int64_t n = row ? stmt_col_int(st, 0) : 0;
     stmt_finish(st);
     if (n >= INTEGRATIONS_MAX_PER_TENANT) {
-        say(reason, "the organization has as many integrations as it can hold");
+        say(reason, INTEGRATIONS_REASON_FULL);
         return ERR_LIMIT;
     }
     return ERR_OK;

@@ -65,6 +65,8 @@
 #define INTEGRATIONS_PURPOSE_SECRET       "webhook.secret"
 #define INTEGRATIONS_PURPOSE_SIGNING      "webhook.signing"
 #define INTEGRATIONS_MAX_PROVIDER         16 /* bytes of the longest provider name, "bitbucket-server" */
+/* The *reason of integrations_create at INTEGRATIONS_MAX_PER_TENANT (a state, not a bad field). */
+#define INTEGRATIONS_REASON_FULL "the organization has as many integrations as it can hold"
 
 enum integration_provider {
     INTEGRATION_GITHUB,
