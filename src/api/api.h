@@ -11,6 +11,7 @@
 
 #include "http/request.h"
 #include "http/router.h"
+#include "ingest/integrations.h"
 
 /* The complete route table. */
 const struct route *api_routes(size_t *n);
@@ -259,5 +260,43 @@ MUST_CHECK enum err members_do_revoke(struct http_request *req, struct str id);
 MUST_CHECK enum err members_do_accept(struct http_request *req, struct str token,
                                       struct str password, char sid[ACCOUNTS_SECRET_LEN + 1],
                                       struct accounts_session *s, const char **reason);
+
+/*
+ * integrations.c: integrations (I1; ingest/integrations.h). Every route
+ * needs integrations.manage; a secret is shown only in the answer of the
+ * request that made it (a replay of its Idempotency-Key answers it null).
+ */
+enum err integrations_api_list(struct http_request *req, struct http_response *resp);
+enum err integrations_api_create(struct http_request *req, struct http_response *resp);
+enum err integrations_api_get(struct http_request *req, struct http_response *resp);
+enum err integrations_api_rotate(struct http_request *req, struct http_response *resp);
+enum err integrations_api_signing_secret(struct http_request *req, struct http_response *resp);
+enum err integrations_api_delete(struct http_request *req, struct http_response *resp);
+extern const struct body_spec INTEGRATIONS_CREATE_BODY;
+
+/*
+ * The integration actions behind both the JSON API and the console. Each
+ * records its refusal on req with public words (404 for another tenant's
+ * id, 409 limit_reached for a full organization, 400 validation_failed with
+ * the field), so the caller only returns the err. A secret made lands in
+ * *secret: the caller shows it once and wipes it (integration_secret_wipe),
+ * also after a failure.
+ */
+MUST_CHECK enum err integrations_do_create(struct http_request *req,
+                                           const struct integration_spec *spec,
+                                           struct integration *out,
+                                           struct integration_secret *secret);
+MUST_CHECK enum err integrations_do_rotate(struct http_request *req, struct str id,
+                                           struct integration *out,
+                                           struct integration_secret *secret);
+MUST_CHECK enum err integrations_do_signing_secret(struct http_request *req, struct str id,
+                                                   struct integration *out,
+                                                   struct integration_secret *secret);
+MUST_CHECK enum err integrations_do_delete(struct http_request *req, struct str id);
+/* 400 validation_failed naming field (as the schema layer does), reason in public words. */
+MUST_CHECK enum err integrations_field_refused(struct http_request *req, const char *field,
+                                               const char *reason);
+/* <public url>/hooks/<provider>/<id>, in the request's arena (NULL when it is full). */
+const char *integrations_webhook_url(struct http_request *req, const struct integration *in);
 
 #endif

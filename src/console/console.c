@@ -36,6 +36,9 @@ void page_open(struct page *pg, struct http_request *req, struct http_response *
         if (authz_allows(authz_role_parse(str_from_cstr(req->principal.role)),
                          AUTHZ_MEMBERS_MANAGE))
             html_tag(h, "<li><a href=\"/members\">Members</a></li>\n");
+        if (authz_allows(authz_role_parse(str_from_cstr(req->principal.role)),
+                         AUTHZ_INTEGRATIONS_MANAGE))
+            html_tag(h, "<li><a href=\"/integrations\">Integrations</a></li>\n");
         html_tag(h, "<li>");
         page_form(pg, "/logout", NULL);
         page_button(pg, "Sign out", true);

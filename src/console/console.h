@@ -75,4 +75,10 @@ enum err console_invitation_revoke(struct http_request *req, struct http_respons
 enum err console_invite_page(struct http_request *req, struct http_response *resp);
 enum err console_invite_accept(struct http_request *req, struct http_response *resp);
 
+/* integrations.c: integrations (I1), for those holding integrations.manage. */
+enum err console_integrations_page(struct http_request *req, struct http_response *resp);
+enum err console_integration_create(struct http_request *req, struct http_response *resp);
+enum err console_integration_rotate(struct http_request *req, struct http_response *resp);
+enum err console_integration_delete(struct http_request *req, struct http_response *resp);
+
 #endif

@@ -680,7 +680,8 @@ static void idempotency_finish(const struct pipeline *p, struct http_request *re
         .status = resp->status,
         .content_type = str_from_cstr(resp->content_type ? resp->content_type : ""),
         .location = location,
-        .body = str_from(resp->body, resp->body_len),
+        .body = resp->idem_body ? str_from(resp->idem_body, resp->idem_body_len)
+                                : str_from(resp->body, resp->body_len),
     };
     enum err e = idem_complete(p->app->storage, &req->principal.user.tenant, &req->idem,
                                &req->idem_claim, &stored, (int64_t)time(NULL));

@@ -39,12 +39,14 @@
 
 struct http_request;
 struct http_response;
+struct secrets;
 
 /* Services shared by all requests; read-only after start-up. */
 struct app {
     const struct config *cfg;
     struct storage *storage;
     struct storage *vault;       /* tenant data keys (docs/KEYS.md) */
+    struct secrets *secrets;     /* sealed fields (secrets/secrets.h); NULL = none (unit tests) */
     struct ratelimit *ratelimit; /* NULL = no rate limits (unit tests) */
     struct accounts *accounts;   /* NULL = nobody can sign in (authenticated routes give 401) */
     const char *version;
@@ -179,6 +181,11 @@ struct http_response {
     const char *body; /* in the request arena, or static */
     bool body_static; /* body outlives the server: sent without copying */
     size_t body_len;
+    /* H7: what an Idempotency-Key keeps for a replay instead of body (in the
+     * arena; NULL = body itself): a body that shows a secret once is kept
+     * without it, so the secret is neither stored in plaintext nor shown twice */
+    const char *idem_body;
+    size_t idem_body_len;
 };
 
 /*

@@ -416,6 +416,7 @@ static int serve(struct config *cfg)
         .cfg = cfg,
         .storage = st,
         .vault = vault,
+        .secrets = secrets,
         .ratelimit = limiter,
         .accounts = accounts,
         .version = SHIPLOG_VERSION,

@@ -479,6 +479,40 @@ static enum err pg_pending_outbox_tenants(struct storage *s, int64_t now_unix, s
     return e;
 }
 
+/* ---- integrations (I1) ----------------------------------------------------- */
+
+/*
+ * The tenant of an enabled integration, through the SECURITY DEFINER function
+ * of migration 0013 (the application role cannot see other tenants' rows).
+ * No app.tenant_id is set: nothing else can be read on this connection.
+ */
+static enum err pg_integration_tenant(struct storage *s, const char *integration_id,
+                                      struct tenant_ctx *out)
+{
+    struct pg_storage *p = pg_of(s);
+    struct pg_conn *c = NULL;
+    enum err e = pg_acquire(p, &c, NULL);
+    if (e)
+        return e;
+    const char *params[1] = {integration_id};
+    PGresult *res = PQexecParams(c->conn,
+                                 "SELECT public.shiplog_integration_tenant($1::uuid)::text", 1,
+                                 NULL, params, NULL, NULL, 0);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        e = pg_map(c->conn, res, "integration tenant");
+    pg_release(p, c);
+    if (!e) {
+        if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+            e = ERR_NOT_FOUND;
+        else if ((size_t)PQgetlength(res, 0, 0) != STORAGE_TENANT_ID_LEN)
+            e = ERR_DB;
+        else
+            memcpy(out->id, PQgetvalue(res, 0, 0), STORAGE_TENANT_ID_LEN + 1);
+    }
+    PQclear(res);
+    return e;
+}
+
 /* BEGIN plus the migrators' advisory lock, so concurrent `migrate` runs queue. */
 static enum err pg_begin_locked(PGconn *conn)
 {
@@ -804,6 +838,7 @@ static void pg_finish(struct stmt *base)
 static const struct backend_ops pg_ops = {
     .tenant_ids = pg_tenant_ids,
     .pending_outbox_tenants = pg_pending_outbox_tenants, /* outbox (A11) */
+    .integration_tenant = pg_integration_tenant,         /* integrations (I1) */
     .close = pg_close,
     .schema_version = pg_schema_version,
     .migrations_init = pg_migrations_init,

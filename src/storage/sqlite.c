@@ -522,6 +522,42 @@ static enum err sq_pending_outbox_tenants(struct storage *s, int64_t now_unix, s
     return e;
 }
 
+/* ---- integrations (I1) ----------------------------------------------------- */
+
+/* The tenant of an enabled integration, from the integrations_id index. */
+static enum err sq_integration_tenant(struct storage *s, const char *integration_id,
+                                      struct tenant_ctx *out)
+{
+    struct sq_storage *q = sq_of(s);
+    struct sq_conn *c = NULL;
+    enum err e = sq_acquire(q, &c, NULL);
+    if (e)
+        return e;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT tenant_id FROM integrations"
+                                " WHERE id = ?1 AND disabled_at IS NULL",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, integration_id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (id && strlen(id) == STORAGE_TENANT_ID_LEN)
+            memcpy(out->id, id, STORAGE_TENANT_ID_LEN + 1);
+        else
+            e = ERR_DB;
+    } else if (rc == SQLITE_DONE) {
+        e = ERR_NOT_FOUND;
+    } else {
+        e = sq_map(c, rc, "integration tenant");
+    }
+    sqlite3_finalize(st);
+    sq_release(q, c);
+    return e;
+}
+
 static enum err sq_migrations_init(struct storage *s, struct buf *detail)
 {
     struct sq_storage *q = sq_of(s);
@@ -879,6 +915,7 @@ static void sq_finish(struct stmt *base)
 static const struct backend_ops sq_ops = {
     .tenant_ids = sq_tenant_ids,
     .pending_outbox_tenants = sq_pending_outbox_tenants, /* outbox (A11) */
+    .integration_tenant = sq_integration_tenant,         /* integrations (I1) */
     .close = sq_close,
     .schema_version = sq_schema_version,
     .migrations_init = sq_migrations_init,

@@ -245,6 +245,26 @@ enum err storage_pending_outbox_tenants(struct storage *s, int64_t now_unix, siz
     return s->ops->pending_outbox_tenants(s, now_unix, max, fn, arg);
 }
 
+/* integrations (I1): see storage.h */
+enum err storage_integration_tenant(struct storage *s, struct str integration_id,
+                                    struct tenant_ctx *out)
+{
+    memset(out, 0, sizeof *out);
+    if (s->schema != STORAGE_SCHEMA_MAIN)
+        return ERR_FORBIDDEN;
+    if (!storage_tenant_id_valid(integration_id))
+        return ERR_NOT_FOUND;
+    char id[STORAGE_TENANT_ID_LEN + 1];
+    memcpy(id, integration_id.ptr, STORAGE_TENANT_ID_LEN);
+    id[STORAGE_TENANT_ID_LEN] = '\0';
+    enum err e = s->ops->integration_tenant(s, id, out);
+    if (!e && !storage_tenant_id_valid(str_from_cstr(out->id)))
+        e = ERR_DB; /* the database answered something that is no tenant id */
+    if (e)
+        memset(out, 0, sizeof *out);
+    return e;
+}
+
 void storage_close(struct storage *s)
 {
     if (s)

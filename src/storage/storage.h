@@ -155,6 +155,21 @@ MUST_CHECK enum err storage_pending_outbox_tenants(struct storage *s, int64_t no
                                                    enum err (*fn)(void *arg, const char *tenant_id),
                                                    void *arg);
 
+/* ---- integrations (I1): the tenant of a webhook's integration id ----------- */
+
+/*
+ * The tenant owning the enabled integration integration_id, for the webhook
+ * endpoint, which arrives without a tenant: fills out with the tenant id
+ * only; the caller then reads the integration in an ordinary transaction of
+ * that tenant. ERR_NOT_FOUND when the id is not a canonical UUID, unknown, or
+ * its integration is disabled. Works on a server's storage: PostgreSQL asks
+ * the SECURITY DEFINER function shiplog_integration_tenant (migration 0013),
+ * which answers for the one id given and lists nothing; SQLite a plain query
+ * of the integrations_id index. ERR_FORBIDDEN on the key vault's storage.
+ */
+MUST_CHECK enum err storage_integration_tenant(struct storage *s, struct str integration_id,
+                                               struct tenant_ctx *out);
+
 /* Canonical UUID check for tenant ids (lower-case hex, 8-4-4-4-12). */
 bool storage_tenant_id_valid(struct str id);
 

@@ -50,6 +50,7 @@ PARAM_KINDS = {
     "keys": "api_key",
     "members": "member",
     "invitations": "invitation",
+    "integrations": "integration",
 }
 
 # A body that passes validation, per route (method path); JSON unless the
@@ -62,6 +63,8 @@ BODIES = {
     "POST /account/keys": {"name": "probe", "expires": "30", "scope-content:read": "1"},
     "POST /members/{id}/role": {"role": "member"},
     "POST /members/invite": {"email": "probe@example.com", "role": "member"},
+    "POST /api/v1/integrations": {"provider": "github", "name": "probe"},
+    "POST /integrations": {"name": "probe", "provider": "gitlab", "repository_scope": "*"},
 }
 
 _ips = iter(range(1, 1 << 24))
@@ -236,6 +239,10 @@ class Org:
                                                      "email": self.users["member"].email,
                                                      "password": PASSWORD})
         assert r.status_code == 200, r.text
+        for provider in ("github", "gitlab"):
+            r = self.call("POST", "/api/v1/integrations", {"provider": provider, "name": provider},
+                          cookie=cookie, idem=True)
+            assert r.status_code == 201, r.text
         r = self.call("POST", "/api/v1/api-keys", {"name": "for tokens"}, cookie=cookie, idem=True)
         assert r.status_code == 201, r.text
         r = self.call("POST", "/api/v1/auth/token", {"grant_type": "api_key",
@@ -250,6 +257,8 @@ class Org:
                                                    cookie=cookie).json()["members"]],
             "invitation": [i["id"] for i in self.call("GET", "/api/v1/invitations",
                                                        cookie=cookie).json()["invitations"]],
+            "integration": [i["id"] for i in self.call("GET", "/api/v1/integrations",
+                                                        cookie=cookie).json()["integrations"]],
         }
         for kind, found in ids.items():
             assert found, f"organization {self.tag} has no {kind}"
@@ -404,7 +413,7 @@ def test_cross_tenant_ids_are_404_and_change_nothing(srv, tables, world):
     a, b, b_ids = world
     before = settled_rows(srv, b.id)
     for table in ("users", "sessions", "api_keys", "invitations", "token_families",
-                  "refresh_tokens"):
+                  "refresh_tokens", "integrations"):
         assert before.get(table), f"B has no {table} rows to protect"
     b_secrets = {b.id} | {u.email for u in b.users.values()} | {
         i for ids in b_ids.values() for i in ids}
