@@ -41,6 +41,8 @@
  *    counts once the PR arrives. Once counted, a time stays (it only moves
  *    earlier), even if the PR's author later turns out to be the reviewer.
  *  - created_at, ready_at, merged_at, closed_at: the latest known value.
+ *    An unknown cannot say "cleared": a reopened PR keeps its closed_at
+ *    (state says open) until a later close replaces it.
  *  - Deployments: a non-terminal status (pending, in_progress) never
  *    overwrites a terminal one (success, failure, error, canceled,
  *    inactive), and "inactive" (superseded by a newer deployment) never
