@@ -59,6 +59,9 @@ struct backend_ops {
     /* integrations (I1): the tenant of an enabled integration (id already checked). */
     enum err (*integration_tenant)(struct storage *s, const char *integration_id,
                                    struct tenant_ctx *out);
+    /* jobs (I6): tenant ids with due jobs; max already checked. */
+    enum err (*due_job_tenants)(struct storage *s, int64_t now_unix, size_t max,
+                                enum err (*fn)(void *arg, const char *tenant_id), void *arg);
     /*
      * Highest applied migration, 0 when schema_migrations does not exist.
      * Errors: ERR_UNAVAILABLE when the database cannot be reached.

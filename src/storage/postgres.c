@@ -444,16 +444,17 @@ static enum err pg_tenant_ids(struct storage *s, enum err (*fn)(void *arg, const
     return e;
 }
 
-/* ---- outbox (A11) --------------------------------------------------------- */
+/* ---- due tenants: outbox (A11) and jobs (I6) ------------------------------ */
 
 /*
- * Tenant ids with due pending mail, through the SECURITY DEFINER function of
- * migration 0006 (the application role cannot see other tenants' rows). No
- * app.tenant_id is set: nothing else can be read on this connection.
+ * Runs sql ($1 = now_unix, $2 = max; one column of tenant ids), a call of a
+ * SECURITY DEFINER function (the application role cannot see other tenants'
+ * rows). No app.tenant_id is set: nothing else can be read on this
+ * connection.
  */
-static enum err pg_pending_outbox_tenants(struct storage *s, int64_t now_unix, size_t max,
-                                          enum err (*fn)(void *arg, const char *tenant_id),
-                                          void *arg)
+static enum err pg_due_tenants(struct storage *s, const char *sql, const char *what,
+                               int64_t now_unix, size_t max,
+                               enum err (*fn)(void *arg, const char *tenant_id), void *arg)
 {
     struct pg_storage *p = pg_of(s);
     struct pg_conn *c = NULL;
@@ -464,12 +465,9 @@ static enum err pg_pending_outbox_tenants(struct storage *s, int64_t now_unix, s
     snprintf(now_text, sizeof now_text, "%lld", (long long)now_unix);
     snprintf(max_text, sizeof max_text, "%zu", max);
     const char *params[2] = {now_text, max_text};
-    PGresult *res = PQexecParams(c->conn,
-                                 "SELECT t::text FROM public.shiplog_outbox_due_tenants("
-                                 "to_timestamp($1::bigint), $2::int) AS t",
-                                 2, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(c->conn, sql, 2, NULL, params, NULL, NULL, 0);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
-        e = pg_map(c->conn, res, "outbox tenants");
+        e = pg_map(c->conn, res, what);
     /* the result is copied by libpq: release the connection before fn runs */
     pg_release(p, c);
     int n = e ? 0 : PQntuples(res);
@@ -511,6 +509,27 @@ static enum err pg_integration_tenant(struct storage *s, const char *integration
     }
     PQclear(res);
     return e;
+}
+
+/* Tenant ids with due pending mail (migration 0006). */
+static enum err pg_pending_outbox_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                          enum err (*fn)(void *arg, const char *tenant_id),
+                                          void *arg)
+{
+    return pg_due_tenants(s,
+                          "SELECT t::text FROM public.shiplog_outbox_due_tenants("
+                          "to_timestamp($1::bigint), $2::int) AS t",
+                          "outbox tenants", now_unix, max, fn, arg);
+}
+
+/* Tenant ids with due jobs (the jobs migration). */
+static enum err pg_due_job_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                   enum err (*fn)(void *arg, const char *tenant_id), void *arg)
+{
+    return pg_due_tenants(s,
+                          "SELECT t::text FROM public.shiplog_jobs_due_tenants("
+                          "to_timestamp($1::bigint), $2::int) AS t",
+                          "job tenants", now_unix, max, fn, arg);
 }
 
 /* BEGIN plus the migrators' advisory lock, so concurrent `migrate` runs queue. */
@@ -839,6 +858,7 @@ static const struct backend_ops pg_ops = {
     .tenant_ids = pg_tenant_ids,
     .pending_outbox_tenants = pg_pending_outbox_tenants, /* outbox (A11) */
     .integration_tenant = pg_integration_tenant,         /* integrations (I1) */
+    .due_job_tenants = pg_due_job_tenants,               /* jobs (I6) */
     .close = pg_close,
     .schema_version = pg_schema_version,
     .migrations_init = pg_migrations_init,

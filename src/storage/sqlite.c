@@ -474,15 +474,16 @@ static enum err sq_tenant_ids(struct storage *s, enum err (*fn)(void *arg, const
     return e;
 }
 
-/* ---- outbox (A11) --------------------------------------------------------- */
+/* ---- due tenants: outbox (A11) and jobs (I6) ------------------------------ */
 
 /*
- * Tenant ids with due pending mail. The ids are copied out and the connection
- * released before fn runs, so fn may open transactions of its own.
+ * Runs sql (?1 = now_unix, ?2 = max; one column of tenant ids) outside any
+ * tenant. The ids are copied out and the connection released before fn runs,
+ * so fn may open transactions of its own.
  */
-static enum err sq_pending_outbox_tenants(struct storage *s, int64_t now_unix, size_t max,
-                                          enum err (*fn)(void *arg, const char *tenant_id),
-                                          void *arg)
+static enum err sq_due_tenants(struct storage *s, const char *sql, const char *what,
+                               int64_t now_unix, size_t max,
+                               enum err (*fn)(void *arg, const char *tenant_id), void *arg)
 {
     struct sq_storage *q = sq_of(s);
     char(*ids)[STORAGE_TENANT_ID_LEN + 1] = calloc(max, sizeof(*ids));
@@ -496,12 +497,7 @@ static enum err sq_pending_outbox_tenants(struct storage *s, int64_t now_unix, s
         return e;
     }
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db,
-                                "SELECT tenant_id FROM mail_outbox"
-                                " WHERE status = 'pending' AND next_attempt_at <= ?1"
-                                " GROUP BY tenant_id ORDER BY min(next_attempt_at), tenant_id"
-                                " LIMIT ?2",
-                                -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, now_unix);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
@@ -513,7 +509,7 @@ static enum err sq_pending_outbox_tenants(struct storage *s, int64_t now_unix, s
         rc = SQLITE_OK;
     }
     if (rc != SQLITE_DONE)
-        e = sq_map(c, rc, "outbox tenants");
+        e = sq_map(c, rc, what);
     sqlite3_finalize(st);
     sq_release(q, c);
     for (size_t i = 0; !e && i < n; i++)
@@ -556,6 +552,30 @@ static enum err sq_integration_tenant(struct storage *s, const char *integration
     sqlite3_finalize(st);
     sq_release(q, c);
     return e;
+}
+
+/* Tenant ids with due pending mail. */
+static enum err sq_pending_outbox_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                          enum err (*fn)(void *arg, const char *tenant_id),
+                                          void *arg)
+{
+    return sq_due_tenants(s,
+                          "SELECT tenant_id FROM mail_outbox"
+                          " WHERE status = 'pending' AND next_attempt_at <= ?1"
+                          " GROUP BY tenant_id ORDER BY min(next_attempt_at), tenant_id"
+                          " LIMIT ?2",
+                          "outbox tenants", now_unix, max, fn, arg);
+}
+
+/* Tenant ids with due jobs: pending and due, or running with an expired lease. */
+static enum err sq_due_job_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                   enum err (*fn)(void *arg, const char *tenant_id), void *arg)
+{
+    return sq_due_tenants(s,
+                          "SELECT tenant_id FROM jobs"
+                          " WHERE status IN ('pending', 'running') AND run_at <= ?1"
+                          " GROUP BY tenant_id ORDER BY min(run_at), tenant_id LIMIT ?2",
+                          "job tenants", now_unix, max, fn, arg);
 }
 
 static enum err sq_migrations_init(struct storage *s, struct buf *detail)
@@ -916,6 +936,7 @@ static const struct backend_ops sq_ops = {
     .tenant_ids = sq_tenant_ids,
     .pending_outbox_tenants = sq_pending_outbox_tenants, /* outbox (A11) */
     .integration_tenant = sq_integration_tenant,         /* integrations (I1) */
+    .due_job_tenants = sq_due_job_tenants,               /* jobs (I6) */
     .close = sq_close,
     .schema_version = sq_schema_version,
     .migrations_init = sq_migrations_init,

@@ -265,6 +265,17 @@ enum err storage_integration_tenant(struct storage *s, struct str integration_id
     return e;
 }
 
+/* jobs (I6): see storage.h */
+enum err storage_due_job_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                 enum err (*fn)(void *arg, const char *tenant_id), void *arg)
+{
+    if (s->schema != STORAGE_SCHEMA_MAIN)
+        return ERR_FORBIDDEN;
+    if (max == 0 || max > STORAGE_MAX_DUE_TENANTS)
+        return ERR_INVALID;
+    return s->ops->due_job_tenants(s, now_unix, max, fn, arg);
+}
+
 void storage_close(struct storage *s)
 {
     if (s)

@@ -170,6 +170,23 @@ MUST_CHECK enum err storage_pending_outbox_tenants(struct storage *s, int64_t no
 MUST_CHECK enum err storage_integration_tenant(struct storage *s, struct str integration_id,
                                                struct tenant_ctx *out);
 
+/* ---- jobs (I6, P3): which tenants have due jobs ------------------------------ */
+
+/*
+ * Calls fn with the id of each tenant that has a job due at now_unix (pending
+ * with run_at <= now_unix, or running with an expired lease), the
+ * longest-waiting first, at most max of them, until fn returns an error
+ * (which is returned). Tenant ids only, never content: the runner then opens
+ * an ordinary tenant transaction per id. Works on a server's storage:
+ * PostgreSQL asks the SECURITY DEFINER function shiplog_jobs_due_tenants
+ * (jobs migration), SQLite a plain query. The connection is released before
+ * fn runs. ERR_INVALID when max is 0 or above STORAGE_MAX_DUE_TENANTS;
+ * ERR_FORBIDDEN on the key vault's storage.
+ */
+MUST_CHECK enum err storage_due_job_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                            enum err (*fn)(void *arg, const char *tenant_id),
+                                            void *arg);
+
 /* Canonical UUID check for tenant ids (lower-case hex, 8-4-4-4-12). */
 bool storage_tenant_id_valid(struct str id);
 

@@ -1,0 +1,231 @@
+/*
+ * jobs — the durable job queue (I6, P3).
+ *
+ * Work that must happen after a change commits (normalizing a stored webhook
+ * delivery, ...) is queued with jobs_enqueue() inside the caller's write
+ * transaction, so a job exists exactly when that change commits and never for
+ * one that rolled back. A delivery is acknowledged once its row and its job
+ * are committed together; processing runs later, on any server.
+ *
+ * Claiming (P3): a runner asks storage_due_job_tenants() which tenants have
+ * due jobs (ids only), then per tenant opens an ordinary tenant transaction
+ * and claims one due job at a time — PostgreSQL with SELECT ... FOR UPDATE
+ * SKIP LOCKED, so runners on several servers never claim the same job;
+ * SQLite's write transaction is exclusive, across processes too — by setting
+ * status 'running', counting the attempt and leasing the job until now +
+ * lease (run_at moves to the lease's end too). It commits, runs the handler
+ * OUTSIDE any transaction (the handler opens its own), and records the outcome
+ * in a second transaction, fenced by the attempt number: a runner whose lease
+ * ran out and whose job was claimed again records nothing.
+ *
+ * Delivery is at least once: a runner that dies while a job runs leaves it
+ * 'running' until its lease expires, then it is due again (the next attempt).
+ * Handlers must therefore be idempotent and finish well within the lease.
+ *
+ * Failures are retried with exponential backoff (JOBS_BACKOFF_BASE_S doubling
+ * up to JOBS_BACKOFF_MAX_S); after max_attempts (JOBS_MAX_ATTEMPTS) the job is
+ * 'dead', with last_error, and a warning is logged (tenant and job id only).
+ * A handler that returns a permanent error (jobs_err_permanent) dead-letters
+ * the job at once. Dead jobs stay until an operator revives them
+ * (jobs_retry); done jobs stay for the record.
+ *
+ * Fairness: one round visits at most JOBS_TENANTS_PER_ROUND tenants, the
+ * longest-waiting first, and runs at most JOBS_PER_TENANT jobs of each.
+ *
+ * Times are Unix seconds. Nothing here calls time() on the runner's path
+ * except through the runner's clock, so tests drive time.
+ */
+#ifndef SHIPLOG_JOBS_JOBS_H
+#define SHIPLOG_JOBS_JOBS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "storage/storage.h"
+
+#define JOBS_ID_LEN            32   /* hex digits of a job id (16 random bytes) */
+#define JOBS_MAX_KIND          64   /* bytes of a kind: [a-z0-9._-], e.g. "ingest.normalize" */
+#define JOBS_MAX_REF           128  /* bytes of a ref: printable ASCII, may be empty */
+#define JOBS_MAX_ATTEMPTS      8    /* attempts before a job is dead */
+#define JOBS_BACKOFF_BASE_S    10   /* wait after the first failure */
+#define JOBS_BACKOFF_MAX_S     3600 /* longest wait between attempts */
+#define JOBS_LEASE_S           300  /* a running job is claimable again after */
+#define JOBS_POLL_MS           500  /* runner threads wake at least this often */
+#define JOBS_MAX_ERROR         200  /* bytes of last_error kept */
+#define JOBS_TENANTS_PER_ROUND 100  /* tenants one round visits (<= STORAGE_MAX_DUE_TENANTS) */
+#define JOBS_PER_TENANT        20   /* jobs of one tenant per round */
+#define JOBS_MAX_THREADS       16   /* threads of one runner */
+#define JOBS_MAX_HANDLERS      64   /* handlers of one runner */
+#define JOBS_LIST_MAX          100  /* jobs one jobs_list call returns */
+
+enum jobs_status {
+    JOBS_PENDING,
+    JOBS_RUNNING,
+    JOBS_DONE,
+    JOBS_DEAD,
+    JOBS_ANY, /* jobs_list filter only */
+};
+
+/* "pending" | "running" | "done" | "dead" | "any". */
+const char *jobs_status_name(enum jobs_status st);
+
+/* ---- queueing (the request path) ---------------------------------------------- */
+
+/*
+ * Queues a job of kind on ref in tx (a TX_WRITE transaction of the job's
+ * tenant), due at run_at (0: now). It becomes visible to runners when tx
+ * commits: call jobs_runner_notify() after the commit to start it at once.
+ * id_out (may be NULL) receives the new job's id. Errors: ERR_INVALID for a
+ * kind that is empty or not [a-z0-9._-], a ref with a byte outside printable
+ * ASCII, a negative run_at; ERR_LIMIT for a kind over JOBS_MAX_KIND or a ref
+ * over JOBS_MAX_REF; storage errors otherwise (the transaction is then
+ * failed, as for any statement).
+ */
+MUST_CHECK enum err jobs_enqueue(struct tx *tx, const char *kind, const char *ref, int64_t run_at,
+                                 char id_out[JOBS_ID_LEN + 1]);
+
+/* Checks kind and ref as jobs_enqueue does, without a database. */
+MUST_CHECK enum err jobs_check(const char *kind, const char *ref);
+
+/* ---- inspecting and reviving (the console's dead-letter view) ------------------- */
+
+/* One job as stored. */
+struct jobs_info {
+    char id[JOBS_ID_LEN + 1];
+    char kind[JOBS_MAX_KIND + 1];
+    char ref[JOBS_MAX_REF + 1];
+    enum jobs_status status;
+    int attempts;     /* claims so far */
+    int max_attempts; /* dead after this many failures */
+    int64_t run_at;   /* next attempt (running: the lease's end) */
+    int64_t created_at;
+    int64_t finished_at;                 /* 0 unless done or dead */
+    char last_error[JOBS_MAX_ERROR + 1]; /* "" when none; secret-free */
+};
+
+/* jobs_get: ERR_NOT_FOUND when the tenant of tx has no job id (another tenant's included). */
+MUST_CHECK enum err jobs_get(struct tx *tx, const char *id, struct jobs_info *out);
+
+/* Where a listing goes on: the last job of the previous page. */
+struct jobs_cursor {
+    int64_t created_at;
+    char id[JOBS_ID_LEN + 1]; /* "" = from the start / no more pages */
+};
+
+/*
+ * Lists the jobs of tx's tenant with status filter (JOBS_ANY: all), newest
+ * first (created_at, then id, descending), after cursor after (NULL or an
+ * empty id: from the newest). Fills out[0..*n) with at most limit jobs
+ * (1..JOBS_LIST_MAX, else ERR_INVALID); next gets the cursor of the following
+ * page, its id "" when there is none.
+ */
+MUST_CHECK enum err jobs_list(struct tx *tx, enum jobs_status filter,
+                              const struct jobs_cursor *after, size_t limit, struct jobs_info *out,
+                              size_t *n, struct jobs_cursor *next);
+
+/*
+ * Puts dead job id of tx's tenant (a TX_WRITE transaction) back to pending,
+ * due now, with its attempts reset (last_error stays until it succeeds).
+ * ERR_NOT_FOUND when the tenant has no such job; ERR_CONFLICT when the job
+ * is not dead; ERR_INVALID for an id that is not JOBS_ID_LEN lower-case hex.
+ */
+MUST_CHECK enum err jobs_retry(struct tx *tx, const char *id);
+
+/* ---- running (the background side) -------------------------------------------- */
+
+/* What a handler is asked to do. Valid during the call only. */
+struct jobs_job {
+    struct tenant_ctx tenant;
+    char id[JOBS_ID_LEN + 1];
+    char kind[JOBS_MAX_KIND + 1];
+    char ref[JOBS_MAX_REF + 1];
+    int attempt;      /* 1 on the first run */
+    int max_attempts; /* the last attempt is attempt == max_attempts */
+    int64_t now;      /* the runner's clock when the job was claimed */
+};
+
+/*
+ * Runs one job. s is the runner's storage: the handler opens its own
+ * transactions, bound to job->tenant. Returns ERR_OK when the job is done; a
+ * permanent error (jobs_err_permanent) to dead-letter it at once; any other
+ * error to have it retried. why (why_cap bytes, "" on entry) may receive a
+ * short, secret-free reason kept as last_error.
+ */
+typedef enum err (*jobs_handler_fn)(void *arg, struct storage *s, const struct jobs_job *job,
+                                    char *why, size_t why_cap);
+
+struct jobs_handler {
+    const char *kind; /* must outlive the runner */
+    jobs_handler_fn run;
+    void *arg;
+};
+
+/*
+ * True for the handler results that mean "retrying cannot help": ERR_INVALID,
+ * ERR_LIMIT, ERR_NOT_FOUND, ERR_UNPROCESSABLE. A job of a kind no handler
+ * knows is retried instead (a newer server may know it), and dies after
+ * max_attempts like any failure.
+ */
+bool jobs_err_permanent(enum err e);
+
+/* What one round (or a runner so far) did. */
+struct jobs_round {
+    unsigned claimed; /* jobs claimed (each ran, or died of an expired last lease) */
+    unsigned done;    /* handler succeeded and it was recorded */
+    unsigned retried; /* failed, due again later */
+    unsigned dead;    /* failed for the last time, or permanently */
+    unsigned lost;    /* outcome not recorded: the lease had run out and the job was re-claimed */
+};
+
+/*
+ * One round at time now_unix with lease lease_s (0: JOBS_LEASE_S): visits up
+ * to JOBS_TENANTS_PER_ROUND tenants with due jobs and runs up to
+ * JOBS_PER_TENANT jobs of each, through handlers[0..n). stop, when not NULL,
+ * is polled between jobs (the job in flight finishes). The runner threads
+ * call it with their clock; tests call it directly. Returns the first storage
+ * error (handler failures are not errors; they are counted in *out).
+ */
+MUST_CHECK enum err jobs_run_round(struct storage *s, const struct jobs_handler *handlers, size_t n,
+                                   int64_t now_unix, unsigned lease_s, const atomic_int *stop,
+                                   struct jobs_round *out);
+
+/* Optional runner settings; zero values mean the defaults. */
+struct jobs_runner_options {
+    unsigned poll_ms;                  /* 0: JOBS_POLL_MS */
+    unsigned lease_s;                  /* 0: JOBS_LEASE_S */
+    int64_t (*clock)(void *clock_arg); /* Unix seconds; NULL: time(NULL) */
+    void *clock_arg;
+};
+
+struct jobs_runner;
+
+/*
+ * Starts threads (1..JOBS_MAX_THREADS) worker threads running rounds over
+ * handlers[0..n) (1..JOBS_MAX_HANDLERS, copied; each kind valid and listed
+ * once) on s: at start, right after a round that claimed anything, on
+ * jobs_runner_notify, and every poll_ms. opt may be NULL. s, the kinds and
+ * the handlers' args must outlive the runner. ERR_INVALID for bad arguments;
+ * ERR_INTERNAL when a thread cannot be created.
+ */
+MUST_CHECK enum err jobs_runner_start(struct storage *s, const struct jobs_handler *handlers,
+                                      size_t n, unsigned threads,
+                                      const struct jobs_runner_options *opt,
+                                      struct jobs_runner **out);
+
+/* Wakes every thread of r for an immediate round (after enqueueing). Thread-safe. */
+void jobs_runner_notify(struct jobs_runner *r);
+
+/* Totals of all rounds of r so far. Thread-safe. */
+void jobs_runner_totals(struct jobs_runner *r, struct jobs_round *out);
+
+/*
+ * Stops r: the jobs in flight finish, no further job is claimed, the threads
+ * are joined and r freed. Jobs left pending are run by the next start or
+ * another server. NULL is a no-op.
+ */
+void jobs_runner_stop(struct jobs_runner *r);
+
+#endif
