@@ -382,6 +382,14 @@ static bool match_auth_scheme(const unsigned char *p, size_t n, size_t i, struct
     return true;
 }
 
+/* Bytes allowed in URL userinfo (RFC 3986 unreserved, sub-delims, ':', '%'). */
+static const bool userinfo_char[256] = {
+    ['A' ... 'Z'] = true, ['a' ... 'z'] = true, ['0' ... '9'] = true, ['-'] = true, ['.'] = true,
+    ['_'] = true,         ['~'] = true,         ['%'] = true,         ['!'] = true, ['$'] = true,
+    ['&'] = true,         ['\''] = true,        ['('] = true,         [')'] = true, ['*'] = true,
+    ['+'] = true,         [','] = true,         [';'] = true,         ['='] = true, [':'] = true,
+};
+
 /* "://user:password@": the userinfo is masked. p[i] is ':'. */
 static bool match_userinfo(const unsigned char *p, size_t n, size_t i, struct hit *h)
 {
@@ -393,7 +401,7 @@ static bool match_userinfo(const unsigned char *p, size_t n, size_t i, struct hi
         unsigned char c = p[j];
         if (c == '@')
             break;
-        if (c <= 0x20 || c >= 0x7f || strchr("/?#\"<>\\{}|^`[]", c))
+        if (!userinfo_char[c])
             return false;
         colon = colon || c == ':';
     }
