@@ -710,8 +710,8 @@ static enum err cloud_fork(struct bb *c, const struct json *doc, struct ingest_b
 {
     const struct json *fork = jobj(doc, "fork");
     struct str key = strip_braces(jstr(fork, "uuid"));
-    if (!key_ok(key))
-        return ERR_OK; /* the origin alone */
+    if (!key_ok(key) || str_eq(key, c->repo_key))
+        return ERR_OK; /* the origin alone (never one id twice in a batch) */
     struct ingest_repo *r = arena_calloc(c->a, 2, sizeof *r);
     if (!r)
         return ERR_LIMIT;

@@ -352,7 +352,15 @@ static void test_cloud_fork_and_update(void **state)
     (void)state;
     struct ingest_batch b;
     assert_int_equal(run(false, "repo:fork", "repo-fork.json", NULL, &b), ERR_OK);
+    assert_int_equal(b.n_repos, 1); /* the sample's fork has the origin's uuid: one row */
+    assert_str(b.repos[0].id, "bitbucket:repo:" REPO_UUID);
+    const char *body = "{\"repository\":{\"uuid\":\"{r-1}\",\"full_name\":\"w/r\"},"
+                       "\"fork\":{\"uuid\":\"{r-2}\",\"full_name\":\"me/r\"}}";
+    assert_int_equal(run_text(false, "repo:fork", body, &b), ERR_OK);
     assert_int_equal(b.n_repos, 2);
+    assert_str(b.repos[0].id, "bitbucket:repo:r-1");
+    assert_str(b.repos[1].id, "bitbucket:repo:r-2");
+    assert_str(b.repos[1].full_name, "me/r");
     assert_int_equal(run(false, "repo:updated", "repo-updated.json", NULL, &b), ERR_OK);
     assert_int_equal(b.n_repos, 1);
     assert_str(b.repos[0].full_name, "teamawesome/repository"); /* changes.full_name.new */
