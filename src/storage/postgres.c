@@ -493,9 +493,9 @@ static enum err pg_integration_tenant(struct storage *s, const char *integration
     if (e)
         return e;
     const char *params[1] = {integration_id};
-    PGresult *res = PQexecParams(c->conn,
-                                 "SELECT public.shiplog_integration_tenant($1::uuid)::text", 1,
-                                 NULL, params, NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(c->conn, "SELECT public.shiplog_integration_tenant($1::uuid)::text", 1, NULL,
+                     params, NULL, NULL, 0);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
         e = pg_map(c->conn, res, "integration tenant");
     pg_release(p, c);
