@@ -351,8 +351,10 @@ bool jobs_err_permanent(enum err e)
 /* "ERR_NAME: reason", printable ASCII only (it is shown to operators), capped. */
 static void format_error(char *out, size_t cap, enum err e, const char *why)
 {
-    int k = snprintf(out, cap, why && why[0] ? "%s: %s" : "%s", err_name(e), why ? why : "");
-    (void)k;
+    if (why && why[0])
+        snprintf(out, cap, "%s: %s", err_name(e), why);
+    else
+        snprintf(out, cap, "%s", err_name(e));
     for (char *p = out; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
             *p = '?';
@@ -393,10 +395,22 @@ static enum err process(struct storage *s, const struct jobs_handler *handlers, 
         format_error(last_error, sizeof last_error, r, why);
         o = jobs_err_permanent(r) || job->attempt >= job->max_attempts ? OUT_DEAD : OUT_RETRY;
     }
+    /* a lost record re-runs the job after its lease: worth a short wait and another try */
     bool recorded = false;
-    enum err e = record(s, job, o, now, last_error, &recorded);
-    if (e)
+    enum err e = ERR_OK;
+    for (int k = 0; k < JOBS_RECORD_TRIES; k++) {
+        if (k)
+            nanosleep(&(struct timespec){.tv_nsec = 100L * 1000000L * k}, NULL);
+        e = record(s, job, o, now, last_error, &recorded);
+        if (e != ERR_TIMEOUT && e != ERR_UNAVAILABLE)
+            break;
+    }
+    if (e) {
+        log_warn("jobs: outcome not recorded, the job runs again after its lease",
+                 LOG_STR("tenant", job->tenant.id), LOG_STR("job_id", job->id),
+                 LOG_INT("attempt", job->attempt), LOG_ERR(e));
         return e;
+    }
     if (!recorded) {
         out->lost++;
         log_info("jobs: lease lost, outcome not recorded", LOG_STR("tenant", job->tenant.id),

@@ -60,6 +60,7 @@
 #define JOBS_MAX_THREADS       16   /* threads of one runner */
 #define JOBS_MAX_HANDLERS      64   /* handlers of one runner */
 #define JOBS_LIST_MAX          100  /* jobs one jobs_list call returns */
+#define JOBS_RECORD_TRIES      3    /* tries to record an outcome when the database is busy */
 
 enum jobs_status {
     JOBS_PENDING,
