@@ -5,6 +5,8 @@
  * against a bucket per client IP.
  */
 #include "api/api.h"
+#include "hooks/hooks.h"
+#include "ingest/redact.h"
 #include "console/console.h"
 
 /* Path parameters, for the API description. */
@@ -21,6 +23,24 @@ static const struct schema_field uuid_id_fields[] = {
     {.name = "id", .kind = SCHEMA_STRING, .format = SCHEMA_FMT_UUID},
 };
 static const struct schema uuid_id_param = {uuid_id_fields, 1, false};
+
+/* POST /hooks/{provider}/{integration_id} (hooks/hooks.h) */
+static const char *const hook_providers[] = {"github",           "gitlab",       "bitbucket",
+                                             "bitbucket-server", "azure-devops", NULL};
+static const struct schema_field hook_fields[] = {
+    {.name = "provider", .kind = SCHEMA_STRING, .enum_values = hook_providers},
+    {.name = "integration_id", .kind = SCHEMA_STRING, .format = SCHEMA_FMT_UUID},
+};
+static const struct schema hook_params = {hook_fields, 2, false};
+static const char *const hook_content_types[] = {HTTP_JSON_TYPE, NULL};
+/* The raw body: verified before it is parsed, so the pipeline does not parse it. */
+static const struct body_spec HOOK_BODY = {
+    .content_types = hook_content_types,
+    .json = false,
+    .max_bytes = INGEST_MAX_BODY,
+    .name = "WebhookDelivery",
+    .description = "The provider's event, exactly as it sent it (the signature covers these bytes)",
+};
 
 static const struct route routes[] = {
     {.method = HTTP_GET,
@@ -82,6 +102,32 @@ static const struct route routes[] = {
      .rate_bucket = RL_API,
      .operation_id = "cspReport",
      .responses = {{.status = 204, .description = "Report received"}}},
+
+    /* webhook deliveries (hooks/hooks.h, I1-I6): authenticated by the
+     * integration's secret, not a session; failed verifications are counted
+     * per integration and per IP in the handler */
+    {.method = HTTP_POST,
+     .pattern = "/hooks/{provider}/{integration_id}",
+     .handler = hooks_receive,
+     .access = ROUTE_PUBLIC,
+     .permission = AUTHZ_PUBLIC,
+     .body = &HOOK_BODY,
+     .summary = "A provider's webhook delivery, verified with the integration's secret",
+     .operation_id = "receiveWebhook",
+     .responses = {{.status = 202,
+                    .description = "Verified, redacted and durably stored; processing is queued",
+                    .media_type = HTTP_JSON_TYPE,
+                    .schema = "WebhookAccepted"},
+                   {.status = 200,
+                    .description = "A delivery id this integration already received: nothing "
+                                   "is stored or processed again",
+                    .media_type = HTTP_JSON_TYPE,
+                    .schema = "WebhookAccepted"},
+                   {.status = 401,
+                    .description = "invalid_signature: the signature or credentials did not "
+                                   "verify (which part is not said)"}},
+     .params = &hook_params,
+     .uses_storage = true},
 
     /* identity (identity.c): per-IP buckets here, per-address keys in the handlers */
     {.method = HTTP_POST,

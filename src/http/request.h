@@ -49,6 +49,10 @@ struct app {
     struct secrets *secrets;     /* sealed fields (secrets/secrets.h); NULL = none (unit tests) */
     struct ratelimit *ratelimit; /* NULL = no rate limits (unit tests) */
     struct accounts *accounts;   /* NULL = nobody can sign in (authenticated routes give 401) */
+    /* webhook deliveries (hooks/hooks.h): the group-commit writer that stores
+     * them and the job runner that processes them; NULL writer = 503 */
+    struct storage_group *writer;
+    struct jobs_runner *jobs;
     const char *version;
     time_t started_at;
     const char *security_txt; /* rendered once at start-up */

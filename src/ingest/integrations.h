@@ -62,6 +62,8 @@
 #define INTEGRATIONS_SIGNING_PREFIX       "whsec_"
 #define INTEGRATIONS_DEFAULT_SCOPE        "*"
 #define INTEGRATIONS_DEFAULT_AZURE_HEADER "X-Shiplog-Secret"
+/* Azure DevOps Basic credentials: this user name, and the secret as the password */
+#define INTEGRATIONS_AZURE_BASIC_USER "shiplog"
 #define INTEGRATIONS_PURPOSE_SECRET       "webhook.secret"
 #define INTEGRATIONS_PURPOSE_SIGNING      "webhook.signing"
 #define INTEGRATIONS_MAX_PROVIDER         16 /* bytes of the longest provider name, "bitbucket-server" */

@@ -23,7 +23,7 @@
 #include "core/json.h"
 #include "crypto/rand.h"
 
-_Static_assert(INGEST_MAX_BODY <= STORAGE_MAX_SQL * (size_t)1024, "storage binds the body whole");
+_Static_assert(INGEST_MAX_STORED_BODY <= STORAGE_MAX_SQL * (size_t)1024, "storage binds the body whole");
 
 /* JSON text of the largest label array: every byte escaped as \uXXXX, quotes, commas. */
 #define LABELS_JSON_MAX ((size_t)INGEST_MAX_LABELS * (INGEST_MAX_LABEL * 6 + 3) + 2)
@@ -292,7 +292,7 @@ static enum err check_delivery(const struct ingest_delivery_new *d)
 {
     if (!d)
         return ERR_INVALID;
-    if (d->body.len > INGEST_MAX_BODY || d->provider.len > INGEST_MAX_PROVIDER)
+    if (d->body.len > INGEST_MAX_STORED_BODY || d->provider.len > INGEST_MAX_PROVIDER)
         return ERR_LIMIT;
     enum err e = FIRST_ERR(check_delivery_ref(d->integration_id, d->delivery_key),
                            check_token(d->event, INGEST_MAX_EVENT));

@@ -14,7 +14,7 @@
  * provider's delivery id (delivery_key) is unique per (tenant, integration):
  * ingest_delivery_insert reports a redelivery as *duplicate instead of an
  * error (I3), and ingest_delivery_seen answers the same question cheaply
- * before the body is redacted. A stored body is at most INGEST_MAX_BODY
+ * before the body is redacted. A stored body is at most INGEST_MAX_STORED_BODY
  * (16 MiB, the most storage binds in one value): the redacted body of a
  * larger delivery is refused with ERR_LIMIT. ingest_deliveries_purge deletes rows older
  * than the tenant's retention period (I7) in bounded batches.
@@ -84,7 +84,7 @@
 #define INGEST_MAX_PROVIDER       32                 /* bytes of a provider name */
 #define INGEST_MAX_DELIVERY_KEY   128                /* bytes of the provider's delivery id */
 #define INGEST_MAX_EVENT          64                 /* bytes of an event name */
-#define INGEST_MAX_BODY           (16 * 1024 * 1024) /* bytes of a stored (redacted) body */
+#define INGEST_MAX_STORED_BODY           (16 * 1024 * 1024) /* bytes of a stored (redacted) body */
 #define INGEST_MAX_ERROR          200                /* bytes of a delivery's error text */
 #define INGEST_MAX_PAGE           100                /* rows one list call returns */
 #define INGEST_PURGE_MAX          1000               /* deliveries one purge call deletes */
@@ -122,7 +122,7 @@ struct ingest_delivery_new {
     struct str provider;       /* github, gitlab, bitbucket, bitbucket-server, azure-devops */
     struct str delivery_key;   /* 1..INGEST_MAX_DELIVERY_KEY bytes, 0x21..0x7e */
     struct str event;          /* 1..INGEST_MAX_EVENT bytes, 0x21..0x7e */
-    struct str body;           /* the redacted body, UTF-8, 0..INGEST_MAX_BODY bytes */
+    struct str body;           /* the redacted body, UTF-8, 0..INGEST_MAX_STORED_BODY bytes */
     int64_t body_bytes;        /* size of the original body, >= 0 */
     int64_t received_at;       /* Unix seconds */
 };

@@ -28,6 +28,9 @@
 #include "outbox/outbox.h"
 #include "ratelimit/ratelimit.h"
 #include "secrets/secrets.h"
+#include "storage/group.h"
+#include "ingest/ingest.h"
+#include "jobs/jobs.h"
 #include "http/server.h"
 #include "main/commands.h"
 #include "storage/storage.h"
@@ -38,6 +41,7 @@
 #define EXIT_SOFTWARE    MAIN_EXIT_SOFTWARE
 #define EXIT_CONFIG      MAIN_EXIT_CONFIG
 #define MAIN_MAX_ENV     4096 /* environment entries considered */
+#define MAIN_JOB_THREADS 2    /* job runner threads (webhook processing) */
 #define MAIN_MAX_ARGS    64   /* arguments passed on to a command family */
 #define SQLITE_FILE      "shiplog.db"
 #define VAULT_FILE       "keyvault.db"
@@ -69,7 +73,8 @@ static void usage(FILE *out)
         "  permissions [--json]                      print docs/PERMISSIONS.md (who may call "
         "what),\n"
         "                                            or the same tables as JSON\n"
-        "  openapi                                   print the API description (docs/openapi.json)\n"
+        "  openapi                                   print the API description "
+        "(docs/openapi.json)\n"
         "  help                                      this text\n"
         "  --version                                 print the version\n"
         "\n"
@@ -333,6 +338,8 @@ static int serve(struct config *cfg)
     struct accounts_cleaner *cleaner = NULL;
     struct ratelimit *limiter = NULL;
     struct outbox_sender *sender = NULL;
+    struct storage_group *writer = NULL;
+    struct jobs_runner *jobs = NULL;
     struct secrets *secrets = NULL;
     struct accounts *accounts = NULL;
     struct buf msg = BUF_INIT(2048), sectxt = BUF_INIT(4096), openapi = BUF_INIT(API_OPENAPI_MAX);
@@ -443,6 +450,20 @@ static int serve(struct config *cfg)
         goto out;
     }
 
+    /* I6: deliveries are answered after the group-commit writer committed them,
+     * and processed by the job runner (also jobs left by earlier runs) */
+    static const struct jobs_handler handlers[] = {
+        {INGEST_JOB_NORMALIZE, ingest_job_normalize, NULL},
+    };
+    if ((e = storage_group_start(st, &writer)) ||
+        (e = jobs_runner_start(st, handlers, sizeof handlers / sizeof handlers[0], MAIN_JOB_THREADS,
+                               NULL, &jobs))) {
+        rc = main_exit_code(e);
+        goto out;
+    }
+    app.writer = writer;
+    app.jobs = jobs;
+
     struct sign_key ckey;
     if ((e = keyring_checkpoint_key(keyring_current(&ring), &ckey)) == ERR_OK) {
         e = audit_checkpointer_start(st, &ckey, cfg->audit_checkpoint_interval_s, &checkpointer);
@@ -478,6 +499,10 @@ static int serve(struct config *cfg)
              LOG_INT("grace_s", cfg->shutdown_grace_s));
     http_server_quiesce(srv);
     bool drained = http_server_wait_idle(srv, cfg->shutdown_grace_s);
+    /* deliveries still queued are committed and answered before the server stops */
+    storage_group_stop(writer);
+    writer = NULL;
+    drained = http_server_wait_idle(srv, 1) && drained;
     log_info("shutdown complete", LOG_BOOL("drained", drained));
     http_server_stop(srv); /* no request can read the key past this */
     srv = NULL;
@@ -485,6 +510,8 @@ static int serve(struct config *cfg)
 
 out:
     http_server_stop(srv);
+    storage_group_stop(writer);            /* start-up failed: nothing is queued */
+    jobs_runner_stop(jobs);                /* the jobs in flight finish */
     outbox_sender_stop(sender);            /* the message in flight completes */
     audit_checkpointer_stop(checkpointer); /* a last round of checkpoints */
     accounts_cleaner_stop(cleaner);

@@ -44,7 +44,7 @@ static const struct rl_limit LIMITS[RL_BUCKET_COUNT_] = {
     [RL_PASSWORD_RESET] = {"password_reset", 5, 15 * 60},
     [RL_MAGIC_LINK] = {"magic_link", 5, 15 * 60},
     [RL_API] = {"api", 600, 60},
-    [RL_WEBHOOK] = {"webhook", 1200, 60},
+    [RL_WEBHOOK] = {"webhook", 30, 600},
 };
 
 struct rl_entry {

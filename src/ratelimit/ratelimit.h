@@ -15,7 +15,7 @@
  *   "invite:<64 hex digits>"    per invited address and organization: SHA-256 of
  *                               a label, the tenant and the address (api/members.c)
  *   "tenant:<tenant uuid>"      per signed-in tenant (http/pipeline.c)
- *   "hook:<integration uuid>"   per webhook integration (reserved, not used yet)
+ *   "hook:<integration uuid>"   per webhook integration (hooks/hooks.c)
  *
  * Keys are hashed with HMAC-SHA-256 under a 32-byte secret (the hash key)
  * before they are stored anywhere, so no raw IP or email is kept in memory
@@ -76,7 +76,7 @@ enum rl_bucket {
     RL_PASSWORD_RESET, /* 5 per 15 min, per IP and per account */
     RL_MAGIC_LINK,     /* 5 per 15 min, per IP and per account */
     RL_API,            /* 600 per minute, per tenant (and per IP for anonymous calls) */
-    RL_WEBHOOK,        /* 1200 per minute, per integration */
+    RL_WEBHOOK,        /* failed webhook verifications: 30 per 10 min, per integration and per IP */
     RL_BUCKET_COUNT_
 };
 

@@ -365,10 +365,10 @@ static void test_delivery_limits(void **state)
     assert_int_equal(insert_delivery(&a, &d, &dup, id), ERR_INVALID);
 
     d = delivery("integ", "k5", 1);
-    d.body = filled(ar, INGEST_MAX_BODY, ' ');
+    d.body = filled(ar, INGEST_MAX_STORED_BODY, ' ');
     assert_int_equal(insert_delivery(&a, &d, &dup, id), ERR_OK);
     d = delivery("integ", "k6", 1);
-    d.body = filled(ar, INGEST_MAX_BODY + 1, ' ');
+    d.body = filled(ar, INGEST_MAX_STORED_BODY + 1, ' ');
     assert_int_equal(insert_delivery(&a, &d, &dup, id), ERR_LIMIT);
 
     /* malformed values */

@@ -235,7 +235,7 @@ static void test_limit_table(void **state)
         {RL_PASSWORD_RESET, "password_reset", 5, 900},
         {RL_MAGIC_LINK, "magic_link", 5, 900},
         {RL_API, "api", 600, 60},
-        {RL_WEBHOOK, "webhook", 1200, 60},
+        {RL_WEBHOOK, "webhook", 30, 600},
     };
     assert_int_equal(sizeof(want) / sizeof(want[0]), RL_BUCKET_COUNT_);
     for (size_t i = 0; i < RL_BUCKET_COUNT_; i++) {

@@ -1,0 +1,169 @@
+/*
+ * ingest.c — the normalize job and the provider dispatch (see ingest.h).
+ */
+#include "ingest/ingest.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "ingest/integrations.h"
+#include "ingest/normalize_azure.h"
+#include "ingest/redact.h"
+#include "ingest/store.h"
+
+enum err ingest_normalize(enum ingest_provider p, struct str event, const struct json *doc,
+                          const struct ingest_norm_options *opt, struct arena *a,
+                          struct ingest_batch *out)
+{
+    memset(out, 0, sizeof *out);
+    switch (p) {
+    case INGEST_PROVIDER_GITHUB:
+        return ingest_normalize_github(event, doc, opt, a, out);
+    case INGEST_PROVIDER_GITLAB:
+        return ingest_normalize_gitlab(event, doc, opt, a, out);
+    case INGEST_PROVIDER_BITBUCKET:
+        return ingest_normalize_bitbucket(false, event, doc, opt, a, out);
+    case INGEST_PROVIDER_BITBUCKET_SERVER:
+        return ingest_normalize_bitbucket(true, event, doc, opt, a, out);
+    case INGEST_PROVIDER_AZURE_DEVOPS:
+        return ingest_normalize_azure(STR_NULL, doc, opt, a, out);
+    case INGEST_PROVIDER_STRIPE:
+    case INGEST_PROVIDER_COUNT_:
+        break;
+    }
+    return ERR_INVALID;
+}
+
+/* Parses body and copies the string field get() finds into a. */
+static bool body_field(struct str body, struct arena *a,
+                       bool (*get)(const struct json *, struct str *), struct str *out)
+{
+    struct json *doc = NULL;
+    struct json_error jerr;
+    if (json_parse(body.ptr, body.len, &INGEST_JSON_LIMITS, &doc, &jerr) != ERR_OK)
+        return false;
+    struct str v;
+    bool ok = get(doc, &v);
+    if (ok) {
+        char *copy = arena_strndup(a, v.ptr, v.len);
+        *out = str_from(copy, v.len);
+    }
+    json_free(doc);
+    return ok;
+}
+
+bool ingest_azure_delivery_id(struct str body, struct arena *a, struct str *out)
+{
+    return body_field(body, a, ingest_azure_event_id, out);
+}
+
+bool ingest_azure_event_type_of(struct str body, struct arena *a, struct str *out)
+{
+    return body_field(body, a, ingest_azure_event_type, out);
+}
+
+/* Records the delivery's outcome in its own transaction. */
+static enum err set_status(struct storage *s, const struct jobs_job *job,
+                           enum ingest_delivery_status st, const char *error,
+                           const struct ingest_batch *rows)
+{
+    struct tx *tx = NULL;
+    enum err e = storage_begin(s, &job->tenant, TX_WRITE, &tx);
+    if (e)
+        return e;
+    if (rows)
+        e = ingest_store_batch(tx, rows);
+    if (!e)
+        e = ingest_delivery_set_status(tx, str_from_cstr(job->ref), st,
+                                       error ? str_from_cstr(error) : STR_NULL, job->now);
+    if (e) {
+        storage_rollback(tx);
+        return e;
+    }
+    return storage_commit(tx);
+}
+
+static bool batch_empty(const struct ingest_batch *b)
+{
+    return !b->n_repos && !b->n_commits && !b->n_prs && !b->n_reviews && !b->n_deployments &&
+           !b->n_releases;
+}
+
+/* The delivery's repository is inside the integration's scope (no repository: yes). */
+static bool in_scope(const struct integration *integ, const struct ingest_batch *b)
+{
+    for (size_t i = 0; i < b->n_repos; i++)
+        if (b->repos[i].full_name.ptr &&
+            !integrations_scope_matches(integ->repository_scope, b->repos[i].full_name))
+            return false;
+    return true;
+}
+
+static enum err normalize_delivery(struct storage *s, const struct jobs_job *job, struct arena *a,
+                                   char *why, size_t why_cap)
+{
+    struct tx *tx = NULL;
+    enum err e = storage_begin(s, &job->tenant, TX_READ, &tx);
+    if (e)
+        return e;
+    struct ingest_delivery d;
+    e = ingest_delivery_get(tx, str_from_cstr(job->ref), a, &d);
+    storage_rollback(tx);
+    if (e) {
+        snprintf(why, why_cap, "delivery: %s", err_name(e));
+        return e; /* ERR_NOT_FOUND (purged) is permanent */
+    }
+
+    struct integration *integ = arena_calloc(a, 1, sizeof *integ);
+    e = integrations_get(s, &job->tenant, d.integration_id, job->now, integ);
+    if (e == ERR_NOT_FOUND)
+        return set_status(s, job, INGEST_DELIVERY_IGNORED, "integration deleted", NULL);
+    if (e)
+        return e;
+
+    enum ingest_provider p;
+    struct json *doc = NULL;
+    struct json_error jerr;
+    if (ingest_provider_parse(d.provider, &p) != ERR_OK ||
+        json_parse(d.body.ptr, d.body.len, &INGEST_JSON_LIMITS, &doc, &jerr) != ERR_OK) {
+        snprintf(why, why_cap, "unreadable delivery");
+        e = set_status(s, job, INGEST_DELIVERY_DEAD, why, NULL);
+        return e ? e : ERR_INVALID;
+    }
+    struct ingest_batch b;
+    e = ingest_normalize(p, d.event, doc, NULL, a, &b);
+    if (e) {
+        json_free(doc);
+        snprintf(why, why_cap, "normalize: %s", err_name(e));
+        enum err se = set_status(s, job, INGEST_DELIVERY_DEAD, why, NULL);
+        return se ? se : e;
+    }
+    if (batch_empty(&b))
+        e = set_status(s, job, INGEST_DELIVERY_IGNORED, NULL, NULL);
+    else if (!in_scope(integ, &b))
+        e = set_status(s, job, INGEST_DELIVERY_IGNORED, "repository outside the scope", NULL);
+    else
+        e = set_status(s, job, INGEST_DELIVERY_PROCESSED, NULL, &b);
+    json_free(doc);
+    if (e)
+        snprintf(why, why_cap, "store: %s", err_name(e));
+    return e;
+}
+
+enum err ingest_job_normalize(void *arg, struct storage *s, const struct jobs_job *job, char *why,
+                              size_t why_cap)
+{
+    (void)arg;
+    struct arena *a = arena_new(INGEST_ARENA_CAP);
+    enum err e = normalize_delivery(s, job, a, why, why_cap);
+    arena_free(a);
+    if (e && !jobs_err_permanent(e)) {
+        /* retried: say so on the delivery (dead on the last attempt) */
+        bool last = job->attempt >= job->max_attempts;
+        if (set_status(s, job, last ? INGEST_DELIVERY_DEAD : INGEST_DELIVERY_FAILED, why, NULL))
+            log_warn("delivery status not recorded", LOG_STR("tenant", job->tenant.id),
+                     LOG_STR("delivery", job->ref));
+    }
+    return e;
+}
