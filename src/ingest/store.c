@@ -85,6 +85,20 @@ static enum err check_token(struct str s, size_t max)
     return ERR_OK;
 }
 
+/* An event name: 1..max bytes of printable ASCII, inner spaces allowed
+ * (GitLab's "Push Hook"), none at either end. */
+static enum err check_event(struct str s, size_t max)
+{
+    if (s.len > max)
+        return ERR_LIMIT;
+    if (!s.ptr || !s.len || s.ptr[0] == ' ' || s.ptr[s.len - 1] == ' ')
+        return ERR_INVALID;
+    for (size_t i = 0; i < s.len; i++)
+        if ((unsigned char)s.ptr[i] < 0x20 || (unsigned char)s.ptr[i] > 0x7e)
+            return ERR_INVALID;
+    return ERR_OK;
+}
+
 static bool provider_known(struct str p)
 {
     for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++)
@@ -295,7 +309,7 @@ static enum err check_delivery(const struct ingest_delivery_new *d)
     if (d->body.len > INGEST_MAX_STORED_BODY || d->provider.len > INGEST_MAX_PROVIDER)
         return ERR_LIMIT;
     enum err e = FIRST_ERR(check_delivery_ref(d->integration_id, d->delivery_key),
-                           check_token(d->event, INGEST_MAX_EVENT));
+                           check_event(d->event, INGEST_MAX_EVENT));
     if (e)
         return e;
     if (!provider_known(d->provider) || d->body_bytes < 0 || (d->body.len && !d->body.ptr))

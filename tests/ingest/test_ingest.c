@@ -357,6 +357,14 @@ static void test_delivery_limits(void **state)
     assert_int_equal(insert_delivery(&a, &d, &dup, id), ERR_OK);
     d.event = filled(ar, INGEST_MAX_EVENT + 1, 'e');
     assert_int_equal(insert_delivery(&a, &d, &dup, id), ERR_LIMIT);
+    d = delivery("integ", "k3b", 1);
+    d.event = STR_LIT("Merge Request Hook"); /* GitLab's names have inner spaces */
+    assert_int_equal(insert_delivery(&a, &d, &dup, id), ERR_OK);
+    d = delivery("integ", "k3c", 1);
+    d.event = STR_LIT(" push");
+    assert_int_equal(insert_delivery(&a, &d, &dup, id), ERR_INVALID);
+    d.event = STR_LIT("push\n");
+    assert_int_equal(insert_delivery(&a, &d, &dup, id), ERR_INVALID);
 
     d = delivery("integ", "k4", 1);
     d.provider = filled(ar, INGEST_MAX_PROVIDER + 1, 'p');
@@ -409,9 +417,9 @@ static void test_delivery_limits(void **state)
                                                 filled(ar, INGEST_MAX_ERROR + 1, 'x'), 2),
                      ERR_LIMIT);
     assert_int_equal(storage_commit(tx), ERR_OK);
-    /* stored above: k (128 bytes), k2, k3, k5 and k10 */
+    /* stored above: k (128 bytes), k2, k3, k3b, k5 and k10 */
     assert_int_equal(count_in(&a, "SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1"),
-                     5);
+                     6);
     arena_free(ar);
 }
 
