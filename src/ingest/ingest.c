@@ -90,6 +90,48 @@ static bool batch_empty(const struct ingest_batch *b)
            !b->n_releases;
 }
 
+/* s cut to at most max bytes, at a character boundary (UTF-8 continuation bytes are 10xxxxxx). */
+static struct str cut_prose(struct str s, size_t max)
+{
+    if (!s.ptr || s.len <= max)
+        return s;
+    size_t n = max;
+    while (n > 0 && ((unsigned char)s.ptr[n] & 0xC0) == 0x80)
+        n--;
+    return str_from(s.ptr, n);
+}
+
+/*
+ * Free text a provider may send longer than the store keeps (a commit message
+ * past INGEST_MAX_MESSAGE, a merge request description past
+ * INGEST_MAX_DESCRIPTION) keeps its beginning: losing the tail of a huge text
+ * is better than losing the whole delivery. Identifiers are never cut; an
+ * over-long one still fails the delivery (ERR_LIMIT).
+ */
+static void clamp_prose(struct arena *a, struct ingest_batch *b)
+{
+    if (b->n_commits) {
+        struct ingest_commit *c = arena_alloc(a, b->n_commits * sizeof *c);
+        if (!c)
+            return; /* the arena is spent: the store refuses the long text instead */
+        memcpy(c, b->commits, b->n_commits * sizeof *c);
+        for (size_t i = 0; i < b->n_commits; i++)
+            c[i].message = cut_prose(c[i].message, INGEST_MAX_MESSAGE);
+        b->commits = c;
+    }
+    if (b->n_prs) {
+        struct ingest_pr *p = arena_alloc(a, b->n_prs * sizeof *p);
+        if (!p)
+            return;
+        memcpy(p, b->prs, b->n_prs * sizeof *p);
+        for (size_t i = 0; i < b->n_prs; i++) {
+            p[i].title = cut_prose(p[i].title, INGEST_MAX_TITLE);
+            p[i].description = cut_prose(p[i].description, INGEST_MAX_DESCRIPTION);
+        }
+        b->prs = p;
+    }
+}
+
 /* The delivery's repository is inside the integration's scope (no repository: yes). */
 static bool in_scope(const struct integration *integ, const struct ingest_batch *b)
 {
@@ -143,8 +185,10 @@ static enum err normalize_delivery(struct storage *s, const struct jobs_job *job
         e = set_status(s, job, INGEST_DELIVERY_IGNORED, NULL, NULL);
     else if (!in_scope(integ, &b))
         e = set_status(s, job, INGEST_DELIVERY_IGNORED, "repository outside the scope", NULL);
-    else
+    else {
+        clamp_prose(a, &b);
         e = set_status(s, job, INGEST_DELIVERY_PROCESSED, NULL, &b);
+    }
     json_free(doc);
     if (e)
         snprintf(why, why_cap, "store: %s", err_name(e));

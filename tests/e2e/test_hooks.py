@@ -201,6 +201,25 @@ def test_not_found_and_limits(srv):  # noqa: F811
     assert deliver(srv, gh, body, "push", delivery="d" * 128).status_code == 202
 
 
+def test_long_commit_message_keeps_its_beginning(srv):  # noqa: F811
+    boss = owner(srv)
+    gh = integration(boss, "github")
+    doc = json.loads(fixture("github", "push.json"))
+    # 80,001 bytes; byte 65,536 (the store's limit) falls inside a two-byte character
+    doc["commits"][0]["message"] = "a" + "\u00e9" * 40000
+    r = deliver(srv, gh, json.dumps(doc).encode(), "push")
+    assert r.status_code == 202, r.text
+
+    def stored():
+        return any("processed" in x for x in tenant_rows(srv, boss.tenant_id)["webhook_deliveries"])
+
+    assert wait_for(stored), tenant_rows(srv, boss.tenant_id)["webhook_deliveries"]
+    commits = [x for x in tenant_rows(srv, boss.tenant_id)["commits"] if "a\u00e9\u00e9" in x
+               or "a\xe9\xe9" in x or "aéé" in x]
+    assert len(commits) == 1, "the long message was not stored"
+    assert "é" * 32767 in commits[0] and "é" * 32768 not in commits[0]
+
+
 # ---- I4: nothing secret and no code reaches the database ----------------------------
 
 PLANTED = {
