@@ -234,13 +234,16 @@ enum err hooks_receive(struct http_request *req, struct http_response *resp)
 
     struct buf redacted = BUF_INIT(REDACT_MAX_OUTPUT);
     struct redact_counts counts;
-    struct json_error jerr;
+    struct json_error jerr = {.reason = "the body is not a JSON document shiplog accepts"};
     e = redact_json(req->body.ptr, req->body.len, &redacted, &counts, &jerr);
     if (e) {
         buf_release(&redacted);
+        /* the reason outlives this frame: the error body is written later */
+        const char *why =
+            arena_strndup(req->arena, jerr.reason, strnlen(jerr.reason, sizeof jerr.reason));
         if (e == ERR_LIMIT)
-            return http_fail_public(req, ERR_LIMIT, "body_limit", jerr.reason);
-        return http_fail_public(req, ERR_INVALID, "invalid_json", jerr.reason);
+            return http_fail_public(req, ERR_LIMIT, "body_limit", why);
+        return http_fail_public(req, ERR_INVALID, "invalid_json", why);
     }
     struct pending *p = arena_calloc(req->arena, 1, sizeof *p);
     char *body = arena_strndup(req->arena, redacted.data, redacted.len);
