@@ -193,7 +193,7 @@ const char *integrations_webhook_url(struct http_request *req, const struct inte
 {
     const struct config *cfg = req->app->cfg;
     return arena_printf(req->arena, "%.*s/hooks/%s/%s", api_public_base_len(cfg), cfg->public_url,
-                        integration_provider_name(in->provider), in->id);
+                        ingest_provider_name(in->provider), in->id);
 }
 
 /* ---- answers ------------------------------------------------------------------------ */
@@ -214,7 +214,7 @@ static void integration_members(struct http_request *req, struct jw *w,
     jw_key(w, "id");
     jw_cstring(w, in->id);
     jw_key(w, "provider");
-    jw_cstring(w, integration_provider_name(in->provider));
+    jw_cstring(w, ingest_provider_name(in->provider));
     jw_key(w, "name");
     jw_cstring(w, in->name);
     jw_key(w, "repository_scope");

@@ -30,9 +30,9 @@ static const struct {
     {"azure-devops", "Azure DevOps"},
 };
 
-static const char *provider_label(enum integration_provider p)
+static const char *provider_label(enum ingest_provider p)
 {
-    const char *name = integration_provider_name(p);
+    const char *name = ingest_provider_name(p);
     for (size_t i = 0; name && i < sizeof providers / sizeof providers[0]; i++)
         if (strcmp(providers[i].value, name) == 0)
             return providers[i].label;

@@ -133,7 +133,7 @@ static enum err refuse(struct http_request *req, const struct integration_verify
         const struct audit_event ev = {
             .action = "webhook.verification_failed",
             .actor = AUDIT_ACTOR_PROVIDER,
-            .actor_id = integration_provider_name(iv->provider),
+            .actor_id = ingest_provider_name(iv->provider),
             .target = target,
             .outcome = AUDIT_FAILURE,
             .client_ip = req->client_ip,

@@ -32,14 +32,6 @@
 
 #define TARGET_CAP (sizeof "integration:" + INTEGRATIONS_ID_LEN)
 
-static const char *const provider_names[INTEGRATION_PROVIDER_COUNT_] = {
-    [INTEGRATION_GITHUB] = "github",
-    [INTEGRATION_GITLAB] = "gitlab",
-    [INTEGRATION_BITBUCKET] = "bitbucket",
-    [INTEGRATION_BITBUCKET_SERVER] = "bitbucket-server",
-    [INTEGRATION_AZURE_DEVOPS] = "azure-devops",
-};
-
 static const char *const azure_names[] = {
     [INTEGRATION_AZURE_NONE] = NULL,
     [INTEGRATION_AZURE_BASIC] = "basic",
@@ -53,19 +45,13 @@ static void say(const char **reason, const char *text)
         *reason = text;
 }
 
-const char *integration_provider_name(enum integration_provider p)
+enum err integration_provider_parse(struct str text, enum ingest_provider *out)
 {
-    return (unsigned)p < INTEGRATION_PROVIDER_COUNT_ ? provider_names[p] : NULL;
-}
-
-enum err integration_provider_parse(struct str text, enum integration_provider *out)
-{
-    for (size_t i = 0; i < INTEGRATION_PROVIDER_COUNT_; i++)
-        if (text.ptr && str_eq_cstr(text, provider_names[i])) {
-            *out = (enum integration_provider)i;
-            return ERR_OK;
-        }
-    return ERR_INVALID;
+    enum ingest_provider p;
+    if (ingest_provider_parse(text, &p) != ERR_OK || !ingest_provider_for_integrations(p))
+        return ERR_INVALID;
+    *out = p;
+    return ERR_OK;
 }
 
 const char *integration_azure_auth_name(enum integration_azure_auth a)
@@ -230,7 +216,7 @@ static enum err azure_check(const struct integration_spec *spec, enum integratio
 {
     *auth = INTEGRATION_AZURE_NONE;
     header[0] = '\0';
-    if (spec->provider != INTEGRATION_AZURE_DEVOPS) {
+    if (spec->provider != INGEST_PROVIDER_AZURE_DEVOPS) {
         if (spec->azure_auth.ptr || spec->azure_header.ptr) {
             say(reason, "azure_auth and azure_header are for azure-devops integrations");
             return ERR_INVALID;
@@ -372,7 +358,7 @@ static void read_info(const struct stmt *st, int64_t now, struct integration *ou
     memset(out, 0, sizeof *out);
     col_copy(st, 0, out->id, sizeof out->id);
     if (integration_provider_parse(stmt_col_text(st, 1), &out->provider) != ERR_OK)
-        out->provider = INTEGRATION_GITHUB; /* the table's CHECK allows no other */
+        out->provider = INGEST_PROVIDER_GITHUB; /* the table's CHECK allows no other */
     col_copy(st, 2, out->name, sizeof out->name);
     col_copy(st, 3, out->repository_scope, sizeof out->repository_scope);
     col_copy(st, 4, out->secret_hint, sizeof out->secret_hint);
@@ -452,7 +438,7 @@ static enum err insert_row(struct tx *tx, const struct integration *in, const st
     if (!e)
         e = stmt_bind_text(st, 2, str_from_cstr(in->id));
     if (!e)
-        e = stmt_bind_text(st, 3, str_from_cstr(integration_provider_name(in->provider)));
+        e = stmt_bind_text(st, 3, str_from_cstr(ingest_provider_name(in->provider)));
     if (!e)
         e = stmt_bind_text(st, 4, str_from_cstr(in->name));
     if (!e)
@@ -506,7 +492,7 @@ enum err integrations_create(struct storage *db, struct secrets *sec, const stru
     memset(out, 0, sizeof *out);
     memset(secret, 0, sizeof *secret);
     say(reason, NULL);
-    if (actor_check(who) != ERR_OK || !integration_provider_name(spec->provider))
+    if (actor_check(who) != ERR_OK || !ingest_provider_for_integrations(spec->provider))
         return ERR_INVALID;
     enum err e = name_check(spec->name, reason);
     if (!e)
@@ -540,11 +526,10 @@ enum err integrations_create(struct storage *db, struct secrets *sec, const stru
         if (!e)
             e = insert_row(tx, out, &env);
         if (!e)
-            e = audit_event(
-                tx, who, "integration.created", out->id,
-                LOG_FIELDS_(LOG_STR("provider", integration_provider_name(out->provider)),
-                            LOG_STR("name", out->name),
-                            LOG_STR("repository_scope", out->repository_scope)));
+            e = audit_event(tx, who, "integration.created", out->id,
+                            LOG_FIELDS_(LOG_STR("provider", ingest_provider_name(out->provider)),
+                                        LOG_STR("name", out->name),
+                                        LOG_STR("repository_scope", out->repository_scope)));
         e = finish(tx, e);
     }
     buf_release(&env);
@@ -700,7 +685,7 @@ enum err integrations_signing_secret(struct storage *db, struct secrets *sec,
     }
     if (!e) {
         e = read_one(tx, id, now, info);
-        if (!e && info->provider != INTEGRATION_GITLAB) {
+        if (!e && info->provider != INGEST_PROVIDER_GITLAB) {
             say(reason, "signing secrets are for gitlab integrations");
             e = ERR_INVALID;
         }
@@ -830,7 +815,7 @@ enum err integrations_lookup(struct storage *db, struct secrets *sec, struct str
                              struct str provider, int64_t now, struct integration_verify *out)
 {
     memset(out, 0, sizeof *out);
-    enum integration_provider want;
+    enum ingest_provider want;
     if (integration_provider_parse(provider, &want) != ERR_OK || !id_ok(integration_id))
         return ERR_NOT_FOUND;
     enum err e = storage_integration_tenant(db, integration_id, &out->tenant);

@@ -43,6 +43,7 @@
 
 #include "core/err.h"
 #include "core/str.h"
+#include "ingest/provider.h"
 #include "secrets/secrets.h"
 #include "storage/storage.h"
 
@@ -64,20 +65,11 @@
 #define INTEGRATIONS_DEFAULT_AZURE_HEADER "X-Shiplog-Secret"
 /* Azure DevOps Basic credentials: this user name, and the secret as the password */
 #define INTEGRATIONS_AZURE_BASIC_USER "shiplog"
-#define INTEGRATIONS_PURPOSE_SECRET       "webhook.secret"
-#define INTEGRATIONS_PURPOSE_SIGNING      "webhook.signing"
-#define INTEGRATIONS_MAX_PROVIDER         16 /* bytes of the longest provider name, "bitbucket-server" */
+#define INTEGRATIONS_PURPOSE_SECRET   "webhook.secret"
+#define INTEGRATIONS_PURPOSE_SIGNING  "webhook.signing"
+#define INTEGRATIONS_MAX_PROVIDER     16 /* bytes of the longest provider name, "bitbucket-server" */
 /* The *reason of integrations_create at INTEGRATIONS_MAX_PER_TENANT (a state, not a bad field). */
 #define INTEGRATIONS_REASON_FULL "the organization has as many integrations as it can hold"
-
-enum integration_provider {
-    INTEGRATION_GITHUB,
-    INTEGRATION_GITLAB,
-    INTEGRATION_BITBUCKET,        /* Bitbucket Cloud */
-    INTEGRATION_BITBUCKET_SERVER, /* Bitbucket Data Center / Server */
-    INTEGRATION_AZURE_DEVOPS,
-    INTEGRATION_PROVIDER_COUNT_
-};
 
 /* How Azure DevOps proves itself: Basic credentials, a custom header, or both. */
 enum integration_azure_auth {
@@ -87,10 +79,9 @@ enum integration_azure_auth {
     INTEGRATION_AZURE_BOTH,
 };
 
-/* "github", "gitlab", "bitbucket", "bitbucket-server", "azure-devops"; NULL if out of range. */
-const char *integration_provider_name(enum integration_provider p);
-/* The provider named exactly by text; ERR_INVALID for anything else. */
-MUST_CHECK enum err integration_provider_parse(struct str text, enum integration_provider *out);
+/* The provider (ingest/provider.h) named exactly by text that integrations may
+ * use (not Stripe); ERR_INVALID for anything else. */
+MUST_CHECK enum err integration_provider_parse(struct str text, enum ingest_provider *out);
 /* "basic", "header", "both"; NULL for NONE or out of range. */
 const char *integration_azure_auth_name(enum integration_azure_auth a);
 /* ERR_INVALID for anything but the three names. */
@@ -99,7 +90,7 @@ MUST_CHECK enum err integration_azure_auth_parse(struct str text, enum integrati
 /* What an integration is, without any secret (safe to show to its managers). */
 struct integration {
     char id[INTEGRATIONS_ID_LEN + 1];
-    enum integration_provider provider;
+    enum ingest_provider provider;
     char name[INTEGRATIONS_MAX_NAME_BYTES + 1];
     char repository_scope[INTEGRATIONS_MAX_SCOPE + 1]; /* normalized: one glob a line */
     char secret_hint[SECRETS_HINT_SIZE];
@@ -128,7 +119,7 @@ struct integrations_actor {
 
 /* What to create. Text is as sent; STR_NULL fields take their defaults. */
 struct integration_spec {
-    enum integration_provider provider;
+    enum ingest_provider provider;
     struct str name;             /* 1..INTEGRATIONS_MAX_NAME characters, no control characters */
     struct str repository_scope; /* globs split by ',' or newlines; default "*" */
     struct str azure_auth;       /* azure-devops only: "basic" | "header" | "both" (default both) */
@@ -220,7 +211,7 @@ MUST_CHECK enum err integrations_delete(struct storage *db, const struct tenant_
 struct integration_verify {
     struct tenant_ctx tenant;
     char id[INTEGRATIONS_ID_LEN + 1];
-    enum integration_provider provider;
+    enum ingest_provider provider;
     char repository_scope[INTEGRATIONS_MAX_SCOPE + 1];
     enum integration_azure_auth azure_auth;
     char azure_header[INTEGRATIONS_MAX_AZURE_HEADER + 1];

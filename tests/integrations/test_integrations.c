@@ -134,7 +134,7 @@ static void new_tenant(struct tenant_ctx *t)
     assert_int_equal(storage_commit(tx), ERR_OK);
 }
 
-static struct integration_spec spec_of(enum integration_provider p, const char *name)
+static struct integration_spec spec_of(enum ingest_provider p, const char *name)
 {
     return (struct integration_spec){.provider = p, .name = str_from_cstr(name)};
 }
@@ -225,7 +225,7 @@ static void test_create_get_list(void **state)
     new_tenant(&t);
     struct integration in;
     struct integration_secret secret;
-    struct integration_spec spec = spec_of(INTEGRATION_GITHUB, "Acme on GitHub");
+    struct integration_spec spec = spec_of(INGEST_PROVIDER_GITHUB, "Acme on GitHub");
     spec.repository_scope = STR_LIT(" acme/* ,acme-labs/api\n\n");
     create(&t, &spec, &in, &secret);
     assert_true(str_is_uuid(str_from_cstr(in.id)));
@@ -241,14 +241,14 @@ static void test_create_get_list(void **state)
     struct integration got;
     assert_int_equal(integrations_get(S.main_app, &t, str_from_cstr(in.id), NOW, &got), ERR_OK);
     assert_string_equal(got.name, "Acme on GitHub");
-    assert_int_equal(got.provider, INTEGRATION_GITHUB);
+    assert_int_equal(got.provider, INGEST_PROVIDER_GITHUB);
     assert_string_equal(got.secret_hint, in.secret_hint);
     assert_int_equal(got.previous_valid_until, 0);
     assert_false(got.has_signing_secret);
 
     struct integration_secret s2;
     struct integration in2;
-    struct integration_spec az = spec_of(INTEGRATION_AZURE_DEVOPS, "Azure");
+    struct integration_spec az = spec_of(INGEST_PROVIDER_AZURE_DEVOPS, "Azure");
     create(&t, &az, &in2, &s2);
     assert_int_equal(in2.azure_auth, INTEGRATION_AZURE_BOTH);
     assert_string_equal(in2.azure_header, INTEGRATIONS_DEFAULT_AZURE_HEADER);
@@ -327,7 +327,7 @@ static void test_rotation_grace(void **state)
     new_tenant(&t);
     struct integration in;
     struct integration_secret s1, s2, s3;
-    struct integration_spec spec = spec_of(INTEGRATION_BITBUCKET, "bb");
+    struct integration_spec spec = spec_of(INGEST_PROVIDER_BITBUCKET, "bb");
     create(&t, &spec, &in, &s1);
     struct integrations_actor who = actor();
     int64_t at = NOW + 100;
@@ -382,8 +382,8 @@ static void test_signing_secret(void **state)
     new_tenant(&t);
     struct integration gl, gh;
     struct integration_secret s, sg, sign;
-    struct integration_spec a = spec_of(INTEGRATION_GITLAB, "gl"),
-                            b = spec_of(INTEGRATION_GITHUB, "gh");
+    struct integration_spec a = spec_of(INGEST_PROVIDER_GITLAB, "gl"),
+                            b = spec_of(INGEST_PROVIDER_GITHUB, "gh");
     create(&t, &a, &gl, &s);
     create(&t, &b, &gh, &sg);
     struct integrations_actor who = actor();
@@ -421,8 +421,8 @@ static void test_lookup_refusals(void **state)
     new_tenant(&b);
     struct integration ia, ib;
     struct integration_secret sa, sb;
-    struct integration_spec gh = spec_of(INTEGRATION_GITHUB, "a"),
-                            gl = spec_of(INTEGRATION_GITLAB, "b");
+    struct integration_spec gh = spec_of(INGEST_PROVIDER_GITHUB, "a"),
+                            gl = spec_of(INGEST_PROVIDER_GITLAB, "b");
     create(&a, &gh, &ia, &sa);
     create(&b, &gl, &ib, &sb);
 
@@ -495,7 +495,7 @@ static void test_envelope_bound_to_row(void **state)
     new_tenant(&b);
     struct integration x, y, z;
     struct integration_secret sx, sy, sz;
-    struct integration_spec spec = spec_of(INTEGRATION_GITHUB, "bound");
+    struct integration_spec spec = spec_of(INGEST_PROVIDER_GITHUB, "bound");
     create(&a, &spec, &x, &sx);
     create(&a, &spec, &y, &sy);
     create(&b, &spec, &z, &sz);
@@ -524,7 +524,7 @@ static void test_envelope_bound_to_row(void **state)
     new_tenant(&c);
     struct integration g;
     struct integration_secret sg, sign;
-    struct integration_spec gl = spec_of(INTEGRATION_GITLAB, "gl");
+    struct integration_spec gl = spec_of(INGEST_PROVIDER_GITLAB, "gl");
     create(&c, &gl, &g, &sg);
     struct integrations_actor who = actor();
     const char *reason;
@@ -552,7 +552,7 @@ static void test_tenant_isolation(void **state)
     new_tenant(&b);
     struct integration ib, got;
     struct integration_secret sb, s;
-    struct integration_spec spec = spec_of(INTEGRATION_GITLAB, "b's");
+    struct integration_spec spec = spec_of(INGEST_PROVIDER_GITLAB, "b's");
     create(&b, &spec, &ib, &sb);
     struct integrations_actor who = actor();
     struct str id = str_from_cstr(ib.id);
@@ -604,7 +604,7 @@ static void test_limits(void **state)
     new_tenant(&t);
     const char *reason = NULL;
     char name[INTEGRATIONS_MAX_NAME_BYTES + 8];
-    struct integration_spec spec = spec_of(INTEGRATION_GITHUB, "");
+    struct integration_spec spec = spec_of(INGEST_PROVIDER_GITHUB, "");
 
     /* name: 100 characters, 101 */
     repeat(name, INTEGRATIONS_MAX_NAME, 'n');
@@ -661,7 +661,7 @@ static void test_limits(void **state)
     spec.azure_auth = STR_NULL;
     spec.azure_header = STR_LIT("X-Secret");
     assert_int_equal(try_create(&t, &spec, &reason), ERR_INVALID);
-    spec.provider = INTEGRATION_AZURE_DEVOPS;
+    spec.provider = INGEST_PROVIDER_AZURE_DEVOPS;
     char header[INTEGRATIONS_MAX_AZURE_HEADER + 8];
     repeat(header, INTEGRATIONS_MAX_AZURE_HEADER, 'h');
     spec.azure_header = str_from_cstr(header);
@@ -679,7 +679,9 @@ static void test_limits(void **state)
     spec.azure_auth = STR_LIT("digest");
     assert_int_equal(try_create(&t, &spec, &reason), ERR_INVALID);
     spec.azure_auth = STR_NULL;
-    spec.provider = (enum integration_provider)INTEGRATION_PROVIDER_COUNT_;
+    spec.provider = INGEST_PROVIDER_STRIPE; /* billing's, never an integration's */
+    assert_int_equal(try_create(&t, &spec, &reason), ERR_INVALID);
+    spec.provider = INGEST_PROVIDER_COUNT_;
     assert_int_equal(try_create(&t, &spec, &reason), ERR_INVALID);
 }
 
@@ -689,7 +691,7 @@ static void test_tenant_maximum(void **state)
     struct tenant_ctx t, other;
     new_tenant(&t);
     new_tenant(&other);
-    struct integration_spec spec = spec_of(INTEGRATION_GITHUB, "many");
+    struct integration_spec spec = spec_of(INGEST_PROVIDER_GITHUB, "many");
     const char *reason = NULL;
     for (int i = 0; i < INTEGRATIONS_MAX_PER_TENANT; i++)
         assert_int_equal(try_create(&t, &spec, &reason), ERR_OK);
@@ -724,15 +726,19 @@ static void test_scope_and_names(void **state)
     assert_false(integrations_scope_matches(out, STR_LIT("other/web")));
     assert_true(integrations_scope_matches("*", STR_LIT("any/thing")));
 
-    enum integration_provider p;
-    for (int i = 0; i < INTEGRATION_PROVIDER_COUNT_; i++) {
-        const char *name = integration_provider_name((enum integration_provider)i);
+    enum ingest_provider p;
+    for (int i = 0; i < INGEST_PROVIDER_COUNT_; i++) {
+        if (i == INGEST_PROVIDER_STRIPE) {
+            assert_int_equal(integration_provider_parse(STR_LIT("stripe"), &p), ERR_INVALID);
+            continue;
+        }
+        const char *name = ingest_provider_name((enum ingest_provider)i);
         assert_non_null(name);
         assert_true(strlen(name) <= INTEGRATIONS_MAX_PROVIDER);
         assert_int_equal(integration_provider_parse(str_from_cstr(name), &p), ERR_OK);
         assert_int_equal(p, i);
     }
-    assert_null(integration_provider_name(INTEGRATION_PROVIDER_COUNT_));
+    assert_null(ingest_provider_name(INGEST_PROVIDER_COUNT_));
     assert_int_equal(integration_provider_parse(STR_LIT("github "), &p), ERR_INVALID);
     assert_int_equal(integration_provider_parse(STR_NULL, &p), ERR_INVALID);
     enum integration_azure_auth a;
