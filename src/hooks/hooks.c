@@ -150,9 +150,9 @@ static enum err refuse(struct http_request *req, const struct integration_verify
 }
 
 /* The verification settings of iv, as views into it. */
-static struct ingest_verify_config config_of(const struct integration_verify *iv,
-                                             enum ingest_provider p)
+static struct ingest_verify_config config_of(const struct integration_verify *iv)
 {
+    enum ingest_provider p = iv->provider;
     struct ingest_secret secret = {str_from(iv->secret, iv->secret_len),
                                    str_from(iv->previous, iv->previous_len)};
     struct ingest_verify_config c = {.provider = p};
@@ -212,7 +212,7 @@ enum err hooks_receive(struct http_request *req, struct http_response *resp)
 
     struct ingest_headers h = {header_of, req};
     const char *reason = NULL;
-    struct ingest_verify_config cfg = config_of(iv, provider);
+    struct ingest_verify_config cfg = config_of(iv);
     e = ingest_verify(&cfg, &h, req->body, now, &reason);
     struct tenant_ctx tenant = iv->tenant;
     char integration_id[INTEGRATIONS_ID_LEN + 1];
