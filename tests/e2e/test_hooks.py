@@ -182,6 +182,13 @@ def test_not_found_and_limits(srv):  # noqa: F811
                              headers={"Content-Type": "application/json"}), 404)
     assert_error(srv.request("POST", f"/hooks/stripe/{gh['id']}", data=body,
                              headers={"Content-Type": "application/json"}), 404)
+    # another organization's integration: A's secret does not open it, and nothing lands in B
+    other_org = owner(srv)
+    theirs = integration(other_org, "github")
+    assert_error(deliver(srv, {**theirs, "secret": gh["secret"]}, body, "push",
+                         ip="198.51.100.99"), 401, "invalid_signature")
+    assert tenant_rows(srv, other_org.tenant_id)["webhook_deliveries"] == []
+    assert tenant_rows(srv, boss.tenant_id)["webhook_deliveries"] == []
     # a deleted integration is unknown
     gone = integration(boss, "github")
     assert boss.call("DELETE", f"/api/v1/integrations/{gone['id']}").status_code == 204
