@@ -12,6 +12,8 @@
 #include "http/request.h"
 #include "http/router.h"
 #include "ingest/integrations.h"
+#include "ingest/store.h"
+#include "jobs/jobs.h"
 
 /* The complete route table. */
 const struct route *api_routes(size_t *n);
@@ -298,5 +300,90 @@ MUST_CHECK enum err integrations_field_refused(struct http_request *req, const c
                                                const char *reason);
 /* <public url>/hooks/<provider>/<id>, in the request's arena (NULL when it is full). */
 const char *integrations_webhook_url(struct http_request *req, const struct integration *in);
+
+/*
+ * activity.c: what the webhooks brought in (issue 6 item 9): deliveries,
+ * repositories, commits, pull requests, deployments (content.read; one
+ * delivery with its redacted body: integrations.manage) and the job queue
+ * with retry of a dead job (integrations.manage). Keyset pages with an
+ * opaque cursor; see the top of activity.c for the rules.
+ */
+enum err activity_deliveries(struct http_request *req, struct http_response *resp);
+enum err activity_delivery_get(struct http_request *req, struct http_response *resp);
+enum err activity_repositories(struct http_request *req, struct http_response *resp);
+enum err activity_commits(struct http_request *req, struct http_response *resp);
+enum err activity_prs(struct http_request *req, struct http_response *resp);
+enum err activity_deployments(struct http_request *req, struct http_response *resp);
+enum err activity_jobs(struct http_request *req, struct http_response *resp);
+enum err activity_job_retry(struct http_request *req, struct http_response *resp);
+
+#define API_ACTIVITY_DEFAULT_LIMIT 50
+#define API_ACTIVITY_MAX_LIMIT     100 /* rows of one page (INGEST_MAX_PAGE, JOBS_LIST_MAX) */
+/* bytes of a cursor's text before encoding: list letter, version, time, key length, key, id */
+#define API_CURSOR_MAX_TEXT (2 + 1 + 19 + 1 + 3 + 1 + INGEST_MAX_FULL_NAME + INGEST_MAX_ID)
+/* characters of an encoded cursor (base64url without padding) */
+#define API_CURSOR_MAX_LEN ((API_CURSOR_MAX_TEXT * 4 + 2) / 3)
+
+/*
+ * A list position as an opaque cursor: base64url without padding of
+ * "<list>1.<at>.<key length>.<key><id>" appended to out. list names the
+ * listing (a letter), so a cursor of one list is refused by another.
+ * ERR_INVALID for a zeroed cursor (the end has no cursor), a negative time
+ * or a key or id over its limit; ERR_LIMIT at out's cap.
+ */
+MUST_CHECK enum err api_cursor_encode(char list, const struct ingest_cursor *c, struct buf *out);
+/*
+ * The inverse, strictly: ERR_INVALID (out zeroed) for anything the encoder
+ * would not have written for list: a character outside the base64url
+ * alphabet, padding, non-zero trailing bits, over API_CURSOR_MAX_LEN
+ * characters, another list letter or version, a time that is not plain
+ * decimal within int64, a key or id length out of range, a NUL byte.
+ */
+MUST_CHECK enum err api_cursor_decode(char list, struct str text, struct ingest_cursor *out);
+
+/* The paging parameters of a listing's query string. */
+struct api_list_query {
+    size_t limit;               /* 1..API_ACTIVITY_MAX_LIMIT */
+    struct ingest_cursor after; /* zeroed: from the start */
+    bool has_cursor;
+};
+/*
+ * limit and cursor of req's query for list; a recorded 400
+ * validation_failed naming the parameter for a bad value, or "query" for a
+ * query string that is not a well-formed form (a repeated parameter
+ * included). Other parameters are not looked at.
+ */
+MUST_CHECK enum err api_list_query(struct http_request *req, char list, struct api_list_query *q);
+/*
+ * The query parameter name as a filter (copied into the arena): STR_NULL
+ * when absent or empty; a recorded 400 naming it when longer than max
+ * bytes, holding a control character, or (allowed not NULL) not one of the
+ * NULL-terminated allowed values.
+ */
+MUST_CHECK enum err api_query_filter(struct http_request *req, const char *name, size_t max,
+                                     const char *const *allowed, struct str *out);
+/*
+ * One page of deliveries, filtered by status (STR_NULL: all) in tx, rows in
+ * req's arena; a filtered page may hold fewer than q->limit rows with a
+ * next cursor (a bounded number of store pages is read per call). Storage
+ * errors, unrecorded.
+ */
+MUST_CHECK enum err api_deliveries_page(struct http_request *req, struct tx *tx, struct str status,
+                                        const struct api_list_query *q,
+                                        struct ingest_delivery **rows, size_t *n,
+                                        struct ingest_cursor *next);
+/* One page of jobs with status (a jobs_status_name; STR_NULL: all); ERR_INVALID
+ * for a cursor that is not a job position; storage errors, unrecorded. */
+MUST_CHECK enum err api_jobs_page(struct http_request *req, struct tx *tx, struct str status,
+                                  const struct api_list_query *q, struct jobs_info **rows,
+                                  size_t *n, struct ingest_cursor *next);
+/*
+ * Puts a dead job of the caller's organization back in the queue, audited
+ * ("job.retried", in the same transaction), and wakes the runner; out gets
+ * the job as it is now. Refusals recorded: 404 for an unknown or malformed
+ * id or another organization's; 409 not_dead for a job that is not dead.
+ */
+MUST_CHECK enum err activity_do_job_retry(struct http_request *req, struct str id,
+                                          struct jobs_info *out);
 
 #endif

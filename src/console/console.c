@@ -31,6 +31,8 @@ void page_open(struct page *pg, struct http_request *req, struct http_response *
                 "<header class=\"top\"><a class=\"brand\" href=\"/\">shiplog</a>\n"
                 "<nav aria-label=\"Account\"><ul>\n");
     if (req->principal.authenticated) {
+        if (authz_allows(authz_role_parse(str_from_cstr(req->principal.role)), AUTHZ_CONTENT_READ))
+            html_tag(h, "<li><a href=\"/activity\">Activity</a></li>\n");
         html_tag(h, "<li><a href=\"/account/sessions\">Sessions</a></li>\n"
                     "<li><a href=\"/account/keys\">API keys</a></li>\n");
         if (authz_allows(authz_role_parse(str_from_cstr(req->principal.role)),

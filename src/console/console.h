@@ -81,4 +81,9 @@ enum err console_integration_create(struct http_request *req, struct http_respon
 enum err console_integration_rotate(struct http_request *req, struct http_response *resp);
 enum err console_integration_delete(struct http_request *req, struct http_response *resp);
 
+/* activity.c: deliveries, repositories and their changes, dead jobs (issue 6 item 9). */
+enum err console_activity_page(struct http_request *req, struct http_response *resp);
+enum err console_activity_repository(struct http_request *req, struct http_response *resp);
+enum err console_activity_job_retry(struct http_request *req, struct http_response *resp);
+
 #endif

@@ -33,6 +33,7 @@ import uuid
 import pytest
 
 from e2e_util import wait_mail
+from test_activity import PUSH, deliver
 from test_console import Page
 
 PASSWORD = "correct horse battery staple"
@@ -51,6 +52,18 @@ PARAM_KINDS = {
     "members": "member",
     "invitations": "invitation",
     "integrations": "integration",
+    "deliveries": "delivery",
+    "jobs": "job",
+    "repositories": "repository",
+}
+
+# Query parameters that name objects, per route (method path): parameter ->
+# kind. The cross-tenant walk sends B's ids in them too; a listing filtered
+# by another organization's id must show nothing of it.
+QUERIES = {
+    "GET /api/v1/commits": {"repo_id": "repository"},
+    "GET /api/v1/pull-requests": {"repo_id": "repository"},
+    "GET /api/v1/deployments": {"repo_id": "repository"},
 }
 
 # A body that passes validation, per route (method path); JSON unless the
@@ -243,6 +256,15 @@ class Org:
             r = self.call("POST", "/api/v1/integrations", {"provider": provider, "name": provider},
                           cookie=cookie, idem=True)
             assert r.status_code == 201, r.text
+            if provider == "github":  # a delivery, so that there are rows and a job
+                deliver(self.srv, r.json(), "push", PUSH)
+        for _ in range(200):
+            jobs = self.call("GET", "/api/v1/jobs", cookie=cookie).json()["jobs"]
+            if jobs and all(j["status"] == "done" for j in jobs):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"organization {self.tag}: the delivery was not processed")
         r = self.call("POST", "/api/v1/api-keys", {"name": "for tokens"}, cookie=cookie, idem=True)
         assert r.status_code == 201, r.text
         r = self.call("POST", "/api/v1/auth/token", {"grant_type": "api_key",
@@ -259,6 +281,12 @@ class Org:
                                                        cookie=cookie).json()["invitations"]],
             "integration": [i["id"] for i in self.call("GET", "/api/v1/integrations",
                                                         cookie=cookie).json()["integrations"]],
+            "delivery": [d["id"] for d in self.call("GET", "/api/v1/deliveries",
+                                                     cookie=cookie).json()["deliveries"]],
+            "job": [j["id"] for j in self.call("GET", "/api/v1/jobs",
+                                                cookie=cookie).json()["jobs"]],
+            "repository": [r["id"] for r in self.call("GET", "/api/v1/repositories",
+                                                       cookie=cookie).json()["repositories"]],
         }
         for kind, found in ids.items():
             assert found, f"organization {self.tag} has no {kind}"
@@ -355,6 +383,15 @@ def fill(path, ids):
     return re.sub(r"\{[a-z_]+\}", lambda _m: next(it), path)
 
 
+def query_of(route, ids):
+    """The route's object-naming query parameters filled with ids (by kind), or ""."""
+    params = QUERIES.get(f"{route['method']} {route['path']}")
+    if not params:
+        return ""
+    from urllib.parse import urlencode
+    return "?" + urlencode({name: ids[kind][0] for name, kind in params.items()})
+
+
 def attempt(org, route, cred, path):
     key = f"{route['method']} {route['path']}"
     sample = BODIES.get(key, {})
@@ -413,7 +450,8 @@ def test_cross_tenant_ids_are_404_and_change_nothing(srv, tables, world):
     a, b, b_ids = world
     before = settled_rows(srv, b.id)
     for table in ("users", "sessions", "api_keys", "invitations", "token_families",
-                  "refresh_tokens", "integrations"):
+                  "refresh_tokens", "integrations", "webhook_deliveries", "repositories",
+                  "commits", "jobs"):
         assert before.get(table), f"B has no {table} rows to protect"
     b_secrets = {b.id} | {u.email for u in b.users.values()} | {
         i for ids in b_ids.values() for i in ids}
@@ -431,7 +469,7 @@ def test_cross_tenant_ids_are_404_and_change_nothing(srv, tables, world):
             if cred.kind != "session" and route["console"]:
                 continue  # the console is cookie-only
             for ids in targets:
-                path = fill(route["path"], ids)
+                path = fill(route["path"], ids) + query_of(route, b_ids)
                 r = attempt(a, route, cred, path)
                 tried += 1
                 where = f"{cred.kind} {route['method']} {path}"
