@@ -42,6 +42,7 @@ bench: deps-check
 	bench/run build-release/shiplog
 	bench/auth_run build-release/shiplog
 	build-release/bench/audit_bench
+	bench/hooks_run build-release/shiplog
 
 fuzz: deps-check
 	@test -f build-fuzz/build.ninja || CC=clang meson setup build-fuzz -Dfuzz=true \

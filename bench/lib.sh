@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# bench/lib.sh — helpers shared by bench/run and bench/auth_run (sourced).
+# bench/lib.sh — helpers shared by bench/run, bench/auth_run and bench/hooks_run (sourced).
 #
 # Starting shiplog on a loopback port with only our SHIPLOG_* settings, and
 # one wrk measurement (warm-up, measured run, non-2xx check, figures). The
@@ -66,7 +66,10 @@ bench_shiplog_start() {
 # bench_wrk LABEL URL [extra wrk arguments, e.g. -H "Cookie: ..."]
 # A warm-up of $warmup, then wrk -t$threads -c$conns -d$duration --latency,
 # each bounded by timeout. Dies when wrk fails or any response was not 2xx/3xx.
-# Sets wrk_rps (requests/s) and wrk_p99 (ms); when bench_cpu_pid is set, also
+# When bench_allow_non2xx is non-empty, non-2xx responses do not abort: the
+# caller reads wrk_non2xx (their count, 0 when none) and decides.
+# Sets wrk_rps (requests/s), wrk_p50 and wrk_p99 (ms), wrk_requests (responses
+# in the measured run), wrk_out (wrk's whole output); when bench_cpu_pid is set, also
 # wrk_cpu_us: that process's CPU time (user + system) per request of the
 # measured run, in microseconds — a figure that other load on the machine
 # disturbs less than requests/s.
@@ -80,11 +83,16 @@ bench_wrk() {
     out=$(timeout "$limit" wrk -t"$threads" -c"$conns" -d"$duration" --latency "$@" "$url" 2>&1) ||
         bench_die "wrk failed against $label: $out"
     [ -z "${bench_cpu_pid:-}" ] || ticks1=$(bench_cpu_ticks "$bench_cpu_pid")
-    if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
+    wrk_out=$out
+    wrk_non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' <<<"$out")
+    wrk_non2xx=${wrk_non2xx:-0}
+    if [ "$wrk_non2xx" != 0 ] && [ -z "${bench_allow_non2xx:-}" ]; then
         bench_die "$label answered non-2xx during the run: $(grep 'Non-2xx or 3xx responses' <<<"$out" | tr -s ' ')"
     fi
     wrk_rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    wrk_p50=$(bench_to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
     wrk_p99=$(bench_to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+    wrk_requests=$(awk '$2 == "requests" && $3 == "in" { print $1 }' <<<"$out")
     if [ -z "$wrk_rps" ] || [ "$wrk_p99" = nan ]; then
         bench_die "cannot read wrk's figures for $label: $out"
     fi
