@@ -299,4 +299,12 @@ MUST_CHECK enum err integrations_field_refused(struct http_request *req, const c
 /* <public url>/hooks/<provider>/<id>, in the request's arena (NULL when it is full). */
 const char *integrations_webhook_url(struct http_request *req, const struct integration *in);
 
+/*
+ * settings.c: a tenant's ingestion settings (I7, I8; ingest/settings.h).
+ * Reading needs content.read; PUT (replace both) needs tenant.manage.
+ */
+enum err settings_api_ingest_get(struct http_request *req, struct http_response *resp);
+enum err settings_api_ingest_put(struct http_request *req, struct http_response *resp);
+extern const struct body_spec SETTINGS_INGEST_BODY;
+
 #endif
