@@ -45,8 +45,8 @@ static enum err sweep_tenant(struct storage *s, const struct tenant_ctx *t, int6
     struct tx *tx = NULL;
     enum err e = storage_begin(s, t, TX_WRITE, &tx);
     if (!e)
-        e = ingest_settings_get(tx, set);
-    int64_t cutoff = ingest_retention_cutoff(now, set->retention_days);
+        e = ingest_settings_get(tx, set); /* the retention in force now, in this transaction */
+    int64_t cutoff = e ? 0 : ingest_retention_cutoff(now, set->retention_days);
     size_t n = 0;
     while (!e && *purged < cap) {
         size_t batch = cap - *purged < INGEST_PURGE_MAX ? cap - *purged : INGEST_PURGE_MAX;
@@ -58,8 +58,10 @@ static enum err sweep_tenant(struct storage *s, const struct tenant_ctx *t, int6
     }
     if (!e)
         *more = *purged == cap && n > 0;
-    if (tx)
-        e = e ? (storage_rollback(tx), e) : storage_commit(tx);
+    if (tx && e)
+        storage_rollback(tx);
+    else if (tx)
+        e = storage_commit(tx);
     if (e)
         *purged = 0;
     free(set);
