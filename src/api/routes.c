@@ -784,6 +784,38 @@ static const struct route routes[] = {
                     .schema = "Job"},
                    {.status = 409, .description = "not_dead: only a dead job can be retried"}},
      .params = &job_id_param},
+    /* ingest settings (settings.c, I7, I8): read by Members and up, changed
+     * by Super Admins only (tenant.manage; no API key scope grants it) */
+    {.method = HTTP_GET,
+     .pattern = "/api/v1/settings/ingest",
+     .handler = settings_api_ingest_get,
+     .access = ROUTE_AUTHENTICATED,
+     .permission = AUTHZ_CONTENT_READ,
+     .summary = "The organization's ingestion settings: delivery retention and bot patterns",
+     .rate_limited = true,
+     .rate_bucket = RL_API,
+     .operation_id = "getIngestSettings",
+     .responses = {{.status = 200,
+                    .description = "The settings in force (defaults where unset)",
+                    .media_type = HTTP_JSON_TYPE,
+                    .schema = "IngestSettings"}}},
+    {.method = HTTP_PUT,
+     .pattern = "/api/v1/settings/ingest",
+     .handler = settings_api_ingest_put,
+     .access = ROUTE_AUTHENTICATED,
+     .permission = AUTHZ_TENANT_MANAGE,
+     .body = &SETTINGS_INGEST_BODY,
+     .summary = "Replace the ingestion settings: how long raw deliveries are kept (older ones are "
+                "purged by the hourly sweep) and which accounts are bots (applies to deliveries "
+                "processed from now on)",
+     .rate_limited = true,
+     .rate_bucket = RL_API,
+     .operation_id = "putIngestSettings",
+     .responses = {{.status = 200,
+                    .description = "Changed (audited as settings.ingest_changed); the settings now "
+                                   "in force",
+                    .media_type = HTTP_JSON_TYPE,
+                    .schema = "IngestSettings"}}},
 
     /* console pages (console/pages.c): HTML, form posts with synchronizer
      * tokens; GET pages that read nothing are not rate limited */

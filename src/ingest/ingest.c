@@ -10,6 +10,7 @@
 #include "ingest/integrations.h"
 #include "ingest/normalize_azure.h"
 #include "ingest/redact.h"
+#include "ingest/settings.h"
 #include "ingest/store.h"
 
 enum err ingest_normalize(enum ingest_provider p, struct str event, const struct json *doc,
@@ -150,7 +151,10 @@ static enum err normalize_delivery(struct storage *s, const struct jobs_job *job
     if (e)
         return e;
     struct ingest_delivery d;
-    e = ingest_delivery_get(tx, str_from_cstr(job->ref), a, &d);
+    struct ingest_settings *set = arena_calloc(a, 1, sizeof *set);
+    e = set ? ingest_delivery_get(tx, str_from_cstr(job->ref), a, &d) : ERR_LIMIT;
+    if (!e)
+        e = ingest_settings_get(tx, set); /* I8: the tenant's bot patterns */
     storage_rollback(tx);
     if (e) {
         snprintf(why, why_cap, "delivery: %s", err_name(e));
@@ -174,7 +178,9 @@ static enum err normalize_delivery(struct storage *s, const struct jobs_job *job
         return e ? e : ERR_INVALID;
     }
     struct ingest_batch b;
-    e = ingest_normalize(p, d.event, doc, NULL, a, &b);
+    struct ingest_norm_options opt;
+    ingest_settings_norm_options(set, &opt);
+    e = ingest_normalize(p, d.event, doc, &opt, a, &b);
     if (e) {
         json_free(doc);
         snprintf(why, why_cap, "normalize: %s", err_name(e));

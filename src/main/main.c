@@ -30,6 +30,7 @@
 #include "secrets/secrets.h"
 #include "storage/group.h"
 #include "ingest/ingest.h"
+#include "ingest/retention.h"
 #include "jobs/jobs.h"
 #include "http/server.h"
 #include "main/commands.h"
@@ -340,6 +341,7 @@ static int serve(struct config *cfg)
     struct outbox_sender *sender = NULL;
     struct storage_group *writer = NULL;
     struct jobs_runner *jobs = NULL;
+    struct ingest_retention *retention = NULL;
     struct secrets *secrets = NULL;
     struct accounts *accounts = NULL;
     struct buf msg = BUF_INIT(2048), sectxt = BUF_INIT(4096), openapi = BUF_INIT(API_OPENAPI_MAX);
@@ -463,6 +465,11 @@ static int serve(struct config *cfg)
     }
     app.writer = writer;
     app.jobs = jobs;
+    /* I7: redacted deliveries past their tenant's retention are purged (first run now) */
+    if ((e = ingest_retention_start(st, NULL, &retention))) {
+        rc = main_exit_code(e);
+        goto out;
+    }
 
     struct sign_key ckey;
     if ((e = keyring_checkpoint_key(keyring_current(&ring), &ckey)) == ERR_OK) {
@@ -512,6 +519,7 @@ out:
     http_server_stop(srv);
     storage_group_stop(writer);            /* start-up failed: nothing is queued */
     jobs_runner_stop(jobs);                /* the jobs in flight finish */
+    ingest_retention_stop(retention);      /* after the tenant being swept */
     outbox_sender_stop(sender);            /* the message in flight completes */
     audit_checkpointer_stop(checkpointer); /* a last round of checkpoints */
     accounts_cleaner_stop(cleaner);

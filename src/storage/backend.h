@@ -62,6 +62,9 @@ struct backend_ops {
     /* jobs (I6): tenant ids with due jobs; max already checked. */
     enum err (*due_job_tenants)(struct storage *s, int64_t now_unix, size_t max,
                                 enum err (*fn)(void *arg, const char *tenant_id), void *arg);
+    /* ingest retention (I7): tenant ids with deliveries past their retention; max checked. */
+    enum err (*retention_due_tenants)(struct storage *s, int64_t now_unix, size_t max,
+                                      enum err (*fn)(void *arg, const char *tenant_id), void *arg);
     /*
      * Highest applied migration, 0 when schema_migrations does not exist.
      * Errors: ERR_UNAVAILABLE when the database cannot be reached.

@@ -532,6 +532,17 @@ static enum err pg_due_job_tenants(struct storage *s, int64_t now_unix, size_t m
                           "job tenants", now_unix, max, fn, arg);
 }
 
+/* Tenant ids with deliveries past their retention (migration 0016). */
+static enum err pg_retention_due_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                         enum err (*fn)(void *arg, const char *tenant_id),
+                                         void *arg)
+{
+    return pg_due_tenants(s,
+                          "SELECT t::text FROM public.shiplog_retention_due_tenants("
+                          "$1::bigint, $2::int) AS t",
+                          "retention tenants", now_unix, max, fn, arg);
+}
+
 /* BEGIN plus the migrators' advisory lock, so concurrent `migrate` runs queue. */
 static enum err pg_begin_locked(PGconn *conn)
 {
@@ -859,6 +870,7 @@ static const struct backend_ops pg_ops = {
     .pending_outbox_tenants = pg_pending_outbox_tenants, /* outbox (A11) */
     .integration_tenant = pg_integration_tenant,         /* integrations (I1) */
     .due_job_tenants = pg_due_job_tenants,               /* jobs (I6) */
+    .retention_due_tenants = pg_retention_due_tenants,   /* ingest retention (I7) */
     .close = pg_close,
     .schema_version = pg_schema_version,
     .migrations_init = pg_migrations_init,

@@ -578,6 +578,33 @@ static enum err sq_due_job_tenants(struct storage *s, int64_t now_unix, size_t m
                           "job tenants", now_unix, max, fn, arg);
 }
 
+/*
+ * Tenant ids with deliveries past their retention: per tenant, its oldest
+ * delivery (one probe of webhook_deliveries_received) against its
+ * "ingest.retention_days", read as migration 0016 (PostgreSQL) reads it.
+ */
+static enum err sq_retention_due_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                         enum err (*fn)(void *arg, const char *tenant_id),
+                                         void *arg)
+{
+    return sq_due_tenants(
+        s,
+        "SELECT id FROM ("
+        " SELECT t.id AS id,"
+        "  (SELECT min(w.received_at) FROM webhook_deliveries AS w"
+        "   WHERE w.tenant_id = t.id) AS oldest,"
+        "  COALESCE((SELECT CASE WHEN length(s.value) BETWEEN 1 AND 4"
+        "                         AND s.value NOT GLOB '*[^0-9]*'"
+        "                         AND CAST(s.value AS INTEGER) BETWEEN 1 AND 3650"
+        "                        THEN CAST(s.value AS INTEGER) END"
+        "            FROM tenant_settings AS s"
+        "            WHERE s.tenant_id = t.id AND s.key = 'ingest.retention_days'), 90) AS days"
+        " FROM tenants AS t)"
+        " WHERE oldest < ?1 - days * 86400"
+        " ORDER BY oldest, id LIMIT ?2",
+        "retention tenants", now_unix, max, fn, arg);
+}
+
 static enum err sq_migrations_init(struct storage *s, struct buf *detail)
 {
     struct sq_storage *q = sq_of(s);
@@ -937,6 +964,7 @@ static const struct backend_ops sq_ops = {
     .pending_outbox_tenants = sq_pending_outbox_tenants, /* outbox (A11) */
     .integration_tenant = sq_integration_tenant,         /* integrations (I1) */
     .due_job_tenants = sq_due_job_tenants,               /* jobs (I6) */
+    .retention_due_tenants = sq_retention_due_tenants,   /* ingest retention (I7) */
     .close = sq_close,
     .schema_version = sq_schema_version,
     .migrations_init = sq_migrations_init,

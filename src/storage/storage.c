@@ -276,6 +276,17 @@ enum err storage_due_job_tenants(struct storage *s, int64_t now_unix, size_t max
     return s->ops->due_job_tenants(s, now_unix, max, fn, arg);
 }
 
+/* ingest retention (I7): see storage.h */
+enum err storage_retention_due_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                       enum err (*fn)(void *arg, const char *tenant_id), void *arg)
+{
+    if (s->schema != STORAGE_SCHEMA_MAIN)
+        return ERR_FORBIDDEN;
+    if (max == 0 || max > STORAGE_MAX_DUE_TENANTS)
+        return ERR_INVALID;
+    return s->ops->retention_due_tenants(s, now_unix, max, fn, arg);
+}
+
 void storage_close(struct storage *s)
 {
     if (s)

@@ -187,6 +187,24 @@ MUST_CHECK enum err storage_due_job_tenants(struct storage *s, int64_t now_unix,
                                             enum err (*fn)(void *arg, const char *tenant_id),
                                             void *arg);
 
+/* ---- ingest retention (I7): which tenants have deliveries to purge ---------- */
+
+/*
+ * Calls fn with the id of each tenant whose oldest webhook delivery was
+ * received before now_unix - its retention (tenant_settings
+ * "ingest.retention_days", 1..3650 days; 90 when unset or unreadable) *
+ * 86400, the oldest delivery first, at most max of them, until fn returns an
+ * error (which is returned). Tenant ids only, never content: the sweep then
+ * opens an ordinary tenant transaction per id and purges there. Works on a
+ * server's storage: PostgreSQL asks the SECURITY DEFINER function
+ * shiplog_retention_due_tenants (migration 0016), SQLite a plain query. The
+ * connection is released before fn runs. ERR_INVALID when max is 0 or above
+ * STORAGE_MAX_DUE_TENANTS; ERR_FORBIDDEN on the key vault's storage.
+ */
+MUST_CHECK enum err storage_retention_due_tenants(struct storage *s, int64_t now_unix, size_t max,
+                                                  enum err (*fn)(void *arg, const char *tenant_id),
+                                                  void *arg);
+
 /* Canonical UUID check for tenant ids (lower-case hex, 8-4-4-4-12). */
 bool storage_tenant_id_valid(struct str id);
 

@@ -78,6 +78,7 @@ BODIES = {
     "POST /members/invite": {"email": "probe@example.com", "role": "member"},
     "POST /api/v1/integrations": {"provider": "github", "name": "probe"},
     "POST /integrations": {"name": "probe", "provider": "gitlab", "repository_scope": "*"},
+    "PUT /api/v1/settings/ingest": {"retention_days": 90, "bot_patterns": []},
 }
 
 _ips = iter(range(1, 1 << 24))

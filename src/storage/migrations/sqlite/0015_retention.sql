@@ -1,0 +1,12 @@
+-- 0015 retention (SQLite): the retention sweep of redacted webhook deliveries
+-- (I7, src/ingest/retention.h).
+--
+-- Nothing to create: the tenants with deliveries older than their own
+-- retention are found by a plain query in sqlite.c (sq_retention_due_tenants),
+-- one probe per tenant of webhook_deliveries_received (tenant_id,
+-- received_at, id) from 0012 for its oldest delivery, and of tenant_settings'
+-- primary key for its "ingest.retention_days" (default 90 days when unset or
+-- unreadable). A global index on received_at is not needed for that. This
+-- file keeps the dialects' migration histories side by side with
+-- PostgreSQL's 0016, which does need a function.
+SELECT 1;
