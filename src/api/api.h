@@ -385,6 +385,8 @@ MUST_CHECK enum err api_jobs_page(struct http_request *req, struct tx *tx, struc
  */
 MUST_CHECK enum err activity_do_job_retry(struct http_request *req, struct str id,
                                           struct jobs_info *out);
+
+/*
  * settings.c: a tenant's ingestion settings (I7, I8; ingest/settings.h).
  * Reading needs content.read; PUT (replace both) needs tenant.manage.
  */
