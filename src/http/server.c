@@ -409,14 +409,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return send_response(s, c, rc);
 }
 
+/* The library's messages: at most one line a second, with the count of those left out. */
+#define SERVER_LOG_INTERVAL_MS 1000
+
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    /* a flood of refused connections must not become a flood of log lines */
+    static atomic_llong last_ms = 0;
+    static atomic_llong dropped = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    long long prev = atomic_load(&last_ms);
+    if (prev && ms - prev < SERVER_LOG_INTERVAL_MS) {
+        atomic_fetch_add(&dropped, 1);
+        return;
+    }
+    if (!atomic_compare_exchange_strong(&last_ms, &prev, ms)) {
+        atomic_fetch_add(&dropped, 1);
+        return;
+    }
+    long long skipped = atomic_exchange(&dropped, 0);
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    log_warn("http library", LOG_STR("detail", msg));
+    log_warn("http library", LOG_STR("detail", msg), LOG_INT("suppressed", skipped));
 }
 
 /* Creates, binds and listens on host:port; fills s->port. */

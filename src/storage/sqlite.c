@@ -86,11 +86,22 @@ struct sq_storage {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* signalled when a connection is returned */
     struct sq_conn *conns;
+    /*
+     * Write transactions of this process take turns here before BEGIN
+     * IMMEDIATE. SQLite lets one writer in at a time and makes the others
+     * poll through the busy handler, which sleeps up to 100 ms between
+     * tries: under load (the group-commit writer and the job runner) whole
+     * batches waited in those sleeps. A writer waiting here wakes as soon as
+     * the previous one ends. Other processes on the same file still meet
+     * through busy_timeout.
+     */
+    pthread_mutex_t write_mu;
 };
 
 struct sq_tx {
     struct tx base;
     struct sq_conn *c;
+    bool writer; /* holds write_mu */
 };
 
 struct sq_stmt {
@@ -369,6 +380,7 @@ enum err sqlite_backend_open(const struct storage_options *opt, struct storage *
     q->pool_size = opt->pool_size;
     q->timeout_ms = opt->statement_timeout_ms;
     pthread_mutex_init(&q->mu, NULL);
+    pthread_mutex_init(&q->write_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -397,6 +409,7 @@ static void sq_close(struct storage *s)
     }
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
+    pthread_mutex_destroy(&q->write_mu);
     free(q->conns);
     free(q->path);
     free(q);
@@ -685,9 +698,26 @@ static enum err sq_begin(struct storage *s, const struct tenant_ctx *t, enum tx_
         return e;
     }
     buf_release(&detail);
-    int rc = sq_txn_run(c, mode == TX_WRITE ? SQ_BEGIN_IMMEDIATE : SQ_BEGIN);
+    bool writer = mode == TX_WRITE;
+    if (writer) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += q->timeout_ms / 1000;
+        until.tv_nsec += (long)(q->timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (pthread_mutex_timedlock(&q->write_mu, &until) != 0) {
+            sq_release(q, c);
+            return ERR_TIMEOUT;
+        }
+    }
+    int rc = sq_txn_run(c, writer ? SQ_BEGIN_IMMEDIATE : SQ_BEGIN);
     if (rc != SQLITE_OK) {
         e = sq_map(c, rc, "begin");
+        if (writer)
+            pthread_mutex_unlock(&q->write_mu);
         sq_release(q, c);
         return e;
     }
@@ -695,6 +725,7 @@ static enum err sq_begin(struct storage *s, const struct tenant_ctx *t, enum tx_
     if (!tx)
         err_oom();
     tx->c = c;
+    tx->writer = writer;
     *out = &tx->base;
     return ERR_OK;
 }
@@ -706,6 +737,8 @@ static enum err sq_commit(struct tx *base)
     int rc = sq_txn_run(tx->c, SQ_COMMIT);
     enum err e = rc == SQLITE_OK ? ERR_OK : sq_map(tx->c, rc, "commit");
     sq_release(q, tx->c); /* rolls back if COMMIT failed */
+    if (tx->writer)
+        pthread_mutex_unlock(&q->write_mu);
     free(tx);
     return e;
 }
@@ -713,7 +746,10 @@ static enum err sq_commit(struct tx *base)
 static void sq_rollback(struct tx *base)
 {
     struct sq_tx *tx = (struct sq_tx *)base;
-    sq_release(sq_of(base->s), tx->c);
+    struct sq_storage *q = sq_of(base->s);
+    sq_release(q, tx->c);
+    if (tx->writer)
+        pthread_mutex_unlock(&q->write_mu);
     free(tx);
 }
 

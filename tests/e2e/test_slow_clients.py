@@ -163,3 +163,21 @@ def test_connections_per_ip_are_capped(capped_server):
             pass
         assert time.monotonic() < deadline, "the address was not served again after its connections closed"
         time.sleep(0.2)
+
+
+def test_refused_connections_do_not_flood_the_log(capped_server):
+    """Hundreds of connections over the cap in a burst give a handful of log
+    lines (one a second, with the count of those left out), not one each."""
+    held = [socket.create_connection(("127.0.0.1", capped_server.port), timeout=5) for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        before = len([x for x in capped_server.logs() if x.get("msg") == "http library"])
+        for _ in range(300):
+            c = socket.create_connection(("127.0.0.1", capped_server.port), timeout=5)
+            c.close()
+        time.sleep(0.5)
+        lines = [x for x in capped_server.logs() if x.get("msg") == "http library"][before:]
+        assert 1 <= len(lines) <= 5, len(lines)
+    finally:
+        for s in held:
+            s.close()

@@ -778,8 +778,13 @@ static void test_two_storages_share_work(void **state)
     }
     pthread_mutex_unlock(&seen_mu);
     assert_int_equal(by[0] + by[1], SHARED_JOBS);
-    assert_true(by[0] > 0);
-    assert_true(by[1] > 0);
+    /* PostgreSQL's SKIP LOCKED spreads the work; SQLite has one writer at a
+     * time and each storage queues its own writers first (sqlite.c write_mu),
+     * so one storage may legitimately do all of it: exactly once is the rule */
+    if (S.pg) {
+        assert_true(by[0] > 0);
+        assert_true(by[1] > 0);
+    }
     printf("# two storages, %u threads each: %d jobs in %.2f s, split %d / %d\n", SHARED_THREADS,
            SHARED_JOBS, (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9,
            by[0], by[1]);
@@ -888,8 +893,10 @@ static void test_two_processes_share_work(void **state)
     assert_true(all);
     assert_int_equal(doubles, 0);
     assert_int_equal(runs[0] + runs[1], SHARED_JOBS);
-    assert_true(runs[0] > 0);
-    assert_true(runs[1] > 0);
+    if (S.pg) { /* SQLite: exactly once, however unevenly (see the test above) */
+        assert_true(runs[0] > 0);
+        assert_true(runs[1] > 0);
+    }
     /* what the database says: one row per job, split as reported, every job on attempt 1 */
     int64_t rows[2] = {0, 0};
     for (int j = 0; j < SHARED_TENANTS; j++) {
