@@ -298,6 +298,55 @@ MUST_CHECK enum err ingest_commit_paths(struct arena *a, const struct json *adde
                                         const struct json *removed, const struct json *modified,
                                         struct ingest_commit *c);
 
+/* Object (or array) member of obj, or NULL when absent or of another type. */
+const struct json *ingest_json_obj(const struct json *obj, const char *key);
+const struct json *ingest_json_arr(const struct json *obj, const char *key);
+
+/* An ISO 8601 string member only (numbers are not times here, unlike
+ * ingest_json_time): Unix seconds, 0 when absent, not a time or not after
+ * 1970 (Azure writes "0001-01-01T00:00:00" for a date not set). */
+int64_t ingest_json_iso_time(const struct json *obj, const char *key);
+
+/* A person from an account object: login from login_key, or from
+ * alt_login_key when that is absent (either key may be NULL: no login), name
+ * from name_key, bot by ingest_is_bot. All unknown when u is not an object.
+ * Callers add provider-declared bots (an account type) and emails. */
+struct ingest_person ingest_json_person(const struct json *u, const char *login_key,
+                                        const char *alt_login_key, const char *name_key,
+                                        const struct ingest_norm_options *opt);
+
+/* A key part for ingest_make_id_parts: 1..INGEST_MAX_ID bytes of printable
+ * ASCII without spaces or ':' (stricter than ingest_json_key: no spaces). */
+bool ingest_is_id_part(struct str s);
+
+/* True for a hex object name of 7..64 digits: full or abbreviated (short
+ * hashes appear in Bitbucket Cloud and Azure payloads). */
+bool ingest_is_abbrev_sha(struct str s);
+
+/* True for a non-empty run of '0' only: the null object name of a deleted
+ * ref ("after"/"newObjectId"/"toHash" of all zeros). */
+bool ingest_is_zero_sha(struct str s);
+
+/* s without prefix when it starts with it, else s unchanged (STR_NULL stays). */
+struct str ingest_strip_prefix(struct str s, const char *prefix);
+
+/* v in decimal in the arena. ERR_LIMIT when the arena is full. */
+MUST_CHECK enum err ingest_num_str(struct arena *a, int64_t v, struct str *out);
+
+/* "provider:kind:p0:p1:..." of n parts in the arena, each part as given (the
+ * caller checks them: ingest_is_id_part); unlike ingest_make_id no part is
+ * refused for being empty. ERR_LIMIT past INGEST_MAX_ID bytes or when the
+ * arena is full. */
+MUST_CHECK enum err ingest_make_id_parts(struct arena *a, const char *provider, const char *kind,
+                                         const struct str *parts, size_t n, struct str *out);
+
+/* url without the userinfo of its authority ("https://user:token@host/..." →
+ * "https://host/..."; a copy in the arena only when there was one). Unlike
+ * ingest_clean_url any scheme is kept, and text that is not "scheme://..."
+ * comes back unchanged; STR_NULL stays STR_NULL. ERR_LIMIT when the arena is
+ * full. */
+MUST_CHECK enum err ingest_strip_userinfo(struct arena *a, struct str url, struct str *out);
+
 /* Zero a row and set its counts (and a PR's number) to INGEST_UNKNOWN. */
 void ingest_commit_init(struct ingest_commit *c);
 void ingest_pr_init(struct ingest_pr *p);
