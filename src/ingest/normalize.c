@@ -552,3 +552,42 @@ enum err ingest_strip_userinfo(struct arena *a, struct str url, struct str *out)
     *out = str_from(p, len);
     return ERR_OK;
 }
+
+void ingest_batch_rows_finish(const struct ingest_batch_rows *r, struct ingest_batch *out)
+{
+    out->repos = r->repos.v;
+    out->n_repos = r->repos.n;
+    out->commits = r->commits.v;
+    out->n_commits = r->commits.n;
+    out->prs = r->prs.v;
+    out->n_prs = r->prs.n;
+    out->reviews = r->reviews.v;
+    out->n_reviews = r->reviews.n;
+    out->deployments = r->deployments.v;
+    out->n_deployments = r->deployments.n;
+    out->releases = r->releases.v;
+    out->n_releases = r->releases.n;
+}
+
+enum err ingest_json_labels(struct arena *a, const struct json *list, const char *name_key,
+                            struct ingest_pr *pr)
+{
+    if (json_type_of(list) != JSON_ARRAY)
+        return ERR_OK;
+    size_t n = json_count(list);
+    if (n > INGEST_MAX_LABELS)
+        n = INGEST_MAX_LABELS;
+    struct str *labels = n ? arena_calloc(a, n, sizeof *labels) : NULL;
+    if (n && !labels)
+        return ERR_LIMIT;
+    size_t k = 0;
+    for (const struct json *l = json_first(list); l && k < n; l = json_next(l)) {
+        struct str name = ingest_json_str(l, name_key);
+        if (name.ptr)
+            labels[k++] = name;
+    }
+    pr->labels = labels;
+    pr->n_labels = k;
+    pr->labels_known = true;
+    return ERR_OK;
+}

@@ -347,6 +347,21 @@ MUST_CHECK enum err ingest_make_id_parts(struct arena *a, const char *provider, 
  * full. */
 MUST_CHECK enum err ingest_strip_userinfo(struct arena *a, struct str url, struct str *out);
 
+/* The rows of a batch being built, one array per kind (ingest_rows_add). */
+struct ingest_batch_rows {
+    struct ingest_rows repos, commits, prs, reviews, deployments, releases;
+};
+
+/* Points out's arrays at r's rows (the batch then lives as long as the arena). */
+void ingest_batch_rows_finish(const struct ingest_batch_rows *r, struct ingest_batch *out);
+
+/* A PR's labels from list, an array of label objects: each one's string
+ * member name_key ("name" on GitHub, "title" on GitLab), the first
+ * INGEST_MAX_LABELS kept. Leaves the labels unknown unless list is an array.
+ * ERR_LIMIT when the arena is full. */
+MUST_CHECK enum err ingest_json_labels(struct arena *a, const struct json *list,
+                                       const char *name_key, struct ingest_pr *pr);
+
 /* Zero a row and set its counts (and a PR's number) to INGEST_UNKNOWN. */
 void ingest_commit_init(struct ingest_commit *c);
 void ingest_pr_init(struct ingest_pr *p);

@@ -38,7 +38,7 @@ struct gh {
     struct str action;
     struct str repo_key; /* repository.id as text */
     struct str repo_id;  /* github:repo:<repo_key> */
-    struct ingest_rows repos, commits, prs, reviews, deployments, releases;
+    struct ingest_batch_rows rows;
 };
 
 static enum err gh_id(struct gh *g, const char *kind, struct str k1, struct str k2, struct str *out)
@@ -49,26 +49,16 @@ static enum err gh_id(struct gh *g, const char *kind, struct str k1, struct str 
 /* A GitHub account object (user, sender, creator, author). */
 static struct ingest_person gh_user(struct gh *g, const struct json *u)
 {
-    struct ingest_person p = {0};
-    if (json_type_of(u) != JSON_OBJECT)
-        return p;
-    p.login = ingest_json_str(u, "login");
-    p.name = ingest_json_str(u, "name");
-    p.bot =
-        str_eq_cstr(ingest_json_str(u, "type"), "Bot") || ingest_is_bot(p.login, p.name, g->opt);
+    struct ingest_person p = ingest_json_person(u, "login", NULL, "name", g->opt);
+    p.bot = p.bot || str_eq_cstr(ingest_json_str(u, "type"), "Bot");
     return p;
 }
 
 /* A commit's author or committer: {name, email, username}. */
 static struct ingest_person gh_git_person(struct gh *g, const struct json *u)
 {
-    struct ingest_person p = {0};
-    if (json_type_of(u) != JSON_OBJECT)
-        return p;
-    p.login = ingest_json_str(u, "username");
-    p.name = ingest_json_str(u, "name");
+    struct ingest_person p = ingest_json_person(u, "username", NULL, "name", g->opt);
     p.email = ingest_json_str(u, "email");
-    p.bot = ingest_is_bot(p.login, p.name, g->opt);
     return p;
 }
 
@@ -86,7 +76,7 @@ static enum err gh_add_repo(struct gh *g)
 {
     const struct json *r = json_get(g->doc, "repository");
     void *row;
-    TRY(ingest_rows_add(g->a, &g->repos, sizeof(struct ingest_repo), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.repos, sizeof(struct ingest_repo), &row));
     struct ingest_repo *repo = row;
     repo->id = g->repo_id;
     repo->full_name = ingest_json_str(r, "full_name");
@@ -103,7 +93,7 @@ static enum err gh_commit(struct gh *g, const struct json *c, struct str branch)
     if (!ingest_is_sha(sha))
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->commits, sizeof(struct ingest_commit), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.commits, sizeof(struct ingest_commit), &row));
     struct ingest_commit *out = row;
     ingest_commit_init(out);
     TRY(gh_id(g, "commit", g->repo_key, sha, &out->id));
@@ -123,7 +113,7 @@ static enum err gh_commit(struct gh *g, const struct json *c, struct str branch)
 static enum err gh_tag(struct gh *g, struct str name, struct str sha, int64_t at)
 {
     void *row;
-    TRY(ingest_rows_add(g->a, &g->releases, sizeof(struct ingest_release), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
     struct ingest_release *t = row;
     TRY(gh_id(g, "tag", g->repo_key, name, &t->id));
     t->repo_id = g->repo_id;
@@ -165,28 +155,6 @@ static enum err gh_push(struct gh *g)
 
 /* ---- pull requests ------------------------------------------------------- */
 
-static enum err gh_labels(struct gh *g, const struct json *list, struct ingest_pr *pr)
-{
-    if (json_type_of(list) != JSON_ARRAY)
-        return ERR_OK;
-    size_t n = json_count(list);
-    if (n > INGEST_MAX_LABELS)
-        n = INGEST_MAX_LABELS;
-    struct str *labels = n ? arena_calloc(g->a, n, sizeof *labels) : NULL;
-    if (n && !labels)
-        return ERR_LIMIT;
-    size_t k = 0;
-    for (const struct json *l = json_first(list); l && k < n; l = json_next(l)) {
-        struct str name = ingest_json_str(l, "name");
-        if (name.ptr)
-            labels[k++] = name;
-    }
-    pr->labels = labels;
-    pr->n_labels = k;
-    pr->labels_known = true;
-    return ERR_OK;
-}
-
 /*
  * The PR row from a pull_request object (or, with is_issue, from the issue
  * object of an issue_comment). *out gets the row for the caller to add
@@ -201,19 +169,18 @@ static enum err gh_pr(struct gh *g, const struct json *p, bool is_issue, struct 
     if (number < 0)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->prs, sizeof(struct ingest_pr), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.prs, sizeof(struct ingest_pr), &row));
     struct ingest_pr *pr = row;
     ingest_pr_init(pr);
-    char *num = arena_printf(g->a, "%lld", (long long)number);
-    if (!num)
-        return ERR_LIMIT;
-    TRY(gh_id(g, "pr", g->repo_key, str_from_cstr(num), &pr->id));
+    struct str num;
+    TRY(ingest_num_str(g->a, number, &num));
+    TRY(gh_id(g, "pr", g->repo_key, num, &pr->id));
     pr->repo_id = g->repo_id;
     pr->number = number;
     pr->title = ingest_json_str(p, "title");
     pr->description = ingest_json_str(p, "body");
     pr->draft = ingest_json_tri(p, "draft");
-    TRY(gh_labels(g, json_get(p, "labels"), pr));
+    TRY(ingest_json_labels(g->a, json_get(p, "labels"), "name", pr));
     pr->author = gh_user(g, json_get(p, "user"));
     pr->created_at = ingest_json_time(json_get(p, "created_at"));
     pr->updated_at = ingest_json_time(json_get(p, "updated_at"));
@@ -288,7 +255,7 @@ static enum err gh_review(struct gh *g)
     TRY(gh_pr(g, p, false, &pr));
 
     void *row;
-    TRY(ingest_rows_add(g->a, &g->reviews, sizeof(struct ingest_review), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
     struct ingest_review *rv = row;
     TRY(gh_id(g, "review", key, STR_NULL, &rv->id));
     rv->repo_id = g->repo_id;
@@ -328,7 +295,7 @@ static enum err gh_comment(struct gh *g, bool on_issue)
     TRY(gh_pr(g, p, on_issue, &pr));
 
     void *row;
-    TRY(ingest_rows_add(g->a, &g->reviews, sizeof(struct ingest_review), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
     struct ingest_review *rv = row;
     TRY(gh_id(g, "comment", key, STR_NULL, &rv->id));
     rv->repo_id = g->repo_id;
@@ -354,7 +321,7 @@ static enum err gh_deployment(struct gh *g, bool with_status)
     if (!key.ptr)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->deployments, sizeof(struct ingest_deployment), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.deployments, sizeof(struct ingest_deployment), &row));
     struct ingest_deployment *dep = row;
     TRY(gh_id(g, "deployment", key, STR_NULL, &dep->id));
     dep->repo_id = g->repo_id;
@@ -393,7 +360,7 @@ static enum err gh_release(struct gh *g)
     if (!key.ptr)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->releases, sizeof(struct ingest_release), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
     struct ingest_release *rel = row;
     TRY(gh_id(g, "release", key, STR_NULL, &rel->id));
     rel->repo_id = g->repo_id;
@@ -420,22 +387,6 @@ static enum err gh_create(struct gh *g)
 }
 
 /* ---- entry --------------------------------------------------------------- */
-
-static void gh_finish(struct gh *g, struct ingest_batch *out)
-{
-    out->repos = g->repos.v;
-    out->n_repos = g->repos.n;
-    out->commits = g->commits.v;
-    out->n_commits = g->commits.n;
-    out->prs = g->prs.v;
-    out->n_prs = g->prs.n;
-    out->reviews = g->reviews.v;
-    out->n_reviews = g->reviews.n;
-    out->deployments = g->deployments.v;
-    out->n_deployments = g->deployments.n;
-    out->releases = g->releases.v;
-    out->n_releases = g->releases.n;
-}
 
 static enum err gh_dispatch(struct gh *g, struct str event)
 {
@@ -473,9 +424,10 @@ enum err ingest_normalize_github(struct str event, const struct json *doc,
     g.action = ingest_json_str(doc, "action");
     TRY(ingest_batch_event(a, event, g.action, &out->event));
     TRY(gh_dispatch(&g, event));
-    bool any = g.commits.n || g.prs.n || g.reviews.n || g.deployments.n || g.releases.n;
-    if (any && g.repos.n == 0)
+    bool any = g.rows.commits.n || g.rows.prs.n || g.rows.reviews.n || g.rows.deployments.n ||
+               g.rows.releases.n;
+    if (any && g.rows.repos.n == 0)
         TRY(gh_add_repo(&g));
-    gh_finish(&g, out);
+    ingest_batch_rows_finish(&g.rows, out);
     return ERR_OK;
 }

@@ -41,7 +41,7 @@ struct gl {
     const struct json *doc;
     struct str repo_key; /* project id as text */
     struct str repo_id;  /* gitlab:repo:<repo_key> */
-    struct ingest_rows repos, commits, prs, reviews, deployments, releases;
+    struct ingest_batch_rows rows;
 };
 
 static enum err gl_id(struct gl *g, const char *kind, struct str k1, struct str k2, struct str *out)
@@ -53,13 +53,7 @@ static enum err gl_id(struct gl *g, const char *kind, struct str k1, struct str 
  * (not of a commit) is often "[REDACTED]" and is not kept. */
 static struct ingest_person gl_user(struct gl *g, const struct json *u)
 {
-    struct ingest_person p = {0};
-    if (json_type_of(u) != JSON_OBJECT)
-        return p;
-    p.login = ingest_json_str(u, "username");
-    p.name = ingest_json_str(u, "name");
-    p.bot = ingest_is_bot(p.login, p.name, g->opt);
-    return p;
+    return ingest_json_person(u, "username", NULL, "name", g->opt);
 }
 
 /* The project id (see the top comment); ERR_INVALID without one. */
@@ -78,7 +72,7 @@ static enum err gl_add_repo(struct gl *g)
 {
     const struct json *p = json_get(g->doc, "project");
     void *row;
-    TRY(ingest_rows_add(g->a, &g->repos, sizeof(struct ingest_repo), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.repos, sizeof(struct ingest_repo), &row));
     struct ingest_repo *repo = row;
     repo->id = g->repo_id;
     repo->full_name = ingest_json_str(p, "path_with_namespace");
@@ -90,13 +84,7 @@ static enum err gl_add_repo(struct gl *g)
 /* "after" of all zeros: the ref was deleted. */
 static bool gl_deleted(const struct json *doc)
 {
-    struct str after = ingest_json_str(doc, "after");
-    if (after.len == 0)
-        return false;
-    for (size_t i = 0; i < after.len; i++)
-        if (after.ptr[i] != '0')
-            return false;
-    return true;
+    return ingest_is_zero_sha(ingest_json_str(doc, "after"));
 }
 
 /* ---- push and tag push --------------------------------------------------- */
@@ -107,7 +95,7 @@ static enum err gl_commit(struct gl *g, const struct json *c, struct str branch)
     if (!ingest_is_sha(sha))
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->commits, sizeof(struct ingest_commit), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.commits, sizeof(struct ingest_commit), &row));
     struct ingest_commit *out = row;
     ingest_commit_init(out);
     TRY(gl_id(g, "commit", g->repo_key, sha, &out->id));
@@ -115,9 +103,8 @@ static enum err gl_commit(struct gl *g, const struct json *c, struct str branch)
     out->sha = sha;
     out->message = ingest_json_str(c, "message");
     const struct json *au = json_get(c, "author");
-    out->author.name = ingest_json_str(au, "name");
+    out->author = ingest_json_person(au, NULL, NULL, "name", g->opt);
     out->author.email = ingest_json_str(au, "email");
-    out->author.bot = ingest_is_bot(STR_NULL, out->author.name, g->opt);
     out->authored_at = ingest_json_time(json_get(c, "timestamp"));
     out->branch = branch;
     return ingest_commit_paths(g->a, json_get(c, "added"), json_get(c, "removed"),
@@ -150,7 +137,7 @@ static enum err gl_tag_push(struct gl *g)
     TRY(gl_repo_key(g, NULL));
     struct str name = str_from(ref.ptr + 10, ref.len - 10);
     void *row;
-    TRY(ingest_rows_add(g->a, &g->releases, sizeof(struct ingest_release), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
     struct ingest_release *t = row;
     TRY(gl_id(g, "tag", g->repo_key, name, &t->id));
     t->repo_id = g->repo_id;
@@ -164,29 +151,6 @@ static enum err gl_tag_push(struct gl *g)
 
 /* ---- merge requests ------------------------------------------------------ */
 
-/* labels[].title of an MR; unknown unless an array. */
-static enum err gl_labels(struct gl *g, const struct json *list, struct ingest_pr *pr)
-{
-    if (json_type_of(list) != JSON_ARRAY)
-        return ERR_OK;
-    size_t n = json_count(list);
-    if (n > INGEST_MAX_LABELS)
-        n = INGEST_MAX_LABELS;
-    struct str *labels = n ? arena_calloc(g->a, n, sizeof *labels) : NULL;
-    if (n && !labels)
-        return ERR_LIMIT;
-    size_t k = 0;
-    for (const struct json *l = json_first(list); l && k < n; l = json_next(l)) {
-        struct str title = ingest_json_str(l, "title");
-        if (title.ptr)
-            labels[k++] = title;
-    }
-    pr->labels = labels;
-    pr->n_labels = k;
-    pr->labels_known = true;
-    return ERR_OK;
-}
-
 /* The MR row from an MR object (object_attributes, or a note's merge_request). */
 static enum err gl_mr(struct gl *g, const struct json *m, struct ingest_pr **out)
 {
@@ -194,13 +158,12 @@ static enum err gl_mr(struct gl *g, const struct json *m, struct ingest_pr **out
     if (!json_as_i64(json_get(m, "iid"), &iid) || iid < 0)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->prs, sizeof(struct ingest_pr), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.prs, sizeof(struct ingest_pr), &row));
     struct ingest_pr *pr = row;
     ingest_pr_init(pr);
-    char *num = arena_printf(g->a, "%lld", (long long)iid);
-    if (!num)
-        return ERR_LIMIT;
-    TRY(gl_id(g, "pr", g->repo_key, str_from_cstr(num), &pr->id));
+    struct str num;
+    TRY(ingest_num_str(g->a, iid, &num));
+    TRY(gl_id(g, "pr", g->repo_key, num, &pr->id));
     pr->repo_id = g->repo_id;
     pr->number = iid;
     pr->title = ingest_json_str(m, "title");
@@ -215,7 +178,7 @@ static enum err gl_mr(struct gl *g, const struct json *m, struct ingest_pr **out
     pr->draft = ingest_json_tri(m, "draft");
     if (pr->draft == INGEST_TRI_UNKNOWN)
         pr->draft = ingest_json_tri(m, "work_in_progress"); /* before GitLab 14 */
-    TRY(gl_labels(g, json_get(m, "labels"), pr));
+    TRY(ingest_json_labels(g->a, json_get(m, "labels"), "title", pr));
     pr->source_branch = ingest_json_str(m, "source_branch");
     pr->target_branch = ingest_json_str(m, "target_branch");
     pr->created_at = ingest_json_time(json_get(m, "created_at"));
@@ -255,7 +218,7 @@ static enum err gl_approval(struct gl *g, struct ingest_pr *pr, const struct jso
     if (!key)
         return ERR_LIMIT;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->reviews, sizeof(struct ingest_review), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
     struct ingest_review *rv = row;
     TRY(gl_id(g, "review", g->repo_key, str_from_cstr(key), &rv->id));
     rv->repo_id = g->repo_id;
@@ -276,7 +239,7 @@ static enum err gl_merge_request(struct gl *g)
     struct ingest_pr *pr;
     TRY(gl_mr(g, m, &pr));
     if (!pr->labels_known)
-        TRY(gl_labels(g, json_get(g->doc, "labels"), pr));
+        TRY(ingest_json_labels(g->a, json_get(g->doc, "labels"), "title", pr));
 
     const struct json *user = json_get(g->doc, "user");
     struct str action = ingest_json_str(m, "action");
@@ -341,7 +304,7 @@ static enum err gl_note(struct gl *g)
     if (!key.ptr)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->reviews, sizeof(struct ingest_review), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
     struct ingest_review *rv = row;
     TRY(gl_id(g, "comment", key, STR_NULL, &rv->id));
     rv->repo_id = g->repo_id;
@@ -380,7 +343,7 @@ static enum err gl_deployment(struct gl *g)
     if (!key.ptr)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->deployments, sizeof(struct ingest_deployment), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.deployments, sizeof(struct ingest_deployment), &row));
     struct ingest_deployment *d = row;
     TRY(gl_id(g, "deployment", key, STR_NULL, &d->id));
     d->repo_id = g->repo_id;
@@ -418,7 +381,7 @@ static enum err gl_release(struct gl *g)
     if (!key.ptr && tag.len == 0)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->releases, sizeof(struct ingest_release), &row));
+    TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
     struct ingest_release *r = row;
     if (key.ptr)
         TRY(gl_id(g, "release", key, STR_NULL, &r->id));
@@ -435,22 +398,6 @@ static enum err gl_release(struct gl *g)
 }
 
 /* ---- entry --------------------------------------------------------------- */
-
-static void gl_finish(struct gl *g, struct ingest_batch *out)
-{
-    out->repos = g->repos.v;
-    out->n_repos = g->repos.n;
-    out->commits = g->commits.v;
-    out->n_commits = g->commits.n;
-    out->prs = g->prs.v;
-    out->n_prs = g->prs.n;
-    out->reviews = g->reviews.v;
-    out->n_reviews = g->reviews.n;
-    out->deployments = g->deployments.v;
-    out->n_deployments = g->deployments.n;
-    out->releases = g->releases.v;
-    out->n_releases = g->releases.n;
-}
 
 enum gl_kind { GL_NONE, GL_PUSH, GL_TAG, GL_MR, GL_NOTE, GL_DEPLOYMENT, GL_RELEASE };
 
@@ -530,9 +477,10 @@ enum err ingest_normalize_gitlab(struct str event, const struct json *doc,
     case GL_NONE:
         break;
     }
-    bool any = g.commits.n || g.prs.n || g.reviews.n || g.deployments.n || g.releases.n;
+    bool any = g.rows.commits.n || g.rows.prs.n || g.rows.reviews.n || g.rows.deployments.n ||
+               g.rows.releases.n;
     if (any)
         TRY(gl_add_repo(&g));
-    gl_finish(&g, out);
+    ingest_batch_rows_finish(&g.rows, out);
     return ERR_OK;
 }
