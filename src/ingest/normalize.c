@@ -591,3 +591,37 @@ enum err ingest_json_labels(struct arena *a, const struct json *list, const char
     pr->labels_known = true;
     return ERR_OK;
 }
+
+enum err ingest_rows_add_repo(struct arena *a, struct ingest_rows *repos, struct str id,
+                              const struct json *obj, const char *full_name_key,
+                              const char *url_key, const char *branch_key)
+{
+    void *row;
+    enum err e = ingest_rows_add(a, repos, sizeof(struct ingest_repo), &row);
+    if (e != ERR_OK)
+        return e;
+    struct ingest_repo *repo = row;
+    repo->id = id;
+    repo->full_name = ingest_json_str(obj, full_name_key);
+    repo->default_branch = ingest_json_str(obj, branch_key);
+    return ingest_clean_url(a, ingest_json_str(obj, url_key), &repo->url);
+}
+
+enum err ingest_tag_row(struct arena *a, const char *provider, struct str repo_key,
+                        struct str repo_id, struct str name, struct str sha, int64_t at,
+                        struct ingest_release *t)
+{
+    if (!ingest_is_id_part(name))
+        return ERR_INVALID;
+    struct str parts[2] = {repo_key, name};
+    enum err e = ingest_make_id_parts(a, provider, "tag", parts, 2, &t->id);
+    if (e != ERR_OK)
+        return e;
+    t->repo_id = repo_id;
+    t->kind = INGEST_TAG;
+    t->tag = name;
+    t->sha = sha;
+    t->prerelease = INGEST_TRI_UNKNOWN;
+    t->published_at = at;
+    return ERR_OK;
+}

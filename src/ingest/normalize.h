@@ -340,6 +340,14 @@ MUST_CHECK enum err ingest_num_str(struct arena *a, int64_t v, struct str *out);
 MUST_CHECK enum err ingest_make_id_parts(struct arena *a, const char *provider, const char *kind,
                                          const struct str *parts, size_t n, struct str *out);
 
+/* Fills t as a pushed tag: id "provider:tag:<repo_key>:<name>"
+ * (ingest_make_id_parts), kind INGEST_TAG, sha as given (the caller checks
+ * it), prerelease unknown, published_at at. ERR_INVALID when name is not an
+ * id part (ingest_is_id_part); ERR_LIMIT as ingest_make_id_parts. */
+MUST_CHECK enum err ingest_tag_row(struct arena *a, const char *provider, struct str repo_key,
+                                   struct str repo_id, struct str name, struct str sha, int64_t at,
+                                   struct ingest_release *t);
+
 /* url without the userinfo of its authority ("https://user:token@host/..." →
  * "https://host/..."; a copy in the arena only when there was one). Unlike
  * ingest_clean_url any scheme is kept, and text that is not "scheme://..."
@@ -354,6 +362,15 @@ struct ingest_batch_rows {
 
 /* Points out's arrays at r's rows (the batch then lives as long as the arena). */
 void ingest_batch_rows_finish(const struct ingest_batch_rows *r, struct ingest_batch *out);
+
+/* Appends to repos the row id of a repository object: full_name, url
+ * (ingest_clean_url) and default_branch from obj's string members named by
+ * the keys (GitHub: full_name, html_url, default_branch; GitLab:
+ * path_with_namespace, web_url, default_branch). ERR_LIMIT as
+ * ingest_rows_add, or when the arena is full. */
+MUST_CHECK enum err ingest_rows_add_repo(struct arena *a, struct ingest_rows *repos, struct str id,
+                                         const struct json *obj, const char *full_name_key,
+                                         const char *url_key, const char *branch_key);
 
 /* A PR's labels from list, an array of label objects: each one's string
  * member name_key ("name" on GitHub, "title" on GitLab), the first

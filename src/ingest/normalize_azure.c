@@ -196,21 +196,12 @@ static enum err push(struct az *c, const struct json *res, struct ingest_batch *
         struct str name = ingest_json_str(u, "name"), sha = ingest_json_str(u, "newObjectId");
         if (!str_starts_with(name, STR_LIT("refs/tags/")) || ingest_is_zero_sha(sha))
             continue;
-        struct str tag = ingest_strip_prefix(name, "refs/tags/");
-        if (!ingest_is_id_part(tag))
-            return ERR_INVALID;
-        struct ingest_release *t = &tags[nt++];
-        struct str parts[2] = {c->repo_key, tag};
-        enum err e = ingest_make_id_parts(c->a, AZ_PROV, "tag", parts, 2, &t->id);
+        /* for an annotated tag sha names the tag object, not the commit */
+        enum err e = ingest_tag_row(
+            c->a, AZ_PROV, c->repo_key, c->repo_id, ingest_strip_prefix(name, "refs/tags/"),
+            ingest_is_abbrev_sha(sha) ? sha : STR_NULL, pushed, &tags[nt++]);
         if (e != ERR_OK)
             return e;
-        t->repo_id = c->repo_id;
-        t->kind = INGEST_TAG;
-        t->tag = tag;
-        /* for an annotated tag this names the tag object, not the commit */
-        t->sha = ingest_is_abbrev_sha(sha) ? sha : STR_NULL;
-        t->prerelease = INGEST_TRI_UNKNOWN;
-        t->published_at = pushed;
     }
     out->releases = tags;
     out->n_releases = nt;

@@ -389,21 +389,13 @@ static enum err cloud_push(struct bb *c, const struct json *doc, struct ingest_b
             row->authored_at = ingest_json_iso_time(k, "date");
         }
         if (str_eq_cstr(type, "tag")) {
-            if (!ingest_is_id_part(name))
-                return ERR_INVALID;
-            struct ingest_release *t = &tags[nt];
-            struct str parts[2] = {c->repo_key, name};
-            e = ingest_make_id_parts(c->a, c->prov, "tag", parts, 2, &t->id);
+            struct str sha = ingest_json_str(ingest_json_obj(nw, "target"), "hash");
+            e = ingest_tag_row(c->a, c->prov, c->repo_key, c->repo_id, name,
+                               ingest_is_abbrev_sha(sha) ? sha : STR_NULL,
+                               ingest_json_iso_time(nw, "date") /* annotated tags only */,
+                               &tags[nt++]);
             if (e != ERR_OK)
                 return e;
-            t->repo_id = c->repo_id;
-            t->kind = INGEST_TAG;
-            t->tag = name;
-            struct str sha = ingest_json_str(ingest_json_obj(nw, "target"), "hash");
-            t->sha = ingest_is_abbrev_sha(sha) ? sha : STR_NULL;
-            t->prerelease = INGEST_TRI_UNKNOWN;
-            t->published_at = ingest_json_iso_time(nw, "date"); /* annotated tags only */
-            nt++;
         }
     }
     out->commits = cs.v;
@@ -692,21 +684,13 @@ static enum err server_push(struct bb *c, const struct json *doc, struct ingest_
         if (!str_eq_cstr(ingest_json_str(ref, "type"), "TAG") ||
             str_eq_cstr(ingest_json_str(ch, "type"), "DELETE"))
             continue;
-        struct str name = ingest_json_str(ref, "displayId");
-        if (!ingest_is_id_part(name))
-            return ERR_INVALID;
-        struct ingest_release *t = &tags[nt++];
-        struct str parts[2] = {c->repo_key, name};
-        e = ingest_make_id_parts(c->a, c->prov, "tag", parts, 2, &t->id);
+        struct str sha = ingest_json_str(ch, "toHash");
+        if (!ingest_is_abbrev_sha(sha) || ingest_is_zero_sha(sha))
+            sha = STR_NULL;
+        e = ingest_tag_row(c->a, c->prov, c->repo_key, c->repo_id,
+                           ingest_json_str(ref, "displayId"), sha, pushed, &tags[nt++]);
         if (e != ERR_OK)
             return e;
-        t->repo_id = c->repo_id;
-        t->kind = INGEST_TAG;
-        t->tag = name;
-        struct str sha = ingest_json_str(ch, "toHash");
-        t->sha = ingest_is_abbrev_sha(sha) && !ingest_is_zero_sha(sha) ? sha : STR_NULL;
-        t->prerelease = INGEST_TRI_UNKNOWN;
-        t->published_at = pushed;
     }
     out->releases = tags;
     out->n_releases = nt;

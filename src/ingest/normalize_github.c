@@ -74,15 +74,8 @@ static enum err gh_repo_key(struct gh *g)
 
 static enum err gh_add_repo(struct gh *g)
 {
-    const struct json *r = json_get(g->doc, "repository");
-    void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.repos, sizeof(struct ingest_repo), &row));
-    struct ingest_repo *repo = row;
-    repo->id = g->repo_id;
-    repo->full_name = ingest_json_str(r, "full_name");
-    TRY(ingest_clean_url(g->a, ingest_json_str(r, "html_url"), &repo->url));
-    repo->default_branch = ingest_json_str(r, "default_branch");
-    return ERR_OK;
+    return ingest_rows_add_repo(g->a, &g->rows.repos, g->repo_id, json_get(g->doc, "repository"),
+                                "full_name", "html_url", "default_branch");
 }
 
 /* ---- push ---------------------------------------------------------------- */

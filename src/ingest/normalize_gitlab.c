@@ -70,15 +70,8 @@ static enum err gl_repo_key(struct gl *g, const struct json *fallback)
 
 static enum err gl_add_repo(struct gl *g)
 {
-    const struct json *p = json_get(g->doc, "project");
-    void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.repos, sizeof(struct ingest_repo), &row));
-    struct ingest_repo *repo = row;
-    repo->id = g->repo_id;
-    repo->full_name = ingest_json_str(p, "path_with_namespace");
-    TRY(ingest_clean_url(g->a, ingest_json_str(p, "web_url"), &repo->url));
-    repo->default_branch = ingest_json_str(p, "default_branch");
-    return ERR_OK;
+    return ingest_rows_add_repo(g->a, &g->rows.repos, g->repo_id, json_get(g->doc, "project"),
+                                "path_with_namespace", "web_url", "default_branch");
 }
 
 /* "after" of all zeros: the ref was deleted. */
