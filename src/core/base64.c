@@ -28,8 +28,9 @@ enum err base64_encode(struct buf *out, const void *data, size_t len)
     return ERR_OK;
 }
 
-/* Value of one alphabet character, or -1. */
-static int b64_value(unsigned char c)
+/* Value of one character of the alphabet whose last two characters are c62
+ * and c63 ('+' '/' standard, '-' '_' base64url), or -1. */
+static int b64_value_of(unsigned char c, unsigned char c62, unsigned char c63)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -37,11 +38,16 @@ static int b64_value(unsigned char c)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == '+')
+    if (c == c62)
         return 62;
-    if (c == '/')
+    if (c == c63)
         return 63;
     return -1;
+}
+
+static int b64_value(unsigned char c)
+{
+    return b64_value_of(c, '+', '/');
 }
 
 static bool b64_space(unsigned char c)
@@ -138,20 +144,9 @@ enum err base64url_encode(struct buf *out, const void *data, size_t len)
     return ERR_OK;
 }
 
-/* Value of one base64url character, or -1. */
 static int b64url_value(char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    return b64_value_of((unsigned char)c, '-', '_');
 }
 
 bool base64url_valid(struct str in)
