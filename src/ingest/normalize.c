@@ -625,3 +625,31 @@ enum err ingest_tag_row(struct arena *a, const char *provider, struct str repo_k
     t->published_at = at;
     return ERR_OK;
 }
+
+enum err ingest_rows_add_push_commit(struct arena *a, struct ingest_rows *commits,
+                                     const char *provider, struct str repo_key, struct str repo_id,
+                                     const struct json *c, struct str branch,
+                                     struct ingest_commit **row)
+{
+    *row = NULL;
+    struct str sha = ingest_json_str(c, "id");
+    if (!ingest_is_sha(sha))
+        return ERR_INVALID;
+    void *r;
+    enum err e = ingest_rows_add(a, commits, sizeof(struct ingest_commit), &r);
+    if (e != ERR_OK)
+        return e;
+    struct ingest_commit *out = r;
+    ingest_commit_init(out);
+    e = ingest_make_id(a, provider, "commit", repo_key, sha, &out->id);
+    if (e != ERR_OK)
+        return e;
+    out->repo_id = repo_id;
+    out->sha = sha;
+    out->message = ingest_json_str(c, "message");
+    out->authored_at = ingest_json_time(json_get(c, "timestamp"));
+    out->branch = branch;
+    *row = out;
+    return ingest_commit_paths(a, json_get(c, "added"), json_get(c, "removed"),
+                               json_get(c, "modified"), out);
+}

@@ -372,6 +372,17 @@ MUST_CHECK enum err ingest_rows_add_repo(struct arena *a, struct ingest_rows *re
                                          const struct json *obj, const char *full_name_key,
                                          const char *url_key, const char *branch_key);
 
+/* Appends to commits the row of c, one entry of a GitHub or GitLab push
+ * payload's commits[]: id "provider:commit:<repo_key>:<sha>", sha (a full
+ * one in "id", else ERR_INVALID), message, authored_at ("timestamp", the one
+ * time the payload gives), branch, and files (ingest_commit_paths). The
+ * caller sets the people through *row. ERR_LIMIT as ingest_rows_add,
+ * ingest_make_id and ingest_commit_paths. */
+MUST_CHECK enum err ingest_rows_add_push_commit(struct arena *a, struct ingest_rows *commits,
+                                                const char *provider, struct str repo_key,
+                                                struct str repo_id, const struct json *c,
+                                                struct str branch, struct ingest_commit **row);
+
 /* A PR's labels from list, an array of label objects: each one's string
  * member name_key ("name" on GitHub, "title" on GitLab), the first
  * INGEST_MAX_LABELS kept. Leaves the labels unknown unless list is an array.

@@ -82,25 +82,14 @@ static enum err gh_add_repo(struct gh *g)
 
 static enum err gh_commit(struct gh *g, const struct json *c, struct str branch)
 {
-    struct str sha = ingest_json_str(c, "id");
-    if (!ingest_is_sha(sha))
-        return ERR_INVALID;
-    void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.commits, sizeof(struct ingest_commit), &row));
-    struct ingest_commit *out = row;
-    ingest_commit_init(out);
-    TRY(gh_id(g, "commit", g->repo_key, sha, &out->id));
-    out->repo_id = g->repo_id;
-    out->sha = sha;
-    out->message = ingest_json_str(c, "message");
-    out->author = gh_git_person(g, json_get(c, "author"));
-    out->committer = gh_git_person(g, json_get(c, "committer"));
-    /* the push payload has one timestamp: the author date */
-    out->authored_at = ingest_json_time(json_get(c, "timestamp"));
-    out->branch = branch;
-
-    return ingest_commit_paths(g->a, json_get(c, "added"), json_get(c, "removed"),
-                               json_get(c, "modified"), out);
+    struct ingest_commit *out;
+    enum err e = ingest_rows_add_push_commit(g->a, &g->rows.commits, "github", g->repo_key,
+                                             g->repo_id, c, branch, &out);
+    if (out) {
+        out->author = gh_git_person(g, json_get(c, "author"));
+        out->committer = gh_git_person(g, json_get(c, "committer"));
+    }
+    return e;
 }
 
 static enum err gh_tag(struct gh *g, struct str name, struct str sha, int64_t at)

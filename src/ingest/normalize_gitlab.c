@@ -84,24 +84,15 @@ static bool gl_deleted(const struct json *doc)
 
 static enum err gl_commit(struct gl *g, const struct json *c, struct str branch)
 {
-    struct str sha = ingest_json_str(c, "id");
-    if (!ingest_is_sha(sha))
-        return ERR_INVALID;
-    void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.commits, sizeof(struct ingest_commit), &row));
-    struct ingest_commit *out = row;
-    ingest_commit_init(out);
-    TRY(gl_id(g, "commit", g->repo_key, sha, &out->id));
-    out->repo_id = g->repo_id;
-    out->sha = sha;
-    out->message = ingest_json_str(c, "message");
-    const struct json *au = json_get(c, "author");
-    out->author = ingest_json_person(au, NULL, NULL, "name", g->opt);
-    out->author.email = ingest_json_str(au, "email");
-    out->authored_at = ingest_json_time(json_get(c, "timestamp"));
-    out->branch = branch;
-    return ingest_commit_paths(g->a, json_get(c, "added"), json_get(c, "removed"),
-                               json_get(c, "modified"), out);
+    struct ingest_commit *out;
+    enum err e = ingest_rows_add_push_commit(g->a, &g->rows.commits, "gitlab", g->repo_key,
+                                             g->repo_id, c, branch, &out);
+    if (out) {
+        const struct json *au = json_get(c, "author");
+        out->author = ingest_json_person(au, NULL, NULL, "name", g->opt);
+        out->author.email = ingest_json_str(au, "email");
+    }
+    return e;
 }
 
 static enum err gl_push(struct gl *g)
