@@ -238,6 +238,14 @@ bool ingest_glob_match(struct str pattern, struct str s);
 
 /* ---- building blocks for the provider files (normalize.c) --------------- */
 
+/* Returns from the calling function with x's error unless it is ERR_OK. */
+#define INGEST_TRY(x)                                                                              \
+    do {                                                                                           \
+        enum err e_ = (x);                                                                         \
+        if (e_ != ERR_OK)                                                                          \
+            return e_;                                                                             \
+    } while (0)
+
 /* A time member: an ISO 8601 string (ingest_parse_time), or Unix seconds or
  * milliseconds as a number (GitHub's push repository.pushed_at); 0 when
  * absent, null, of another type or not a time. */

@@ -23,13 +23,6 @@
 
 #include <string.h>
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        enum err e_ = (x);                                                                         \
-        if (e_ != ERR_OK)                                                                          \
-            return e_;                                                                             \
-    } while (0)
-
 /* One batch being built. */
 struct gh {
     struct arena *a;
@@ -66,7 +59,7 @@ static struct ingest_person gh_git_person(struct gh *g, const struct json *u)
 static enum err gh_repo_key(struct gh *g)
 {
     const struct json *r = json_get(g->doc, "repository");
-    TRY(ingest_json_key(json_get(r, "id"), g->a, &g->repo_key));
+    INGEST_TRY(ingest_json_key(json_get(r, "id"), g->a, &g->repo_key));
     if (!g->repo_key.ptr)
         return ERR_INVALID;
     return gh_id(g, "repo", g->repo_key, STR_NULL, &g->repo_id);
@@ -95,9 +88,9 @@ static enum err gh_commit(struct gh *g, const struct json *c, struct str branch)
 static enum err gh_tag(struct gh *g, struct str name, struct str sha, int64_t at)
 {
     void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
     struct ingest_release *t = row;
-    TRY(gh_id(g, "tag", g->repo_key, name, &t->id));
+    INGEST_TRY(gh_id(g, "tag", g->repo_key, name, &t->id));
     t->repo_id = g->repo_id;
     t->kind = INGEST_TAG;
     t->tag = name;
@@ -111,7 +104,7 @@ static enum err gh_push(struct gh *g)
     bool deleted = false;
     if (json_as_bool(json_get(g->doc, "deleted"), &deleted) && deleted)
         return ERR_OK; /* a deleted branch or tag: nothing new to record */
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     struct str ref = ingest_json_str(g->doc, "ref"), branch = STR_NULL, tag = STR_NULL;
     if (str_starts_with(ref, STR_LIT("refs/heads/")))
         branch = str_from(ref.ptr + 11, ref.len - 11);
@@ -122,7 +115,7 @@ static enum err gh_push(struct gh *g)
     if (json_count(commits) > INGEST_MAX_ROWS)
         return ERR_LIMIT;
     for (const struct json *c = json_first(commits); c; c = json_next(c))
-        TRY(gh_commit(g, c, branch));
+        INGEST_TRY(gh_commit(g, c, branch));
 
     if (tag.len > 0) {
         /* head_commit is the tagged commit; "after" may be an annotated tag object */
@@ -130,7 +123,7 @@ static enum err gh_push(struct gh *g)
         if (!sha.ptr)
             sha = ingest_json_str(g->doc, "after");
         int64_t at = ingest_json_time(json_get(json_get(g->doc, "repository"), "pushed_at"));
-        TRY(gh_tag(g, tag, sha, at));
+        INGEST_TRY(gh_tag(g, tag, sha, at));
     }
     return ERR_OK;
 }
@@ -151,18 +144,18 @@ static enum err gh_pr(struct gh *g, const struct json *p, bool is_issue, struct 
     if (number < 0)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.prs, sizeof(struct ingest_pr), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.prs, sizeof(struct ingest_pr), &row));
     struct ingest_pr *pr = row;
     ingest_pr_init(pr);
     struct str num;
-    TRY(ingest_num_str(g->a, number, &num));
-    TRY(gh_id(g, "pr", g->repo_key, num, &pr->id));
+    INGEST_TRY(ingest_num_str(g->a, number, &num));
+    INGEST_TRY(gh_id(g, "pr", g->repo_key, num, &pr->id));
     pr->repo_id = g->repo_id;
     pr->number = number;
     pr->title = ingest_json_str(p, "title");
     pr->description = ingest_json_str(p, "body");
     pr->draft = ingest_json_tri(p, "draft");
-    TRY(ingest_json_labels(g->a, json_get(p, "labels"), "name", pr));
+    INGEST_TRY(ingest_json_labels(g->a, json_get(p, "labels"), "name", pr));
     pr->author = gh_user(g, json_get(p, "user"));
     pr->created_at = ingest_json_time(json_get(p, "created_at"));
     pr->updated_at = ingest_json_time(json_get(p, "updated_at"));
@@ -202,12 +195,12 @@ static enum err gh_pr(struct gh *g, const struct json *p, bool is_issue, struct 
 
 static enum err gh_pull_request(struct gh *g)
 {
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     const struct json *p = json_get(g->doc, "pull_request");
     if (json_type_of(p) != JSON_OBJECT)
         return ERR_INVALID;
     struct ingest_pr *pr;
-    TRY(gh_pr(g, p, false, &pr));
+    INGEST_TRY(gh_pr(g, p, false, &pr));
     if (str_eq_cstr(g->action, "opened") && pr->draft == INGEST_TRI_NO)
         pr->ready_at = pr->created_at;
     else if (str_eq_cstr(g->action, "ready_for_review"))
@@ -225,21 +218,21 @@ static bool gh_counts(struct ingest_person reviewer, const struct ingest_pr *pr)
 
 static enum err gh_review(struct gh *g)
 {
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     const struct json *r = json_get(g->doc, "review"), *p = json_get(g->doc, "pull_request");
     if (json_type_of(p) != JSON_OBJECT || json_type_of(r) != JSON_OBJECT)
         return ERR_INVALID;
     struct str key;
-    TRY(ingest_json_key(json_get(r, "id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(r, "id"), g->a, &key));
     if (!key.ptr)
         return ERR_INVALID;
     struct ingest_pr *pr;
-    TRY(gh_pr(g, p, false, &pr));
+    INGEST_TRY(gh_pr(g, p, false, &pr));
 
     void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
     struct ingest_review *rv = row;
-    TRY(gh_id(g, "review", key, STR_NULL, &rv->id));
+    INGEST_TRY(gh_id(g, "review", key, STR_NULL, &rv->id));
     rv->repo_id = g->repo_id;
     rv->pr_id = pr->id;
     rv->kind = INGEST_REVIEW;
@@ -265,21 +258,21 @@ static enum err gh_comment(struct gh *g, bool on_issue)
     const struct json *p = json_get(g->doc, on_issue ? "issue" : "pull_request");
     if (on_issue && !json_get(p, "pull_request"))
         return ERR_OK; /* a comment on a plain issue */
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     const struct json *c = json_get(g->doc, "comment");
     if (json_type_of(p) != JSON_OBJECT || json_type_of(c) != JSON_OBJECT)
         return ERR_INVALID;
     struct str key;
-    TRY(ingest_json_key(json_get(c, "id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(c, "id"), g->a, &key));
     if (!key.ptr)
         return ERR_INVALID;
     struct ingest_pr *pr;
-    TRY(gh_pr(g, p, on_issue, &pr));
+    INGEST_TRY(gh_pr(g, p, on_issue, &pr));
 
     void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
     struct ingest_review *rv = row;
-    TRY(gh_id(g, "comment", key, STR_NULL, &rv->id));
+    INGEST_TRY(gh_id(g, "comment", key, STR_NULL, &rv->id));
     rv->repo_id = g->repo_id;
     rv->pr_id = pr->id;
     rv->kind = INGEST_REVIEW_COMMENT;
@@ -296,16 +289,16 @@ static enum err gh_comment(struct gh *g, bool on_issue)
 
 static enum err gh_deployment(struct gh *g, bool with_status)
 {
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     const struct json *d = json_get(g->doc, "deployment");
     struct str key;
-    TRY(ingest_json_key(json_get(d, "id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(d, "id"), g->a, &key));
     if (!key.ptr)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.deployments, sizeof(struct ingest_deployment), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.deployments, sizeof(struct ingest_deployment), &row));
     struct ingest_deployment *dep = row;
-    TRY(gh_id(g, "deployment", key, STR_NULL, &dep->id));
+    INGEST_TRY(gh_id(g, "deployment", key, STR_NULL, &dep->id));
     dep->repo_id = g->repo_id;
     dep->environment = ingest_json_str(d, "environment");
     struct str sha = ingest_json_str(d, "sha");
@@ -335,16 +328,16 @@ static enum err gh_release(struct gh *g)
 {
     if (str_eq_cstr(g->action, "deleted"))
         return ERR_OK; /* rows are never removed by a delivery */
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     const struct json *r = json_get(g->doc, "release");
     struct str key;
-    TRY(ingest_json_key(json_get(r, "id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(r, "id"), g->a, &key));
     if (!key.ptr)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
     struct ingest_release *rel = row;
-    TRY(gh_id(g, "release", key, STR_NULL, &rel->id));
+    INGEST_TRY(gh_id(g, "release", key, STR_NULL, &rel->id));
     rel->repo_id = g->repo_id;
     rel->kind = INGEST_RELEASE;
     rel->tag = ingest_json_str(r, "tag_name");
@@ -364,7 +357,7 @@ static enum err gh_create(struct gh *g)
     struct str name = ingest_json_str(g->doc, "ref");
     if (name.len == 0)
         return ERR_INVALID;
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     return gh_tag(g, name, STR_NULL, 0);
 }
 
@@ -391,7 +384,7 @@ static enum err gh_dispatch(struct gh *g, struct str event)
     if (str_eq_cstr(event, "create"))
         return gh_create(g);
     if (str_eq_cstr(event, "repository")) {
-        TRY(gh_repo_key(g));
+        INGEST_TRY(gh_repo_key(g));
         return gh_add_repo(g);
     }
     return ERR_OK;
@@ -404,12 +397,12 @@ enum err ingest_normalize_github(struct str event, const struct json *doc,
     memset(out, 0, sizeof *out);
     struct gh g = {.a = a, .opt = opt, .doc = doc};
     g.action = ingest_json_str(doc, "action");
-    TRY(ingest_batch_event(a, event, g.action, &out->event));
-    TRY(gh_dispatch(&g, event));
+    INGEST_TRY(ingest_batch_event(a, event, g.action, &out->event));
+    INGEST_TRY(gh_dispatch(&g, event));
     bool any = g.rows.commits.n || g.rows.prs.n || g.rows.reviews.n || g.rows.deployments.n ||
                g.rows.releases.n;
     if (any && g.rows.repos.n == 0)
-        TRY(gh_add_repo(&g));
+        INGEST_TRY(gh_add_repo(&g));
     ingest_batch_rows_finish(&g.rows, out);
     return ERR_OK;
 }

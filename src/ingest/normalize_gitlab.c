@@ -27,13 +27,6 @@
 
 #include <string.h>
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        enum err e_ = (x);                                                                         \
-        if (e_ != ERR_OK)                                                                          \
-            return e_;                                                                             \
-    } while (0)
-
 /* One batch being built. */
 struct gl {
     struct arena *a;
@@ -62,7 +55,7 @@ static enum err gl_repo_key(struct gl *g, const struct json *fallback)
     const struct json *cands[] = {json_get(json_get(g->doc, "project"), "id"),
                                   json_get(g->doc, "project_id"), fallback};
     for (size_t i = 0; i < sizeof cands / sizeof cands[0] && !g->repo_key.ptr; i++)
-        TRY(ingest_json_key(cands[i], g->a, &g->repo_key));
+        INGEST_TRY(ingest_json_key(cands[i], g->a, &g->repo_key));
     if (!g->repo_key.ptr)
         return ERR_INVALID;
     return gl_id(g, "repo", g->repo_key, STR_NULL, &g->repo_id);
@@ -99,7 +92,7 @@ static enum err gl_push(struct gl *g)
 {
     if (gl_deleted(g->doc))
         return ERR_OK;
-    TRY(gl_repo_key(g, NULL));
+    INGEST_TRY(gl_repo_key(g, NULL));
     struct str ref = ingest_json_str(g->doc, "ref"), branch = STR_NULL;
     if (str_starts_with(ref, STR_LIT("refs/heads/")))
         branch = str_from(ref.ptr + 11, ref.len - 11);
@@ -107,7 +100,7 @@ static enum err gl_push(struct gl *g)
     if (json_count(commits) > INGEST_MAX_ROWS)
         return ERR_LIMIT;
     for (const struct json *c = json_first(commits); c; c = json_next(c))
-        TRY(gl_commit(g, c, branch));
+        INGEST_TRY(gl_commit(g, c, branch));
     return ERR_OK;
 }
 
@@ -118,12 +111,12 @@ static enum err gl_tag_push(struct gl *g)
     struct str ref = ingest_json_str(g->doc, "ref");
     if (!str_starts_with(ref, STR_LIT("refs/tags/")) || ref.len == 10)
         return ERR_INVALID;
-    TRY(gl_repo_key(g, NULL));
+    INGEST_TRY(gl_repo_key(g, NULL));
     struct str name = str_from(ref.ptr + 10, ref.len - 10);
     void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
     struct ingest_release *t = row;
-    TRY(gl_id(g, "tag", g->repo_key, name, &t->id));
+    INGEST_TRY(gl_id(g, "tag", g->repo_key, name, &t->id));
     t->repo_id = g->repo_id;
     t->kind = INGEST_TAG;
     t->tag = name;
@@ -142,12 +135,12 @@ static enum err gl_mr(struct gl *g, const struct json *m, struct ingest_pr **out
     if (!json_as_i64(json_get(m, "iid"), &iid) || iid < 0)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.prs, sizeof(struct ingest_pr), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.prs, sizeof(struct ingest_pr), &row));
     struct ingest_pr *pr = row;
     ingest_pr_init(pr);
     struct str num;
-    TRY(ingest_num_str(g->a, iid, &num));
-    TRY(gl_id(g, "pr", g->repo_key, num, &pr->id));
+    INGEST_TRY(ingest_num_str(g->a, iid, &num));
+    INGEST_TRY(gl_id(g, "pr", g->repo_key, num, &pr->id));
     pr->repo_id = g->repo_id;
     pr->number = iid;
     pr->title = ingest_json_str(m, "title");
@@ -162,7 +155,7 @@ static enum err gl_mr(struct gl *g, const struct json *m, struct ingest_pr **out
     pr->draft = ingest_json_tri(m, "draft");
     if (pr->draft == INGEST_TRI_UNKNOWN)
         pr->draft = ingest_json_tri(m, "work_in_progress"); /* before GitLab 14 */
-    TRY(ingest_json_labels(g->a, json_get(m, "labels"), "title", pr));
+    INGEST_TRY(ingest_json_labels(g->a, json_get(m, "labels"), "title", pr));
     pr->source_branch = ingest_json_str(m, "source_branch");
     pr->target_branch = ingest_json_str(m, "target_branch");
     pr->created_at = ingest_json_time(json_get(m, "created_at"));
@@ -193,7 +186,7 @@ static enum err gl_approval(struct gl *g, struct ingest_pr *pr, const struct jso
                             bool approved)
 {
     struct str who;
-    TRY(ingest_json_key(json_get(user, "id"), g->a, &who));
+    INGEST_TRY(ingest_json_key(json_get(user, "id"), g->a, &who));
     if (!who.ptr)
         who = ingest_json_str(user, "username");
     if (!who.ptr || who.len == 0 || str_index(who, ':') >= 0)
@@ -202,9 +195,9 @@ static enum err gl_approval(struct gl *g, struct ingest_pr *pr, const struct jso
     if (!key)
         return ERR_LIMIT;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
     struct ingest_review *rv = row;
-    TRY(gl_id(g, "review", g->repo_key, str_from_cstr(key), &rv->id));
+    INGEST_TRY(gl_id(g, "review", g->repo_key, str_from_cstr(key), &rv->id));
     rv->repo_id = g->repo_id;
     rv->pr_id = pr->id;
     rv->kind = INGEST_REVIEW;
@@ -219,11 +212,11 @@ static enum err gl_merge_request(struct gl *g)
     const struct json *m = json_get(g->doc, "object_attributes");
     if (json_type_of(m) != JSON_OBJECT)
         return ERR_INVALID;
-    TRY(gl_repo_key(g, json_get(m, "target_project_id")));
+    INGEST_TRY(gl_repo_key(g, json_get(m, "target_project_id")));
     struct ingest_pr *pr;
-    TRY(gl_mr(g, m, &pr));
+    INGEST_TRY(gl_mr(g, m, &pr));
     if (!pr->labels_known)
-        TRY(ingest_json_labels(g->a, json_get(g->doc, "labels"), "title", pr));
+        INGEST_TRY(ingest_json_labels(g->a, json_get(g->doc, "labels"), "title", pr));
 
     const struct json *user = json_get(g->doc, "user");
     struct str action = ingest_json_str(m, "action");
@@ -256,7 +249,7 @@ static enum err gl_merge_request(struct gl *g)
     bool approve = str_eq_cstr(action, "approved") || str_eq_cstr(action, "approval");
     bool unapprove = str_eq_cstr(action, "unapproved") || str_eq_cstr(action, "unapproval");
     if (approve || unapprove) {
-        TRY(gl_approval(g, pr, user, approve));
+        INGEST_TRY(gl_approval(g, pr, user, approve));
         struct ingest_person who = gl_user(g, user);
         if (approve && !by_author && !who.bot && json_get(user, "id") && json_get(m, "author_id")) {
             pr->approved_at = pr->updated_at;
@@ -276,21 +269,21 @@ static enum err gl_note(struct gl *g)
     const struct json *m = json_get(g->doc, "merge_request");
     if (json_type_of(m) != JSON_OBJECT)
         return ERR_INVALID;
-    TRY(gl_repo_key(g, json_get(n, "project_id")));
+    INGEST_TRY(gl_repo_key(g, json_get(n, "project_id")));
     struct ingest_pr *pr;
-    TRY(gl_mr(g, m, &pr));
+    INGEST_TRY(gl_mr(g, m, &pr));
 
     bool system = false;
     if (json_as_bool(json_get(n, "system"), &system) && system)
         return ERR_OK; /* "added 1 commit" and the like: not a review comment */
     struct str key;
-    TRY(ingest_json_key(json_get(n, "id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(n, "id"), g->a, &key));
     if (!key.ptr)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
     struct ingest_review *rv = row;
-    TRY(gl_id(g, "comment", key, STR_NULL, &rv->id));
+    INGEST_TRY(gl_id(g, "comment", key, STR_NULL, &rv->id));
     rv->repo_id = g->repo_id;
     rv->pr_id = pr->id;
     rv->kind = INGEST_REVIEW_COMMENT;
@@ -321,15 +314,15 @@ static struct str gl_sha_from_url(struct str url)
 
 static enum err gl_deployment(struct gl *g)
 {
-    TRY(gl_repo_key(g, NULL));
+    INGEST_TRY(gl_repo_key(g, NULL));
     struct str key;
-    TRY(ingest_json_key(json_get(g->doc, "deployment_id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(g->doc, "deployment_id"), g->a, &key));
     if (!key.ptr)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.deployments, sizeof(struct ingest_deployment), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.deployments, sizeof(struct ingest_deployment), &row));
     struct ingest_deployment *d = row;
-    TRY(gl_id(g, "deployment", key, STR_NULL, &d->id));
+    INGEST_TRY(gl_id(g, "deployment", key, STR_NULL, &d->id));
     d->repo_id = g->repo_id;
     d->environment = ingest_json_str(g->doc, "environment");
     d->ref = ingest_json_str(g->doc, "ref");
@@ -358,19 +351,19 @@ static enum err gl_release(struct gl *g)
 {
     if (str_eq_cstr(ingest_json_str(g->doc, "action"), "delete"))
         return ERR_OK; /* rows are never removed by a delivery */
-    TRY(gl_repo_key(g, NULL));
+    INGEST_TRY(gl_repo_key(g, NULL));
     struct str tag = ingest_json_str(g->doc, "tag");
     struct str key;
-    TRY(ingest_json_key(json_get(g->doc, "id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(g->doc, "id"), g->a, &key));
     if (!key.ptr && tag.len == 0)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
     struct ingest_release *r = row;
     if (key.ptr)
-        TRY(gl_id(g, "release", key, STR_NULL, &r->id));
+        INGEST_TRY(gl_id(g, "release", key, STR_NULL, &r->id));
     else
-        TRY(gl_id(g, "release", g->repo_key, tag, &r->id));
+        INGEST_TRY(gl_id(g, "release", g->repo_key, tag, &r->id));
     r->repo_id = g->repo_id;
     r->kind = INGEST_RELEASE;
     r->tag = tag;
@@ -437,26 +430,26 @@ enum err ingest_normalize_gitlab(struct str event, const struct json *doc,
     } else if (kind == GL_RELEASE) {
         action = ingest_json_str(doc, "action");
     }
-    TRY(ingest_batch_event(a, name, action, &out->event));
+    INGEST_TRY(ingest_batch_event(a, name, action, &out->event));
 
     switch (kind) {
     case GL_PUSH:
-        TRY(gl_push(&g));
+        INGEST_TRY(gl_push(&g));
         break;
     case GL_TAG:
-        TRY(gl_tag_push(&g));
+        INGEST_TRY(gl_tag_push(&g));
         break;
     case GL_MR:
-        TRY(gl_merge_request(&g));
+        INGEST_TRY(gl_merge_request(&g));
         break;
     case GL_NOTE:
-        TRY(gl_note(&g));
+        INGEST_TRY(gl_note(&g));
         break;
     case GL_DEPLOYMENT:
-        TRY(gl_deployment(&g));
+        INGEST_TRY(gl_deployment(&g));
         break;
     case GL_RELEASE:
-        TRY(gl_release(&g));
+        INGEST_TRY(gl_release(&g));
         break;
     case GL_NONE:
         break;
@@ -464,7 +457,7 @@ enum err ingest_normalize_gitlab(struct str event, const struct json *doc,
     bool any = g.rows.commits.n || g.rows.prs.n || g.rows.reviews.n || g.rows.deployments.n ||
                g.rows.releases.n;
     if (any)
-        TRY(gl_add_repo(&g));
+        INGEST_TRY(gl_add_repo(&g));
     ingest_batch_rows_finish(&g.rows, out);
     return ERR_OK;
 }
