@@ -653,3 +653,23 @@ enum err ingest_rows_add_push_commit(struct arena *a, struct ingest_rows *commit
     return ingest_commit_paths(a, json_get(c, "added"), json_get(c, "removed"),
                                json_get(c, "modified"), out);
 }
+
+enum err ingest_rows_add_pr(struct arena *a, struct ingest_rows *prs, const char *provider,
+                            struct str repo_key, struct str repo_id, int64_t number,
+                            struct ingest_pr **row)
+{
+    *row = NULL;
+    if (number < 0)
+        return ERR_INVALID;
+    void *r;
+    INGEST_TRY(ingest_rows_add(a, prs, sizeof(struct ingest_pr), &r));
+    struct ingest_pr *pr = r;
+    ingest_pr_init(pr);
+    struct str num;
+    INGEST_TRY(ingest_num_str(a, number, &num));
+    INGEST_TRY(ingest_make_id(a, provider, "pr", repo_key, num, &pr->id));
+    pr->repo_id = repo_id;
+    pr->number = number;
+    *row = pr;
+    return ERR_OK;
+}

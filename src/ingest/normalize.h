@@ -391,6 +391,13 @@ MUST_CHECK enum err ingest_rows_add_push_commit(struct arena *a, struct ingest_r
                                                 struct str repo_id, const struct json *c,
                                                 struct str branch, struct ingest_commit **row);
 
+/* Appends to prs a row from ingest_pr_init with number and its id
+ * "provider:pr:<repo_key>:<number>" and repo_id set. ERR_INVALID when number
+ * is negative; ERR_LIMIT as ingest_rows_add and ingest_make_id. */
+MUST_CHECK enum err ingest_rows_add_pr(struct arena *a, struct ingest_rows *prs,
+                                       const char *provider, struct str repo_key,
+                                       struct str repo_id, int64_t number, struct ingest_pr **row);
+
 /* A PR's labels from list, an array of label objects: each one's string
  * member name_key ("name" on GitHub, "title" on GitLab), the first
  * INGEST_MAX_LABELS kept. Leaves the labels unknown unless list is an array.

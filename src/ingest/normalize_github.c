@@ -141,17 +141,9 @@ static enum err gh_pr(struct gh *g, const struct json *p, bool is_issue, struct 
     if (!json_as_i64(json_get(p, "number"), &number) &&
         !json_as_i64(json_get(g->doc, "number"), &number))
         return ERR_INVALID;
-    if (number < 0)
-        return ERR_INVALID;
-    void *row;
-    INGEST_TRY(ingest_rows_add(g->a, &g->rows.prs, sizeof(struct ingest_pr), &row));
-    struct ingest_pr *pr = row;
-    ingest_pr_init(pr);
-    struct str num;
-    INGEST_TRY(ingest_num_str(g->a, number, &num));
-    INGEST_TRY(gh_id(g, "pr", g->repo_key, num, &pr->id));
-    pr->repo_id = g->repo_id;
-    pr->number = number;
+    struct ingest_pr *pr;
+    INGEST_TRY(
+        ingest_rows_add_pr(g->a, &g->rows.prs, "github", g->repo_key, g->repo_id, number, &pr));
     pr->title = ingest_json_str(p, "title");
     pr->description = ingest_json_str(p, "body");
     pr->draft = ingest_json_tri(p, "draft");

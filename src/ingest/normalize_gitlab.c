@@ -132,17 +132,10 @@ static enum err gl_tag_push(struct gl *g)
 static enum err gl_mr(struct gl *g, const struct json *m, struct ingest_pr **out)
 {
     int64_t iid;
-    if (!json_as_i64(json_get(m, "iid"), &iid) || iid < 0)
+    if (!json_as_i64(json_get(m, "iid"), &iid))
         return ERR_INVALID;
-    void *row;
-    INGEST_TRY(ingest_rows_add(g->a, &g->rows.prs, sizeof(struct ingest_pr), &row));
-    struct ingest_pr *pr = row;
-    ingest_pr_init(pr);
-    struct str num;
-    INGEST_TRY(ingest_num_str(g->a, iid, &num));
-    INGEST_TRY(gl_id(g, "pr", g->repo_key, num, &pr->id));
-    pr->repo_id = g->repo_id;
-    pr->number = iid;
+    struct ingest_pr *pr;
+    INGEST_TRY(ingest_rows_add_pr(g->a, &g->rows.prs, "gitlab", g->repo_key, g->repo_id, iid, &pr));
     pr->title = ingest_json_str(m, "title");
     pr->description = ingest_json_str(m, "description");
     struct str state = ingest_json_str(m, "state");
