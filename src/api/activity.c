@@ -38,6 +38,7 @@
 
 #include "api/api.h"
 #include "audit/audit.h"
+#include "core/base64.h"
 #include "http/form.h"
 #include "ingest/redact.h"
 
@@ -51,23 +52,6 @@
 
 /* ---- cursors -------------------------------------------------------------------------- */
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int b64url_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
 enum err api_cursor_encode(char list, const struct ingest_cursor *c, struct buf *out)
 {
     char text[API_CURSOR_MAX_TEXT + 1];
@@ -79,25 +63,7 @@ enum err api_cursor_encode(char list, const struct ingest_cursor *c, struct buf 
                      c->id);
     if (n < 0 || (size_t)n >= sizeof text)
         return ERR_LIMIT;
-    const unsigned char *p = (const unsigned char *)text;
-    size_t len = (size_t)n;
-    char quad[4];
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        size_t take = len - i < 3 ? len - i : 3;
-        if (take > 1)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (take > 2)
-            v |= p[i + 2];
-        quad[0] = b64url[(v >> 18) & 63];
-        quad[1] = b64url[(v >> 12) & 63];
-        quad[2] = b64url[(v >> 6) & 63];
-        quad[3] = b64url[v & 63];
-        enum err e = buf_append(out, quad, take + 1);
-        if (e)
-            return e;
-    }
-    return ERR_OK;
+    return base64url_encode(out, text, (size_t)n);
 }
 
 /* Decimal digits only, no sign, no leading zero but "0" itself, within max. */
@@ -123,25 +89,10 @@ enum err api_cursor_decode(char list, struct str text, struct ingest_cursor *out
     memset(out, 0, sizeof *out);
     if (text.len == 0 || text.len > API_CURSOR_MAX_LEN || text.len % 4 == 1)
         return ERR_INVALID;
-    unsigned char raw[API_CURSOR_MAX_TEXT + 4];
-    size_t n = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < text.len; i++) {
-        int v = b64url_value(text.ptr[i]);
-        if (v < 0)
-            return ERR_INVALID;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n >= API_CURSOR_MAX_TEXT)
-                return ERR_INVALID;
-            raw[n++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0) /* non-zero trailing bits: not what the encoder writes */
+    unsigned char raw[API_CURSOR_MAX_TEXT];
+    size_t n;
+    /* every refusal (alphabet, trailing bits, longer than a cursor) is ERR_INVALID */
+    if (base64url_decode(text, raw, sizeof raw, &n) != ERR_OK)
         return ERR_INVALID;
     struct str rest = str_from((const char *)raw, n), tok;
     /* "<list>1" */

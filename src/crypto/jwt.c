@@ -8,8 +8,7 @@
  * below JWT_MAX_LEN (checked below), and a token this module signs always
  * passes its own verifier.
  *
- * base64url (RFC 4648 §5, no padding) is local: token.c has an encoder of its
- * own, and core/base64 is the standard alphabet with padding. The decoder is
+ * base64url (RFC 4648 §5, no padding) is core/base64's. Its decoder is
  * strict: the alphabet only, no '=', no length of 1 mod 4, and the unused
  * bits of the last character must be zero, so each byte string has exactly
  * one accepted text and a token cannot be altered without breaking it.
@@ -19,6 +18,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "core/json.h"
 #include "crypto/hash.h"
 #include "crypto/rand.h"
@@ -37,20 +37,15 @@
     (JWT_PAYLOAD_OVERHEAD + JWT_MAX_ISS + 2 * JWT_UUID_LEN + JWT_JTI_LEN + JWT_MAX_SID +           \
      JWT_MAX_SCOPE)
 
-/* Characters of base64url without padding for n bytes. */
-#define B64URL_LEN(n) (((n)*4 + 2) / 3)
-
-#define JWT_SIG_TEXT_LEN B64URL_LEN(SIGN_SIG_LEN)
+#define JWT_SIG_TEXT_LEN BASE64URL_LEN(SIGN_SIG_LEN)
 #define JWT_TOKEN_MAX                                                                              \
-    (B64URL_LEN(JWT_HEADER_LEN) + 1 + B64URL_LEN(JWT_PAYLOAD_MAX) + 1 + JWT_SIG_TEXT_LEN)
+    (BASE64URL_LEN(JWT_HEADER_LEN) + 1 + BASE64URL_LEN(JWT_PAYLOAD_MAX) + 1 + JWT_SIG_TEXT_LEN)
 
 _Static_assert(JWT_TOKEN_MAX <= JWT_MAX_LEN, "a signed token must fit JWT_MAX_LEN");
 _Static_assert(JWT_MAX_SCOPE >= JWT_MAX_ISS && JWT_MAX_SCOPE >= JWT_MAX_SID &&
                    JWT_MAX_SCOPE >= JWT_UUID_LEN,
                "the JSON string limit is the longest claim");
 _Static_assert(JWT_MAX_TIME < INT64_MAX - JWT_MAX_LEEWAY_S, "time arithmetic cannot overflow");
-
-static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* Refusal reasons for logs (jwt_verify's *reason). */
 static const char R_TOO_LONG[] = "token too long";
@@ -63,85 +58,6 @@ static const char R_LIFETIME[] = "expires before issued";
 static const char R_TOO_LONG_LIVED[] = "lifetime too long";
 static const char R_EXPIRED[] = "expired";
 static const char R_FUTURE[] = "issued in the future";
-
-/* ---- base64url ---------------------------------------------------------------- */
-
-static enum err b64url_append(struct buf *out, const void *data, size_t n)
-{
-    const unsigned char *in = data;
-    char group[4];
-    for (size_t i = 0; i < n; i += 3) {
-        size_t take = n - i < 3 ? n - i : 3;
-        unsigned v = (unsigned)in[i] << 16;
-        if (take > 1)
-            v |= (unsigned)in[i + 1] << 8;
-        if (take > 2)
-            v |= in[i + 2];
-        group[0] = B64URL[(v >> 18) & 63];
-        group[1] = B64URL[(v >> 12) & 63];
-        group[2] = B64URL[(v >> 6) & 63];
-        group[3] = B64URL[v & 63];
-        enum err e = buf_append(out, group, take + 1);
-        if (e)
-            return e;
-    }
-    return ERR_OK;
-}
-
-static int b64url_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-static bool b64url_valid(struct str in)
-{
-    if (in.len % 4 == 1)
-        return false;
-    for (size_t i = 0; i < in.len; i++)
-        if (b64url_value(in.ptr[i]) < 0)
-            return false;
-    return true;
-}
-
-/*
- * Decodes in into out[0..cap). False for a character outside the alphabet,
- * an impossible length, non-zero unused bits, or more than cap bytes.
- */
-static bool b64url_decode(struct str in, unsigned char *out, size_t cap, size_t *out_len)
-{
-    if (!b64url_valid(in))
-        return false;
-    size_t rem = in.len % 4;
-    size_t n = in.len / 4 * 3 + (rem ? rem - 1 : 0);
-    if (n > cap)
-        return false;
-    unsigned acc = 0, bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < in.len; i++) {
-        acc = (acc << 6) | (unsigned)b64url_value(in.ptr[i]);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0)
-        return false;
-    ASSERT(o == n);
-    *out_len = n;
-    return true;
-}
 
 /* ---- claims --------------------------------------------------------------------- */
 
@@ -344,14 +260,14 @@ enum err jwt_sign(const struct master_key *k, const struct jwt_claims *c, struct
 
     if ((e = write_payload(c, &payload)) != ERR_OK)
         goto done;
-    if ((e = b64url_append(&tok, header, JWT_HEADER_LEN)) != ERR_OK ||
+    if ((e = base64url_encode(&tok, header, JWT_HEADER_LEN)) != ERR_OK ||
         (e = buf_putc(&tok, '.')) != ERR_OK ||
-        (e = b64url_append(&tok, payload.data, payload.len)) != ERR_OK)
+        (e = base64url_encode(&tok, payload.data, payload.len)) != ERR_OK)
         goto done;
     if ((e = sign_ed25519(&sk, tok.data, tok.len, sig)) != ERR_OK)
         goto done;
     if ((e = buf_putc(&tok, '.')) != ERR_OK ||
-        (e = b64url_append(&tok, sig, sizeof(sig))) != ERR_OK)
+        (e = base64url_encode(&tok, sig, sizeof(sig))) != ERR_OK)
         goto done;
     e = buf_append(out, tok.data, tok.len); /* all or nothing */
 
@@ -422,7 +338,7 @@ static const char *check_header(const struct keyring *ring, struct str seg,
 {
     unsigned char h[JWT_HEADER_LEN];
     size_t len;
-    if (!b64url_decode(seg, h, sizeof(h), &len) || len != JWT_HEADER_LEN)
+    if (base64url_decode(seg, h, sizeof(h), &len) != ERR_OK || len != JWT_HEADER_LEN)
         return R_HEADER;
     const size_t pre = sizeof(JWT_HEADER_PREFIX) - 1;
     if (memcmp(h, JWT_HEADER_PREFIX, pre) != 0 ||
@@ -458,8 +374,8 @@ enum err jwt_verify(const struct keyring *ring, struct str token, int64_t now, i
     }
 
     struct str seg[3];
-    if (!token.ptr || !split3(token, seg) || !b64url_valid(seg[0]) || !b64url_valid(seg[1]) ||
-        !b64url_valid(seg[2])) {
+    if (!token.ptr || !split3(token, seg) || !base64url_valid(seg[0]) || !base64url_valid(seg[1]) ||
+        !base64url_valid(seg[2])) {
         why = R_MALFORMED;
         goto fail;
     }
@@ -469,8 +385,8 @@ enum err jwt_verify(const struct keyring *ring, struct str token, int64_t now, i
 
     unsigned char sig[SIGN_SIG_LEN];
     size_t sig_len;
-    if (seg[2].len != JWT_SIG_TEXT_LEN || !b64url_decode(seg[2], sig, sizeof(sig), &sig_len) ||
-        sig_len != SIGN_SIG_LEN) {
+    if (seg[2].len != JWT_SIG_TEXT_LEN ||
+        base64url_decode(seg[2], sig, sizeof(sig), &sig_len) != ERR_OK || sig_len != SIGN_SIG_LEN) {
         why = R_SIGNATURE;
         goto fail;
     }
@@ -491,7 +407,7 @@ enum err jwt_verify(const struct keyring *ring, struct str token, int64_t now, i
     /* signed by us: now the payload may be parsed */
     unsigned char payload[JWT_PAYLOAD_MAX];
     size_t payload_len;
-    if (!b64url_decode(seg[1], payload, sizeof(payload), &payload_len) ||
+    if (base64url_decode(seg[1], payload, sizeof(payload), &payload_len) != ERR_OK ||
         !parse_claims(payload, payload_len, out)) {
         why = R_CLAIMS;
         goto fail;

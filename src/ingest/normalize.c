@@ -1,9 +1,12 @@
 /*
  * normalize.c — helpers shared by the provider normalizers: times, bots and
- * globs. The provider files (normalize_<provider>.c) hold the event mapping.
+ * globs, and the building blocks (JSON reads, ids, URLs, rows) every provider
+ * file uses. The provider files (normalize_<provider>.c) hold the event
+ * mapping.
  */
 #include "ingest/normalize.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
@@ -405,5 +408,268 @@ enum err ingest_commit_paths(struct arena *a, const struct json *added, const st
     c->files = files;
     c->n_files = n;
     c->files_changed = total;
+    return ERR_OK;
+}
+
+const struct json *ingest_json_obj(const struct json *obj, const char *key)
+{
+    const struct json *n = json_get(obj, key);
+    return json_type_of(n) == JSON_OBJECT ? n : NULL;
+}
+
+const struct json *ingest_json_arr(const struct json *obj, const char *key)
+{
+    const struct json *n = json_get(obj, key);
+    return json_type_of(n) == JSON_ARRAY ? n : NULL;
+}
+
+int64_t ingest_json_iso_time(const struct json *obj, const char *key)
+{
+    int64_t t;
+    return ingest_parse_time(ingest_json_str(obj, key), &t) && t > 0 ? t : 0;
+}
+
+struct ingest_person ingest_json_person(const struct json *u, const char *login_key,
+                                        const char *alt_login_key, const char *name_key,
+                                        const struct ingest_norm_options *opt)
+{
+    struct ingest_person p = {0};
+    if (json_type_of(u) != JSON_OBJECT)
+        return p;
+    if (login_key)
+        p.login = ingest_json_str(u, login_key);
+    if (!p.login.ptr && alt_login_key)
+        p.login = ingest_json_str(u, alt_login_key);
+    p.name = ingest_json_str(u, name_key);
+    p.bot = ingest_is_bot(p.login, p.name, opt);
+    return p;
+}
+
+bool ingest_is_id_part(struct str s)
+{
+    if (!s.ptr || s.len == 0 || s.len > INGEST_MAX_ID)
+        return false;
+    for (size_t i = 0; i < s.len; i++)
+        if (s.ptr[i] <= 0x20 || s.ptr[i] >= 0x7f || s.ptr[i] == ':')
+            return false;
+    return true;
+}
+
+bool ingest_is_abbrev_sha(struct str s)
+{
+    if (!s.ptr || s.len < 7 || s.len > 64)
+        return false;
+    for (size_t i = 0; i < s.len; i++)
+        if (str_hex_digit(s.ptr[i]) < 0)
+            return false;
+    return true;
+}
+
+bool ingest_is_zero_sha(struct str s)
+{
+    for (size_t i = 0; i < s.len; i++)
+        if (s.ptr[i] != '0')
+            return false;
+    return s.len > 0;
+}
+
+struct str ingest_strip_prefix(struct str s, const char *prefix)
+{
+    struct str p = str_from_cstr(prefix);
+    if (s.ptr && str_starts_with(s, p))
+        return str_from(s.ptr + p.len, s.len - p.len);
+    return s;
+}
+
+enum err ingest_num_str(struct arena *a, int64_t v, struct str *out)
+{
+    char *p = arena_printf(a, "%" PRId64, v);
+    if (!p)
+        return ERR_LIMIT;
+    *out = str_from_cstr(p);
+    return ERR_OK;
+}
+
+enum err ingest_make_id_parts(struct arena *a, const char *provider, const char *kind,
+                              const struct str *parts, size_t n, struct str *out)
+{
+    size_t plen = strlen(provider), klen = strlen(kind);
+    size_t len = plen + 1 + klen;
+    for (size_t i = 0; i < n; i++)
+        len += 1 + parts[i].len;
+    if (len > INGEST_MAX_ID)
+        return ERR_LIMIT;
+    char *p = arena_alloc(a, len + 1);
+    if (!p)
+        return ERR_LIMIT;
+    size_t at = 0;
+    memcpy(p, provider, plen);
+    at += plen;
+    p[at++] = ':';
+    memcpy(p + at, kind, klen);
+    at += klen;
+    for (size_t i = 0; i < n; i++) {
+        p[at++] = ':';
+        memcpy(p + at, parts[i].ptr, parts[i].len);
+        at += parts[i].len;
+    }
+    p[at] = '\0';
+    *out = str_from(p, len);
+    return ERR_OK;
+}
+
+enum err ingest_strip_userinfo(struct arena *a, struct str url, struct str *out)
+{
+    *out = STR_NULL;
+    if (!url.ptr)
+        return ERR_OK;
+    long colon = str_index(url, ':');
+    if (colon < 0 || (size_t)colon + 3 > url.len || url.ptr[colon + 1] != '/' ||
+        url.ptr[colon + 2] != '/') {
+        *out = url;
+        return ERR_OK;
+    }
+    size_t host = (size_t)colon + 3, end = host, at = 0;
+    bool has_at = false;
+    while (end < url.len && url.ptr[end] != '/' && url.ptr[end] != '?' && url.ptr[end] != '#') {
+        if (url.ptr[end] == '@') {
+            has_at = true;
+            at = end;
+        }
+        end++;
+    }
+    if (!has_at) {
+        *out = url;
+        return ERR_OK;
+    }
+    size_t len = host + (url.len - at - 1);
+    char *p = arena_alloc(a, len + 1);
+    if (!p)
+        return ERR_LIMIT;
+    memcpy(p, url.ptr, host);
+    memcpy(p + host, url.ptr + at + 1, url.len - at - 1);
+    p[len] = '\0';
+    *out = str_from(p, len);
+    return ERR_OK;
+}
+
+void ingest_batch_rows_finish(const struct ingest_batch_rows *r, struct ingest_batch *out)
+{
+    out->repos = r->repos.v;
+    out->n_repos = r->repos.n;
+    out->commits = r->commits.v;
+    out->n_commits = r->commits.n;
+    out->prs = r->prs.v;
+    out->n_prs = r->prs.n;
+    out->reviews = r->reviews.v;
+    out->n_reviews = r->reviews.n;
+    out->deployments = r->deployments.v;
+    out->n_deployments = r->deployments.n;
+    out->releases = r->releases.v;
+    out->n_releases = r->releases.n;
+}
+
+enum err ingest_json_labels(struct arena *a, const struct json *list, const char *name_key,
+                            struct ingest_pr *pr)
+{
+    if (json_type_of(list) != JSON_ARRAY)
+        return ERR_OK;
+    size_t n = json_count(list);
+    if (n > INGEST_MAX_LABELS)
+        n = INGEST_MAX_LABELS;
+    struct str *labels = n ? arena_calloc(a, n, sizeof *labels) : NULL;
+    if (n && !labels)
+        return ERR_LIMIT;
+    size_t k = 0;
+    for (const struct json *l = json_first(list); l && k < n; l = json_next(l)) {
+        struct str name = ingest_json_str(l, name_key);
+        if (name.ptr)
+            labels[k++] = name;
+    }
+    pr->labels = labels;
+    pr->n_labels = k;
+    pr->labels_known = true;
+    return ERR_OK;
+}
+
+enum err ingest_rows_add_repo(struct arena *a, struct ingest_rows *repos, struct str id,
+                              const struct json *obj, const char *full_name_key,
+                              const char *url_key, const char *branch_key)
+{
+    void *row;
+    enum err e = ingest_rows_add(a, repos, sizeof(struct ingest_repo), &row);
+    if (e != ERR_OK)
+        return e;
+    struct ingest_repo *repo = row;
+    repo->id = id;
+    repo->full_name = ingest_json_str(obj, full_name_key);
+    repo->default_branch = ingest_json_str(obj, branch_key);
+    return ingest_clean_url(a, ingest_json_str(obj, url_key), &repo->url);
+}
+
+enum err ingest_tag_row(struct arena *a, const char *provider, struct str repo_key,
+                        struct str repo_id, struct str name, struct str sha, int64_t at,
+                        struct ingest_release *t)
+{
+    if (!ingest_is_id_part(name))
+        return ERR_INVALID;
+    struct str parts[2] = {repo_key, name};
+    enum err e = ingest_make_id_parts(a, provider, "tag", parts, 2, &t->id);
+    if (e != ERR_OK)
+        return e;
+    t->repo_id = repo_id;
+    t->kind = INGEST_TAG;
+    t->tag = name;
+    t->sha = sha;
+    t->prerelease = INGEST_TRI_UNKNOWN;
+    t->published_at = at;
+    return ERR_OK;
+}
+
+enum err ingest_rows_add_push_commit(struct arena *a, struct ingest_rows *commits,
+                                     const char *provider, struct str repo_key, struct str repo_id,
+                                     const struct json *c, struct str branch,
+                                     struct ingest_commit **row)
+{
+    *row = NULL;
+    struct str sha = ingest_json_str(c, "id");
+    if (!ingest_is_sha(sha))
+        return ERR_INVALID;
+    void *r;
+    enum err e = ingest_rows_add(a, commits, sizeof(struct ingest_commit), &r);
+    if (e != ERR_OK)
+        return e;
+    struct ingest_commit *out = r;
+    ingest_commit_init(out);
+    e = ingest_make_id(a, provider, "commit", repo_key, sha, &out->id);
+    if (e != ERR_OK)
+        return e;
+    out->repo_id = repo_id;
+    out->sha = sha;
+    out->message = ingest_json_str(c, "message");
+    out->authored_at = ingest_json_time(json_get(c, "timestamp"));
+    out->branch = branch;
+    *row = out;
+    return ingest_commit_paths(a, json_get(c, "added"), json_get(c, "removed"),
+                               json_get(c, "modified"), out);
+}
+
+enum err ingest_rows_add_pr(struct arena *a, struct ingest_rows *prs, const char *provider,
+                            struct str repo_key, struct str repo_id, int64_t number,
+                            struct ingest_pr **row)
+{
+    *row = NULL;
+    if (number < 0)
+        return ERR_INVALID;
+    void *r;
+    INGEST_TRY(ingest_rows_add(a, prs, sizeof(struct ingest_pr), &r));
+    struct ingest_pr *pr = r;
+    ingest_pr_init(pr);
+    struct str num;
+    INGEST_TRY(ingest_num_str(a, number, &num));
+    INGEST_TRY(ingest_make_id(a, provider, "pr", repo_key, num, &pr->id));
+    pr->repo_id = repo_id;
+    pr->number = number;
+    *row = pr;
     return ERR_OK;
 }

@@ -238,6 +238,14 @@ bool ingest_glob_match(struct str pattern, struct str s);
 
 /* ---- building blocks for the provider files (normalize.c) --------------- */
 
+/* Returns from the calling function with x's error unless it is ERR_OK. */
+#define INGEST_TRY(x)                                                                              \
+    do {                                                                                           \
+        enum err e_ = (x);                                                                         \
+        if (e_ != ERR_OK)                                                                          \
+            return e_;                                                                             \
+    } while (0)
+
 /* A time member: an ISO 8601 string (ingest_parse_time), or Unix seconds or
  * milliseconds as a number (GitHub's push repository.pushed_at); 0 when
  * absent, null, of another type or not a time. */
@@ -297,6 +305,105 @@ MUST_CHECK enum err ingest_batch_event(struct arena *a, struct str event, struct
 MUST_CHECK enum err ingest_commit_paths(struct arena *a, const struct json *added,
                                         const struct json *removed, const struct json *modified,
                                         struct ingest_commit *c);
+
+/* Object (or array) member of obj, or NULL when absent or of another type. */
+const struct json *ingest_json_obj(const struct json *obj, const char *key);
+const struct json *ingest_json_arr(const struct json *obj, const char *key);
+
+/* An ISO 8601 string member only (numbers are not times here, unlike
+ * ingest_json_time): Unix seconds, 0 when absent, not a time or not after
+ * 1970 (Azure writes "0001-01-01T00:00:00" for a date not set). */
+int64_t ingest_json_iso_time(const struct json *obj, const char *key);
+
+/* A person from an account object: login from login_key, or from
+ * alt_login_key when that is absent (either key may be NULL: no login), name
+ * from name_key, bot by ingest_is_bot. All unknown when u is not an object.
+ * Callers add provider-declared bots (an account type) and emails. */
+struct ingest_person ingest_json_person(const struct json *u, const char *login_key,
+                                        const char *alt_login_key, const char *name_key,
+                                        const struct ingest_norm_options *opt);
+
+/* A key part for ingest_make_id_parts: 1..INGEST_MAX_ID bytes of printable
+ * ASCII without spaces or ':' (stricter than ingest_json_key: no spaces). */
+bool ingest_is_id_part(struct str s);
+
+/* True for a hex object name of 7..64 digits: full or abbreviated (short
+ * hashes appear in Bitbucket Cloud and Azure payloads). */
+bool ingest_is_abbrev_sha(struct str s);
+
+/* True for a non-empty run of '0' only: the null object name of a deleted
+ * ref ("after"/"newObjectId"/"toHash" of all zeros). */
+bool ingest_is_zero_sha(struct str s);
+
+/* s without prefix when it starts with it, else s unchanged (STR_NULL stays). */
+struct str ingest_strip_prefix(struct str s, const char *prefix);
+
+/* v in decimal in the arena. ERR_LIMIT when the arena is full. */
+MUST_CHECK enum err ingest_num_str(struct arena *a, int64_t v, struct str *out);
+
+/* "provider:kind:p0:p1:..." of n parts in the arena, each part as given (the
+ * caller checks them: ingest_is_id_part); unlike ingest_make_id no part is
+ * refused for being empty. ERR_LIMIT past INGEST_MAX_ID bytes or when the
+ * arena is full. */
+MUST_CHECK enum err ingest_make_id_parts(struct arena *a, const char *provider, const char *kind,
+                                         const struct str *parts, size_t n, struct str *out);
+
+/* Fills t as a pushed tag: id "provider:tag:<repo_key>:<name>"
+ * (ingest_make_id_parts), kind INGEST_TAG, sha as given (the caller checks
+ * it), prerelease unknown, published_at at. ERR_INVALID when name is not an
+ * id part (ingest_is_id_part); ERR_LIMIT as ingest_make_id_parts. */
+MUST_CHECK enum err ingest_tag_row(struct arena *a, const char *provider, struct str repo_key,
+                                   struct str repo_id, struct str name, struct str sha, int64_t at,
+                                   struct ingest_release *t);
+
+/* url without the userinfo of its authority ("https://user:token@host/..." →
+ * "https://host/..."; a copy in the arena only when there was one). Unlike
+ * ingest_clean_url any scheme is kept, and text that is not "scheme://..."
+ * comes back unchanged; STR_NULL stays STR_NULL. ERR_LIMIT when the arena is
+ * full. */
+MUST_CHECK enum err ingest_strip_userinfo(struct arena *a, struct str url, struct str *out);
+
+/* The rows of a batch being built, one array per kind (ingest_rows_add). */
+struct ingest_batch_rows {
+    struct ingest_rows repos, commits, prs, reviews, deployments, releases;
+};
+
+/* Points out's arrays at r's rows (the batch then lives as long as the arena). */
+void ingest_batch_rows_finish(const struct ingest_batch_rows *r, struct ingest_batch *out);
+
+/* Appends to repos the row id of a repository object: full_name, url
+ * (ingest_clean_url) and default_branch from obj's string members named by
+ * the keys (GitHub: full_name, html_url, default_branch; GitLab:
+ * path_with_namespace, web_url, default_branch). ERR_LIMIT as
+ * ingest_rows_add, or when the arena is full. */
+MUST_CHECK enum err ingest_rows_add_repo(struct arena *a, struct ingest_rows *repos, struct str id,
+                                         const struct json *obj, const char *full_name_key,
+                                         const char *url_key, const char *branch_key);
+
+/* Appends to commits the row of c, one entry of a GitHub or GitLab push
+ * payload's commits[]: id "provider:commit:<repo_key>:<sha>", sha (a full
+ * one in "id", else ERR_INVALID), message, authored_at ("timestamp", the one
+ * time the payload gives), branch, and files (ingest_commit_paths). The
+ * caller sets the people through *row. ERR_LIMIT as ingest_rows_add,
+ * ingest_make_id and ingest_commit_paths. */
+MUST_CHECK enum err ingest_rows_add_push_commit(struct arena *a, struct ingest_rows *commits,
+                                                const char *provider, struct str repo_key,
+                                                struct str repo_id, const struct json *c,
+                                                struct str branch, struct ingest_commit **row);
+
+/* Appends to prs a row from ingest_pr_init with number and its id
+ * "provider:pr:<repo_key>:<number>" and repo_id set. ERR_INVALID when number
+ * is negative; ERR_LIMIT as ingest_rows_add and ingest_make_id. */
+MUST_CHECK enum err ingest_rows_add_pr(struct arena *a, struct ingest_rows *prs,
+                                       const char *provider, struct str repo_key,
+                                       struct str repo_id, int64_t number, struct ingest_pr **row);
+
+/* A PR's labels from list, an array of label objects: each one's string
+ * member name_key ("name" on GitHub, "title" on GitLab), the first
+ * INGEST_MAX_LABELS kept. Leaves the labels unknown unless list is an array.
+ * ERR_LIMIT when the arena is full. */
+MUST_CHECK enum err ingest_json_labels(struct arena *a, const struct json *list,
+                                       const char *name_key, struct ingest_pr *pr);
 
 /* Zero a row and set its counts (and a PR's number) to INGEST_UNKNOWN. */
 void ingest_commit_init(struct ingest_commit *c);

@@ -34,7 +34,6 @@
  */
 #include "ingest/normalize_azure.h"
 
-#include <inttypes.h>
 #include <string.h>
 
 #include "ingest/normalize.h"
@@ -52,32 +51,6 @@ struct az {
 
 /* ---- reading the document ------------------------------------------------ */
 
-static struct str jstr(const struct json *obj, const char *key)
-{
-    struct str s;
-    return json_as_str(json_get(obj, key), &s) ? s : STR_NULL;
-}
-
-static const struct json *jobj(const struct json *obj, const char *key)
-{
-    const struct json *n = json_get(obj, key);
-    return json_type_of(n) == JSON_OBJECT ? n : NULL;
-}
-
-static const struct json *jarr(const struct json *obj, const char *key)
-{
-    const struct json *n = json_get(obj, key);
-    return json_type_of(n) == JSON_ARRAY ? n : NULL;
-}
-
-/* ISO 8601 → Unix seconds; 0 when unknown (Azure writes "0001-01-01T00:00:00"
- * for a date not set, which ingest_parse_time refuses). */
-static int64_t jtime(const struct json *obj, const char *key)
-{
-    int64_t t;
-    return ingest_parse_time(jstr(obj, key), &t) && t > 0 ? t : 0;
-}
-
 static bool printable(struct str s, size_t max)
 {
     if (!s.ptr || s.len == 0 || s.len > max)
@@ -85,48 +58,11 @@ static bool printable(struct str s, size_t max)
     return str_is_printable_ascii(s);
 }
 
-/* A key part of a stable id: printable ASCII, no spaces, no ':'. */
-static bool key_ok(struct str s)
-{
-    if (!s.ptr || s.len == 0 || s.len > INGEST_MAX_ID)
-        return false;
-    for (size_t i = 0; i < s.len; i++)
-        if (s.ptr[i] <= 0x20 || s.ptr[i] >= 0x7f || s.ptr[i] == ':')
-            return false;
-    return true;
-}
-
-static bool sha_ok(struct str s)
-{
-    if (!s.ptr || s.len < 7 || s.len > 64)
-        return false;
-    for (size_t i = 0; i < s.len; i++)
-        if (str_hex_digit(s.ptr[i]) < 0)
-            return false;
-    return true;
-}
-
-static bool is_zero_sha(struct str s)
-{
-    for (size_t i = 0; i < s.len; i++)
-        if (s.ptr[i] != '0')
-            return false;
-    return s.len > 0;
-}
-
-static struct str strip_prefix(struct str s, const char *prefix)
-{
-    struct str p = str_from_cstr(prefix);
-    if (s.ptr && str_starts_with(s, p))
-        return str_from(s.ptr + p.len, s.len - p.len);
-    return s;
-}
-
 /* ---- public: the envelope ------------------------------------------------ */
 
 bool ingest_azure_event_id(const struct json *doc, struct str *out)
 {
-    struct str s = jstr(doc, "id");
+    struct str s = ingest_json_str(doc, "id");
     if (!printable(s, INGEST_AZURE_MAX_EVENT_ID))
         return false;
     *out = s;
@@ -135,107 +71,24 @@ bool ingest_azure_event_id(const struct json *doc, struct str *out)
 
 bool ingest_azure_event_type(const struct json *doc, struct str *out)
 {
-    struct str s = jstr(doc, "eventType");
+    struct str s = ingest_json_str(doc, "eventType");
     if (!printable(s, AZ_MAX_EVENT))
         return false;
     *out = s;
     return true;
 }
 
-/* ---- building ------------------------------------------------------------ */
-
-/* azure-devops:kind:part[:part...] in the arena; ERR_LIMIT past INGEST_MAX_ID. */
-static enum err make_id(struct az *c, struct str *out, const char *kind, const struct str *parts,
-                        size_t n)
-{
-    size_t plen = strlen(AZ_PROV), klen = strlen(kind);
-    size_t len = plen + 1 + klen;
-    for (size_t i = 0; i < n; i++)
-        len += 1 + parts[i].len;
-    if (len > INGEST_MAX_ID)
-        return ERR_LIMIT;
-    char *p = arena_alloc(c->a, len + 1);
-    if (!p)
-        return ERR_LIMIT;
-    size_t at = 0;
-    memcpy(p, AZ_PROV, plen);
-    at += plen;
-    p[at++] = ':';
-    memcpy(p + at, kind, klen);
-    at += klen;
-    for (size_t i = 0; i < n; i++) {
-        p[at++] = ':';
-        memcpy(p + at, parts[i].ptr, parts[i].len);
-        at += parts[i].len;
-    }
-    p[at] = '\0';
-    *out = str_from(p, len);
-    return ERR_OK;
-}
-
-static enum err num_str(struct az *c, int64_t v, struct str *out)
-{
-    char *p = arena_printf(c->a, "%" PRId64, v);
-    if (!p)
-        return ERR_LIMIT;
-    *out = str_from_cstr(p);
-    return ERR_OK;
-}
-
-/* The URL without userinfo: Azure's remoteUrl is often
- * "https://org@dev.azure.com/org/project/_git/repo". */
-static enum err clean_url(struct az *c, struct str url, struct str *out)
-{
-    *out = STR_NULL;
-    if (!url.ptr)
-        return ERR_OK;
-    long colon = str_index(url, ':');
-    if (colon < 0 || (size_t)colon + 3 > url.len || url.ptr[colon + 1] != '/' ||
-        url.ptr[colon + 2] != '/') {
-        *out = url;
-        return ERR_OK;
-    }
-    size_t host = (size_t)colon + 3, end = host, at = 0;
-    bool has_at = false;
-    while (end < url.len && url.ptr[end] != '/' && url.ptr[end] != '?' && url.ptr[end] != '#') {
-        if (url.ptr[end] == '@') {
-            has_at = true;
-            at = end;
-        }
-        end++;
-    }
-    if (!has_at) {
-        *out = url;
-        return ERR_OK;
-    }
-    size_t len = host + (url.len - at - 1);
-    char *p = arena_alloc(c->a, len + 1);
-    if (!p)
-        return ERR_LIMIT;
-    memcpy(p, url.ptr, host);
-    memcpy(p + host, url.ptr + at + 1, url.len - at - 1);
-    p[len] = '\0';
-    *out = str_from(p, len);
-    return ERR_OK;
-}
-
 /* An identity: {id, displayName, uniqueName}. */
 static struct ingest_person identity(const struct az *c, const struct json *who)
 {
-    struct ingest_person p = {0};
-    p.login = jstr(who, "uniqueName");
-    p.name = jstr(who, "displayName");
-    p.bot = ingest_is_bot(p.login, p.name, c->opt);
-    return p;
+    return ingest_json_person(who, "uniqueName", NULL, "displayName", c->opt);
 }
 
 /* A git identity of a commit: {name, email, date}. */
 static struct ingest_person git_person(const struct az *c, const struct json *who)
 {
-    struct ingest_person p = {0};
-    p.name = jstr(who, "name");
-    p.email = jstr(who, "email");
-    p.bot = ingest_is_bot(p.login, p.name, c->opt);
+    struct ingest_person p = ingest_json_person(who, NULL, NULL, "name", c->opt);
+    p.email = ingest_json_str(who, "email");
     return p;
 }
 
@@ -243,16 +96,17 @@ static struct ingest_person git_person(const struct az *c, const struct json *wh
 
 static enum err repo(struct az *c, const struct json *r, struct ingest_batch *out)
 {
-    struct str key = jstr(r, "id");
-    if (!key_ok(key))
+    struct str key = ingest_json_str(r, "id");
+    if (!ingest_is_id_part(key))
         return ERR_INVALID;
     struct ingest_repo *row = arena_calloc(c->a, 1, sizeof *row);
     if (!row)
         return ERR_LIMIT;
-    enum err e = make_id(c, &row->id, "repo", &key, 1);
+    enum err e = ingest_make_id_parts(c->a, AZ_PROV, "repo", &key, 1, &row->id);
     if (e != ERR_OK)
         return e;
-    struct str project = jstr(jobj(r, "project"), "name"), name = jstr(r, "name");
+    struct str project = ingest_json_str(ingest_json_obj(r, "project"), "name"),
+               name = ingest_json_str(r, "name");
     if (project.ptr && name.ptr) {
         char *fn =
             arena_printf(c->a, "%.*s/%.*s", (int)project.len, project.ptr, (int)name.len, name.ptr);
@@ -260,13 +114,13 @@ static enum err repo(struct az *c, const struct json *r, struct ingest_batch *ou
             return ERR_LIMIT;
         row->full_name = str_from_cstr(fn);
     }
-    struct str url = jstr(r, "webUrl");
+    struct str url = ingest_json_str(r, "webUrl");
     if (!url.ptr)
-        url = jstr(r, "remoteUrl");
-    e = clean_url(c, url, &row->url);
+        url = ingest_json_str(r, "remoteUrl");
+    e = ingest_strip_userinfo(c->a, url, &row->url);
     if (e != ERR_OK)
         return e;
-    row->default_branch = strip_prefix(jstr(r, "defaultBranch"), "refs/heads/");
+    row->default_branch = ingest_strip_prefix(ingest_json_str(r, "defaultBranch"), "refs/heads/");
     c->repo_key = key;
     c->repo_id = row->id;
     out->repos = row;
@@ -277,19 +131,19 @@ static enum err repo(struct az *c, const struct json *r, struct ingest_batch *ou
 /* git.push: commits[] and the tags among refUpdates[]. */
 static enum err push(struct az *c, const struct json *res, struct ingest_batch *out)
 {
-    const struct json *refs = jarr(res, "refUpdates");
-    const struct json *list = jarr(res, "commits");
+    const struct json *refs = ingest_json_arr(res, "refUpdates");
+    const struct json *list = ingest_json_arr(res, "commits");
     size_t n = json_count(list), n_tags = 0, n_branches = 0;
     if (n > INGEST_MAX_ROWS)
         return ERR_LIMIT;
     struct str branch = STR_NULL;
     for (const struct json *u = json_first(refs); u; u = json_next(u)) {
-        struct str name = jstr(u, "name");
+        struct str name = ingest_json_str(u, "name");
         if (str_starts_with(name, STR_LIT("refs/heads/"))) {
             n_branches++;
-            branch = strip_prefix(name, "refs/heads/");
+            branch = ingest_strip_prefix(name, "refs/heads/");
         } else if (str_starts_with(name, STR_LIT("refs/tags/")) &&
-                   !is_zero_sha(jstr(u, "newObjectId"))) {
+                   !ingest_is_zero_sha(ingest_json_str(u, "newObjectId"))) {
             n_tags++;
         }
     }
@@ -304,8 +158,8 @@ static enum err push(struct az *c, const struct json *res, struct ingest_batch *
         return ERR_LIMIT;
     size_t nc = 0;
     for (const struct json *k = json_first(list); k; k = json_next(k)) {
-        struct str sha = jstr(k, "commitId");
-        if (!sha_ok(sha))
+        struct str sha = ingest_json_str(k, "commitId");
+        if (!ingest_is_abbrev_sha(sha))
             return ERR_INVALID;
         bool dup = false;
         for (size_t i = 0; i < nc && !dup; i++)
@@ -313,24 +167,22 @@ static enum err push(struct az *c, const struct json *res, struct ingest_batch *
         if (dup)
             continue;
         struct ingest_commit *row = &cs[nc++];
+        ingest_commit_init(row); /* no file paths or line counts in the payload */
         struct str parts[2] = {c->repo_key, sha};
-        enum err e = make_id(c, &row->id, "commit", parts, 2);
+        enum err e = ingest_make_id_parts(c->a, AZ_PROV, "commit", parts, 2, &row->id);
         if (e != ERR_OK)
             return e;
         row->repo_id = c->repo_id;
         row->sha = sha;
-        row->message = jstr(k, "comment"); /* as sent; Azure may cut it (commentTruncated) */
-        const struct json *author = jobj(k, "author"), *committer = jobj(k, "committer");
+        row->message =
+            ingest_json_str(k, "comment"); /* as sent; Azure may cut it (commentTruncated) */
+        const struct json *author = ingest_json_obj(k, "author"),
+                          *committer = ingest_json_obj(k, "committer");
         row->author = git_person(c, author);
         row->committer = git_person(c, committer);
-        row->authored_at = jtime(author, "date");
-        row->committed_at = jtime(committer, "date");
+        row->authored_at = ingest_json_iso_time(author, "date");
+        row->committed_at = ingest_json_iso_time(committer, "date");
         row->branch = branch;
-        row->files = NULL;
-        row->n_files = 0;
-        row->files_changed = INGEST_UNKNOWN;
-        row->additions = INGEST_UNKNOWN;
-        row->deletions = INGEST_UNKNOWN;
     }
     out->commits = cs;
     out->n_commits = nc;
@@ -339,26 +191,17 @@ static enum err push(struct az *c, const struct json *res, struct ingest_batch *
     if (n_tags && !tags)
         return ERR_LIMIT;
     size_t nt = 0;
-    int64_t pushed = jtime(res, "date");
+    int64_t pushed = ingest_json_iso_time(res, "date");
     for (const struct json *u = json_first(refs); u; u = json_next(u)) {
-        struct str name = jstr(u, "name"), sha = jstr(u, "newObjectId");
-        if (!str_starts_with(name, STR_LIT("refs/tags/")) || is_zero_sha(sha))
+        struct str name = ingest_json_str(u, "name"), sha = ingest_json_str(u, "newObjectId");
+        if (!str_starts_with(name, STR_LIT("refs/tags/")) || ingest_is_zero_sha(sha))
             continue;
-        struct str tag = strip_prefix(name, "refs/tags/");
-        if (!key_ok(tag))
-            return ERR_INVALID;
-        struct ingest_release *t = &tags[nt++];
-        struct str parts[2] = {c->repo_key, tag};
-        enum err e = make_id(c, &t->id, "tag", parts, 2);
+        /* for an annotated tag sha names the tag object, not the commit */
+        enum err e = ingest_tag_row(
+            c->a, AZ_PROV, c->repo_key, c->repo_id, ingest_strip_prefix(name, "refs/tags/"),
+            ingest_is_abbrev_sha(sha) ? sha : STR_NULL, pushed, &tags[nt++]);
         if (e != ERR_OK)
             return e;
-        t->repo_id = c->repo_id;
-        t->kind = INGEST_TAG;
-        t->tag = tag;
-        /* for an annotated tag this names the tag object, not the commit */
-        t->sha = sha_ok(sha) ? sha : STR_NULL;
-        t->prerelease = INGEST_TRI_UNKNOWN;
-        t->published_at = pushed;
     }
     out->releases = tags;
     out->n_releases = nt;
@@ -386,50 +229,45 @@ static enum err pull_request(struct az *c, const struct json *res, struct ingest
     struct ingest_pr *pr = arena_calloc(c->a, 1, sizeof *pr);
     if (!pr)
         return ERR_LIMIT;
+    ingest_pr_init(pr);
     if (!json_as_i64(json_get(res, "pullRequestId"), &pr->number) || pr->number <= 0)
         return ERR_INVALID;
     struct str parts[5] = {c->repo_key, STR_NULL, STR_NULL, STR_NULL, STR_NULL};
-    enum err e = num_str(c, pr->number, &parts[1]);
+    enum err e = ingest_num_str(c->a, pr->number, &parts[1]);
     if (e == ERR_OK)
-        e = make_id(c, &pr->id, "pr", parts, 2);
+        e = ingest_make_id_parts(c->a, AZ_PROV, "pr", parts, 2, &pr->id);
     if (e != ERR_OK)
         return e;
     pr->repo_id = c->repo_id;
-    pr->title = jstr(res, "title");
-    pr->description = jstr(res, "description");
-    struct str status = jstr(res, "status");
-    bool merged =
-        str_eq_cstr(status, "completed") && str_eq_cstr(jstr(res, "mergeStatus"), "succeeded");
+    pr->title = ingest_json_str(res, "title");
+    pr->description = ingest_json_str(res, "description");
+    struct str status = ingest_json_str(res, "status");
+    bool merged = str_eq_cstr(status, "completed") &&
+                  str_eq_cstr(ingest_json_str(res, "mergeStatus"), "succeeded");
     if (str_eq_cstr(status, "active"))
         pr->state = STR_LIT("open");
     else if (merged)
         pr->state = STR_LIT("merged");
     else if (str_eq_cstr(status, "completed") || str_eq_cstr(status, "abandoned"))
         pr->state = STR_LIT("closed");
-    bool draft;
-    if (json_as_bool(json_get(res, "isDraft"), &draft))
-        pr->draft = draft ? INGEST_TRI_YES : INGEST_TRI_NO;
-    pr->author = identity(c, jobj(res, "createdBy"));
-    pr->source_branch = strip_prefix(jstr(res, "sourceRefName"), "refs/heads/");
-    pr->target_branch = strip_prefix(jstr(res, "targetRefName"), "refs/heads/");
-    pr->created_at = jtime(res, "creationDate");
+    pr->draft = ingest_json_tri(res, "isDraft");
+    pr->author = identity(c, ingest_json_obj(res, "createdBy"));
+    pr->source_branch = ingest_strip_prefix(ingest_json_str(res, "sourceRefName"), "refs/heads/");
+    pr->target_branch = ingest_strip_prefix(ingest_json_str(res, "targetRefName"), "refs/heads/");
+    pr->created_at = ingest_json_iso_time(res, "creationDate");
     /* Without isDraft the server predates drafts: the PR opened ready. */
     if (created && pr->draft != INGEST_TRI_YES)
         pr->ready_at = pr->created_at;
     if (pr->state.ptr && !str_eq_cstr(pr->state, "open")) {
-        pr->closed_at = jtime(res, "closedDate");
+        pr->closed_at = ingest_json_iso_time(res, "closedDate");
         if (merged) {
             pr->merged_at = pr->closed_at;
-            struct str mc = jstr(jobj(res, "lastMergeCommit"), "commitId");
-            pr->merge_commit_sha = sha_ok(mc) ? mc : STR_NULL;
+            struct str mc = ingest_json_str(ingest_json_obj(res, "lastMergeCommit"), "commitId");
+            pr->merge_commit_sha = ingest_is_abbrev_sha(mc) ? mc : STR_NULL;
         }
     }
-    pr->commits = INGEST_UNKNOWN;
-    pr->additions = INGEST_UNKNOWN;
-    pr->deletions = INGEST_UNKNOWN;
-    pr->changed_files = INGEST_UNKNOWN;
 
-    const struct json *labels = jarr(res, "labels");
+    const struct json *labels = ingest_json_arr(res, "labels");
     if (labels) {
         size_t n = json_count(labels);
         if (n > INGEST_MAX_LABELS)
@@ -442,7 +280,7 @@ static enum err pull_request(struct az *c, const struct json *res, struct ingest
             bool active;
             if (json_as_bool(json_get(l, "active"), &active) && !active)
                 continue;
-            struct str name = jstr(l, "name");
+            struct str name = ingest_json_str(l, "name");
             if (name.ptr)
                 v[k++] = name;
         }
@@ -453,7 +291,7 @@ static enum err pull_request(struct az *c, const struct json *res, struct ingest
     out->prs = pr;
     out->n_prs = 1;
 
-    const struct json *reviewers = jarr(res, "reviewers");
+    const struct json *reviewers = ingest_json_arr(res, "reviewers");
     size_t n = json_count(reviewers);
     if (n > INGEST_MAX_ROWS)
         return ERR_LIMIT;
@@ -464,13 +302,13 @@ static enum err pull_request(struct az *c, const struct json *res, struct ingest
     for (const struct json *r = json_first(reviewers); r; r = json_next(r)) {
         int64_t vote;
         const char *state = json_as_i64(json_get(r, "vote"), &vote) ? vote_state(vote) : NULL;
-        struct str who = jstr(r, "id");
-        if (!state || !key_ok(who))
+        struct str who = ingest_json_str(r, "id");
+        if (!state || !ingest_is_id_part(who))
             continue; /* no vote, or nobody to key it by */
         parts[2] = who;
         parts[3] = str_from_cstr(state);
         struct ingest_review *row = &rv[nr++];
-        e = make_id(c, &row->id, "review", parts, 4);
+        e = ingest_make_id_parts(c->a, AZ_PROV, "review", parts, 4, &row->id);
         if (e != ERR_OK)
             return e;
         row->repo_id = c->repo_id;
@@ -510,9 +348,9 @@ enum err ingest_normalize_azure(struct str event, const struct json *doc,
     if (!is_push && !is_pr)
         return ERR_OK; /* build.complete, work items, ...: no change metadata */
 
-    struct az c = {.opt = opt, .a = a, .event_at = jtime(doc, "createdDate")};
-    const struct json *res = jobj(doc, "resource");
-    enum err e = repo(&c, jobj(res, "repository"), out);
+    struct az c = {.opt = opt, .a = a, .event_at = ingest_json_iso_time(doc, "createdDate")};
+    const struct json *res = ingest_json_obj(doc, "resource");
+    enum err e = repo(&c, ingest_json_obj(res, "repository"), out);
     if (e == ERR_OK)
         e = is_push ? push(&c, res, out) : pull_request(&c, res, out, created);
     if (e != ERR_OK) {

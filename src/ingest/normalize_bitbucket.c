@@ -39,7 +39,6 @@
  */
 #include "ingest/normalize.h"
 
-#include <inttypes.h>
 #include <string.h>
 
 #define BB_MAX_EVENT 64 /* bytes of an X-Event-Key worth looking at */
@@ -56,31 +55,6 @@ struct bb {
 
 /* ---- reading the document ------------------------------------------------ */
 
-static struct str jstr(const struct json *obj, const char *key)
-{
-    struct str s;
-    return json_as_str(json_get(obj, key), &s) ? s : STR_NULL;
-}
-
-static const struct json *jobj(const struct json *obj, const char *key)
-{
-    const struct json *n = json_get(obj, key);
-    return json_type_of(n) == JSON_OBJECT ? n : NULL;
-}
-
-static const struct json *jarr(const struct json *obj, const char *key)
-{
-    const struct json *n = json_get(obj, key);
-    return json_type_of(n) == JSON_ARRAY ? n : NULL;
-}
-
-/* ISO 8601 string → Unix seconds; 0 (unknown) when absent or not a time. */
-static int64_t jtime_iso(const struct json *obj, const char *key)
-{
-    int64_t t;
-    return ingest_parse_time(jstr(obj, key), &t) && t > 0 ? t : 0;
-}
-
 /* Epoch milliseconds (Data Center) → Unix seconds; 0 when unknown. */
 static int64_t jtime_ms(const struct json *obj, const char *key)
 {
@@ -96,45 +70,6 @@ static bool jnumber(const struct json *obj, const char *key, int64_t *out)
     return json_as_i64(json_get(obj, key), out) && *out > 0;
 }
 
-static enum ingest_tri jtri(const struct json *obj, const char *key)
-{
-    bool b;
-    if (!json_as_bool(json_get(obj, key), &b))
-        return INGEST_TRI_UNKNOWN;
-    return b ? INGEST_TRI_YES : INGEST_TRI_NO;
-}
-
-/* A key part of a stable id: printable ASCII without spaces or ':' (the id's
- * separator), at most INGEST_MAX_ID bytes. */
-static bool key_ok(struct str s)
-{
-    if (!s.ptr || s.len == 0 || s.len > INGEST_MAX_ID)
-        return false;
-    for (size_t i = 0; i < s.len; i++)
-        if (s.ptr[i] <= 0x20 || s.ptr[i] >= 0x7f || s.ptr[i] == ':')
-            return false;
-    return true;
-}
-
-/* Hex object name of 7..64 digits (short hashes appear in Cloud PR payloads). */
-static bool sha_ok(struct str s)
-{
-    if (!s.ptr || s.len < 7 || s.len > 64)
-        return false;
-    for (size_t i = 0; i < s.len; i++)
-        if (str_hex_digit(s.ptr[i]) < 0)
-            return false;
-    return true;
-}
-
-static bool is_zero_sha(struct str s)
-{
-    for (size_t i = 0; i < s.len; i++)
-        if (s.ptr[i] != '0')
-            return false;
-    return s.len > 0;
-}
-
 /* "{uuid}" → "uuid"; anything else unchanged. */
 static struct str strip_braces(struct str s)
 {
@@ -143,121 +78,30 @@ static struct str strip_braces(struct str s)
     return s;
 }
 
-static struct str strip_prefix(struct str s, const char *prefix)
-{
-    struct str p = str_from_cstr(prefix);
-    if (s.ptr && str_starts_with(s, p))
-        return str_from(s.ptr + p.len, s.len - p.len);
-    return s;
-}
-
-/* ---- building ------------------------------------------------------------ */
-
-/* prov:kind:part[:part...] in the arena; ERR_LIMIT past INGEST_MAX_ID. */
-static enum err make_id(struct bb *c, struct str *out, const char *kind, const struct str *parts,
-                        size_t n)
-{
-    size_t plen = strlen(c->prov), klen = strlen(kind);
-    size_t len = plen + 1 + klen;
-    for (size_t i = 0; i < n; i++)
-        len += 1 + parts[i].len;
-    if (len > INGEST_MAX_ID)
-        return ERR_LIMIT;
-    char *p = arena_alloc(c->a, len + 1);
-    if (!p)
-        return ERR_LIMIT;
-    size_t at = 0;
-    memcpy(p, c->prov, plen);
-    at += plen;
-    p[at++] = ':';
-    memcpy(p + at, kind, klen);
-    at += klen;
-    for (size_t i = 0; i < n; i++) {
-        p[at++] = ':';
-        memcpy(p + at, parts[i].ptr, parts[i].len);
-        at += parts[i].len;
-    }
-    p[at] = '\0';
-    *out = str_from(p, len);
-    return ERR_OK;
-}
-
-static enum err num_str(struct bb *c, int64_t v, struct str *out)
-{
-    char *p = arena_printf(c->a, "%" PRId64, v);
-    if (!p)
-        return ERR_LIMIT;
-    *out = str_from_cstr(p);
-    return ERR_OK;
-}
-
-/* The URL without userinfo ("https://user:token@host/..." → "https://host/..."). */
-static enum err clean_url(struct bb *c, struct str url, struct str *out)
-{
-    *out = STR_NULL;
-    if (!url.ptr)
-        return ERR_OK;
-    long colon = str_index(url, ':');
-    if (colon < 0 || (size_t)colon + 3 > url.len || url.ptr[colon + 1] != '/' ||
-        url.ptr[colon + 2] != '/') {
-        *out = url;
-        return ERR_OK;
-    }
-    size_t host = (size_t)colon + 3, end = host, at = 0;
-    bool has_at = false;
-    while (end < url.len && url.ptr[end] != '/' && url.ptr[end] != '?' && url.ptr[end] != '#') {
-        if (url.ptr[end] == '@') {
-            has_at = true;
-            at = end;
-        }
-        end++;
-    }
-    if (!has_at) {
-        *out = url;
-        return ERR_OK;
-    }
-    size_t len = host + (url.len - at - 1);
-    char *p = arena_alloc(c->a, len + 1);
-    if (!p)
-        return ERR_LIMIT;
-    memcpy(p, url.ptr, host);
-    memcpy(p + host, url.ptr + at + 1, url.len - at - 1);
-    p[len] = '\0';
-    *out = str_from(p, len);
-    return ERR_OK;
-}
-
 /* ---- people -------------------------------------------------------------- */
 
 /* Cloud account: {type, uuid, account_id, nickname|username, display_name}. */
 static struct ingest_person cloud_person(const struct bb *c, const struct json *acc)
 {
-    struct ingest_person p = {0};
-    p.login = jstr(acc, "nickname");
-    if (!p.login.ptr)
-        p.login = jstr(acc, "username");
-    p.name = jstr(acc, "display_name");
-    p.bot = str_eq_cstr(jstr(acc, "type"), "app_user") || ingest_is_bot(p.login, p.name, c->opt);
+    struct ingest_person p =
+        ingest_json_person(acc, "nickname", "username", "display_name", c->opt);
+    p.bot = p.bot || str_eq_cstr(ingest_json_str(acc, "type"), "app_user");
     return p;
 }
 
 static struct str cloud_account_key(const struct json *acc)
 {
-    struct str k = strip_braces(jstr(acc, "uuid"));
-    if (!key_ok(k))
-        k = jstr(acc, "account_id");
-    return key_ok(k) ? k : STR_NULL;
+    struct str k = strip_braces(ingest_json_str(acc, "uuid"));
+    if (!ingest_is_id_part(k))
+        k = ingest_json_str(acc, "account_id");
+    return ingest_is_id_part(k) ? k : STR_NULL;
 }
 
 /* Data Center user: {id, name (login), slug, displayName, type}. */
 static struct ingest_person server_person(const struct bb *c, const struct json *u)
 {
-    struct ingest_person p = {0};
-    p.login = jstr(u, "name");
-    if (!p.login.ptr)
-        p.login = jstr(u, "slug");
-    p.name = jstr(u, "displayName");
-    p.bot = str_eq_cstr(jstr(u, "type"), "SERVICE") || ingest_is_bot(p.login, p.name, c->opt);
+    struct ingest_person p = ingest_json_person(u, "name", "slug", "displayName", c->opt);
+    p.bot = p.bot || str_eq_cstr(ingest_json_str(u, "type"), "SERVICE");
     return p;
 }
 
@@ -266,9 +110,9 @@ static enum err server_user_key(struct bb *c, const struct json *u, struct str *
     int64_t id;
     *out = STR_NULL;
     if (json_as_i64(json_get(u, "id"), &id) && id >= 0)
-        return num_str(c, id, out);
-    struct str k = jstr(u, "name");
-    if (key_ok(k))
+        return ingest_num_str(c->a, id, out);
+    struct str k = ingest_json_str(u, "name");
+    if (ingest_is_id_part(k))
         *out = k;
     return ERR_OK;
 }
@@ -294,8 +138,8 @@ static void split_raw_author(struct str raw, struct str *name, struct str *email
 static struct ingest_person cloud_commit_author(const struct bb *c, const struct json *author)
 {
     struct ingest_person p = {0};
-    struct str raw = jstr(author, "raw");
-    const struct json *user = jobj(author, "user");
+    struct str raw = ingest_json_str(author, "raw");
+    const struct json *user = ingest_json_obj(author, "user");
     if (!raw.ptr && !user)
         user = author;
     if (user)
@@ -315,11 +159,11 @@ static struct ingest_person cloud_commit_author(const struct bb *c, const struct
 static struct ingest_person server_commit_person(const struct bb *c, const struct json *who)
 {
     struct ingest_person p = {0};
-    if (jstr(who, "displayName").ptr)
+    if (ingest_json_str(who, "displayName").ptr)
         p = server_person(c, who);
     else
-        p.name = jstr(who, "name");
-    p.email = jstr(who, "emailAddress");
+        p.name = ingest_json_str(who, "name");
+    p.email = ingest_json_str(who, "emailAddress");
     p.bot = p.bot || ingest_is_bot(p.login, p.name, c->opt);
     return p;
 }
@@ -329,12 +173,12 @@ static struct ingest_person server_commit_person(const struct bb *c, const struc
 static enum err repo_row(struct bb *c, struct str key, struct str full_name, struct str url,
                          struct str default_branch, struct ingest_repo *r)
 {
-    enum err e = make_id(c, &r->id, "repo", &key, 1);
+    enum err e = ingest_make_id_parts(c->a, c->prov, "repo", &key, 1, &r->id);
     if (e != ERR_OK)
         return e;
     r->full_name = full_name;
-    r->default_branch = strip_prefix(default_branch, "refs/heads/");
-    return clean_url(c, url, &r->url);
+    r->default_branch = ingest_strip_prefix(default_branch, "refs/heads/");
+    return ingest_strip_userinfo(c->a, url, &r->url);
 }
 
 /* Sets c->repo_key/repo_id and a one-element repos array from a Cloud
@@ -342,15 +186,16 @@ static enum err repo_row(struct bb *c, struct str key, struct str full_name, str
 static enum err cloud_repo(struct bb *c, const struct json *repo, struct ingest_batch *out,
                            struct ingest_repo **row)
 {
-    struct str key = strip_braces(jstr(repo, "uuid"));
-    if (!key_ok(key))
+    struct str key = strip_braces(ingest_json_str(repo, "uuid"));
+    if (!ingest_is_id_part(key))
         return ERR_INVALID;
     struct ingest_repo *r = arena_calloc(c->a, 1, sizeof *r);
     if (!r)
         return ERR_LIMIT;
-    struct str url = jstr(jobj(jobj(repo, "links"), "html"), "href");
-    enum err e =
-        repo_row(c, key, jstr(repo, "full_name"), url, jstr(jobj(repo, "mainbranch"), "name"), r);
+    struct str url =
+        ingest_json_str(ingest_json_obj(ingest_json_obj(repo, "links"), "html"), "href");
+    enum err e = repo_row(c, key, ingest_json_str(repo, "full_name"), url,
+                          ingest_json_str(ingest_json_obj(repo, "mainbranch"), "name"), r);
     if (e != ERR_OK)
         return e;
     c->repo_key = key;
@@ -364,8 +209,9 @@ static enum err cloud_repo(struct bb *c, const struct json *repo, struct ingest_
 /* "<project key>/<slug>" of a Data Center repository object. */
 static enum err server_repo_key(struct bb *c, const struct json *repo, struct str *out)
 {
-    struct str proj = jstr(jobj(repo, "project"), "key"), slug = jstr(repo, "slug");
-    if (!key_ok(proj) || !key_ok(slug) || str_index(slug, '/') >= 0)
+    struct str proj = ingest_json_str(ingest_json_obj(repo, "project"), "key"),
+               slug = ingest_json_str(repo, "slug");
+    if (!ingest_is_id_part(proj) || !ingest_is_id_part(slug) || str_index(slug, '/') >= 0)
         return ERR_INVALID;
     char *p = arena_printf(c->a, "%.*s/%.*s", (int)proj.len, proj.ptr, (int)slug.len, slug.ptr);
     if (!p)
@@ -380,8 +226,8 @@ static enum err server_repo_row(struct bb *c, const struct json *repo, struct in
     enum err e = server_repo_key(c, repo, key);
     if (e != ERR_OK)
         return e;
-    const struct json *self = json_first(jarr(jobj(repo, "links"), "self"));
-    return repo_row(c, *key, *key, jstr(self, "href"), STR_NULL, r);
+    const struct json *self = json_first(ingest_json_arr(ingest_json_obj(repo, "links"), "self"));
+    return repo_row(c, *key, *key, ingest_json_str(self, "href"), STR_NULL, r);
 }
 
 static enum err server_repo(struct bb *c, const struct json *repo, struct ingest_batch *out)
@@ -400,20 +246,11 @@ static enum err server_repo(struct bb *c, const struct json *repo, struct ingest
     return ERR_OK;
 }
 
-static void pr_unknowns(struct ingest_pr *pr)
-{
-    pr->commits = INGEST_UNKNOWN;
-    pr->additions = INGEST_UNKNOWN;
-    pr->deletions = INGEST_UNKNOWN;
-    pr->changed_files = INGEST_UNKNOWN;
-    pr->labels_known = false; /* Bitbucket has no PR labels */
-}
-
 static enum err pr_id(struct bb *c, int64_t number, struct str *out)
 {
     struct str parts[2] = {c->repo_key, STR_NULL};
-    enum err e = num_str(c, number, &parts[1]);
-    return e != ERR_OK ? e : make_id(c, out, "pr", parts, 2);
+    enum err e = ingest_num_str(c->a, number, &parts[1]);
+    return e != ERR_OK ? e : ingest_make_id_parts(c->a, c->prov, "pr", parts, 2, out);
 }
 
 /* A review (approval, change request) row with its synthesized id. */
@@ -421,14 +258,14 @@ static enum err review_row(struct bb *c, const struct ingest_pr *pr, struct str 
                            const char *state, struct ingest_person who, int64_t when,
                            struct ingest_review *rv)
 {
-    if (!key_ok(reviewer_key))
+    if (!ingest_is_id_part(reviewer_key))
         return ERR_INVALID;
     struct str parts[5] = {c->repo_key, STR_NULL, reviewer_key, str_from_cstr(state), STR_NULL};
-    enum err e = num_str(c, pr->number, &parts[1]);
+    enum err e = ingest_num_str(c->a, pr->number, &parts[1]);
     if (e == ERR_OK)
-        e = num_str(c, when, &parts[4]);
+        e = ingest_num_str(c->a, when, &parts[4]);
     if (e == ERR_OK)
-        e = make_id(c, &rv->id, "review", parts, 5);
+        e = ingest_make_id_parts(c->a, c->prov, "review", parts, 5, &rv->id);
     if (e != ERR_OK)
         return e;
     rv->repo_id = c->repo_id;
@@ -448,9 +285,9 @@ static enum err comment_row(struct bb *c, const struct ingest_pr *pr, const stru
     struct str key;
     if (!json_as_i64(json_get(comment, "id"), &id) || id < 0)
         return ERR_INVALID;
-    enum err e = num_str(c, id, &key);
+    enum err e = ingest_num_str(c->a, id, &key);
     if (e == ERR_OK)
-        e = make_id(c, &rv->id, "comment", &key, 1);
+        e = ingest_make_id_parts(c->a, c->prov, "comment", &key, 1, &rv->id);
     if (e != ERR_OK)
         return e;
     bool b;
@@ -490,7 +327,7 @@ static enum err commit_add(struct bb *c, struct commits *cs, struct str sha, str
                            struct ingest_commit **row)
 {
     *row = NULL;
-    if (!sha_ok(sha))
+    if (!ingest_is_abbrev_sha(sha))
         return ERR_INVALID;
     for (size_t i = 0; i < cs->n; i++)
         if (str_eq(cs->v[i].sha, sha))
@@ -498,18 +335,14 @@ static enum err commit_add(struct bb *c, struct commits *cs, struct str sha, str
     if (cs->n >= cs->cap)
         return ERR_LIMIT;
     struct ingest_commit *k = &cs->v[cs->n];
+    ingest_commit_init(k); /* neither product sends file lists */
     struct str parts[2] = {c->repo_key, sha};
-    enum err e = make_id(c, &k->id, "commit", parts, 2);
+    enum err e = ingest_make_id_parts(c->a, c->prov, "commit", parts, 2, &k->id);
     if (e != ERR_OK)
         return e;
     k->repo_id = c->repo_id;
     k->sha = sha;
     k->branch = branch;
-    k->files = NULL;
-    k->n_files = 0;
-    k->files_changed = INGEST_UNKNOWN; /* neither product sends file lists */
-    k->additions = INGEST_UNKNOWN;
-    k->deletions = INGEST_UNKNOWN;
     cs->n++;
     *row = k;
     return ERR_OK;
@@ -520,13 +353,13 @@ static enum err commit_add(struct bb *c, struct commits *cs, struct str sha, str
 /* repo:push — changes[].new (branch or tag) and changes[].commits[]. */
 static enum err cloud_push(struct bb *c, const struct json *doc, struct ingest_batch *out)
 {
-    const struct json *changes = jarr(jobj(doc, "push"), "changes");
+    const struct json *changes = ingest_json_arr(ingest_json_obj(doc, "push"), "changes");
     size_t n_commits = 0, n_tags = 0;
     for (const struct json *ch = json_first(changes); ch; ch = json_next(ch)) {
-        n_commits += json_count(jarr(ch, "commits"));
+        n_commits += json_count(ingest_json_arr(ch, "commits"));
         if (n_commits > INGEST_MAX_ROWS)
             return ERR_LIMIT;
-        if (str_eq_cstr(jstr(jobj(ch, "new"), "type"), "tag"))
+        if (str_eq_cstr(ingest_json_str(ingest_json_obj(ch, "new"), "type"), "tag"))
             n_tags++;
     }
     if (n_tags > INGEST_MAX_ROWS)
@@ -540,36 +373,29 @@ static enum err cloud_push(struct bb *c, const struct json *doc, struct ingest_b
         return ERR_LIMIT;
     size_t nt = 0;
     for (const struct json *ch = json_first(changes); ch; ch = json_next(ch)) {
-        const struct json *nw = jobj(ch, "new");
-        struct str type = jstr(nw, "type"), name = jstr(nw, "name");
+        const struct json *nw = ingest_json_obj(ch, "new");
+        struct str type = ingest_json_str(nw, "type"), name = ingest_json_str(nw, "name");
         struct str branch = str_eq_cstr(type, "branch") ? name : STR_NULL;
-        for (const struct json *k = json_first(jarr(ch, "commits")); k; k = json_next(k)) {
+        for (const struct json *k = json_first(ingest_json_arr(ch, "commits")); k;
+             k = json_next(k)) {
             struct ingest_commit *row;
-            e = commit_add(c, &cs, jstr(k, "hash"), branch, &row);
+            e = commit_add(c, &cs, ingest_json_str(k, "hash"), branch, &row);
             if (e != ERR_OK)
                 return e;
             if (!row)
                 continue;
-            row->message = jstr(k, "message");
+            row->message = ingest_json_str(k, "message");
             row->author = cloud_commit_author(c, json_get(k, "author"));
-            row->authored_at = jtime_iso(k, "date");
+            row->authored_at = ingest_json_iso_time(k, "date");
         }
         if (str_eq_cstr(type, "tag")) {
-            if (!key_ok(name))
-                return ERR_INVALID;
-            struct ingest_release *t = &tags[nt];
-            struct str parts[2] = {c->repo_key, name};
-            e = make_id(c, &t->id, "tag", parts, 2);
+            struct str sha = ingest_json_str(ingest_json_obj(nw, "target"), "hash");
+            e = ingest_tag_row(c->a, c->prov, c->repo_key, c->repo_id, name,
+                               ingest_is_abbrev_sha(sha) ? sha : STR_NULL,
+                               ingest_json_iso_time(nw, "date") /* annotated tags only */,
+                               &tags[nt++]);
             if (e != ERR_OK)
                 return e;
-            t->repo_id = c->repo_id;
-            t->kind = INGEST_TAG;
-            t->tag = name;
-            struct str sha = jstr(jobj(nw, "target"), "hash");
-            t->sha = sha_ok(sha) ? sha : STR_NULL;
-            t->prerelease = INGEST_TRI_UNKNOWN;
-            t->published_at = jtime_iso(nw, "date"); /* annotated tags only */
-            nt++;
         }
     }
     out->commits = cs.v;
@@ -599,28 +425,30 @@ static struct str cloud_state(struct str event, struct str state)
 static enum err cloud_pr_row(struct bb *c, const struct json *p, struct ingest_pr *pr,
                              struct str *author_key)
 {
+    ingest_pr_init(pr); /* labels stay unknown: Bitbucket has no PR labels */
     if (!jnumber(p, "id", &pr->number))
         return ERR_INVALID;
     enum err e = pr_id(c, pr->number, &pr->id);
     if (e != ERR_OK)
         return e;
-    pr_unknowns(pr);
     pr->repo_id = c->repo_id;
-    pr->title = jstr(p, "title");
-    pr->description = jstr(p, "description");
-    pr->state = cloud_state(c->event, jstr(p, "state"));
-    pr->draft = jtri(p, "draft");
-    const struct json *author = jobj(p, "author");
+    pr->title = ingest_json_str(p, "title");
+    pr->description = ingest_json_str(p, "description");
+    pr->state = cloud_state(c->event, ingest_json_str(p, "state"));
+    pr->draft = ingest_json_tri(p, "draft");
+    const struct json *author = ingest_json_obj(p, "author");
     pr->author = cloud_person(c, author);
     *author_key = cloud_account_key(author);
-    pr->source_branch = jstr(jobj(jobj(p, "source"), "branch"), "name");
-    pr->target_branch = jstr(jobj(jobj(p, "destination"), "branch"), "name");
-    pr->created_at = jtime_iso(p, "created_on");
-    pr->updated_at = jtime_iso(p, "updated_on");
+    pr->source_branch =
+        ingest_json_str(ingest_json_obj(ingest_json_obj(p, "source"), "branch"), "name");
+    pr->target_branch =
+        ingest_json_str(ingest_json_obj(ingest_json_obj(p, "destination"), "branch"), "name");
+    pr->created_at = ingest_json_iso_time(p, "created_on");
+    pr->updated_at = ingest_json_iso_time(p, "updated_on");
     /* Without a draft flag the PR predates Cloud's drafts: opened ready. */
     if (str_eq_cstr(c->event, "pullrequest:created") && pr->draft != INGEST_TRI_YES)
         pr->ready_at = pr->created_at;
-    int64_t closed = jtime_iso(p, "closed_on");
+    int64_t closed = ingest_json_iso_time(p, "closed_on");
     bool ends = str_eq_cstr(c->event, "pullrequest:fulfilled") ||
                 str_eq_cstr(c->event, "pullrequest:rejected");
     if (!closed && ends)
@@ -630,8 +458,8 @@ static enum err cloud_pr_row(struct bb *c, const struct json *p, struct ingest_p
         if (str_eq_cstr(pr->state, "merged"))
             pr->merged_at = closed;
     }
-    struct str mc = jstr(jobj(p, "merge_commit"), "hash");
-    pr->merge_commit_sha = sha_ok(mc) ? mc : STR_NULL;
+    struct str mc = ingest_json_str(ingest_json_obj(p, "merge_commit"), "hash");
+    pr->merge_commit_sha = ingest_is_abbrev_sha(mc) ? mc : STR_NULL;
     return ERR_OK;
 }
 
@@ -641,7 +469,7 @@ static enum err cloud_pull_request(struct bb *c, const struct json *doc, struct 
     if (!pr)
         return ERR_LIMIT;
     struct str author_key;
-    enum err e = cloud_pr_row(c, jobj(doc, "pullrequest"), pr, &author_key);
+    enum err e = cloud_pr_row(c, ingest_json_obj(doc, "pullrequest"), pr, &author_key);
     if (e != ERR_OK)
         return e;
     out->prs = pr;
@@ -652,16 +480,16 @@ static enum err cloud_pull_request(struct bb *c, const struct json *doc, struct 
     const struct json *action = NULL;
     if (str_eq_cstr(ev, "pullrequest:approved")) {
         state = "approved";
-        action = jobj(doc, "approval");
+        action = ingest_json_obj(doc, "approval");
     } else if (str_eq_cstr(ev, "pullrequest:unapproved")) {
         state = "unapproved";
-        action = jobj(doc, "approval");
+        action = ingest_json_obj(doc, "approval");
     } else if (str_eq_cstr(ev, "pullrequest:changes_request_created")) {
         state = "changes_requested";
-        action = jobj(doc, "changes_request");
+        action = ingest_json_obj(doc, "changes_request");
     } else if (str_eq_cstr(ev, "pullrequest:changes_request_removed")) {
         state = "dismissed";
-        action = jobj(doc, "changes_request");
+        action = ingest_json_obj(doc, "changes_request");
     }
     struct ingest_review *rv = NULL;
     if (state || str_starts_with(ev, STR_LIT("pullrequest:comment_"))) {
@@ -670,11 +498,11 @@ static enum err cloud_pull_request(struct bb *c, const struct json *doc, struct 
             return ERR_LIMIT;
     }
     if (state) {
-        const struct json *user = jobj(action, "user");
+        const struct json *user = ingest_json_obj(action, "user");
         if (!user)
-            user = jobj(doc, "actor");
+            user = ingest_json_obj(doc, "actor");
         struct str key = cloud_account_key(user);
-        int64_t when = jtime_iso(action, "date");
+        int64_t when = ingest_json_iso_time(action, "date");
         e = review_row(c, pr, key, state, cloud_person(c, user), when, rv);
         if (e != ERR_OK)
             return e;
@@ -684,11 +512,11 @@ static enum err cloud_pull_request(struct bb *c, const struct json *doc, struct 
         if (by_other && when && !strcmp(state, "approved"))
             pr->approved_at = when;
     } else if (rv) {
-        const struct json *comment = jobj(doc, "comment");
-        const struct json *user = jobj(comment, "user");
+        const struct json *comment = ingest_json_obj(doc, "comment");
+        const struct json *user = ingest_json_obj(comment, "user");
         if (!user)
-            user = jobj(doc, "actor");
-        int64_t when = jtime_iso(comment, "created_on");
+            user = ingest_json_obj(doc, "actor");
+        int64_t when = ingest_json_iso_time(comment, "created_on");
         bool deleted = str_eq_cstr(ev, "pullrequest:comment_deleted");
         e = comment_row(c, pr, comment, deleted, cloud_person(c, user), when, rv);
         if (e != ERR_OK)
@@ -708,17 +536,18 @@ static enum err cloud_pull_request(struct bb *c, const struct json *doc, struct 
 /* repo:fork — the origin (repository) and the new fork (fork). */
 static enum err cloud_fork(struct bb *c, const struct json *doc, struct ingest_batch *out)
 {
-    const struct json *fork = jobj(doc, "fork");
-    struct str key = strip_braces(jstr(fork, "uuid"));
-    if (!key_ok(key) || str_eq(key, c->repo_key))
+    const struct json *fork = ingest_json_obj(doc, "fork");
+    struct str key = strip_braces(ingest_json_str(fork, "uuid"));
+    if (!ingest_is_id_part(key) || str_eq(key, c->repo_key))
         return ERR_OK; /* the origin alone (never one id twice in a batch) */
     struct ingest_repo *r = arena_calloc(c->a, 2, sizeof *r);
     if (!r)
         return ERR_LIMIT;
     r[0] = out->repos[0];
-    struct str url = jstr(jobj(jobj(fork, "links"), "html"), "href");
-    enum err e = repo_row(c, key, jstr(fork, "full_name"), url,
-                          jstr(jobj(fork, "mainbranch"), "name"), &r[1]);
+    struct str url =
+        ingest_json_str(ingest_json_obj(ingest_json_obj(fork, "links"), "html"), "href");
+    enum err e = repo_row(c, key, ingest_json_str(fork, "full_name"), url,
+                          ingest_json_str(ingest_json_obj(fork, "mainbranch"), "name"), &r[1]);
     if (e != ERR_OK)
         return e;
     out->repos = r;
@@ -770,12 +599,13 @@ static enum err cloud(struct bb *c, const struct json *doc, struct ingest_batch 
     if (!is_pr && !is_push && !is_repo)
         return ERR_OK; /* issue:*, repo:commit_comment_created, ...: no change metadata */
     struct ingest_repo *repo;
-    enum err e = cloud_repo(c, jobj(doc, "repository"), out, &repo);
+    enum err e = cloud_repo(c, ingest_json_obj(doc, "repository"), out, &repo);
     if (e != ERR_OK)
         return e;
     if (str_eq_cstr(ev, "repo:updated")) {
         /* the new full name, when this update renamed the repository */
-        struct str fn = jstr(jobj(jobj(doc, "changes"), "full_name"), "new");
+        struct str fn =
+            ingest_json_str(ingest_json_obj(ingest_json_obj(doc, "changes"), "full_name"), "new");
         if (fn.ptr)
             repo->full_name = fn;
     }
@@ -795,12 +625,12 @@ static enum err server_commit(struct bb *c, struct commits *cs, const struct jso
                               struct str branch)
 {
     struct ingest_commit *row;
-    enum err e = commit_add(c, cs, jstr(k, "id"), branch, &row);
+    enum err e = commit_add(c, cs, ingest_json_str(k, "id"), branch, &row);
     if (e != ERR_OK || !row)
         return e;
-    row->message = jstr(k, "message");
-    row->author = server_commit_person(c, jobj(k, "author"));
-    row->committer = server_commit_person(c, jobj(k, "committer"));
+    row->message = ingest_json_str(k, "message");
+    row->author = server_commit_person(c, ingest_json_obj(k, "author"));
+    row->committer = server_commit_person(c, ingest_json_obj(k, "committer"));
     row->authored_at = jtime_ms(k, "authorTimestamp");
     row->committed_at = jtime_ms(k, "committerTimestamp");
     return ERR_OK;
@@ -809,20 +639,20 @@ static enum err server_commit(struct bb *c, struct commits *cs, const struct jso
 /* repo:refs_changed — tags from changes[], commits from commits[] (8.x). */
 static enum err server_push(struct bb *c, const struct json *doc, struct ingest_batch *out)
 {
-    const struct json *changes = jarr(doc, "changes");
-    int64_t pushed = jtime_iso(doc, "date");
+    const struct json *changes = ingest_json_arr(doc, "changes");
+    int64_t pushed = ingest_json_iso_time(doc, "date");
     size_t n_tags = 0, n_branches = 0;
     struct str branch = STR_NULL;
     for (const struct json *ch = json_first(changes); ch; ch = json_next(ch)) {
-        const struct json *ref = jobj(ch, "ref");
-        struct str type = jstr(ref, "type"), op = jstr(ch, "type");
+        const struct json *ref = ingest_json_obj(ch, "ref");
+        struct str type = ingest_json_str(ref, "type"), op = ingest_json_str(ch, "type");
         if (str_eq_cstr(op, "DELETE"))
             continue;
         if (str_eq_cstr(type, "TAG")) {
             n_tags++;
         } else if (str_eq_cstr(type, "BRANCH")) {
             n_branches++;
-            branch = jstr(ref, "displayId");
+            branch = ingest_json_str(ref, "displayId");
         }
     }
     if (n_tags > INGEST_MAX_ROWS)
@@ -831,8 +661,8 @@ static enum err server_push(struct bb *c, const struct json *doc, struct ingest_
     if (n_branches != 1)
         branch = STR_NULL;
 
-    const struct json *list = jarr(doc, "commits");
-    const struct json *head = jobj(doc, "toCommit");
+    const struct json *list = ingest_json_arr(doc, "commits");
+    const struct json *head = ingest_json_obj(doc, "toCommit");
     struct commits cs;
     enum err e = commits_alloc(c, &cs, json_count(list) + (head ? 1 : 0));
     if (e != ERR_OK)
@@ -850,24 +680,17 @@ static enum err server_push(struct bb *c, const struct json *doc, struct ingest_
         return ERR_LIMIT;
     size_t nt = 0;
     for (const struct json *ch = json_first(changes); ch; ch = json_next(ch)) {
-        const struct json *ref = jobj(ch, "ref");
-        if (!str_eq_cstr(jstr(ref, "type"), "TAG") || str_eq_cstr(jstr(ch, "type"), "DELETE"))
+        const struct json *ref = ingest_json_obj(ch, "ref");
+        if (!str_eq_cstr(ingest_json_str(ref, "type"), "TAG") ||
+            str_eq_cstr(ingest_json_str(ch, "type"), "DELETE"))
             continue;
-        struct str name = jstr(ref, "displayId");
-        if (!key_ok(name))
-            return ERR_INVALID;
-        struct ingest_release *t = &tags[nt++];
-        struct str parts[2] = {c->repo_key, name};
-        e = make_id(c, &t->id, "tag", parts, 2);
+        struct str sha = ingest_json_str(ch, "toHash");
+        if (!ingest_is_abbrev_sha(sha) || ingest_is_zero_sha(sha))
+            sha = STR_NULL;
+        e = ingest_tag_row(c->a, c->prov, c->repo_key, c->repo_id,
+                           ingest_json_str(ref, "displayId"), sha, pushed, &tags[nt++]);
         if (e != ERR_OK)
             return e;
-        t->repo_id = c->repo_id;
-        t->kind = INGEST_TAG;
-        t->tag = name;
-        struct str sha = jstr(ch, "toHash");
-        t->sha = sha_ok(sha) && !is_zero_sha(sha) ? sha : STR_NULL;
-        t->prerelease = INGEST_TRI_UNKNOWN;
-        t->published_at = pushed;
     }
     out->releases = tags;
     out->n_releases = nt;
@@ -893,36 +716,36 @@ static struct str server_state(struct str event, struct str state)
 
 static enum err server_pull_request(struct bb *c, const struct json *doc, struct ingest_batch *out)
 {
-    const struct json *p = jobj(doc, "pullRequest");
-    const struct json *to = jobj(p, "toRef");
+    const struct json *p = ingest_json_obj(doc, "pullRequest");
+    const struct json *to = ingest_json_obj(p, "toRef");
     /* a PR lives in its target repository; its number is unique there */
-    enum err e = server_repo(c, jobj(to, "repository"), out);
+    enum err e = server_repo(c, ingest_json_obj(to, "repository"), out);
     if (e != ERR_OK)
         return e;
     struct ingest_pr *pr = arena_calloc(c->a, 1, sizeof *pr);
     if (!pr)
         return ERR_LIMIT;
+    ingest_pr_init(pr); /* labels stay unknown: Bitbucket has no PR labels */
     if (!jnumber(p, "id", &pr->number))
         return ERR_INVALID;
     e = pr_id(c, pr->number, &pr->id);
     if (e != ERR_OK)
         return e;
     struct str ev = c->event;
-    int64_t at = jtime_iso(doc, "date");
-    pr_unknowns(pr);
+    int64_t at = ingest_json_iso_time(doc, "date");
     pr->repo_id = c->repo_id;
-    pr->title = jstr(p, "title");
-    pr->description = jstr(p, "description");
-    pr->state = server_state(ev, jstr(p, "state"));
-    pr->draft = jtri(p, "draft");
-    const struct json *author = jobj(jobj(p, "author"), "user");
+    pr->title = ingest_json_str(p, "title");
+    pr->description = ingest_json_str(p, "description");
+    pr->state = server_state(ev, ingest_json_str(p, "state"));
+    pr->draft = ingest_json_tri(p, "draft");
+    const struct json *author = ingest_json_obj(ingest_json_obj(p, "author"), "user");
     pr->author = server_person(c, author);
     struct str author_key;
     e = server_user_key(c, author, &author_key);
     if (e != ERR_OK)
         return e;
-    pr->source_branch = jstr(jobj(p, "fromRef"), "displayId");
-    pr->target_branch = jstr(to, "displayId");
+    pr->source_branch = ingest_json_str(ingest_json_obj(p, "fromRef"), "displayId");
+    pr->target_branch = ingest_json_str(to, "displayId");
     pr->created_at = jtime_ms(p, "createdDate");
     pr->updated_at = jtime_ms(p, "updatedDate");
     if (str_eq_cstr(ev, "pr:opened") && pr->draft != INGEST_TRI_YES)
@@ -936,8 +759,9 @@ static enum err server_pull_request(struct bb *c, const struct json *doc, struct
         if (str_eq_cstr(pr->state, "merged"))
             pr->merged_at = closed;
     }
-    struct str mc = jstr(jobj(jobj(p, "properties"), "mergeCommit"), "id");
-    pr->merge_commit_sha = sha_ok(mc) ? mc : STR_NULL;
+    struct str mc =
+        ingest_json_str(ingest_json_obj(ingest_json_obj(p, "properties"), "mergeCommit"), "id");
+    pr->merge_commit_sha = ingest_is_abbrev_sha(mc) ? mc : STR_NULL;
     out->prs = pr;
     out->n_prs = 1;
 
@@ -956,9 +780,9 @@ static enum err server_pull_request(struct bb *c, const struct json *doc, struct
     if (!rv)
         return ERR_LIMIT;
     if (state) {
-        const struct json *user = jobj(jobj(doc, "participant"), "user");
+        const struct json *user = ingest_json_obj(ingest_json_obj(doc, "participant"), "user");
         if (!user)
-            user = jobj(doc, "actor");
+            user = ingest_json_obj(doc, "actor");
         struct str key;
         e = server_user_key(c, user, &key);
         if (e == ERR_OK)
@@ -971,10 +795,10 @@ static enum err server_pull_request(struct bb *c, const struct json *doc, struct
         if (by_other && at && !strcmp(state, "approved"))
             pr->approved_at = at;
     } else {
-        const struct json *comment = jobj(doc, "comment");
-        const struct json *user = jobj(comment, "author");
+        const struct json *comment = ingest_json_obj(doc, "comment");
+        const struct json *user = ingest_json_obj(comment, "author");
         if (!user)
-            user = jobj(doc, "actor");
+            user = ingest_json_obj(doc, "actor");
         int64_t when = jtime_ms(comment, "createdDate");
         if (!when)
             when = at;
@@ -1019,13 +843,13 @@ static enum err server(struct bb *c, const struct json *doc, struct ingest_batch
     if (is_one_of(ev, server_pr_events, sizeof server_pr_events / sizeof *server_pr_events))
         return server_pull_request(c, doc, out);
     if (str_eq_cstr(ev, "repo:refs_changed")) {
-        enum err e = server_repo(c, jobj(doc, "repository"), out);
+        enum err e = server_repo(c, ingest_json_obj(doc, "repository"), out);
         return e != ERR_OK ? e : server_push(c, doc, out);
     }
     if (str_eq_cstr(ev, "repo:modified"))
-        return server_repo(c, jobj(doc, "new"), out);
+        return server_repo(c, ingest_json_obj(doc, "new"), out);
     if (str_eq_cstr(ev, "repo:forked"))
-        return server_repo(c, jobj(doc, "repository"), out); /* the new fork */
+        return server_repo(c, ingest_json_obj(doc, "repository"), out); /* the new fork */
     return ERR_OK; /* repo:comment:* (commit comments), mirror, project, ping: nothing */
 }
 
@@ -1039,7 +863,7 @@ enum err ingest_normalize_bitbucket(bool is_server, struct str event, const stru
     /* Data Center repeats the event key in the body; use it when the header
      * was not passed. */
     if ((!event.ptr || event.len == 0) && is_server)
-        event = jstr(doc, "eventKey");
+        event = ingest_json_str(doc, "eventKey");
     if (!event.ptr || event.len > BB_MAX_EVENT)
         event = STR_LIT("");
     char *ev = arena_strndup(a, event.ptr, event.len);

@@ -23,13 +23,6 @@
 
 #include <string.h>
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        enum err e_ = (x);                                                                         \
-        if (e_ != ERR_OK)                                                                          \
-            return e_;                                                                             \
-    } while (0)
-
 /* One batch being built. */
 struct gh {
     struct arena *a;
@@ -38,7 +31,7 @@ struct gh {
     struct str action;
     struct str repo_key; /* repository.id as text */
     struct str repo_id;  /* github:repo:<repo_key> */
-    struct ingest_rows repos, commits, prs, reviews, deployments, releases;
+    struct ingest_batch_rows rows;
 };
 
 static enum err gh_id(struct gh *g, const char *kind, struct str k1, struct str k2, struct str *out)
@@ -49,26 +42,16 @@ static enum err gh_id(struct gh *g, const char *kind, struct str k1, struct str 
 /* A GitHub account object (user, sender, creator, author). */
 static struct ingest_person gh_user(struct gh *g, const struct json *u)
 {
-    struct ingest_person p = {0};
-    if (json_type_of(u) != JSON_OBJECT)
-        return p;
-    p.login = ingest_json_str(u, "login");
-    p.name = ingest_json_str(u, "name");
-    p.bot =
-        str_eq_cstr(ingest_json_str(u, "type"), "Bot") || ingest_is_bot(p.login, p.name, g->opt);
+    struct ingest_person p = ingest_json_person(u, "login", NULL, "name", g->opt);
+    p.bot = p.bot || str_eq_cstr(ingest_json_str(u, "type"), "Bot");
     return p;
 }
 
 /* A commit's author or committer: {name, email, username}. */
 static struct ingest_person gh_git_person(struct gh *g, const struct json *u)
 {
-    struct ingest_person p = {0};
-    if (json_type_of(u) != JSON_OBJECT)
-        return p;
-    p.login = ingest_json_str(u, "username");
-    p.name = ingest_json_str(u, "name");
+    struct ingest_person p = ingest_json_person(u, "username", NULL, "name", g->opt);
     p.email = ingest_json_str(u, "email");
-    p.bot = ingest_is_bot(p.login, p.name, g->opt);
     return p;
 }
 
@@ -76,7 +59,7 @@ static struct ingest_person gh_git_person(struct gh *g, const struct json *u)
 static enum err gh_repo_key(struct gh *g)
 {
     const struct json *r = json_get(g->doc, "repository");
-    TRY(ingest_json_key(json_get(r, "id"), g->a, &g->repo_key));
+    INGEST_TRY(ingest_json_key(json_get(r, "id"), g->a, &g->repo_key));
     if (!g->repo_key.ptr)
         return ERR_INVALID;
     return gh_id(g, "repo", g->repo_key, STR_NULL, &g->repo_id);
@@ -84,48 +67,30 @@ static enum err gh_repo_key(struct gh *g)
 
 static enum err gh_add_repo(struct gh *g)
 {
-    const struct json *r = json_get(g->doc, "repository");
-    void *row;
-    TRY(ingest_rows_add(g->a, &g->repos, sizeof(struct ingest_repo), &row));
-    struct ingest_repo *repo = row;
-    repo->id = g->repo_id;
-    repo->full_name = ingest_json_str(r, "full_name");
-    TRY(ingest_clean_url(g->a, ingest_json_str(r, "html_url"), &repo->url));
-    repo->default_branch = ingest_json_str(r, "default_branch");
-    return ERR_OK;
+    return ingest_rows_add_repo(g->a, &g->rows.repos, g->repo_id, json_get(g->doc, "repository"),
+                                "full_name", "html_url", "default_branch");
 }
 
 /* ---- push ---------------------------------------------------------------- */
 
 static enum err gh_commit(struct gh *g, const struct json *c, struct str branch)
 {
-    struct str sha = ingest_json_str(c, "id");
-    if (!ingest_is_sha(sha))
-        return ERR_INVALID;
-    void *row;
-    TRY(ingest_rows_add(g->a, &g->commits, sizeof(struct ingest_commit), &row));
-    struct ingest_commit *out = row;
-    ingest_commit_init(out);
-    TRY(gh_id(g, "commit", g->repo_key, sha, &out->id));
-    out->repo_id = g->repo_id;
-    out->sha = sha;
-    out->message = ingest_json_str(c, "message");
-    out->author = gh_git_person(g, json_get(c, "author"));
-    out->committer = gh_git_person(g, json_get(c, "committer"));
-    /* the push payload has one timestamp: the author date */
-    out->authored_at = ingest_json_time(json_get(c, "timestamp"));
-    out->branch = branch;
-
-    return ingest_commit_paths(g->a, json_get(c, "added"), json_get(c, "removed"),
-                               json_get(c, "modified"), out);
+    struct ingest_commit *out;
+    enum err e = ingest_rows_add_push_commit(g->a, &g->rows.commits, "github", g->repo_key,
+                                             g->repo_id, c, branch, &out);
+    if (out) {
+        out->author = gh_git_person(g, json_get(c, "author"));
+        out->committer = gh_git_person(g, json_get(c, "committer"));
+    }
+    return e;
 }
 
 static enum err gh_tag(struct gh *g, struct str name, struct str sha, int64_t at)
 {
     void *row;
-    TRY(ingest_rows_add(g->a, &g->releases, sizeof(struct ingest_release), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
     struct ingest_release *t = row;
-    TRY(gh_id(g, "tag", g->repo_key, name, &t->id));
+    INGEST_TRY(gh_id(g, "tag", g->repo_key, name, &t->id));
     t->repo_id = g->repo_id;
     t->kind = INGEST_TAG;
     t->tag = name;
@@ -139,7 +104,7 @@ static enum err gh_push(struct gh *g)
     bool deleted = false;
     if (json_as_bool(json_get(g->doc, "deleted"), &deleted) && deleted)
         return ERR_OK; /* a deleted branch or tag: nothing new to record */
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     struct str ref = ingest_json_str(g->doc, "ref"), branch = STR_NULL, tag = STR_NULL;
     if (str_starts_with(ref, STR_LIT("refs/heads/")))
         branch = str_from(ref.ptr + 11, ref.len - 11);
@@ -150,7 +115,7 @@ static enum err gh_push(struct gh *g)
     if (json_count(commits) > INGEST_MAX_ROWS)
         return ERR_LIMIT;
     for (const struct json *c = json_first(commits); c; c = json_next(c))
-        TRY(gh_commit(g, c, branch));
+        INGEST_TRY(gh_commit(g, c, branch));
 
     if (tag.len > 0) {
         /* head_commit is the tagged commit; "after" may be an annotated tag object */
@@ -158,34 +123,12 @@ static enum err gh_push(struct gh *g)
         if (!sha.ptr)
             sha = ingest_json_str(g->doc, "after");
         int64_t at = ingest_json_time(json_get(json_get(g->doc, "repository"), "pushed_at"));
-        TRY(gh_tag(g, tag, sha, at));
+        INGEST_TRY(gh_tag(g, tag, sha, at));
     }
     return ERR_OK;
 }
 
 /* ---- pull requests ------------------------------------------------------- */
-
-static enum err gh_labels(struct gh *g, const struct json *list, struct ingest_pr *pr)
-{
-    if (json_type_of(list) != JSON_ARRAY)
-        return ERR_OK;
-    size_t n = json_count(list);
-    if (n > INGEST_MAX_LABELS)
-        n = INGEST_MAX_LABELS;
-    struct str *labels = n ? arena_calloc(g->a, n, sizeof *labels) : NULL;
-    if (n && !labels)
-        return ERR_LIMIT;
-    size_t k = 0;
-    for (const struct json *l = json_first(list); l && k < n; l = json_next(l)) {
-        struct str name = ingest_json_str(l, "name");
-        if (name.ptr)
-            labels[k++] = name;
-    }
-    pr->labels = labels;
-    pr->n_labels = k;
-    pr->labels_known = true;
-    return ERR_OK;
-}
 
 /*
  * The PR row from a pull_request object (or, with is_issue, from the issue
@@ -198,22 +141,13 @@ static enum err gh_pr(struct gh *g, const struct json *p, bool is_issue, struct 
     if (!json_as_i64(json_get(p, "number"), &number) &&
         !json_as_i64(json_get(g->doc, "number"), &number))
         return ERR_INVALID;
-    if (number < 0)
-        return ERR_INVALID;
-    void *row;
-    TRY(ingest_rows_add(g->a, &g->prs, sizeof(struct ingest_pr), &row));
-    struct ingest_pr *pr = row;
-    ingest_pr_init(pr);
-    char *num = arena_printf(g->a, "%lld", (long long)number);
-    if (!num)
-        return ERR_LIMIT;
-    TRY(gh_id(g, "pr", g->repo_key, str_from_cstr(num), &pr->id));
-    pr->repo_id = g->repo_id;
-    pr->number = number;
+    struct ingest_pr *pr;
+    INGEST_TRY(
+        ingest_rows_add_pr(g->a, &g->rows.prs, "github", g->repo_key, g->repo_id, number, &pr));
     pr->title = ingest_json_str(p, "title");
     pr->description = ingest_json_str(p, "body");
     pr->draft = ingest_json_tri(p, "draft");
-    TRY(gh_labels(g, json_get(p, "labels"), pr));
+    INGEST_TRY(ingest_json_labels(g->a, json_get(p, "labels"), "name", pr));
     pr->author = gh_user(g, json_get(p, "user"));
     pr->created_at = ingest_json_time(json_get(p, "created_at"));
     pr->updated_at = ingest_json_time(json_get(p, "updated_at"));
@@ -253,12 +187,12 @@ static enum err gh_pr(struct gh *g, const struct json *p, bool is_issue, struct 
 
 static enum err gh_pull_request(struct gh *g)
 {
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     const struct json *p = json_get(g->doc, "pull_request");
     if (json_type_of(p) != JSON_OBJECT)
         return ERR_INVALID;
     struct ingest_pr *pr;
-    TRY(gh_pr(g, p, false, &pr));
+    INGEST_TRY(gh_pr(g, p, false, &pr));
     if (str_eq_cstr(g->action, "opened") && pr->draft == INGEST_TRI_NO)
         pr->ready_at = pr->created_at;
     else if (str_eq_cstr(g->action, "ready_for_review"))
@@ -276,21 +210,21 @@ static bool gh_counts(struct ingest_person reviewer, const struct ingest_pr *pr)
 
 static enum err gh_review(struct gh *g)
 {
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     const struct json *r = json_get(g->doc, "review"), *p = json_get(g->doc, "pull_request");
     if (json_type_of(p) != JSON_OBJECT || json_type_of(r) != JSON_OBJECT)
         return ERR_INVALID;
     struct str key;
-    TRY(ingest_json_key(json_get(r, "id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(r, "id"), g->a, &key));
     if (!key.ptr)
         return ERR_INVALID;
     struct ingest_pr *pr;
-    TRY(gh_pr(g, p, false, &pr));
+    INGEST_TRY(gh_pr(g, p, false, &pr));
 
     void *row;
-    TRY(ingest_rows_add(g->a, &g->reviews, sizeof(struct ingest_review), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
     struct ingest_review *rv = row;
-    TRY(gh_id(g, "review", key, STR_NULL, &rv->id));
+    INGEST_TRY(gh_id(g, "review", key, STR_NULL, &rv->id));
     rv->repo_id = g->repo_id;
     rv->pr_id = pr->id;
     rv->kind = INGEST_REVIEW;
@@ -316,21 +250,21 @@ static enum err gh_comment(struct gh *g, bool on_issue)
     const struct json *p = json_get(g->doc, on_issue ? "issue" : "pull_request");
     if (on_issue && !json_get(p, "pull_request"))
         return ERR_OK; /* a comment on a plain issue */
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     const struct json *c = json_get(g->doc, "comment");
     if (json_type_of(p) != JSON_OBJECT || json_type_of(c) != JSON_OBJECT)
         return ERR_INVALID;
     struct str key;
-    TRY(ingest_json_key(json_get(c, "id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(c, "id"), g->a, &key));
     if (!key.ptr)
         return ERR_INVALID;
     struct ingest_pr *pr;
-    TRY(gh_pr(g, p, on_issue, &pr));
+    INGEST_TRY(gh_pr(g, p, on_issue, &pr));
 
     void *row;
-    TRY(ingest_rows_add(g->a, &g->reviews, sizeof(struct ingest_review), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
     struct ingest_review *rv = row;
-    TRY(gh_id(g, "comment", key, STR_NULL, &rv->id));
+    INGEST_TRY(gh_id(g, "comment", key, STR_NULL, &rv->id));
     rv->repo_id = g->repo_id;
     rv->pr_id = pr->id;
     rv->kind = INGEST_REVIEW_COMMENT;
@@ -347,16 +281,16 @@ static enum err gh_comment(struct gh *g, bool on_issue)
 
 static enum err gh_deployment(struct gh *g, bool with_status)
 {
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     const struct json *d = json_get(g->doc, "deployment");
     struct str key;
-    TRY(ingest_json_key(json_get(d, "id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(d, "id"), g->a, &key));
     if (!key.ptr)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->deployments, sizeof(struct ingest_deployment), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.deployments, sizeof(struct ingest_deployment), &row));
     struct ingest_deployment *dep = row;
-    TRY(gh_id(g, "deployment", key, STR_NULL, &dep->id));
+    INGEST_TRY(gh_id(g, "deployment", key, STR_NULL, &dep->id));
     dep->repo_id = g->repo_id;
     dep->environment = ingest_json_str(d, "environment");
     struct str sha = ingest_json_str(d, "sha");
@@ -386,16 +320,16 @@ static enum err gh_release(struct gh *g)
 {
     if (str_eq_cstr(g->action, "deleted"))
         return ERR_OK; /* rows are never removed by a delivery */
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     const struct json *r = json_get(g->doc, "release");
     struct str key;
-    TRY(ingest_json_key(json_get(r, "id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(r, "id"), g->a, &key));
     if (!key.ptr)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->releases, sizeof(struct ingest_release), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
     struct ingest_release *rel = row;
-    TRY(gh_id(g, "release", key, STR_NULL, &rel->id));
+    INGEST_TRY(gh_id(g, "release", key, STR_NULL, &rel->id));
     rel->repo_id = g->repo_id;
     rel->kind = INGEST_RELEASE;
     rel->tag = ingest_json_str(r, "tag_name");
@@ -415,27 +349,11 @@ static enum err gh_create(struct gh *g)
     struct str name = ingest_json_str(g->doc, "ref");
     if (name.len == 0)
         return ERR_INVALID;
-    TRY(gh_repo_key(g));
+    INGEST_TRY(gh_repo_key(g));
     return gh_tag(g, name, STR_NULL, 0);
 }
 
 /* ---- entry --------------------------------------------------------------- */
-
-static void gh_finish(struct gh *g, struct ingest_batch *out)
-{
-    out->repos = g->repos.v;
-    out->n_repos = g->repos.n;
-    out->commits = g->commits.v;
-    out->n_commits = g->commits.n;
-    out->prs = g->prs.v;
-    out->n_prs = g->prs.n;
-    out->reviews = g->reviews.v;
-    out->n_reviews = g->reviews.n;
-    out->deployments = g->deployments.v;
-    out->n_deployments = g->deployments.n;
-    out->releases = g->releases.v;
-    out->n_releases = g->releases.n;
-}
 
 static enum err gh_dispatch(struct gh *g, struct str event)
 {
@@ -458,7 +376,7 @@ static enum err gh_dispatch(struct gh *g, struct str event)
     if (str_eq_cstr(event, "create"))
         return gh_create(g);
     if (str_eq_cstr(event, "repository")) {
-        TRY(gh_repo_key(g));
+        INGEST_TRY(gh_repo_key(g));
         return gh_add_repo(g);
     }
     return ERR_OK;
@@ -471,11 +389,12 @@ enum err ingest_normalize_github(struct str event, const struct json *doc,
     memset(out, 0, sizeof *out);
     struct gh g = {.a = a, .opt = opt, .doc = doc};
     g.action = ingest_json_str(doc, "action");
-    TRY(ingest_batch_event(a, event, g.action, &out->event));
-    TRY(gh_dispatch(&g, event));
-    bool any = g.commits.n || g.prs.n || g.reviews.n || g.deployments.n || g.releases.n;
-    if (any && g.repos.n == 0)
-        TRY(gh_add_repo(&g));
-    gh_finish(&g, out);
+    INGEST_TRY(ingest_batch_event(a, event, g.action, &out->event));
+    INGEST_TRY(gh_dispatch(&g, event));
+    bool any = g.rows.commits.n || g.rows.prs.n || g.rows.reviews.n || g.rows.deployments.n ||
+               g.rows.releases.n;
+    if (any && g.rows.repos.n == 0)
+        INGEST_TRY(gh_add_repo(&g));
+    ingest_batch_rows_finish(&g.rows, out);
     return ERR_OK;
 }

@@ -27,13 +27,6 @@
 
 #include <string.h>
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        enum err e_ = (x);                                                                         \
-        if (e_ != ERR_OK)                                                                          \
-            return e_;                                                                             \
-    } while (0)
-
 /* One batch being built. */
 struct gl {
     struct arena *a;
@@ -41,7 +34,7 @@ struct gl {
     const struct json *doc;
     struct str repo_key; /* project id as text */
     struct str repo_id;  /* gitlab:repo:<repo_key> */
-    struct ingest_rows repos, commits, prs, reviews, deployments, releases;
+    struct ingest_batch_rows rows;
 };
 
 static enum err gl_id(struct gl *g, const char *kind, struct str k1, struct str k2, struct str *out)
@@ -53,13 +46,7 @@ static enum err gl_id(struct gl *g, const char *kind, struct str k1, struct str 
  * (not of a commit) is often "[REDACTED]" and is not kept. */
 static struct ingest_person gl_user(struct gl *g, const struct json *u)
 {
-    struct ingest_person p = {0};
-    if (json_type_of(u) != JSON_OBJECT)
-        return p;
-    p.login = ingest_json_str(u, "username");
-    p.name = ingest_json_str(u, "name");
-    p.bot = ingest_is_bot(p.login, p.name, g->opt);
-    return p;
+    return ingest_json_person(u, "username", NULL, "name", g->opt);
 }
 
 /* The project id (see the top comment); ERR_INVALID without one. */
@@ -68,7 +55,7 @@ static enum err gl_repo_key(struct gl *g, const struct json *fallback)
     const struct json *cands[] = {json_get(json_get(g->doc, "project"), "id"),
                                   json_get(g->doc, "project_id"), fallback};
     for (size_t i = 0; i < sizeof cands / sizeof cands[0] && !g->repo_key.ptr; i++)
-        TRY(ingest_json_key(cands[i], g->a, &g->repo_key));
+        INGEST_TRY(ingest_json_key(cands[i], g->a, &g->repo_key));
     if (!g->repo_key.ptr)
         return ERR_INVALID;
     return gl_id(g, "repo", g->repo_key, STR_NULL, &g->repo_id);
@@ -76,59 +63,36 @@ static enum err gl_repo_key(struct gl *g, const struct json *fallback)
 
 static enum err gl_add_repo(struct gl *g)
 {
-    const struct json *p = json_get(g->doc, "project");
-    void *row;
-    TRY(ingest_rows_add(g->a, &g->repos, sizeof(struct ingest_repo), &row));
-    struct ingest_repo *repo = row;
-    repo->id = g->repo_id;
-    repo->full_name = ingest_json_str(p, "path_with_namespace");
-    TRY(ingest_clean_url(g->a, ingest_json_str(p, "web_url"), &repo->url));
-    repo->default_branch = ingest_json_str(p, "default_branch");
-    return ERR_OK;
+    return ingest_rows_add_repo(g->a, &g->rows.repos, g->repo_id, json_get(g->doc, "project"),
+                                "path_with_namespace", "web_url", "default_branch");
 }
 
 /* "after" of all zeros: the ref was deleted. */
 static bool gl_deleted(const struct json *doc)
 {
-    struct str after = ingest_json_str(doc, "after");
-    if (after.len == 0)
-        return false;
-    for (size_t i = 0; i < after.len; i++)
-        if (after.ptr[i] != '0')
-            return false;
-    return true;
+    return ingest_is_zero_sha(ingest_json_str(doc, "after"));
 }
 
 /* ---- push and tag push --------------------------------------------------- */
 
 static enum err gl_commit(struct gl *g, const struct json *c, struct str branch)
 {
-    struct str sha = ingest_json_str(c, "id");
-    if (!ingest_is_sha(sha))
-        return ERR_INVALID;
-    void *row;
-    TRY(ingest_rows_add(g->a, &g->commits, sizeof(struct ingest_commit), &row));
-    struct ingest_commit *out = row;
-    ingest_commit_init(out);
-    TRY(gl_id(g, "commit", g->repo_key, sha, &out->id));
-    out->repo_id = g->repo_id;
-    out->sha = sha;
-    out->message = ingest_json_str(c, "message");
-    const struct json *au = json_get(c, "author");
-    out->author.name = ingest_json_str(au, "name");
-    out->author.email = ingest_json_str(au, "email");
-    out->author.bot = ingest_is_bot(STR_NULL, out->author.name, g->opt);
-    out->authored_at = ingest_json_time(json_get(c, "timestamp"));
-    out->branch = branch;
-    return ingest_commit_paths(g->a, json_get(c, "added"), json_get(c, "removed"),
-                               json_get(c, "modified"), out);
+    struct ingest_commit *out;
+    enum err e = ingest_rows_add_push_commit(g->a, &g->rows.commits, "gitlab", g->repo_key,
+                                             g->repo_id, c, branch, &out);
+    if (out) {
+        const struct json *au = json_get(c, "author");
+        out->author = ingest_json_person(au, NULL, NULL, "name", g->opt);
+        out->author.email = ingest_json_str(au, "email");
+    }
+    return e;
 }
 
 static enum err gl_push(struct gl *g)
 {
     if (gl_deleted(g->doc))
         return ERR_OK;
-    TRY(gl_repo_key(g, NULL));
+    INGEST_TRY(gl_repo_key(g, NULL));
     struct str ref = ingest_json_str(g->doc, "ref"), branch = STR_NULL;
     if (str_starts_with(ref, STR_LIT("refs/heads/")))
         branch = str_from(ref.ptr + 11, ref.len - 11);
@@ -136,7 +100,7 @@ static enum err gl_push(struct gl *g)
     if (json_count(commits) > INGEST_MAX_ROWS)
         return ERR_LIMIT;
     for (const struct json *c = json_first(commits); c; c = json_next(c))
-        TRY(gl_commit(g, c, branch));
+        INGEST_TRY(gl_commit(g, c, branch));
     return ERR_OK;
 }
 
@@ -147,12 +111,12 @@ static enum err gl_tag_push(struct gl *g)
     struct str ref = ingest_json_str(g->doc, "ref");
     if (!str_starts_with(ref, STR_LIT("refs/tags/")) || ref.len == 10)
         return ERR_INVALID;
-    TRY(gl_repo_key(g, NULL));
+    INGEST_TRY(gl_repo_key(g, NULL));
     struct str name = str_from(ref.ptr + 10, ref.len - 10);
     void *row;
-    TRY(ingest_rows_add(g->a, &g->releases, sizeof(struct ingest_release), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
     struct ingest_release *t = row;
-    TRY(gl_id(g, "tag", g->repo_key, name, &t->id));
+    INGEST_TRY(gl_id(g, "tag", g->repo_key, name, &t->id));
     t->repo_id = g->repo_id;
     t->kind = INGEST_TAG;
     t->tag = name;
@@ -164,45 +128,14 @@ static enum err gl_tag_push(struct gl *g)
 
 /* ---- merge requests ------------------------------------------------------ */
 
-/* labels[].title of an MR; unknown unless an array. */
-static enum err gl_labels(struct gl *g, const struct json *list, struct ingest_pr *pr)
-{
-    if (json_type_of(list) != JSON_ARRAY)
-        return ERR_OK;
-    size_t n = json_count(list);
-    if (n > INGEST_MAX_LABELS)
-        n = INGEST_MAX_LABELS;
-    struct str *labels = n ? arena_calloc(g->a, n, sizeof *labels) : NULL;
-    if (n && !labels)
-        return ERR_LIMIT;
-    size_t k = 0;
-    for (const struct json *l = json_first(list); l && k < n; l = json_next(l)) {
-        struct str title = ingest_json_str(l, "title");
-        if (title.ptr)
-            labels[k++] = title;
-    }
-    pr->labels = labels;
-    pr->n_labels = k;
-    pr->labels_known = true;
-    return ERR_OK;
-}
-
 /* The MR row from an MR object (object_attributes, or a note's merge_request). */
 static enum err gl_mr(struct gl *g, const struct json *m, struct ingest_pr **out)
 {
     int64_t iid;
-    if (!json_as_i64(json_get(m, "iid"), &iid) || iid < 0)
+    if (!json_as_i64(json_get(m, "iid"), &iid))
         return ERR_INVALID;
-    void *row;
-    TRY(ingest_rows_add(g->a, &g->prs, sizeof(struct ingest_pr), &row));
-    struct ingest_pr *pr = row;
-    ingest_pr_init(pr);
-    char *num = arena_printf(g->a, "%lld", (long long)iid);
-    if (!num)
-        return ERR_LIMIT;
-    TRY(gl_id(g, "pr", g->repo_key, str_from_cstr(num), &pr->id));
-    pr->repo_id = g->repo_id;
-    pr->number = iid;
+    struct ingest_pr *pr;
+    INGEST_TRY(ingest_rows_add_pr(g->a, &g->rows.prs, "gitlab", g->repo_key, g->repo_id, iid, &pr));
     pr->title = ingest_json_str(m, "title");
     pr->description = ingest_json_str(m, "description");
     struct str state = ingest_json_str(m, "state");
@@ -215,7 +148,7 @@ static enum err gl_mr(struct gl *g, const struct json *m, struct ingest_pr **out
     pr->draft = ingest_json_tri(m, "draft");
     if (pr->draft == INGEST_TRI_UNKNOWN)
         pr->draft = ingest_json_tri(m, "work_in_progress"); /* before GitLab 14 */
-    TRY(gl_labels(g, json_get(m, "labels"), pr));
+    INGEST_TRY(ingest_json_labels(g->a, json_get(m, "labels"), "title", pr));
     pr->source_branch = ingest_json_str(m, "source_branch");
     pr->target_branch = ingest_json_str(m, "target_branch");
     pr->created_at = ingest_json_time(json_get(m, "created_at"));
@@ -246,7 +179,7 @@ static enum err gl_approval(struct gl *g, struct ingest_pr *pr, const struct jso
                             bool approved)
 {
     struct str who;
-    TRY(ingest_json_key(json_get(user, "id"), g->a, &who));
+    INGEST_TRY(ingest_json_key(json_get(user, "id"), g->a, &who));
     if (!who.ptr)
         who = ingest_json_str(user, "username");
     if (!who.ptr || who.len == 0 || str_index(who, ':') >= 0)
@@ -255,9 +188,9 @@ static enum err gl_approval(struct gl *g, struct ingest_pr *pr, const struct jso
     if (!key)
         return ERR_LIMIT;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->reviews, sizeof(struct ingest_review), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
     struct ingest_review *rv = row;
-    TRY(gl_id(g, "review", g->repo_key, str_from_cstr(key), &rv->id));
+    INGEST_TRY(gl_id(g, "review", g->repo_key, str_from_cstr(key), &rv->id));
     rv->repo_id = g->repo_id;
     rv->pr_id = pr->id;
     rv->kind = INGEST_REVIEW;
@@ -272,11 +205,11 @@ static enum err gl_merge_request(struct gl *g)
     const struct json *m = json_get(g->doc, "object_attributes");
     if (json_type_of(m) != JSON_OBJECT)
         return ERR_INVALID;
-    TRY(gl_repo_key(g, json_get(m, "target_project_id")));
+    INGEST_TRY(gl_repo_key(g, json_get(m, "target_project_id")));
     struct ingest_pr *pr;
-    TRY(gl_mr(g, m, &pr));
+    INGEST_TRY(gl_mr(g, m, &pr));
     if (!pr->labels_known)
-        TRY(gl_labels(g, json_get(g->doc, "labels"), pr));
+        INGEST_TRY(ingest_json_labels(g->a, json_get(g->doc, "labels"), "title", pr));
 
     const struct json *user = json_get(g->doc, "user");
     struct str action = ingest_json_str(m, "action");
@@ -309,7 +242,7 @@ static enum err gl_merge_request(struct gl *g)
     bool approve = str_eq_cstr(action, "approved") || str_eq_cstr(action, "approval");
     bool unapprove = str_eq_cstr(action, "unapproved") || str_eq_cstr(action, "unapproval");
     if (approve || unapprove) {
-        TRY(gl_approval(g, pr, user, approve));
+        INGEST_TRY(gl_approval(g, pr, user, approve));
         struct ingest_person who = gl_user(g, user);
         if (approve && !by_author && !who.bot && json_get(user, "id") && json_get(m, "author_id")) {
             pr->approved_at = pr->updated_at;
@@ -329,21 +262,21 @@ static enum err gl_note(struct gl *g)
     const struct json *m = json_get(g->doc, "merge_request");
     if (json_type_of(m) != JSON_OBJECT)
         return ERR_INVALID;
-    TRY(gl_repo_key(g, json_get(n, "project_id")));
+    INGEST_TRY(gl_repo_key(g, json_get(n, "project_id")));
     struct ingest_pr *pr;
-    TRY(gl_mr(g, m, &pr));
+    INGEST_TRY(gl_mr(g, m, &pr));
 
     bool system = false;
     if (json_as_bool(json_get(n, "system"), &system) && system)
         return ERR_OK; /* "added 1 commit" and the like: not a review comment */
     struct str key;
-    TRY(ingest_json_key(json_get(n, "id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(n, "id"), g->a, &key));
     if (!key.ptr)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->reviews, sizeof(struct ingest_review), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.reviews, sizeof(struct ingest_review), &row));
     struct ingest_review *rv = row;
-    TRY(gl_id(g, "comment", key, STR_NULL, &rv->id));
+    INGEST_TRY(gl_id(g, "comment", key, STR_NULL, &rv->id));
     rv->repo_id = g->repo_id;
     rv->pr_id = pr->id;
     rv->kind = INGEST_REVIEW_COMMENT;
@@ -374,15 +307,15 @@ static struct str gl_sha_from_url(struct str url)
 
 static enum err gl_deployment(struct gl *g)
 {
-    TRY(gl_repo_key(g, NULL));
+    INGEST_TRY(gl_repo_key(g, NULL));
     struct str key;
-    TRY(ingest_json_key(json_get(g->doc, "deployment_id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(g->doc, "deployment_id"), g->a, &key));
     if (!key.ptr)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->deployments, sizeof(struct ingest_deployment), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.deployments, sizeof(struct ingest_deployment), &row));
     struct ingest_deployment *d = row;
-    TRY(gl_id(g, "deployment", key, STR_NULL, &d->id));
+    INGEST_TRY(gl_id(g, "deployment", key, STR_NULL, &d->id));
     d->repo_id = g->repo_id;
     d->environment = ingest_json_str(g->doc, "environment");
     d->ref = ingest_json_str(g->doc, "ref");
@@ -411,19 +344,19 @@ static enum err gl_release(struct gl *g)
 {
     if (str_eq_cstr(ingest_json_str(g->doc, "action"), "delete"))
         return ERR_OK; /* rows are never removed by a delivery */
-    TRY(gl_repo_key(g, NULL));
+    INGEST_TRY(gl_repo_key(g, NULL));
     struct str tag = ingest_json_str(g->doc, "tag");
     struct str key;
-    TRY(ingest_json_key(json_get(g->doc, "id"), g->a, &key));
+    INGEST_TRY(ingest_json_key(json_get(g->doc, "id"), g->a, &key));
     if (!key.ptr && tag.len == 0)
         return ERR_INVALID;
     void *row;
-    TRY(ingest_rows_add(g->a, &g->releases, sizeof(struct ingest_release), &row));
+    INGEST_TRY(ingest_rows_add(g->a, &g->rows.releases, sizeof(struct ingest_release), &row));
     struct ingest_release *r = row;
     if (key.ptr)
-        TRY(gl_id(g, "release", key, STR_NULL, &r->id));
+        INGEST_TRY(gl_id(g, "release", key, STR_NULL, &r->id));
     else
-        TRY(gl_id(g, "release", g->repo_key, tag, &r->id));
+        INGEST_TRY(gl_id(g, "release", g->repo_key, tag, &r->id));
     r->repo_id = g->repo_id;
     r->kind = INGEST_RELEASE;
     r->tag = tag;
@@ -435,22 +368,6 @@ static enum err gl_release(struct gl *g)
 }
 
 /* ---- entry --------------------------------------------------------------- */
-
-static void gl_finish(struct gl *g, struct ingest_batch *out)
-{
-    out->repos = g->repos.v;
-    out->n_repos = g->repos.n;
-    out->commits = g->commits.v;
-    out->n_commits = g->commits.n;
-    out->prs = g->prs.v;
-    out->n_prs = g->prs.n;
-    out->reviews = g->reviews.v;
-    out->n_reviews = g->reviews.n;
-    out->deployments = g->deployments.v;
-    out->n_deployments = g->deployments.n;
-    out->releases = g->releases.v;
-    out->n_releases = g->releases.n;
-}
 
 enum gl_kind { GL_NONE, GL_PUSH, GL_TAG, GL_MR, GL_NOTE, GL_DEPLOYMENT, GL_RELEASE };
 
@@ -506,33 +423,34 @@ enum err ingest_normalize_gitlab(struct str event, const struct json *doc,
     } else if (kind == GL_RELEASE) {
         action = ingest_json_str(doc, "action");
     }
-    TRY(ingest_batch_event(a, name, action, &out->event));
+    INGEST_TRY(ingest_batch_event(a, name, action, &out->event));
 
     switch (kind) {
     case GL_PUSH:
-        TRY(gl_push(&g));
+        INGEST_TRY(gl_push(&g));
         break;
     case GL_TAG:
-        TRY(gl_tag_push(&g));
+        INGEST_TRY(gl_tag_push(&g));
         break;
     case GL_MR:
-        TRY(gl_merge_request(&g));
+        INGEST_TRY(gl_merge_request(&g));
         break;
     case GL_NOTE:
-        TRY(gl_note(&g));
+        INGEST_TRY(gl_note(&g));
         break;
     case GL_DEPLOYMENT:
-        TRY(gl_deployment(&g));
+        INGEST_TRY(gl_deployment(&g));
         break;
     case GL_RELEASE:
-        TRY(gl_release(&g));
+        INGEST_TRY(gl_release(&g));
         break;
     case GL_NONE:
         break;
     }
-    bool any = g.commits.n || g.prs.n || g.reviews.n || g.deployments.n || g.releases.n;
+    bool any = g.rows.commits.n || g.rows.prs.n || g.rows.reviews.n || g.rows.deployments.n ||
+               g.rows.releases.n;
     if (any)
-        TRY(gl_add_repo(&g));
-    gl_finish(&g, out);
+        INGEST_TRY(gl_add_repo(&g));
+    ingest_batch_rows_finish(&g.rows, out);
     return ERR_OK;
 }
