@@ -186,6 +186,8 @@ static enum err delivery_key(struct http_request *req, enum ingest_provider p,
     unsigned char digest[SHA256_LEN];
     sha256(req->body.ptr, req->body.len, digest);
     char *key = arena_alloc(req->arena, sizeof HOOKS_BODY_KEY_PREFIX + 2 * SHA256_LEN);
+    if (!key)
+        return ERR_LIMIT;
     memcpy(key, HOOKS_BODY_KEY_PREFIX, sizeof HOOKS_BODY_KEY_PREFIX - 1);
     hex_encode(digest, SHA256_LEN, key + sizeof HOOKS_BODY_KEY_PREFIX - 1);
     *out = str_from_cstr(key);
@@ -205,6 +207,8 @@ enum err hooks_receive(struct http_request *req, struct http_response *resp)
     int64_t now = (int64_t)time(NULL);
 
     struct integration_verify *iv = arena_calloc(req->arena, 1, sizeof *iv);
+    if (!iv)
+        return http_fail(req, ERR_LIMIT, "the request arena is full");
     enum err e = integrations_lookup(app->storage, app->secrets, http_param(req, "integration_id"),
                                      provider_name, now, iv);
     if (e)
@@ -248,6 +252,8 @@ enum err hooks_receive(struct http_request *req, struct http_response *resp)
     struct pending *p = arena_calloc(req->arena, 1, sizeof *p);
     char *body = arena_strndup(req->arena, redacted.data, redacted.len);
     buf_release(&redacted);
+    if (!p || !body)
+        return http_fail(req, ERR_LIMIT, "the request arena cannot hold the redacted body");
     struct str key;
     e = delivery_key(req, provider, &h, str_from_cstr(body), &key);
     if (e)
