@@ -45,30 +45,38 @@ static void complete(struct storage_unit *units, enum err e)
     }
 }
 
-/* One tenant's units: together, or — when that fails — each alone. */
-static void run_tenant(struct storage_group *g, struct storage_unit *units, size_t n)
+/* Counts a run of n units: one transaction, plus one each when they re-ran alone. */
+static void count(struct storage_group *g, size_t n, bool alone)
 {
-    enum err e = run_together(g->storage, units);
-    size_t retried = 0;
-    if (e == ERR_OK || n == 1) {
-        complete(units, e);
-    } else {
-        while (units) {
-            struct storage_unit *next = units->next_;
-            units->next_ = NULL;
-            enum err one = run_together(g->storage, units);
-            complete(units, one);
-            retried++;
-            units = next;
-        }
-    }
     pthread_mutex_lock(&g->lock);
     g->stats.units += n;
-    g->stats.transactions += 1 + retried;
-    g->stats.retried += retried;
+    g->stats.transactions += 1 + (alone ? n : 0);
+    g->stats.retried += alone ? n : 0;
     if (n > g->stats.largest)
         g->stats.largest = n;
     pthread_mutex_unlock(&g->lock);
+}
+
+/*
+ * One tenant's units: together, or — when that fails — each alone. The
+ * counters move before the completions run, so whoever a completion wakes
+ * sees them.
+ */
+static void run_tenant(struct storage_group *g, struct storage_unit *units, size_t n)
+{
+    enum err e = run_together(g->storage, units);
+    bool alone = e != ERR_OK && n > 1;
+    count(g, n, alone);
+    if (!alone) {
+        complete(units, e);
+        return;
+    }
+    while (units) {
+        struct storage_unit *next = units->next_;
+        units->next_ = NULL;
+        complete(units, run_together(g->storage, units));
+        units = next;
+    }
 }
 
 /* Splits batch into runs of one tenant each, in order of first arrival. */
