@@ -174,15 +174,17 @@ static struct ingest_verify_config config_of(const struct integration_verify *iv
     return c;
 }
 
-/* The delivery key: the provider's delivery id, or the body's SHA-256. */
+/* The delivery key: the provider's delivery id (header, else body_id), or the body's SHA-256. */
 static enum err delivery_key(struct http_request *req, enum ingest_provider p,
-                             const struct ingest_headers *h, struct str redacted, struct str *out)
+                             const struct ingest_headers *h, struct str body_id, struct str *out)
 {
     enum err e = ingest_delivery_id(p, h, out);
     if (e != ERR_NOT_FOUND)
         return e; /* ERR_OK, or ERR_INVALID / ERR_LIMIT for a malformed id */
-    if (p == INGEST_PROVIDER_AZURE_DEVOPS && ingest_azure_delivery_id(redacted, req->arena, out))
+    if (body_id.ptr) {
+        *out = body_id;
         return ERR_OK;
+    }
     unsigned char digest[SHA256_LEN];
     sha256(req->body.ptr, req->body.len, digest);
     char *key = arena_alloc(req->arena, sizeof HOOKS_BODY_KEY_PREFIX + 2 * SHA256_LEN);
@@ -254,13 +256,16 @@ enum err hooks_receive(struct http_request *req, struct http_response *resp)
     buf_release(&redacted);
     if (!p || !body)
         return http_fail(req, ERR_LIMIT, "the request arena cannot hold the redacted body");
+    struct str body_id = STR_NULL, body_event = STR_NULL;
+    if (provider == INGEST_PROVIDER_AZURE_DEVOPS)
+        (void)ingest_azure_envelope(str_from_cstr(body), req->arena, &body_id, &body_event);
     struct str key;
-    e = delivery_key(req, provider, &h, str_from_cstr(body), &key);
+    e = delivery_key(req, provider, &h, body_id, &key);
     if (e)
         return http_fail_public(req, ERR_INVALID, "invalid_delivery_id",
                                 "The delivery's id header is malformed.");
-    if (!event.ptr && !ingest_azure_event_type_of(str_from_cstr(body), req->arena, &event))
-        event = STR_LIT("unknown");
+    if (!event.ptr)
+        event = body_event.ptr ? body_event : STR_LIT("unknown");
 
     p->d = (struct ingest_delivery_new){
         .integration_id =

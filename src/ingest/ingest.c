@@ -36,32 +36,28 @@ enum err ingest_normalize(enum ingest_provider p, struct str event, const struct
     return ERR_INVALID;
 }
 
-/* Parses body and copies the string field get() finds into a. */
-static bool body_field(struct str body, struct arena *a,
-                       bool (*get)(const struct json *, struct str *), struct str *out)
+/* The string get() finds in doc, copied into a; STR_NULL when absent. */
+static struct str field_copy(const struct json *doc, struct arena *a,
+                             bool (*get)(const struct json *, struct str *))
+{
+    struct str v;
+    if (!get(doc, &v))
+        return STR_NULL;
+    char *copy = arena_strndup(a, v.ptr, v.len);
+    return copy ? str_from(copy, v.len) : STR_NULL;
+}
+
+bool ingest_azure_envelope(struct str body, struct arena *a, struct str *id, struct str *type)
 {
     struct json *doc = NULL;
     struct json_error jerr;
+    *id = *type = STR_NULL;
     if (json_parse(body.ptr, body.len, &INGEST_JSON_LIMITS, &doc, &jerr) != ERR_OK)
         return false;
-    struct str v;
-    bool ok = get(doc, &v);
-    if (ok) {
-        char *copy = arena_strndup(a, v.ptr, v.len);
-        *out = str_from(copy, v.len);
-    }
+    *id = field_copy(doc, a, ingest_azure_event_id);
+    *type = field_copy(doc, a, ingest_azure_event_type);
     json_free(doc);
-    return ok;
-}
-
-bool ingest_azure_delivery_id(struct str body, struct arena *a, struct str *out)
-{
-    return body_field(body, a, ingest_azure_event_id, out);
-}
-
-bool ingest_azure_event_type_of(struct str body, struct arena *a, struct str *out)
-{
-    return body_field(body, a, ingest_azure_event_type, out);
+    return true;
 }
 
 /* Records the delivery's outcome in its own transaction. */

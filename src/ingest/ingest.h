@@ -46,11 +46,10 @@ enum err ingest_job_normalize(void *arg, struct storage *s, const struct jobs_jo
                               size_t why_cap);
 
 /*
- * Azure DevOps names its delivery id and event type in the body: these parse
- * the (redacted) body and copy the value into a. False when absent or
- * malformed.
+ * Azure DevOps names its delivery id and event type in the body: one parse of
+ * the (redacted) body, each value copied into a (STR_NULL when absent or
+ * malformed). False when body does not parse.
  */
-bool ingest_azure_delivery_id(struct str body, struct arena *a, struct str *out);
-bool ingest_azure_event_type_of(struct str body, struct arena *a, struct str *out);
+bool ingest_azure_envelope(struct str body, struct arena *a, struct str *id, struct str *type);
 
 #endif
