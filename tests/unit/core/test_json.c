@@ -346,6 +346,22 @@ static void test_utf8(void **state)
     assert_int_equal(cps, 4);
     assert_false(json_utf8_valid(STR_LIT("\xed\xbf\xbf"), &cps));
     assert_true(json_utf8_valid(STR_LIT(""), NULL));
+
+    /* the eight-byte ASCII skip: a bad or multi-byte sequence at every offset of a long run */
+    char text[40];
+    for (size_t at = 0; at + 2 <= sizeof text; at++) {
+        memset(text, 'x', sizeof text);
+        text[at] = '\xc3'; /* a lead byte with no continuation: invalid */
+        assert_false(json_utf8_valid(str_from(text, sizeof text), NULL));
+        text[at + 1] = '\xa9'; /* now "é": valid, one code point for two bytes */
+        assert_true(json_utf8_valid(str_from(text, sizeof text), &cps));
+        assert_int_equal(cps, sizeof text - 1);
+    }
+    memset(text, 'x', sizeof text);
+    assert_true(json_utf8_valid(str_from(text, sizeof text), &cps));
+    assert_int_equal(cps, sizeof text);
+    text[sizeof text - 1] = '\x80'; /* a lone continuation byte after 39 ASCII bytes */
+    assert_false(json_utf8_valid(str_from(text, sizeof text), NULL));
 }
 
 static void test_numbers(void **state)
