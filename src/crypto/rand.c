@@ -4,7 +4,9 @@
 #include "core/str.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <sys/random.h>
+#include <time.h>
 
 enum err rand_bytes(void *buf, size_t n)
 {
@@ -39,6 +41,23 @@ enum err rand_hex(char *out, size_t n)
     if (n > sizeof(tmp))
         return ERR_INTERNAL;
     enum err e = rand_bytes(tmp, n);
+    if (e)
+        return e;
+    hex_encode(tmp, n, out);
+    return ERR_OK;
+}
+
+enum err rand_hex_sortable(char *out, size_t n)
+{
+    unsigned char tmp[64];
+    if (n > sizeof(tmp) || n < RAND_SORTABLE_TIME_BYTES + 8)
+        return ERR_INTERNAL;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    for (size_t i = 0; i < RAND_SORTABLE_TIME_BYTES; i++)
+        tmp[i] = (unsigned char)(ms >> (8 * (RAND_SORTABLE_TIME_BYTES - 1 - i)));
+    enum err e = rand_bytes(tmp + RAND_SORTABLE_TIME_BYTES, n - RAND_SORTABLE_TIME_BYTES);
     if (e)
         return e;
     hex_encode(tmp, n, out);

@@ -17,6 +17,18 @@ MUST_CHECK enum err rand_bytes(void *buf, size_t n);
 /* Writes 2n lower-case hex digits of n random bytes and a NUL into out (2n+1 bytes). */
 MUST_CHECK enum err rand_hex(char *out, size_t n);
 
+/*
+ * Like rand_hex, for row ids that are better inserted in order: the first 6
+ * of the n bytes are the current Unix time in milliseconds (big-endian), the
+ * rest random, so ids made later sort later and a database index takes them
+ * at its end instead of on a random page. n must be RAND_SORTABLE_TIME_BYTES
+ * + 8 or more (64 random bits or more); ERR_INTERNAL otherwise. The time is
+ * readable from the id: use it only where that is no secret (an internal
+ * record created now).
+ */
+#define RAND_SORTABLE_TIME_BYTES 6
+MUST_CHECK enum err rand_hex_sortable(char *out, size_t n);
+
 /* Lower-case hex of data[0..n) into out (2n+1 bytes, NUL-terminated). */
 void hex_encode(const void *data, size_t n, char *out);
 

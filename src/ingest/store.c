@@ -359,7 +359,7 @@ enum err ingest_delivery_insert(struct tx *tx, const struct ingest_delivery_new 
     if (e)
         return e;
     char id[INGEST_DELIVERY_ID_LEN + 1];
-    if ((e = rand_hex(id, INGEST_DELIVERY_ID_LEN / 2)) != ERR_OK)
+    if ((e = rand_hex_sortable(id, INGEST_DELIVERY_ID_LEN / 2)) != ERR_OK)
         return e;
     uint64_t n = 0;
     e = tx_exec_args(tx,

@@ -84,7 +84,7 @@ enum err jobs_enqueue(struct tx *tx, const char *kind, const char *ref, int64_t 
     if (run_at < 0)
         return ERR_INVALID;
     char id[JOBS_ID_LEN + 1];
-    if ((e = rand_hex(id, JOBS_ID_LEN / 2)) != ERR_OK)
+    if ((e = rand_hex_sortable(id, JOBS_ID_LEN / 2)) != ERR_OK)
         return e;
     int64_t now = (int64_t)time(NULL);
     bool pg = storage_tx_backend(tx) == STORAGE_POSTGRES;

@@ -2,7 +2,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -20,6 +22,35 @@ static void test_random_differs(void **state)
     assert_int_equal(strlen(hex), 32);
     assert_int_equal(strspn(hex, "0123456789abcdef"), 32);
     assert_int_equal(rand_hex(hex, 65), ERR_INTERNAL); /* over the helper's 64-byte limit */
+}
+
+/* Sortable ids: the time prefix orders them, the rest stays random. */
+static void test_sortable(void **state)
+{
+    (void)state;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t before = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    char a[33], b[33];
+    assert_int_equal(rand_hex_sortable(a, 16), ERR_OK);
+    struct timespec pause = {.tv_nsec = 2 * 1000000L}; /* the next millisecond, at least */
+    nanosleep(&pause, NULL);
+    assert_int_equal(rand_hex_sortable(b, 16), ERR_OK);
+    assert_int_equal(strlen(a), 32);
+    assert_int_equal(strspn(a, "0123456789abcdef"), 32);
+    assert_true(strcmp(a, b) < 0);               /* later sorts later */
+    assert_memory_not_equal(a + 12, b + 12, 20); /* the 10 random bytes differ */
+    unsigned char t[RAND_SORTABLE_TIME_BYTES];
+    assert_int_equal(hex_decode(a, 2 * RAND_SORTABLE_TIME_BYTES, t, sizeof t), ERR_OK);
+    uint64_t ms = 0;
+    for (size_t i = 0; i < sizeof t; i++)
+        ms = ms << 8 | t[i];
+    assert_true(ms >= before && ms < before + 1000);
+    /* fewer than 8 random bytes, or more than the 64-byte scratch: refused */
+    assert_int_equal(rand_hex_sortable(a, RAND_SORTABLE_TIME_BYTES + 7), ERR_INTERNAL);
+    assert_int_equal(rand_hex_sortable(a, RAND_SORTABLE_TIME_BYTES + 8), ERR_OK);
+    char big[131];
+    assert_int_equal(rand_hex_sortable(big, 65), ERR_INTERNAL);
 }
 
 static void test_hex(void **state)
@@ -41,6 +72,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_differs),
+        cmocka_unit_test(test_sortable),
         cmocka_unit_test(test_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
