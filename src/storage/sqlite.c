@@ -45,6 +45,15 @@
 
 #define SQ_PROGRESS_OPS 1000 /* VM instructions between deadline checks */
 #define SQ_STMT_CACHE   32   /* prepared statements kept per connection */
+/*
+ * WAL checkpoints (see sq_checkpointer): past SQ_CKPT_FRAMES frames in the
+ * WAL a background thread copies them into the database; past
+ * SQ_CKPT_INLINE_FRAMES the writer checkpoints itself after its commit, so
+ * the WAL cannot grow without bound when the background one falls behind
+ * (it then finds most frames already copied and the WAL restarts).
+ */
+#define SQ_CKPT_FRAMES        1000 /* SQLite's own auto-checkpoint threshold */
+#define SQ_CKPT_INLINE_FRAMES 8000 /* about 32 MB of WAL with 4 KiB pages */
 
 struct sq_stmt;
 
@@ -96,6 +105,26 @@ struct sq_storage {
      * through busy_timeout.
      */
     pthread_mutex_t write_mu;
+    /*
+     * The one connection write transactions use, under write_mu. SQLite
+     * empties a connection's page cache whenever another connection has
+     * written since its last transaction; with every write on this one
+     * connection its cache stays warm from one commit to the next, so a
+     * group commit appends rows without first reading the pages back.
+     */
+    struct sq_conn wconn;
+    /*
+     * Checkpoints run on their own thread and connection, so the writer's
+     * commits (group commit: webhook acknowledgements wait on them) do not
+     * also copy the WAL into the database file.
+     */
+    pthread_t ckpt_thread;
+    bool ckpt_started;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    int ckpt_frames; /* WAL frames after the latest commit; under ckpt_mu */
+    bool ckpt_stop;  /* under ckpt_mu */
+    struct sq_conn cconn;
 };
 
 struct sq_tx {
@@ -305,7 +334,8 @@ static enum err sq_acquire(struct sq_storage *q, struct sq_conn **out, struct bu
     return ERR_OK;
 }
 
-static void sq_release(struct sq_storage *q, struct sq_conn *c)
+/* Leaves c idle: its statements reclaimed, no transaction open. */
+static void sq_reset(struct sq_conn *c)
 {
     c->deadline = 0;
     sq_cache_reclaim(c);
@@ -314,10 +344,66 @@ static void sq_release(struct sq_storage *q, struct sq_conn *c)
         if (sq_txn_run(c, SQ_ROLLBACK) != SQLITE_OK)
             sq_conn_close(c);
     }
+}
+
+static void sq_release(struct sq_storage *q, struct sq_conn *c)
+{
+    sq_reset(c);
     pthread_mutex_lock(&q->mu);
     c->in_use = false;
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- checkpoints ---------------------------------------------------------- */
+
+/*
+ * The WAL hook of wconn, called after each of its commits with the frames in
+ * the WAL: wakes the checkpointer, or checkpoints here when the WAL is long.
+ */
+static int sq_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct sq_storage *q = arg;
+    if (frames >= SQ_CKPT_INLINE_FRAMES) {
+        /* SQLITE_BUSY (the checkpointer is at it) is fine: it frees the WAL */
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
+    if (frames >= SQ_CKPT_FRAMES) {
+        pthread_mutex_lock(&q->ckpt_mu);
+        q->ckpt_frames = frames;
+        pthread_cond_signal(&q->ckpt_cv);
+        pthread_mutex_unlock(&q->ckpt_mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *sq_checkpointer(void *arg)
+{
+    struct sq_storage *q = arg;
+    pthread_mutex_lock(&q->ckpt_mu);
+    for (;;) {
+        while (!q->ckpt_stop && q->ckpt_frames < SQ_CKPT_FRAMES)
+            pthread_cond_wait(&q->ckpt_cv, &q->ckpt_mu);
+        if (q->ckpt_stop)
+            break;
+        q->ckpt_frames = 0;
+        pthread_mutex_unlock(&q->ckpt_mu);
+        struct buf detail = BUF_INIT(512);
+        if (q->cconn.db || sq_conn_open(q, &q->cconn, &detail) == ERR_OK) {
+            int rc =
+                sqlite3_wal_checkpoint_v2(q->cconn.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+                log_warn("storage: sqlite checkpoint failed",
+                         LOG_STR("detail", sqlite3_errmsg(q->cconn.db)));
+        } else {
+            log_warn("storage: sqlite checkpoint connection", LOG_STR("detail", buf_cstr(&detail)));
+        }
+        buf_release(&detail);
+        pthread_mutex_lock(&q->ckpt_mu);
+    }
+    pthread_mutex_unlock(&q->ckpt_mu);
+    return NULL;
 }
 
 /* Creates the database file with mode 0600 so WAL and SHM files inherit it. */
@@ -381,6 +467,8 @@ enum err sqlite_backend_open(const struct storage_options *opt, struct storage *
     q->timeout_ms = opt->statement_timeout_ms;
     pthread_mutex_init(&q->mu, NULL);
     pthread_mutex_init(&q->write_mu, NULL);
+    pthread_mutex_init(&q->ckpt_mu, NULL);
+    pthread_cond_init(&q->ckpt_cv, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -395,6 +483,12 @@ enum err sqlite_backend_open(const struct storage_options *opt, struct storage *
         return e;
     }
     sq_release(q, c);
+    if (pthread_create(&q->ckpt_thread, NULL, sq_checkpointer, q) != 0) {
+        storage_detail(detail, "sqlite: cannot start the checkpoint thread");
+        sq_ops.close(&q->base);
+        return ERR_UNAVAILABLE;
+    }
+    q->ckpt_started = true;
     *out = &q->base;
     return ERR_OK;
 }
@@ -402,14 +496,27 @@ enum err sqlite_backend_open(const struct storage_options *opt, struct storage *
 static void sq_close(struct storage *s)
 {
     struct sq_storage *q = sq_of(s);
+    if (q->ckpt_started) {
+        pthread_mutex_lock(&q->ckpt_mu);
+        q->ckpt_stop = true;
+        pthread_cond_signal(&q->ckpt_cv);
+        pthread_mutex_unlock(&q->ckpt_mu);
+        pthread_join(q->ckpt_thread, NULL);
+    }
+    if (q->cconn.db)
+        sq_conn_close(&q->cconn);
     for (unsigned i = 0; i < q->pool_size; i++) {
         ASSERT(!q->conns[i].in_use); /* closing with a transaction open is a bug */
         if (q->conns[i].db)
             sq_conn_close(&q->conns[i]);
     }
+    if (q->wconn.db)
+        sq_conn_close(&q->wconn);
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     pthread_mutex_destroy(&q->write_mu);
+    pthread_mutex_destroy(&q->ckpt_mu);
+    pthread_cond_destroy(&q->ckpt_cv);
     free(q->conns);
     free(q->path);
     free(q);
@@ -684,13 +791,55 @@ static enum err sq_migration_apply(struct storage *s, const struct storage_migra
 
 /* ---- transactions -------------------------------------------------------- */
 
+/* Takes write_mu, waiting up to the statement timeout. */
+static enum err sq_lock_writer(struct sq_storage *q)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += q->timeout_ms / 1000;
+    until.tv_nsec += (long)(q->timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return pthread_mutex_timedlock(&q->write_mu, &until) == 0 ? ERR_OK : ERR_TIMEOUT;
+}
+
+/* Gives back what sq_begin took: the pooled connection, or wconn and write_mu. */
+static void sq_end(struct sq_storage *q, struct sq_conn *c, bool writer)
+{
+    if (!writer) {
+        sq_release(q, c);
+        return;
+    }
+    sq_reset(c);
+    pthread_mutex_unlock(&q->write_mu);
+}
+
 static enum err sq_begin(struct storage *s, const struct tenant_ctx *t, enum tx_mode mode,
                          struct tx **out)
 {
     struct sq_storage *q = sq_of(s);
     struct sq_conn *c = NULL;
+    bool writer = mode == TX_WRITE;
     struct buf detail = BUF_INIT(512);
-    enum err e = sq_acquire(q, &c, &detail);
+    enum err e = ERR_OK;
+    if (writer) {
+        e = sq_lock_writer(q);
+        if (e) {
+            buf_release(&detail);
+            return e;
+        }
+        c = &q->wconn;
+        c->deadline = 0;
+        c->timed_out = false;
+        if (!c->db && (e = sq_conn_open(q, c, &detail)) == ERR_OK)
+            sqlite3_wal_hook(c->db, sq_wal_hook, q); /* replaces the auto-checkpoint */
+        if (e)
+            pthread_mutex_unlock(&q->write_mu);
+    } else {
+        e = sq_acquire(q, &c, &detail);
+    }
     if (e) {
         log_error("storage: no sqlite connection", LOG_STR("detail", buf_cstr(&detail)),
                   LOG_ERR(e));
@@ -698,27 +847,10 @@ static enum err sq_begin(struct storage *s, const struct tenant_ctx *t, enum tx_
         return e;
     }
     buf_release(&detail);
-    bool writer = mode == TX_WRITE;
-    if (writer) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += q->timeout_ms / 1000;
-        until.tv_nsec += (long)(q->timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        if (pthread_mutex_timedlock(&q->write_mu, &until) != 0) {
-            sq_release(q, c);
-            return ERR_TIMEOUT;
-        }
-    }
     int rc = sq_txn_run(c, writer ? SQ_BEGIN_IMMEDIATE : SQ_BEGIN);
     if (rc != SQLITE_OK) {
         e = sq_map(c, rc, "begin");
-        if (writer)
-            pthread_mutex_unlock(&q->write_mu);
-        sq_release(q, c);
+        sq_end(q, c, writer);
         return e;
     }
     struct sq_tx *tx = calloc(1, sizeof *tx);
@@ -733,12 +865,9 @@ static enum err sq_begin(struct storage *s, const struct tenant_ctx *t, enum tx_
 static enum err sq_commit(struct tx *base)
 {
     struct sq_tx *tx = (struct sq_tx *)base;
-    struct sq_storage *q = sq_of(base->s);
     int rc = sq_txn_run(tx->c, SQ_COMMIT);
     enum err e = rc == SQLITE_OK ? ERR_OK : sq_map(tx->c, rc, "commit");
-    sq_release(q, tx->c); /* rolls back if COMMIT failed */
-    if (tx->writer)
-        pthread_mutex_unlock(&q->write_mu);
+    sq_end(sq_of(base->s), tx->c, tx->writer); /* rolls back if COMMIT failed */
     free(tx);
     return e;
 }
@@ -746,10 +875,7 @@ static enum err sq_commit(struct tx *base)
 static void sq_rollback(struct tx *base)
 {
     struct sq_tx *tx = (struct sq_tx *)base;
-    struct sq_storage *q = sq_of(base->s);
-    sq_release(q, tx->c);
-    if (tx->writer)
-        pthread_mutex_unlock(&q->write_mu);
+    sq_end(sq_of(base->s), tx->c, tx->writer);
     free(tx);
 }
 

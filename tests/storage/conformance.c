@@ -967,6 +967,46 @@ static void test_sqlite_schema_change(void **state)
     sqlite3_close(db);
 }
 
+/*
+ * SQLite: write transactions do not copy the WAL into the database file
+ * themselves (a group commit waits on them); a background checkpointer does,
+ * once the WAL holds SQLite's usual 1000 frames. Without it the database
+ * file would not grow here: only checkpoints write to it.
+ */
+static void test_sqlite_checkpoints(void **state)
+{
+    struct tenant_ctx a;
+    new_tenant_id(&a);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(S.path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite_raw(db, "CREATE TABLE ckpt_probe (tenant_id TEXT NOT NULL, v BLOB) STRICT");
+    sqlite3_close(db);
+    struct stat sb;
+    assert_int_equal(stat(S.path, &sb), 0);
+    off_t before = sb.st_size;
+    /* 300 commits of 16 KB each: about 1500 WAL frames of 4 KiB */
+    for (int i = 0; i < 300; i++) {
+        struct tx *tx = NULL;
+        assert_int_equal(storage_begin(S.app, &a, TX_WRITE, &tx), ERR_OK);
+        assert_int_equal(
+            tx_exec(tx, "INSERT INTO ckpt_probe (tenant_id, v) VALUES ($1, randomblob(16000))"),
+            ERR_OK);
+        assert_int_equal(storage_commit(tx), ERR_OK);
+    }
+    off_t after = before;
+    for (int i = 0; i < 100 && after < before + 4 * 1024 * 1024; i++) {
+        nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
+        assert_int_equal(stat(S.path, &sb), 0);
+        after = sb.st_size;
+    }
+    assert_true(after >= before + 4 * 1024 * 1024);
+    assert_int_equal(sqlite3_open(S.path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite_raw(db, "DROP TABLE ckpt_probe");
+    sqlite3_close(db);
+}
+
 static void test_pg_roles(void **state)
 {
     assert_true(S.pg);
@@ -1216,6 +1256,7 @@ int main(void)
     const struct CMUnitTest sqlite_tests[] = {
         COMMON_TESTS,
         cmocka_unit_test(test_sqlite_schema_change),
+        cmocka_unit_test(test_sqlite_checkpoints),
     };
     const struct CMUnitTest pg_tests[] = {
         COMMON_TESTS,
