@@ -171,6 +171,46 @@ enum err storage_group_submit(struct storage_group *g, struct storage_unit *u)
     return ERR_OK;
 }
 
+/* A storage_group_run caller waiting for its unit. */
+struct waiter {
+    struct storage_unit unit;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    enum err result;
+};
+
+static void wake_waiter(void *arg, enum err result)
+{
+    struct waiter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->result = result;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+enum err storage_group_run(struct storage_group *g, const struct tenant_ctx *t,
+                           enum err (*write)(void *arg, struct tx *tx), void *arg)
+{
+    ASSERT(!pthread_equal(pthread_self(), g->thread));
+    struct waiter w = {.unit = {.tenant = *t, .write = write, .arg = arg, .done = wake_waiter}};
+    w.unit.done_arg = &w;
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    enum err e = storage_group_submit(g, &w.unit);
+    if (!e) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        e = w.result;
+    }
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    return e;
+}
+
 void storage_group_stop(struct storage_group *g)
 {
     if (!g)

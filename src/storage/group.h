@@ -60,6 +60,19 @@ MUST_CHECK enum err storage_group_start(struct storage *s, struct storage_group 
 MUST_CHECK enum err storage_group_submit(struct storage_group *g, struct storage_unit *u);
 
 /*
+ * Runs write(arg, tx) for tenant t as a unit of the group and waits for its
+ * commit: for a background thread whose writes should share the writer's
+ * transactions and syncs instead of taking the write lock with its own (the
+ * job runner). Returns what the unit's completion would get: ERR_OK once
+ * committed, the unit's or the commit's error otherwise, ERR_UNAVAILABLE
+ * when the group is stopping or full (write then never ran). write may run
+ * twice, as for any unit. Never call it on the writer thread (from a unit or
+ * a completion): it would wait for itself.
+ */
+MUST_CHECK enum err storage_group_run(struct storage_group *g, const struct tenant_ctx *t,
+                                      enum err (*write)(void *arg, struct tx *tx), void *arg);
+
+/*
  * Commits everything already queued, calls its completions, then stops the
  * thread and frees g. Units submitted meanwhile are refused. NULL is a no-op.
  */

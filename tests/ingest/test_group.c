@@ -3,7 +3,8 @@
  * webhook deliveries: concurrent units share transactions and every one is
  * committed before its completion runs; units of different tenants never
  * share one; a failing unit fails alone while the rest of its batch
- * commits; stopping commits what is queued and refuses what comes after.
+ * commits; storage_group_run returns after its own commit; stopping commits
+ * what is queued and refuses what comes after.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -239,6 +240,52 @@ static void test_failing_unit_fails_alone(void **state)
     storage_group_stop(g);
 }
 
+/* storage_group_run from several threads: each call returns after its own commit. */
+struct runner {
+    struct storage_group *g;
+    int index;
+    enum err results[PER];
+    int64_t visible[PER]; /* rows of its key right after the call returned */
+};
+
+static void *run_all(void *arg)
+{
+    struct runner *r = arg;
+    for (int i = 0; i < PER; i++) {
+        struct unit x;
+        char key[64];
+        snprintf(key, sizeof key, "run-%02d-%02d;", r->index, i);
+        unit_init(&x, &S.tenants[r->index % N_TENANTS], key, i == 3); /* the 4th one fails */
+        r->results[i] = storage_group_run(r->g, &x.u.tenant, write_unit, &x);
+        r->visible[i] = deliveries_of(&x.u.tenant, key);
+        pthread_cond_destroy(&x.cond);
+        pthread_mutex_destroy(&x.lock);
+    }
+    return NULL;
+}
+
+static void test_run_waits_for_its_commit(void **state)
+{
+    (void)state;
+    struct storage_group *g = NULL;
+    assert_int_equal(storage_group_start(S.s, &g), ERR_OK);
+    static struct runner r[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        r[i].g = g;
+        r[i].index = i;
+        assert_int_equal(pthread_create(&th[i], NULL, run_all, &r[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < PER; j++) {
+            assert_int_equal(r[i].results[j], j == 3 ? ERR_INVALID : ERR_OK);
+            assert_int_equal(r[i].visible[j], j == 3 ? 0 : 1);
+        }
+    storage_group_stop(g);
+}
+
 static void test_stop_commits_what_is_queued(void **state)
 {
     (void)state;
@@ -267,6 +314,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_units_share_commits),
+        cmocka_unit_test(test_run_waits_for_its_commit),
         cmocka_unit_test(test_failing_unit_fails_alone),
         cmocka_unit_test(test_stop_commits_what_is_queued),
     };
