@@ -122,8 +122,9 @@ struct sq_storage {
     bool ckpt_started;
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
-    int ckpt_frames; /* WAL frames after the latest commit; under ckpt_mu */
-    bool ckpt_stop;  /* under ckpt_mu */
+    int ckpt_done;  /* WAL frames already copied by a checkpoint; under ckpt_mu */
+    bool ckpt_want; /* a checkpoint is due; under ckpt_mu */
+    bool ckpt_stop; /* under ckpt_mu */
     struct sq_conn cconn;
 };
 
@@ -357,23 +358,40 @@ static void sq_release(struct sq_storage *q, struct sq_conn *c)
 
 /* ---- checkpoints ---------------------------------------------------------- */
 
+/* Records what a checkpoint copied (pnCkpt): frames past it are still to copy. */
+static void sq_ckpt_done(struct sq_storage *q, int copied)
+{
+    pthread_mutex_lock(&q->ckpt_mu);
+    q->ckpt_done = copied;
+    pthread_mutex_unlock(&q->ckpt_mu);
+}
+
 /*
  * The WAL hook of wconn, called after each of its commits with the frames in
- * the WAL: wakes the checkpointer, or checkpoints here when the WAL is long.
+ * the WAL. Counting from what the last checkpoint copied (a WAL that cannot
+ * restart while the writer keeps appending still holds the copied frames):
+ * past SQ_CKPT_FRAMES new ones it wakes the checkpointer, past
+ * SQ_CKPT_INLINE_FRAMES it checkpoints here.
  */
 static int sq_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     struct sq_storage *q = arg;
-    if (frames >= SQ_CKPT_INLINE_FRAMES) {
-        /* SQLITE_BUSY (the checkpointer is at it) is fine: it frees the WAL */
-        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        return SQLITE_OK;
-    }
-    if (frames >= SQ_CKPT_FRAMES) {
-        pthread_mutex_lock(&q->ckpt_mu);
-        q->ckpt_frames = frames;
+    pthread_mutex_lock(&q->ckpt_mu);
+    if (frames < q->ckpt_done)
+        q->ckpt_done = 0; /* the WAL restarted from its beginning */
+    int pending = frames - q->ckpt_done;
+    bool inline_now = pending >= SQ_CKPT_INLINE_FRAMES;
+    if (!inline_now && pending >= SQ_CKPT_FRAMES && !q->ckpt_want) {
+        q->ckpt_want = true;
         pthread_cond_signal(&q->ckpt_cv);
-        pthread_mutex_unlock(&q->ckpt_mu);
+    }
+    pthread_mutex_unlock(&q->ckpt_mu);
+    if (inline_now) {
+        int copied = 0;
+        /* SQLITE_BUSY: the checkpointer is at it, which frees the WAL as well */
+        if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, &copied) ==
+            SQLITE_OK)
+            sq_ckpt_done(q, copied);
     }
     return SQLITE_OK;
 }
@@ -383,16 +401,16 @@ static void *sq_checkpointer(void *arg)
     struct sq_storage *q = arg;
     pthread_mutex_lock(&q->ckpt_mu);
     for (;;) {
-        while (!q->ckpt_stop && q->ckpt_frames < SQ_CKPT_FRAMES)
+        while (!q->ckpt_stop && !q->ckpt_want)
             pthread_cond_wait(&q->ckpt_cv, &q->ckpt_mu);
         if (q->ckpt_stop)
             break;
-        q->ckpt_frames = 0;
         pthread_mutex_unlock(&q->ckpt_mu);
         struct buf detail = BUF_INIT(512);
+        int copied = -1;
         if (q->cconn.db || sq_conn_open(q, &q->cconn, &detail) == ERR_OK) {
-            int rc =
-                sqlite3_wal_checkpoint_v2(q->cconn.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            int rc = sqlite3_wal_checkpoint_v2(q->cconn.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                               &copied);
             if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
                 log_warn("storage: sqlite checkpoint failed",
                          LOG_STR("detail", sqlite3_errmsg(q->cconn.db)));
@@ -401,6 +419,9 @@ static void *sq_checkpointer(void *arg)
         }
         buf_release(&detail);
         pthread_mutex_lock(&q->ckpt_mu);
+        if (copied >= 0)
+            q->ckpt_done = copied;
+        q->ckpt_want = false; /* the next commit past the threshold asks again */
     }
     pthread_mutex_unlock(&q->ckpt_mu);
     return NULL;

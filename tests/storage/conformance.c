@@ -995,12 +995,12 @@ static void test_sqlite_checkpoints(void **state)
         assert_int_equal(storage_commit(tx), ERR_OK);
     }
     off_t after = before;
-    for (int i = 0; i < 100 && after < before + 4 * 1024 * 1024; i++) {
+    for (int i = 0; i < 100 && after < before + 2 * 1024 * 1024; i++) {
         nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
         assert_int_equal(stat(S.path, &sb), 0);
         after = sb.st_size;
     }
-    assert_true(after >= before + 4 * 1024 * 1024);
+    assert_true(after >= before + 2 * 1024 * 1024);
     assert_int_equal(sqlite3_open(S.path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
     sqlite_raw(db, "DROP TABLE ckpt_probe");
