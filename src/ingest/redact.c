@@ -11,11 +11,11 @@
  * value is stepped over without being read, and rule 1's look for a "markup"
  * sibling is a scan of the object's keys, done only for "html" strings. The
  * string scan only tries a pattern at a byte that can begin one (a 256-entry
- * table) and, except for "://", only at a word start; every matcher looks at
- * a bounded window or a single run of characters, and the scan resumes after
- * a masked span, so a string costs O(length). A string with nothing to mask
- * goes to the writer as it is; one with something is rebuilt in a scratch
- * buffer reused for the whole body.
+ * table) and, except for "://", only at a word start, stepping over the rest
+ * of each word; every matcher looks at a bounded window or a single run of
+ * characters, and the scan resumes after a masked span, so a string costs
+ * O(length). A string with nothing to mask goes to the writer as it is; one
+ * with something is rebuilt in a scratch buffer reused for the whole body.
  */
 #include "ingest/redact.h"
 
@@ -166,35 +166,65 @@ struct hit {
     enum redact_kind kind;
 };
 
-/* Prefixed tokens: prefix then at least REDACT_MIN_TOKEN_BODY body characters. */
-static const struct prefix_rule {
+/*
+ * Prefixed tokens: prefix then at least REDACT_MIN_TOKEN_BODY body characters.
+ * Grouped by first byte, so a word is compared with its own group only.
+ */
+struct prefix_rule {
     const char *lit;
     unsigned char len;
     unsigned char body; /* enum cset */
     unsigned char kind; /* enum redact_kind */
-} prefixes[] = {
-    {LIT("ghp_"), CS_WORD, REDACT_GITHUB},           {LIT("gho_"), CS_WORD, REDACT_GITHUB},
-    {LIT("ghu_"), CS_WORD, REDACT_GITHUB},           {LIT("ghs_"), CS_WORD, REDACT_GITHUB},
-    {LIT("ghr_"), CS_WORD, REDACT_GITHUB},           {LIT("github_pat_"), CS_WORD, REDACT_GITHUB},
-    {LIT("glpat-"), CS_WORD_DASH, REDACT_GITLAB},    {LIT("gloas-"), CS_WORD_DASH, REDACT_GITLAB},
-    {LIT("gldt-"), CS_WORD_DASH, REDACT_GITLAB},     {LIT("glrt-"), CS_WORD_DASH, REDACT_GITLAB},
-    {LIT("GR1348941"), CS_WORD_DASH, REDACT_GITLAB}, {LIT("xoxb-"), CS_WORD_DASH, REDACT_SLACK},
-    {LIT("xoxp-"), CS_WORD_DASH, REDACT_SLACK},      {LIT("xoxa-"), CS_WORD_DASH, REDACT_SLACK},
-    {LIT("xoxr-"), CS_WORD_DASH, REDACT_SLACK},      {LIT("xoxs-"), CS_WORD_DASH, REDACT_SLACK},
-    {LIT("xapp-"), CS_WORD_DASH, REDACT_SLACK},      {LIT("sk_live_"), CS_ALNUM, REDACT_STRIPE},
-    {LIT("rk_live_"), CS_ALNUM, REDACT_STRIPE},      {LIT("sk_test_"), CS_ALNUM, REDACT_STRIPE},
-    {LIT("rk_test_"), CS_ALNUM, REDACT_STRIPE},      {LIT("whsec_"), CS_B64_PAD, REDACT_STRIPE},
-    {LIT("shk_"), CS_SHIPLOG, REDACT_SHIPLOG},       {LIT("shr_"), CS_SHIPLOG, REDACT_SHIPLOG},
 };
 
-static bool match_prefixes(const unsigned char *p, size_t n, size_t i, struct hit *h)
+static const struct prefix_rule prefixes_g[] = {
+    {LIT("ghp_"), CS_WORD, REDACT_GITHUB},        {LIT("gho_"), CS_WORD, REDACT_GITHUB},
+    {LIT("ghu_"), CS_WORD, REDACT_GITHUB},        {LIT("ghs_"), CS_WORD, REDACT_GITHUB},
+    {LIT("ghr_"), CS_WORD, REDACT_GITHUB},        {LIT("github_pat_"), CS_WORD, REDACT_GITHUB},
+    {LIT("glpat-"), CS_WORD_DASH, REDACT_GITLAB}, {LIT("gloas-"), CS_WORD_DASH, REDACT_GITLAB},
+    {LIT("gldt-"), CS_WORD_DASH, REDACT_GITLAB},  {LIT("glrt-"), CS_WORD_DASH, REDACT_GITLAB},
+};
+
+static const struct prefix_rule prefixes_G[] = {
+    {LIT("GR1348941"), CS_WORD_DASH, REDACT_GITLAB},
+};
+
+static const struct prefix_rule prefixes_x[] = {
+    {LIT("xoxb-"), CS_WORD_DASH, REDACT_SLACK}, {LIT("xoxp-"), CS_WORD_DASH, REDACT_SLACK},
+    {LIT("xoxa-"), CS_WORD_DASH, REDACT_SLACK}, {LIT("xoxr-"), CS_WORD_DASH, REDACT_SLACK},
+    {LIT("xoxs-"), CS_WORD_DASH, REDACT_SLACK}, {LIT("xapp-"), CS_WORD_DASH, REDACT_SLACK},
+};
+
+static const struct prefix_rule prefixes_s[] = {
+    {LIT("sk_live_"), CS_ALNUM, REDACT_STRIPE},
+    {LIT("sk_test_"), CS_ALNUM, REDACT_STRIPE},
+    {LIT("shk_"), CS_SHIPLOG, REDACT_SHIPLOG},
+    {LIT("shr_"), CS_SHIPLOG, REDACT_SHIPLOG},
+};
+
+static const struct prefix_rule prefixes_r[] = {
+    {LIT("rk_live_"), CS_ALNUM, REDACT_STRIPE},
+    {LIT("rk_test_"), CS_ALNUM, REDACT_STRIPE},
+};
+
+static const struct prefix_rule prefixes_w[] = {
+    {LIT("whsec_"), CS_B64_PAD, REDACT_STRIPE},
+};
+
+/* The second byte of every prefix: most words end at this check. */
+static const bool prefix_second[256] = {
+    ['h'] = true, ['i'] = true, ['l'] = true, ['R'] = true,
+    ['o'] = true, ['a'] = true, ['k'] = true,
+};
+
+#define PREFIXES(a) (a), (sizeof(a) / sizeof((a)[0]))
+
+static bool match_prefix_group(const struct prefix_rule *rules, size_t count,
+                               const unsigned char *p, size_t n, size_t i, struct hit *h)
 {
-    /* every prefix is 4+ bytes and its second byte is one of these: most words end here */
-    if (n - i < 4 || !memchr("hilRoak", p[i + 1], 7))
-        return false;
-    for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
-        const struct prefix_rule *r = &prefixes[k];
-        if (p[i] != (unsigned char)r->lit[0] || !lit_at(p, n, i, r->lit, r->len))
+    for (size_t k = 0; k < count; k++) {
+        const struct prefix_rule *r = &rules[k];
+        if (p[i + 1] != (unsigned char)r->lit[1] || !lit_at(p, n, i, r->lit, r->len))
             continue;
         size_t body = run(p, n, i + r->len, (enum cset)r->body);
         /* a sentence may end right after the token */
@@ -206,6 +236,29 @@ static bool match_prefixes(const unsigned char *p, size_t n, size_t i, struct hi
         return true;
     }
     return false;
+}
+
+static bool match_prefixes(const unsigned char *p, size_t n, size_t i, struct hit *h)
+{
+    /* every prefix is 4+ bytes */
+    if (n - i < 4 || !prefix_second[p[i + 1]])
+        return false;
+    switch (p[i]) {
+    case 'g':
+        return match_prefix_group(PREFIXES(prefixes_g), p, n, i, h);
+    case 'G':
+        return match_prefix_group(PREFIXES(prefixes_G), p, n, i, h);
+    case 'x':
+        return match_prefix_group(PREFIXES(prefixes_x), p, n, i, h);
+    case 's':
+        return match_prefix_group(PREFIXES(prefixes_s), p, n, i, h);
+    case 'r':
+        return match_prefix_group(PREFIXES(prefixes_r), p, n, i, h);
+    case 'w':
+        return match_prefix_group(PREFIXES(prefixes_w), p, n, i, h);
+    default:
+        return false;
+    }
 }
 
 /* AKIA / ASIA + exactly 16 of [A-Z0-9], not followed by another letter or digit. */
@@ -403,6 +456,13 @@ static bool match_userinfo(const unsigned char *p, size_t n, size_t i, struct hi
     if (!lit_at(p, n, i, LIT("://")) || i == 0 || !is_alnum(p[i - 1]))
         return false;
     size_t from = i + 3, j = from;
+    /*
+     * Most URLs have no '@' at all: one memchr instead of walking the host.
+     * The walk reads up to 512 bytes and then the byte after them, so an '@'
+     * can be in any of the 513.
+     */
+    if (from >= n || !memchr(p + from, '@', n - from < 513 ? n - from : 513))
+        return false;
     bool colon = false;
     for (; j < n && j - from < 512; j++) {
         unsigned char c = p[j];
@@ -451,17 +511,27 @@ static bool match_at(const unsigned char *p, size_t n, size_t i, struct hit *h)
     }
 }
 
+/* [A-Za-z0-9] as a table, for the scan's inner loop. */
+static const bool alnum_tab[256] = {
+    ['A' ... 'Z'] = true,
+    ['a' ... 'z'] = true,
+    ['0' ... '9'] = true,
+};
+
 /* The first credential at or after from; false when there is none. */
 static bool next_hit(const unsigned char *p, size_t n, size_t from, struct hit *h)
 {
-    for (size_t i = from; i < n; i++) {
+    size_t i = from;
+    while (i < n) {
         unsigned char c = p[i];
-        if (!can_start[c])
-            continue;
-        if (c != ':' && i > 0 && is_alnum(p[i - 1]))
-            continue; /* not at a word start */
-        if (match_at(p, n, i, h))
+        /* a pattern starts at a word start, except "://" */
+        if (can_start[c] && (c == ':' || i == 0 || !alnum_tab[p[i - 1]]) && match_at(p, n, i, h))
             return true;
+        i++;
+        /* no word starts inside a word, and ':' is not part of one: skip the rest */
+        if (alnum_tab[c])
+            while (i < n && alnum_tab[p[i]])
+                i++;
     }
     return false;
 }
@@ -513,8 +583,42 @@ struct keynorm {
     bool too_long;
 };
 
+/*
+ * The name is already in normalized form: words of [a-z0-9] joined by single
+ * '_', short enough. key_normalize would give back the same bytes.
+ */
+static bool key_is_snake(struct str key)
+{
+    const unsigned char *p = (const unsigned char *)key.ptr;
+    if (key.len == 0 || key.len > REDACT_MAX_KEY_NORM || p[0] == '_' || p[key.len - 1] == '_')
+        return false;
+    for (size_t i = 0; i < key.len; i++) {
+        unsigned char c = p[i];
+        if (c == '_' ? p[i - 1] == '_' : !(is_lower(c) || is_digit(c)))
+            return false;
+    }
+    return true;
+}
+
 static void key_normalize(struct str key, struct keynorm *k)
 {
+    if (key_is_snake(key)) {
+        size_t clen = 0, last = 0;
+        memcpy(k->words, key.ptr, key.len);
+        for (size_t i = 0; i < key.len; i++) {
+            if (key.ptr[i] == '_')
+                last = i + 1;
+            else
+                k->compact[clen++] = key.ptr[i];
+        }
+        k->words[key.len] = '\0';
+        k->compact[clen] = '\0';
+        k->len = key.len;
+        k->clen = clen;
+        k->last = last;
+        k->too_long = false;
+        return;
+    }
     k->len = k->clen = k->last = 0;
     k->too_long = false;
     const unsigned char *p = (const unsigned char *)key.ptr;

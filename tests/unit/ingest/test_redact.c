@@ -265,6 +265,22 @@ static void test_auth_schemes_and_urls(void **state)
         {"ratio 1://2:3@", "ratio 1://[redacted]@", REDACT_URL_USERINFO},
     };
     CASES(cases);
+
+    /* userinfo of up to 512 bytes is masked, 513 are not looked at */
+    char url[600];
+    for (size_t len = 511; len <= 513; len++) {
+        memcpy(url, "https://", 8);
+        memset(url + 8, 'u', len - 2);
+        memcpy(url + 8 + len - 2, ":p@host", 8);
+        struct redact_counts c = {0};
+        char *got = mask(url, &c);
+        if (len <= 512)
+            assert_string_equal(got, "https://[redacted]@host");
+        else
+            assert_string_equal(got, url);
+        assert_int_equal(c.n[REDACT_URL_USERINFO], len <= 512);
+        free(got);
+    }
 }
 
 static void test_several_in_one_string(void **state)
