@@ -2,7 +2,9 @@
  * fuzz_json — json_parse with the default and with small limits; when a
  * document parses, every node is visited through the public accessors and
  * strings and keys are re-serialised with the escaping writer, whose output
- * must parse back. The same bytes also go through the logger's masking and
+ * must parse back. json_tape_parse must give every input the same verdict,
+ * reason and offset as json_parse, and on success the same values in the
+ * same order. The same bytes also go through the logger's masking and
  * line formatting (log.c uses the writer), whose output must be one valid
  * JSON object within LOG_MAX_LINE.
  */
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/json_tape.h"
 #include "core/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -78,6 +81,64 @@ static void visit(const struct json *n, struct jw *w, unsigned depth)
     }
 }
 
+/* Compares node n with tape token i; returns the index after i's value. */
+static size_t same_as_tape(const struct json *n, const struct json_tape *t, size_t i)
+{
+    enum json_type type = json_type_of(n);
+    if (i >= t->n || json_tape_type(t, i) != type)
+        abort();
+    struct str s;
+    double a, b;
+    switch (type) {
+    case JSON_STRING:
+        if (!json_as_str(n, &s) || !str_eq(s, json_tape_str(t, i)))
+            abort();
+        return i + 1;
+    case JSON_NUMBER:
+        a = json_tape_number(t, i);
+        if (!json_as_double(n, &b) || memcmp(&a, &b, sizeof(a)) != 0)
+            abort();
+        return i + 1;
+    case JSON_OBJECT:
+    case JSON_ARRAY: {
+        size_t k = i + 1;
+        if (json_tape_count(t, i) != json_count(n))
+            abort();
+        for (const struct json *c = json_first(n); c; c = json_next(c)) {
+            if (type == JSON_OBJECT) {
+                if (k >= t->n || !str_eq(str_from_cstr(json_key(c)), json_tape_str(t, k)) ||
+                    json_tape_get(t, i, json_tape_str(t, k)) != k + 1)
+                    abort();
+                k++;
+            }
+            k = same_as_tape(c, t, k);
+        }
+        if (k != json_tape_skip(t, i))
+            abort();
+        return k;
+    }
+    default:
+        return i + 1;
+    }
+}
+
+/* json_tape_parse agrees with json_parse on text: verdict, reason, offset, values. */
+static void run_tape(const char *text, size_t len, const struct json_limits *lim)
+{
+    struct json *doc = NULL;
+    struct json_error a, b;
+    enum err ea = json_parse(text, len, lim, &doc, &a);
+    struct json_tape t;
+    json_tape_init(&t);
+    enum err eb = json_tape_parse(&t, text, len, lim, &b);
+    if (ea != eb || a.offset != b.offset || strcmp(a.reason, b.reason) != 0)
+        abort();
+    if (ea == ERR_OK && same_as_tape(doc, &t, 0) != t.n)
+        abort();
+    json_tape_release(&t);
+    json_free(doc);
+}
+
 static void run(const char *text, size_t len, const struct json_limits *lim)
 {
     struct json *doc = NULL;
@@ -111,6 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run(text, size, &JSON_LIMITS_DEFAULT);
     const struct json_limits small = {256, 4, 16, 8};
     run(text, size, &small);
+    run_tape(text, size, &JSON_LIMITS_DEFAULT);
+    run_tape(text, size, &small);
 
     /* the escaper on raw bytes, with and without a cut */
     struct buf b = BUF_INIT(size * 6 + 16);

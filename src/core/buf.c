@@ -36,8 +36,9 @@ void buf_wipe(struct buf *b)
     buf_release(b);
 }
 
-/* Makes room for extra more bytes plus the terminator. */
-static enum err buf_reserve(struct buf *b, size_t extra)
+/* Makes room for extra more bytes plus the terminator. Out of line: the appends
+ * call it only when they have to. */
+__attribute__((noinline)) static enum err buf_reserve(struct buf *b, size_t extra)
 {
     if (extra > b->max || b->len > b->max - extra)
         return ERR_LIMIT;
@@ -71,9 +72,12 @@ static enum err buf_reserve(struct buf *b, size_t extra)
 
 enum err buf_append(struct buf *b, const void *data, size_t len)
 {
-    enum err e = buf_reserve(b, len);
-    if (e)
-        return e;
+    /* most appends fit the memory already there, under the cap: buf_reserve only when not */
+    if (b->len > b->max || len > b->max - b->len || len >= b->alloc - b->len) {
+        enum err e = buf_reserve(b, len);
+        if (e)
+            return e;
+    }
     if (len)
         memcpy(b->data + b->len, data, len);
     b->len += len;
@@ -88,6 +92,12 @@ enum err buf_puts(struct buf *b, const char *s)
 
 enum err buf_putc(struct buf *b, char c)
 {
+    /* the common case in place: room for c and the terminator, under the cap */
+    if (b->alloc - b->len >= 2 && b->len < b->max) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return ERR_OK;
+    }
     return buf_append(b, &c, 1);
 }
 

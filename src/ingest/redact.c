@@ -2,12 +2,17 @@
  * redact — secrets and source content out of webhook bodies (see redact.h
  * for the rules).
  *
- * Design: json_parse builds the tree under INGEST_JSON_LIMITS, then one
- * recursive walk writes the output with the escaping writer, deciding per
- * member from a normalized copy of its name (on the stack) and per string
- * from one left-to-right scan. The scan only tries a pattern at a byte that
- * can begin one (a 256-entry table) and, except for "://", only at a word
- * start; every matcher looks at a bounded window or a single run of
+ * Design: json_tape_parse validates the body under INGEST_JSON_LIMITS in one
+ * pass and fills a flat array of tokens (no tree, no allocation per value);
+ * one recursive walk over the tokens writes the output with the escaping
+ * writer, deciding per member from a normalized copy of its name (on the
+ * stack) and per string from one left-to-right scan of its unescaped bytes.
+ * A container's token knows where its contents end, so a dropped or masked
+ * value is stepped over without being read, and rule 1's look for a "markup"
+ * sibling is a scan of the object's keys, done only for "html" strings. The
+ * string scan only tries a pattern at a byte that can begin one (a 256-entry
+ * table) and, except for "://", only at a word start, stepping over the rest
+ * of each word; every matcher looks at a bounded window or a single run of
  * characters, and the scan resumes after a masked span, so a string costs
  * O(length). A string with nothing to mask goes to the writer as it is; one
  * with something is rebuilt in a scratch buffer reused for the whole body.
@@ -15,6 +20,8 @@
 #include "ingest/redact.h"
 
 #include <string.h>
+
+#include "core/json_tape.h"
 
 const struct json_limits INGEST_JSON_LIMITS = {
     .max_bytes = INGEST_MAX_BODY,
@@ -159,35 +166,65 @@ struct hit {
     enum redact_kind kind;
 };
 
-/* Prefixed tokens: prefix then at least REDACT_MIN_TOKEN_BODY body characters. */
-static const struct prefix_rule {
+/*
+ * Prefixed tokens: prefix then at least REDACT_MIN_TOKEN_BODY body characters.
+ * Grouped by first byte, so a word is compared with its own group only.
+ */
+struct prefix_rule {
     const char *lit;
     unsigned char len;
     unsigned char body; /* enum cset */
     unsigned char kind; /* enum redact_kind */
-} prefixes[] = {
-    {LIT("ghp_"), CS_WORD, REDACT_GITHUB},           {LIT("gho_"), CS_WORD, REDACT_GITHUB},
-    {LIT("ghu_"), CS_WORD, REDACT_GITHUB},           {LIT("ghs_"), CS_WORD, REDACT_GITHUB},
-    {LIT("ghr_"), CS_WORD, REDACT_GITHUB},           {LIT("github_pat_"), CS_WORD, REDACT_GITHUB},
-    {LIT("glpat-"), CS_WORD_DASH, REDACT_GITLAB},    {LIT("gloas-"), CS_WORD_DASH, REDACT_GITLAB},
-    {LIT("gldt-"), CS_WORD_DASH, REDACT_GITLAB},     {LIT("glrt-"), CS_WORD_DASH, REDACT_GITLAB},
-    {LIT("GR1348941"), CS_WORD_DASH, REDACT_GITLAB}, {LIT("xoxb-"), CS_WORD_DASH, REDACT_SLACK},
-    {LIT("xoxp-"), CS_WORD_DASH, REDACT_SLACK},      {LIT("xoxa-"), CS_WORD_DASH, REDACT_SLACK},
-    {LIT("xoxr-"), CS_WORD_DASH, REDACT_SLACK},      {LIT("xoxs-"), CS_WORD_DASH, REDACT_SLACK},
-    {LIT("xapp-"), CS_WORD_DASH, REDACT_SLACK},      {LIT("sk_live_"), CS_ALNUM, REDACT_STRIPE},
-    {LIT("rk_live_"), CS_ALNUM, REDACT_STRIPE},      {LIT("sk_test_"), CS_ALNUM, REDACT_STRIPE},
-    {LIT("rk_test_"), CS_ALNUM, REDACT_STRIPE},      {LIT("whsec_"), CS_B64_PAD, REDACT_STRIPE},
-    {LIT("shk_"), CS_SHIPLOG, REDACT_SHIPLOG},       {LIT("shr_"), CS_SHIPLOG, REDACT_SHIPLOG},
 };
 
-static bool match_prefixes(const unsigned char *p, size_t n, size_t i, struct hit *h)
+static const struct prefix_rule prefixes_g[] = {
+    {LIT("ghp_"), CS_WORD, REDACT_GITHUB},        {LIT("gho_"), CS_WORD, REDACT_GITHUB},
+    {LIT("ghu_"), CS_WORD, REDACT_GITHUB},        {LIT("ghs_"), CS_WORD, REDACT_GITHUB},
+    {LIT("ghr_"), CS_WORD, REDACT_GITHUB},        {LIT("github_pat_"), CS_WORD, REDACT_GITHUB},
+    {LIT("glpat-"), CS_WORD_DASH, REDACT_GITLAB}, {LIT("gloas-"), CS_WORD_DASH, REDACT_GITLAB},
+    {LIT("gldt-"), CS_WORD_DASH, REDACT_GITLAB},  {LIT("glrt-"), CS_WORD_DASH, REDACT_GITLAB},
+};
+
+static const struct prefix_rule prefixes_G[] = {
+    {LIT("GR1348941"), CS_WORD_DASH, REDACT_GITLAB},
+};
+
+static const struct prefix_rule prefixes_x[] = {
+    {LIT("xoxb-"), CS_WORD_DASH, REDACT_SLACK}, {LIT("xoxp-"), CS_WORD_DASH, REDACT_SLACK},
+    {LIT("xoxa-"), CS_WORD_DASH, REDACT_SLACK}, {LIT("xoxr-"), CS_WORD_DASH, REDACT_SLACK},
+    {LIT("xoxs-"), CS_WORD_DASH, REDACT_SLACK}, {LIT("xapp-"), CS_WORD_DASH, REDACT_SLACK},
+};
+
+static const struct prefix_rule prefixes_s[] = {
+    {LIT("sk_live_"), CS_ALNUM, REDACT_STRIPE},
+    {LIT("sk_test_"), CS_ALNUM, REDACT_STRIPE},
+    {LIT("shk_"), CS_SHIPLOG, REDACT_SHIPLOG},
+    {LIT("shr_"), CS_SHIPLOG, REDACT_SHIPLOG},
+};
+
+static const struct prefix_rule prefixes_r[] = {
+    {LIT("rk_live_"), CS_ALNUM, REDACT_STRIPE},
+    {LIT("rk_test_"), CS_ALNUM, REDACT_STRIPE},
+};
+
+static const struct prefix_rule prefixes_w[] = {
+    {LIT("whsec_"), CS_B64_PAD, REDACT_STRIPE},
+};
+
+/* The second byte of every prefix: most words end at this check. */
+static const bool prefix_second[256] = {
+    ['h'] = true, ['i'] = true, ['l'] = true, ['R'] = true,
+    ['o'] = true, ['a'] = true, ['k'] = true,
+};
+
+#define PREFIXES(a) (a), (sizeof(a) / sizeof((a)[0]))
+
+static bool match_prefix_group(const struct prefix_rule *rules, size_t count,
+                               const unsigned char *p, size_t n, size_t i, struct hit *h)
 {
-    /* every prefix is 4+ bytes and its second byte is one of these: most words end here */
-    if (n - i < 4 || !memchr("hilRoak", p[i + 1], 7))
-        return false;
-    for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
-        const struct prefix_rule *r = &prefixes[k];
-        if (p[i] != (unsigned char)r->lit[0] || !lit_at(p, n, i, r->lit, r->len))
+    for (size_t k = 0; k < count; k++) {
+        const struct prefix_rule *r = &rules[k];
+        if (p[i + 1] != (unsigned char)r->lit[1] || !lit_at(p, n, i, r->lit, r->len))
             continue;
         size_t body = run(p, n, i + r->len, (enum cset)r->body);
         /* a sentence may end right after the token */
@@ -199,6 +236,29 @@ static bool match_prefixes(const unsigned char *p, size_t n, size_t i, struct hi
         return true;
     }
     return false;
+}
+
+static bool match_prefixes(const unsigned char *p, size_t n, size_t i, struct hit *h)
+{
+    /* every prefix is 4+ bytes */
+    if (n - i < 4 || !prefix_second[p[i + 1]])
+        return false;
+    switch (p[i]) {
+    case 'g':
+        return match_prefix_group(PREFIXES(prefixes_g), p, n, i, h);
+    case 'G':
+        return match_prefix_group(PREFIXES(prefixes_G), p, n, i, h);
+    case 'x':
+        return match_prefix_group(PREFIXES(prefixes_x), p, n, i, h);
+    case 's':
+        return match_prefix_group(PREFIXES(prefixes_s), p, n, i, h);
+    case 'r':
+        return match_prefix_group(PREFIXES(prefixes_r), p, n, i, h);
+    case 'w':
+        return match_prefix_group(PREFIXES(prefixes_w), p, n, i, h);
+    default:
+        return false;
+    }
 }
 
 /* AKIA / ASIA + exactly 16 of [A-Z0-9], not followed by another letter or digit. */
@@ -396,6 +456,13 @@ static bool match_userinfo(const unsigned char *p, size_t n, size_t i, struct hi
     if (!lit_at(p, n, i, LIT("://")) || i == 0 || !is_alnum(p[i - 1]))
         return false;
     size_t from = i + 3, j = from;
+    /*
+     * Most URLs have no '@' at all: one memchr instead of walking the host.
+     * The walk reads up to 512 bytes and then the byte after them, so an '@'
+     * can be in any of the 513.
+     */
+    if (from >= n || !memchr(p + from, '@', n - from < 513 ? n - from : 513))
+        return false;
     bool colon = false;
     for (; j < n && j - from < 512; j++) {
         unsigned char c = p[j];
@@ -444,17 +511,27 @@ static bool match_at(const unsigned char *p, size_t n, size_t i, struct hit *h)
     }
 }
 
+/* [A-Za-z0-9] as a table, for the scan's inner loop. */
+static const bool alnum_tab[256] = {
+    ['A' ... 'Z'] = true,
+    ['a' ... 'z'] = true,
+    ['0' ... '9'] = true,
+};
+
 /* The first credential at or after from; false when there is none. */
 static bool next_hit(const unsigned char *p, size_t n, size_t from, struct hit *h)
 {
-    for (size_t i = from; i < n; i++) {
+    size_t i = from;
+    while (i < n) {
         unsigned char c = p[i];
-        if (!can_start[c])
-            continue;
-        if (c != ':' && i > 0 && is_alnum(p[i - 1]))
-            continue; /* not at a word start */
-        if (match_at(p, n, i, h))
+        /* a pattern starts at a word start, except "://" */
+        if (can_start[c] && (c == ':' || i == 0 || !alnum_tab[p[i - 1]]) && match_at(p, n, i, h))
             return true;
+        i++;
+        /* no word starts inside a word, and ':' is not part of one: skip the rest */
+        if (alnum_tab[c])
+            while (i < n && alnum_tab[p[i]])
+                i++;
     }
     return false;
 }
@@ -506,8 +583,42 @@ struct keynorm {
     bool too_long;
 };
 
+/*
+ * The name is already in normalized form: words of [a-z0-9] joined by single
+ * '_', short enough. key_normalize would give back the same bytes.
+ */
+static bool key_is_snake(struct str key)
+{
+    const unsigned char *p = (const unsigned char *)key.ptr;
+    if (key.len == 0 || key.len > REDACT_MAX_KEY_NORM || p[0] == '_' || p[key.len - 1] == '_')
+        return false;
+    for (size_t i = 0; i < key.len; i++) {
+        unsigned char c = p[i];
+        if (c == '_' ? p[i - 1] == '_' : !(is_lower(c) || is_digit(c)))
+            return false;
+    }
+    return true;
+}
+
 static void key_normalize(struct str key, struct keynorm *k)
 {
+    if (key_is_snake(key)) {
+        size_t clen = 0, last = 0;
+        memcpy(k->words, key.ptr, key.len);
+        for (size_t i = 0; i < key.len; i++) {
+            if (key.ptr[i] == '_')
+                last = i + 1;
+            else
+                k->compact[clen++] = key.ptr[i];
+        }
+        k->words[key.len] = '\0';
+        k->compact[clen] = '\0';
+        k->len = key.len;
+        k->clen = clen;
+        k->last = last;
+        k->too_long = false;
+        return;
+    }
     k->len = k->clen = k->last = 0;
     k->too_long = false;
     const unsigned char *p = (const unsigned char *)key.ptr;
@@ -676,11 +787,19 @@ enum redact_action redact_classify_member(struct str key, enum json_type value_t
 /* ---- the walk ------------------------------------------------------------------ */
 
 struct walker {
+    const struct json_tape *t;
     struct jw w;
     struct buf scratch; /* a masked string is rebuilt here */
+    struct buf key;     /* the member name as a C string, for jw_key */
     struct redact_counts *counts;
-    enum err err; /* first failure outside the writer (scratch) */
+    enum err err; /* first failure outside the writer (scratch, key) */
 };
+
+static void walker_fail(struct walker *x, enum err e)
+{
+    if (x->err == ERR_OK)
+        x->err = e;
+}
 
 static void emit_string(struct walker *x, struct str s)
 {
@@ -692,80 +811,95 @@ static void emit_string(struct walker *x, struct str s)
     buf_reset(&x->scratch);
     enum err e = mask_into(s, h, &x->scratch, x->counts);
     if (e != ERR_OK) {
-        if (x->err == ERR_OK)
-            x->err = e;
+        walker_fail(x, e);
         return;
     }
     jw_string(&x->w, str_from(x->scratch.data, x->scratch.len));
 }
 
-static void walk(struct walker *x, const struct json *n, const struct keynorm *parent);
-
-static void walk_object(struct walker *x, const struct json *obj, const struct keynorm *parent)
+/* jw_key takes a C string; tape keys are views (a key never holds NUL). */
+static void emit_key(struct walker *x, struct str key)
 {
+    char small[64]; /* most names: no buffer call */
+    if (key.len < sizeof(small)) {
+        memcpy(small, key.ptr, key.len);
+        small[key.len] = '\0';
+        jw_key(&x->w, small);
+        return;
+    }
+    buf_reset(&x->key);
+    enum err e = buf_append(&x->key, key.ptr, key.len);
+    if (e != ERR_OK) {
+        walker_fail(x, e);
+        return;
+    }
+    jw_key(&x->w, buf_cstr(&x->key));
+}
+
+static void walk(struct walker *x, size_t i, const struct keynorm *parent);
+
+static void walk_object(struct walker *x, size_t obj, const struct keynorm *parent)
+{
+    const struct json_tape *t = x->t;
+    size_t end = json_tape_skip(t, obj);
     jw_object_begin(&x->w);
-    for (const struct json *c = json_first(obj); c; c = json_next(c)) {
-        const char *key = json_key(c);
-        struct str ks = str_from_cstr(key);
+    /* members: the key at k, its value at k + 1 */
+    for (size_t k = obj + 1; k < end; k = json_tape_skip(t, k + 1)) {
+        struct str ks = json_tape_str(t, k);
         if (redact_string_has_secret(ks)) {
             count(x->counts, REDACT_TOKEN_KEY);
             continue;
         }
-        struct keynorm k;
-        key_normalize(ks, &k);
-        enum json_type t = json_type_of(c);
+        struct keynorm kn;
+        key_normalize(ks, &kn);
+        enum json_type type = json_tape_type(t, k + 1);
         /* the sibling lookup is a scan of the object: only for "html" strings */
-        bool markup = t == JSON_STRING && is_html(&k) && json_get(obj, "markup") != NULL;
-        switch (classify(&k, t, parent, markup)) {
+        bool markup = type == JSON_STRING && is_html(&kn) &&
+                      json_tape_get(t, obj, STR_LIT("markup")) != JSON_TAPE_NONE;
+        switch (classify(&kn, type, parent, markup)) {
         case REDACT_DROP:
             count(x->counts, REDACT_SOURCE_CONTENT);
             break;
         case REDACT_MASK_VALUE:
-            jw_key(&x->w, key);
-            if (t == JSON_TRUE || t == JSON_FALSE || t == JSON_NULL) {
-                walk(x, c, &k);
+            emit_key(x, ks);
+            if (type == JSON_TRUE || type == JSON_FALSE || type == JSON_NULL) {
+                walk(x, k + 1, &kn);
             } else {
                 jw_cstring(&x->w, REDACT_MASK);
                 count(x->counts, REDACT_SECRET_KEY);
             }
             break;
         case REDACT_KEEP:
-            jw_key(&x->w, key);
-            walk(x, c, &k);
+            emit_key(x, ks);
+            walk(x, k + 1, &kn);
             break;
         }
     }
     jw_object_end(&x->w);
 }
 
-/* parent: the normalized name of the member whose value n is (NULL in arrays and at the root). */
-static void walk(struct walker *x, const struct json *n, const struct keynorm *parent)
+/* parent: the normalized name of the member whose value token i is (NULL in arrays and at the
+ * root). */
+static void walk(struct walker *x, size_t i, const struct keynorm *parent)
 {
     if (x->err != ERR_OK || x->w.err != ERR_OK)
         return;
-    struct str s;
-    double d;
-    switch (json_type_of(n)) {
+    const struct json_tape *t = x->t;
+    switch (json_tape_type(t, i)) {
     case JSON_OBJECT:
-        walk_object(x, n, parent);
+        walk_object(x, i, parent);
         break;
     case JSON_ARRAY:
         jw_array_begin(&x->w);
-        for (const struct json *c = json_first(n); c; c = json_next(c))
+        for (size_t c = i + 1; c < json_tape_skip(t, i); c = json_tape_skip(t, c))
             walk(x, c, NULL);
         jw_array_end(&x->w);
         break;
     case JSON_STRING:
-        if (json_as_str(n, &s))
-            emit_string(x, s);
-        else
-            jw_null(&x->w); /* unreachable: json_parse gives strings a value */
+        emit_string(x, json_tape_str(t, i));
         break;
     case JSON_NUMBER:
-        if (json_as_double(n, &d))
-            jw_double(&x->w, d);
-        else
-            jw_null(&x->w);
+        jw_double(&x->w, json_tape_number(t, i));
         break;
     case JSON_TRUE:
         jw_bool(&x->w, true);
@@ -785,18 +919,20 @@ enum err redact_json(const char *body, size_t len, struct buf *out, struct redac
     if (counts)
         memset(counts, 0, sizeof(*counts));
     size_t start = out->len;
-    struct json *doc = NULL;
-    enum err r = json_parse(body, len, &INGEST_JSON_LIMITS, &doc, e);
-    if (r != ERR_OK)
-        return r;
-
-    struct walker x = {.counts = counts, .err = ERR_OK};
-    buf_init(&x.scratch, REDACT_MAX_OUTPUT);
-    jw_init(&x.w, out);
-    walk(&x, doc, NULL);
-    r = x.err != ERR_OK ? x.err : jw_finish(&x.w);
-    buf_release(&x.scratch);
-    json_free(doc);
+    struct json_tape t;
+    json_tape_init(&t);
+    enum err r = json_tape_parse(&t, body, len, &INGEST_JSON_LIMITS, e);
+    if (r == ERR_OK) {
+        struct walker x = {.t = &t, .counts = counts, .err = ERR_OK};
+        buf_init(&x.scratch, REDACT_MAX_OUTPUT);
+        buf_init(&x.key, REDACT_MAX_OUTPUT);
+        jw_init(&x.w, out);
+        walk(&x, 0, NULL);
+        r = x.err != ERR_OK ? x.err : jw_finish(&x.w);
+        buf_release(&x.scratch);
+        buf_release(&x.key);
+    }
+    json_tape_release(&t);
     if (r != ERR_OK) {
         out->len = start;
         if (out->data)

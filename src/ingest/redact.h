@@ -77,10 +77,14 @@
  * Strings are re-escaped by the writer, so the output is valid UTF-8 JSON
  * whatever the input escapes were.
  *
- * Cost: one json_parse (the only allocations besides the output and one
- * scratch buffer reused for every masked string); key rules use a
- * normalized copy of the key on the stack; strings are scanned once, byte by
- * byte, and only word starts whose first byte can begin a pattern are tried.
+ * Cost: one pass of json_tape_parse (core/json_tape.h), a validating
+ * tokenizer that fills one flat token array sized from the body, 16 bytes per
+ * value or key, and unescapes only strings that have escapes, into one more
+ * buffer; then one walk over the tokens. Those two buffers and one scratch
+ * buffer reused for every masked string are the only allocations besides the
+ * output: nothing per value. Key rules use a normalized copy of the key on
+ * the stack; strings are scanned once, and only word starts whose first byte
+ * can begin a pattern are tried.
  *
  * Thread-safety: no state; call from any thread.
  */

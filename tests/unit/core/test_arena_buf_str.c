@@ -143,6 +143,19 @@ static void test_buf_cap_exact(void **state)
     assert_int_equal(len, 0);
     free(p);
 
+    /* appends that fit the memory already there are still held to the cap */
+    buf_init(&b, 100);
+    assert_int_equal(buf_append(&b, "abc", 3), ERR_OK); /* allocates more than 5 bytes */
+    assert_true(b.alloc > 5);
+    b.max = 4;
+    assert_int_equal(buf_putc(&b, 'd'), ERR_OK); /* exactly the cap */
+    assert_int_equal(buf_putc(&b, 'e'), ERR_LIMIT);
+    assert_int_equal(buf_append(&b, "e", 1), ERR_LIMIT);
+    assert_int_equal(buf_append(&b, "", 0), ERR_OK);
+    assert_string_equal(buf_cstr(&b), "abcd");
+    assert_int_equal(b.len, 4);
+    buf_release(&b);
+
     /* overflow-sized append */
     buf_init(&b, SIZE_MAX);
     assert_int_equal(buf_putc(&b, 'x'), ERR_OK);

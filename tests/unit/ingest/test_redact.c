@@ -265,6 +265,22 @@ static void test_auth_schemes_and_urls(void **state)
         {"ratio 1://2:3@", "ratio 1://[redacted]@", REDACT_URL_USERINFO},
     };
     CASES(cases);
+
+    /* userinfo of up to 512 bytes is masked, 513 are not looked at */
+    char url[600];
+    for (size_t len = 511; len <= 513; len++) {
+        memcpy(url, "https://", 8);
+        memset(url + 8, 'u', len - 2);
+        memcpy(url + 8 + len - 2, ":p@host", 8);
+        struct redact_counts c = {0};
+        char *got = mask(url, &c);
+        if (len <= 512)
+            assert_string_equal(got, "https://[redacted]@host");
+        else
+            assert_string_equal(got, url);
+        assert_int_equal(c.n[REDACT_URL_USERINFO], len <= 512);
+        free(got);
+    }
 }
 
 static void test_several_in_one_string(void **state)
@@ -551,6 +567,67 @@ static void test_errors(void **state)
     assert_int_equal(redact_json("[1]", 3, &b, NULL, &je), ERR_OK);
     assert_string_equal(buf_cstr(&b), "keep[1]");
     buf_release(&b);
+}
+
+/* expect_err, and the offset json_parse would report. */
+static void expect_err_at(const char *text, enum err want, const char *reason, size_t offset)
+{
+    struct json_error je;
+    struct buf b = BUF_INIT(REDACT_MAX_OUTPUT);
+    assert_int_equal(buf_puts(&b, "keep"), ERR_OK);
+    assert_int_equal(redact_json(text, strlen(text), &b, NULL, &je), want);
+    assert_string_equal(buf_cstr(&b), "keep");
+    assert_string_equal(je.reason, reason);
+    assert_int_equal(je.offset, offset);
+    buf_release(&b);
+}
+
+/*
+ * The whole body is checked before anything is written, also inside members
+ * that are dropped or masked, with json_parse's reasons, offsets and order.
+ */
+static void test_parse_errors(void **state)
+{
+    (void)state;
+    /* duplicate keys, also equal only after unescaping, anywhere */
+    expect_err_at("{\"a\":1,\"\\u0061\":2}", ERR_INVALID, "duplicate key", 0);
+    expect_err_at("{\"diff\":{\"a\":1,\"a\":2}}", ERR_INVALID, "duplicate key", 0);
+    expect_err_at("{\"token\":[{\"b\":1,\"b\":2}]}", ERR_INVALID, "duplicate key", 0);
+    expect_err_at(
+        "{\"ghp_abcdefghijklmnopqrstuvwxyz0123\":1,\"ghp_abcdefghijklmnopqrstuvwxyz0123\":2}",
+        ERR_INVALID, "duplicate key", 0);
+    /* numbers that are not finite as a double, also in dropped members */
+    expect_err_at("{\"n\":1e400}", ERR_LIMIT, "number out of range", 0);
+    expect_err_at("{\"patch\":[-1e400]}", ERR_LIMIT, "number out of range", 0);
+    /* the first in document order, an object before what it holds */
+    expect_err_at("[1e400,{\"a\":1,\"a\":2}]", ERR_LIMIT, "number out of range", 0);
+    expect_err_at("{\"a\":[1e400],\"a\":1}", ERR_INVALID, "duplicate key", 0);
+    /* anything malformed comes first, with its offset */
+    expect_err_at("{\"a\":1,\"a\":2} x", ERR_INVALID, "unexpected data after JSON", 14);
+    expect_err_at("[1e400,", ERR_INVALID, "malformed JSON", 7);
+    expect_err_at("[\"a\",01]", ERR_INVALID, "malformed JSON", 6);
+    expect_err_at("{\"k\":\"\\ud800\"}", ERR_INVALID, "invalid unicode escape", 6);
+    expect_err_at("[\"\\u0000\"]", ERR_INVALID, "NUL character in string", 2);
+    expect_err_at("[1] [2]", ERR_INVALID, "unexpected data after JSON", 4);
+
+    /* objects: 100000 members pass, 100001 do not */
+    size_t m = INGEST_JSON_LIMITS.max_members;
+    char *big = malloc(m * 16 + 64);
+    assert_non_null(big);
+    size_t w = 0;
+    big[w++] = '{';
+    for (size_t i = 0; i < m; i++)
+        w += (size_t)snprintf(big + w, 32, "%s\"k%zu\":0", i ? "," : "", i);
+    big[w++] = '}';
+    char *out = NULL;
+    struct json_error je;
+    assert_int_equal(redact_cstr(big, w, &out, NULL, &je), ERR_OK);
+    assert_int_equal(strlen(out), w);
+    free(out);
+    w--;
+    w += (size_t)snprintf(big + w, 32, ",\"k%zu\":0}", m);
+    expect_err(big, w, ERR_LIMIT, "too many members");
+    free(big);
 }
 
 static void test_numbers(void **state)
@@ -942,6 +1019,7 @@ int main(void)
         cmocka_unit_test(test_members_in_document),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_fixtures),
     };
