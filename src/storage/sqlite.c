@@ -46,14 +46,18 @@
 #define SQ_PROGRESS_OPS 1000 /* VM instructions between deadline checks */
 #define SQ_STMT_CACHE   32   /* prepared statements kept per connection */
 /*
- * WAL checkpoints (see sq_checkpointer): past SQ_CKPT_FRAMES frames in the
- * WAL a background thread copies them into the database; past
- * SQ_CKPT_INLINE_FRAMES the writer checkpoints itself after its commit, so
- * the WAL cannot grow without bound when the background one falls behind
- * (it then finds most frames already copied and the WAL restarts).
+ * WAL checkpoints (see sq_checkpointer): every SQ_CKPT_FRAMES frames the
+ * writer adds, a background thread copies them into the database. The WAL
+ * only starts over from its beginning once a write transaction begins with
+ * every frame copied, which a background copy racing the writer never
+ * leaves; so when the WAL holds SQ_CKPT_INLINE_FRAMES frames and the
+ * background has just caught up (at most SQ_CKPT_FRAMES / 4 uncopied), or
+ * twice that many whatever the background did, the writer copies the rest
+ * itself after its commit. Without that the WAL file would grow for as long
+ * as the writes go on.
  */
 #define SQ_CKPT_FRAMES        1000 /* SQLite's own auto-checkpoint threshold */
-#define SQ_CKPT_INLINE_FRAMES 8000 /* about 32 MB of WAL with 4 KiB pages */
+#define SQ_CKPT_INLINE_FRAMES 4000 /* about 16 MB of WAL with 4 KiB pages */
 
 struct sq_stmt;
 
@@ -368,10 +372,9 @@ static void sq_ckpt_done(struct sq_storage *q, int copied)
 
 /*
  * The WAL hook of wconn, called after each of its commits with the frames in
- * the WAL. Counting from what the last checkpoint copied (a WAL that cannot
- * restart while the writer keeps appending still holds the copied frames):
- * past SQ_CKPT_FRAMES new ones it wakes the checkpointer, past
- * SQ_CKPT_INLINE_FRAMES it checkpoints here.
+ * the WAL: wakes the checkpointer when SQ_CKPT_FRAMES frames were added since
+ * the last copy, or copies the rest here so that the WAL can start over (see
+ * SQ_CKPT_FRAMES).
  */
 static int sq_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
@@ -380,7 +383,8 @@ static int sq_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     if (frames < q->ckpt_done)
         q->ckpt_done = 0; /* the WAL restarted from its beginning */
     int pending = frames - q->ckpt_done;
-    bool inline_now = pending >= SQ_CKPT_INLINE_FRAMES;
+    bool inline_now = (frames >= SQ_CKPT_INLINE_FRAMES && pending <= SQ_CKPT_FRAMES / 4) ||
+                      frames >= 2 * SQ_CKPT_INLINE_FRAMES;
     if (!inline_now && pending >= SQ_CKPT_FRAMES && !q->ckpt_want) {
         q->ckpt_want = true;
         pthread_cond_signal(&q->ckpt_cv);
