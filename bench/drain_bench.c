@@ -15,8 +15,9 @@
  * and the clock runs until every job is done or dead.
  *
  * Prints deliveries normalized per second, and the write transactions
- * committed per delivery while draining. Figures only: never a pass/fail
- * (exit 1 only when something failed: a job not done, a storage error).
+ * committed per delivery while draining (storage_write_commits). Figures
+ * only: never a pass/fail (exit 1 only when something failed: a job not
+ * done, a storage error).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,10 +237,11 @@ int main(int argc, char **argv)
            pg ? "postgresql" : "sqlite", n, raw_len, body.len, t1 - t0);
     buf_release(&body);
 
-    static const struct jobs_handler handlers[] = {
-        {INGEST_JOB_NORMALIZE, ingest_job_normalize, NULL},
+    const struct jobs_handler handlers[] = {
+        {.kind = INGEST_JOB_NORMALIZE, .run = ingest_job_normalize},
     };
     struct jobs_runner *r = NULL;
+    uint64_t commits = storage_write_commits(s);
     double start = now_s();
     if ((e = jobs_runner_start(s, handlers, 1, (unsigned)threads, NULL, &r)))
         die("jobs_runner_start", e);
@@ -252,11 +254,12 @@ int main(int argc, char **argv)
     }
     double elapsed = now_s() - start;
     jobs_runner_stop(r);
+    commits = storage_write_commits(s) - commits;
     int64_t processed = count_processed(s);
     printf("drain_bench: %ld threads: %u done, %u dead, %u retried in %.2f s: %.0f deliveries/s"
-           " (%lld processed)\n",
+           " (%lld processed), %.2f write commits per delivery\n",
            threads, tot.done, tot.dead, tot.retried, elapsed, (double)tot.done / elapsed,
-           (long long)processed);
+           (long long)processed, (double)commits / (double)n);
     storage_close(s);
     if (!pg && dir[0]) {
         char path[128];
