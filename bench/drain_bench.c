@@ -237,9 +237,7 @@ int main(int argc, char **argv)
            pg ? "postgresql" : "sqlite", n, raw_len, body.len, t1 - t0);
     buf_release(&body);
 
-    const struct jobs_handler handlers[] = {
-        {.kind = INGEST_JOB_NORMALIZE, .run = ingest_job_normalize},
-    };
+    const struct jobs_handler handlers[] = {ingest_job_normalize};
     struct jobs_runner *r = NULL;
     uint64_t commits = storage_write_commits(s);
     double start = now_s();
