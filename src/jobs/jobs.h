@@ -37,7 +37,11 @@
  * fails alone is recorded as a failed attempt. An apply therefore may run
  * twice and must have no effect outside its transaction. The jobs prepared
  * at once hold at most about JOBS_BATCH_MAX_BYTES (as prepare reports):
- * past that, a claimed batch is settled in parts, one transaction each.
+ * past that, a claimed batch is settled in parts, one transaction each. On
+ * PostgreSQL, row locks last until the commit: batches of two runners that
+ * write the same rows (one repository's) take turns, and two that write
+ * them in opposite orders may deadlock — the database aborts one, whose
+ * jobs then settle alone.
  *
  * Delivery is at least once: a runner that dies while a job runs leaves it
  * 'running' until its lease expires, then it is due again (the next attempt).
