@@ -43,6 +43,7 @@ bench: deps-check
 	bench/auth_run build-release/shiplog
 	build-release/bench/audit_bench
 	bench/hooks_run build-release/shiplog
+	bench/drain_run build-release/bench/drain_bench
 
 fuzz: deps-check
 	@test -f build-fuzz/build.ninja || CC=clang meson setup build-fuzz -Dfuzz=true \

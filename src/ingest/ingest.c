@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/log.h"
 #include "ingest/integrations.h"
 #include "ingest/normalize_azure.h"
 #include "ingest/redact.h"
@@ -58,27 +57,6 @@ bool ingest_azure_envelope(struct str body, struct arena *a, struct str *id, str
     *type = field_copy(doc, a, ingest_azure_event_type);
     json_free(doc);
     return true;
-}
-
-/* Records the delivery's outcome in its own transaction. */
-static enum err set_status(struct storage *s, const struct jobs_job *job,
-                           enum ingest_delivery_status st, const char *error,
-                           const struct ingest_batch *rows)
-{
-    struct tx *tx = NULL;
-    enum err e = storage_begin(s, &job->tenant, TX_WRITE, &tx);
-    if (e)
-        return e;
-    if (rows)
-        e = ingest_store_batch(tx, rows);
-    if (!e)
-        e = ingest_delivery_set_status(tx, str_from_cstr(job->ref), st,
-                                       error ? str_from_cstr(error) : STR_NULL, job->now);
-    if (e) {
-        storage_rollback(tx);
-        return e;
-    }
-    return storage_commit(tx);
 }
 
 static bool batch_empty(const struct ingest_batch *b)
@@ -139,9 +117,28 @@ static bool in_scope(const struct integration *integ, const struct ingest_batch 
     return true;
 }
 
-static enum err normalize_delivery(struct storage *s, const struct jobs_job *job, struct arena *a,
-                                   char *why, size_t why_cap)
+/*
+ * A prepared delivery, all of it in its own arena a (with the parsed
+ * document, freed by the arena's cleanup: rows point into it).
+ */
+struct normalize_work {
+    struct arena *a;
+    enum ingest_delivery_status status; /* processed or ignored */
+    const char *error;                  /* the delivery's error text; NULL for none */
+    struct ingest_batch rows;           /* stored when processed */
+};
+
+static void doc_free(void *doc)
 {
+    json_free(doc);
+}
+
+/* Reads, parses and normalizes the delivery into w (in w->a); *doc_len gets its body's length. */
+static enum err normalize_delivery(struct storage *s, const struct jobs_job *job,
+                                   struct normalize_work *w, size_t *doc_len, char *why,
+                                   size_t why_cap)
+{
+    struct arena *a = w->a;
     struct tx *tx = NULL;
     enum err e = storage_begin(s, &job->tenant, TX_READ, &tx);
     if (e)
@@ -158,11 +155,16 @@ static enum err normalize_delivery(struct storage *s, const struct jobs_job *job
     }
 
     struct integration *integ = arena_calloc(a, 1, sizeof *integ);
-    e = integrations_get(s, &job->tenant, d.integration_id, job->now, integ);
-    if (e == ERR_NOT_FOUND)
-        return set_status(s, job, INGEST_DELIVERY_IGNORED, "integration deleted", NULL);
-    if (e)
+    e = integ ? integrations_get(s, &job->tenant, d.integration_id, job->now, integ) : ERR_LIMIT;
+    if (e == ERR_NOT_FOUND) {
+        w->status = INGEST_DELIVERY_IGNORED;
+        w->error = "integration deleted";
+        return ERR_OK;
+    }
+    if (e) {
+        snprintf(why, why_cap, "integration: %s", err_name(e));
         return e;
+    }
 
     enum ingest_provider p;
     struct json *doc = NULL;
@@ -170,46 +172,96 @@ static enum err normalize_delivery(struct storage *s, const struct jobs_job *job
     if (ingest_provider_parse(d.provider, &p) != ERR_OK ||
         json_parse(d.body.ptr, d.body.len, &INGEST_JSON_LIMITS, &doc, &jerr) != ERR_OK) {
         snprintf(why, why_cap, "unreadable delivery");
-        e = set_status(s, job, INGEST_DELIVERY_DEAD, why, NULL);
-        return e ? e : ERR_INVALID;
+        return ERR_INVALID;
     }
-    struct ingest_batch b;
-    struct ingest_norm_options opt;
-    ingest_settings_norm_options(set, &opt);
-    e = ingest_normalize(p, d.event, doc, &opt, a, &b);
-    if (e) {
+    *doc_len = d.body.len;
+    if ((e = arena_defer(a, doc_free, doc)) != ERR_OK) {
         json_free(doc);
         snprintf(why, why_cap, "normalize: %s", err_name(e));
-        enum err se = set_status(s, job, INGEST_DELIVERY_DEAD, why, NULL);
-        return se ? se : e;
+        return e;
     }
-    if (batch_empty(&b))
-        e = set_status(s, job, INGEST_DELIVERY_IGNORED, NULL, NULL);
-    else if (!in_scope(integ, &b))
-        e = set_status(s, job, INGEST_DELIVERY_IGNORED, "repository outside the scope", NULL);
-    else {
-        clamp_prose(a, &b);
-        e = set_status(s, job, INGEST_DELIVERY_PROCESSED, NULL, &b);
+    struct ingest_norm_options opt;
+    ingest_settings_norm_options(set, &opt);
+    e = ingest_normalize(p, d.event, doc, &opt, a, &w->rows);
+    if (e) {
+        snprintf(why, why_cap, "normalize: %s", err_name(e));
+        return e;
     }
-    json_free(doc);
+    if (batch_empty(&w->rows)) {
+        w->status = INGEST_DELIVERY_IGNORED;
+    } else if (!in_scope(integ, &w->rows)) {
+        w->status = INGEST_DELIVERY_IGNORED;
+        w->error = "repository outside the scope";
+    } else {
+        w->status = INGEST_DELIVERY_PROCESSED;
+        clamp_prose(a, &w->rows);
+    }
+    return ERR_OK;
+}
+
+/* Step 1 (jobs_prepare_fn): everything but the writes, outside any write transaction. */
+static enum err normalize_prepare(void *arg, struct storage *s, const struct jobs_job *job,
+                                  struct jobs_prepared *out, char *why, size_t why_cap)
+{
+    (void)arg;
+    struct arena *a = arena_new(INGEST_ARENA_CAP);
+    struct normalize_work *w = arena_calloc(a, 1, sizeof *w);
+    size_t doc_len = 0;
+    enum err e = ERR_LIMIT;
+    if (w) {
+        w->a = a;
+        e = normalize_delivery(s, job, w, &doc_len, why, why_cap);
+    }
+    if (e) {
+        arena_free(a);
+        return e;
+    }
+    out->work = w;
+    /* the parsed document lives outside the arena: a few times its text */
+    out->bytes = arena_used(a) + 3 * doc_len;
+    return ERR_OK;
+}
+
+/* Step 2 (jobs_apply_fn): the rows and the delivery's status, in the runner's transaction. */
+static enum err normalize_apply(void *arg, struct tx *tx, const struct jobs_job *job, void *work,
+                                char *why, size_t why_cap)
+{
+    (void)arg;
+    const struct normalize_work *w = work;
+    enum err e = ERR_OK;
+    if (w->status == INGEST_DELIVERY_PROCESSED)
+        e = ingest_store_batch(tx, &w->rows);
+    if (!e)
+        e = ingest_delivery_set_status(tx, str_from_cstr(job->ref), w->status,
+                                       w->error ? str_from_cstr(w->error) : STR_NULL, job->now);
     if (e)
         snprintf(why, why_cap, "store: %s", err_name(e));
     return e;
 }
 
-enum err ingest_job_normalize(void *arg, struct storage *s, const struct jobs_job *job, char *why,
-                              size_t why_cap)
+/* jobs_fail_fn: the delivery says what its job's attempt came to: failed (retried) or dead. */
+static enum err normalize_fail(void *arg, struct tx *tx, const struct jobs_job *job, enum err cause,
+                               bool dead, const char *why)
 {
     (void)arg;
-    struct arena *a = arena_new(INGEST_ARENA_CAP);
-    enum err e = normalize_delivery(s, job, a, why, why_cap);
-    arena_free(a);
-    if (e && !jobs_err_permanent(e)) {
-        /* retried: say so on the delivery (dead on the last attempt) */
-        bool last = job->attempt >= job->max_attempts;
-        if (set_status(s, job, last ? INGEST_DELIVERY_DEAD : INGEST_DELIVERY_FAILED, why, NULL))
-            log_warn("delivery status not recorded", LOG_STR("tenant", job->tenant.id),
-                     LOG_STR("delivery", job->ref));
-    }
-    return e;
+    (void)cause;
+    enum err e = ingest_delivery_set_status(tx, str_from_cstr(job->ref),
+                                            dead ? INGEST_DELIVERY_DEAD : INGEST_DELIVERY_FAILED,
+                                            why[0] ? str_from_cstr(why) : STR_NULL, job->now);
+    return e == ERR_NOT_FOUND ? ERR_OK : e; /* purged meanwhile: nothing left to mark */
 }
+
+static void normalize_release(void *arg, void *work)
+{
+    (void)arg;
+    struct normalize_work *w = work;
+    arena_free(w->a); /* w lives in it */
+}
+
+const struct jobs_handler ingest_job_normalize = {
+    .kind = INGEST_JOB_NORMALIZE,
+    .prepare = normalize_prepare,
+    .apply = normalize_apply,
+    .release = normalize_release,
+    .fail = normalize_fail,
+};

@@ -4,14 +4,18 @@
  *
  * The webhook endpoint (hooks/hooks.h) stores each verified, redacted
  * delivery together with a job of kind INGEST_JOB_NORMALIZE whose ref is the
- * delivery's id. The job runner (jobs/jobs.h) calls ingest_job_normalize,
- * which reads the delivery, parses it, checks the integration's repository
- * scope, normalizes it with the provider's normalizer (normalize.h) and
- * stores the rows (store.h) and the delivery's new status in one
- * transaction. A delivery whose repository is outside the scope, or whose
- * event carries no change metadata, is marked ignored. A delivery that cannot
- * be normalized (ERR_INVALID, ERR_LIMIT) is marked dead at once: retrying
- * cannot help, and its job goes to the dead-letter state the console shows.
+ * delivery's id. The job runner (jobs/jobs.h) runs ingest_job_normalize in
+ * two steps. Prepare, outside any write transaction: read the delivery,
+ * parse it, check the integration's repository scope, normalize it with the
+ * provider's normalizer (normalize.h). Apply, in the runner's write
+ * transaction that also records the job done (one per batch of jobs): store
+ * the rows (store.h) and the delivery's new status. A delivery whose
+ * repository is outside the scope, or whose event carries no change
+ * metadata, is marked ignored. A failed attempt marks the delivery failed
+ * (its job is retried) or dead, in the transaction that records the job's
+ * failure: a delivery that cannot be normalized (ERR_INVALID, ERR_LIMIT) is
+ * dead at once — retrying cannot help, and its job goes to the dead-letter
+ * state the console shows.
  */
 #ifndef SHIPLOG_INGEST_INGEST_H
 #define SHIPLOG_INGEST_INGEST_H
@@ -41,9 +45,11 @@ MUST_CHECK enum err ingest_normalize(enum ingest_provider p, struct str event,
                                      const struct json *doc, const struct ingest_norm_options *opt,
                                      struct arena *a, struct ingest_batch *out);
 
-/* The jobs_handler_fn of INGEST_JOB_NORMALIZE; arg is unused (NULL). */
-enum err ingest_job_normalize(void *arg, struct storage *s, const struct jobs_job *job, char *why,
-                              size_t why_cap);
+/*
+ * The job runner's handler of INGEST_JOB_NORMALIZE (two steps, see above);
+ * copy it into the runner's handler list.
+ */
+extern const struct jobs_handler ingest_job_normalize;
 
 /*
  * Azure DevOps names its delivery id and event type in the body: one parse of

@@ -2,13 +2,17 @@
  * jobs — the durable job queue; see jobs.h for the design.
  *
  * Sections: input checks and enqueue; reading rows (get, list) and retry;
- * claiming and recording; the round; the runner (threads from core/worker).
+ * claiming a batch; preparing its jobs (first steps); settling them
+ * (outcomes and second steps, one transaction per batch); the round; the
+ * runner (threads from core/worker).
  *
- * SQL differs per dialect only in time handling: PostgreSQL stores
- * timestamptz (to_timestamp / extract(epoch)), SQLite Unix seconds. The
- * runner's times come from its clock (no now() in SQL), so tests drive it.
+ * SQL differs per dialect in time handling — PostgreSQL stores timestamptz
+ * (to_timestamp / extract(epoch)), SQLite Unix seconds — and in the claim's
+ * FOR UPDATE SKIP LOCKED (PostgreSQL). The runner's times come from its
+ * clock (no now() in SQL), so tests drive it.
  */
 #include "jobs/jobs.h"
+#include "jobs/jobs_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -228,67 +232,182 @@ enum err jobs_retry(struct tx *tx, const char *id)
     return e ? e : ERR_CONFLICT;
 }
 
-/* ---- claiming and recording ---------------------------------------------------- */
+/* ---- claiming ------------------------------------------------------------------------ */
 
 /*
- * Claims the tenant's longest-due job (pending and due, or running with an
- * expired lease): status 'running', one more attempt, leased and due again
- * at now + lease_s. Its own committed transaction. *found is false when the
- * tenant has nothing due (or everything due is being claimed by others).
+ * The two claim statements per dialect, each reading one status's due jobs
+ * in the order of jobs_tenant_due (tenant_id, status, run_at, id): no sort,
+ * however many jobs are due ($2 now, $3 the lease's end, $4 the most jobs).
+ * SQLite's index ends with id as the WITHOUT ROWID primary key does;
+ * PostgreSQL's lists it (migration 0017).
  */
-static enum err claim_one(struct storage *s, const struct tenant_ctx *t, int64_t now,
-                          unsigned lease_s, struct jobs_job *job, bool *found)
+#define CLAIM_PG(status)                                                                           \
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1,"                                 \
+    " leased_until = to_timestamp($3::bigint), run_at = to_timestamp($3::bigint)"                  \
+    " WHERE tenant_id = $1::uuid AND id IN ("                                                      \
+    "  SELECT id FROM jobs WHERE tenant_id = $1::uuid AND status = '" status "'"                   \
+    "  AND run_at <= to_timestamp($2::bigint)"                                                     \
+    "  ORDER BY run_at, id LIMIT $4::int FOR UPDATE SKIP LOCKED)"                                  \
+    " RETURNING id, kind, ref, attempts, max_attempts"
+#define CLAIM_SQ(status)                                                                           \
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1, leased_until = $3, run_at = $3"  \
+    " WHERE tenant_id = $1 AND id IN ("                                                            \
+    "  SELECT id FROM jobs WHERE tenant_id = $1 AND status = '" status "' AND run_at <= $2"        \
+    "  ORDER BY run_at, id LIMIT $4)"                                                              \
+    " RETURNING id, kind, ref, attempts, max_attempts"
+
+static const char *const claim_sql[2][2] = {
+    [STORAGE_SQLITE] =
+        {[JOBS_CLAIM_EXPIRED] = CLAIM_SQ("running"), [JOBS_CLAIM_PENDING] = CLAIM_SQ("pending")},
+    [STORAGE_POSTGRES] =
+        {[JOBS_CLAIM_EXPIRED] = CLAIM_PG("running"), [JOBS_CLAIM_PENDING] = CLAIM_PG("pending")},
+};
+
+const char *jobs_claim_sql(enum storage_backend b, enum jobs_claim_branch branch)
 {
-    *found = false;
+    bool pg = b == STORAGE_POSTGRES, pending = branch == JOBS_CLAIM_PENDING;
+    return claim_sql[pg ? STORAGE_POSTGRES : STORAGE_SQLITE]
+                    [pending ? JOBS_CLAIM_PENDING : JOBS_CLAIM_EXPIRED];
+}
+
+/* One claimed job on its way through a batch. */
+struct slot {
+    struct jobs_job job;
+    const struct jobs_handler *h; /* NULL: no handler knows its kind */
+    void *work;                   /* a two-step handler's prepared state */
+    bool prepared;                /* prepare succeeded: release is owed */
+    enum err r;                   /* ERR_OK: the job is to be done; else why its attempt failed */
+    char why[JOBS_MAX_ERROR + 1]; /* the reason given with r */
+    bool recorded;                /* the last settle recorded its outcome (else: lease lost) */
+    bool hook_failed;             /* the last settle failed in the handler's apply or fail */
+};
+
+/* Appends the rows of one claim statement to slots[*n..max). */
+static enum err claim_rows(struct tx *tx, const struct tenant_ctx *t, enum jobs_claim_branch br,
+                           int64_t now, unsigned lease_s, size_t max, struct slot *slots, size_t *n)
+{
+    struct stmt *st = NULL;
+    bool row = false;
+    enum err e = tx_query(
+        tx, jobs_claim_sql(storage_tx_backend(tx), br),
+        STORAGE_ARGS(STORAGE_INT(now), STORAGE_INT(now + (int64_t)lease_s), STORAGE_INT(max - *n)),
+        &st, &row);
+    while (!e && row && *n < max) {
+        struct slot *sl = &slots[*n];
+        memset(sl, 0, sizeof *sl);
+        if (stmt_col_text(st, 0).len != JOBS_ID_LEN) {
+            e = ERR_INTERNAL;
+            break;
+        }
+        sl->job.tenant = *t;
+        col_copy(st, 0, sl->job.id, sizeof sl->job.id);
+        col_copy(st, 1, sl->job.kind, sizeof sl->job.kind);
+        col_copy(st, 2, sl->job.ref, sizeof sl->job.ref);
+        sl->job.attempt = (int)stmt_col_int(st, 3);
+        sl->job.max_attempts = (int)stmt_col_int(st, 4);
+        sl->job.now = now;
+        (*n)++;
+        e = stmt_step(st, &row);
+    }
+    if (st)
+        stmt_finish(st);
+    return e;
+}
+
+/*
+ * Claims up to max of the tenant's due jobs in one committed transaction:
+ * first running jobs whose lease has expired, then pending ones, each the
+ * longest-due first; each becomes 'running' with one more attempt, leased
+ * and due again at now + lease_s. *n is 0 when the tenant has nothing due
+ * (or everything due is being claimed by others); nothing is committed then.
+ */
+static enum err claim_batch(struct storage *s, const struct tenant_ctx *t, int64_t now,
+                            unsigned lease_s, size_t max, struct slot *slots, size_t *n)
+{
+    *n = 0;
     struct tx *tx = NULL;
     enum err e = storage_begin(s, t, TX_WRITE, &tx);
     if (e)
         return e;
-    bool pg = storage_tx_backend(tx) == STORAGE_POSTGRES;
-    struct stmt *st = NULL;
-    bool row = false;
-    e = tx_query(
-        tx,
-        pg ? "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
-             " leased_until = to_timestamp($3::bigint), run_at = to_timestamp($3::bigint)"
-             " WHERE tenant_id = $1::uuid AND id = ("
-             "  SELECT id FROM jobs WHERE tenant_id = $1::uuid"
-             "  AND status IN ('pending', 'running') AND run_at <= to_timestamp($2::bigint)"
-             "  ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-             " RETURNING id, kind, ref, attempts, max_attempts"
-           : "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
-             " leased_until = $3, run_at = $3"
-             " WHERE tenant_id = $1 AND id = ("
-             "  SELECT id FROM jobs WHERE tenant_id = $1"
-             "  AND status IN ('pending', 'running') AND run_at <= $2"
-             "  ORDER BY run_at, id LIMIT 1)"
-             " RETURNING id, kind, ref, attempts, max_attempts",
-        STORAGE_ARGS(STORAGE_INT(now), STORAGE_INT(now + (int64_t)lease_s)), &st, &row);
-    if (!e && row) {
-        memset(job, 0, sizeof *job);
-        job->tenant = *t;
-        if (stmt_col_text(st, 0).len != JOBS_ID_LEN) {
-            e = ERR_INTERNAL;
-        } else {
-            col_copy(st, 0, job->id, sizeof job->id);
-            col_copy(st, 1, job->kind, sizeof job->kind);
-            col_copy(st, 2, job->ref, sizeof job->ref);
-            job->attempt = (int)stmt_col_int(st, 3);
-            job->max_attempts = (int)stmt_col_int(st, 4);
-            job->now = now;
-        }
-    }
-    if (st)
-        stmt_finish(st);
-    if (e) {
+    e = claim_rows(tx, t, JOBS_CLAIM_EXPIRED, now, lease_s, max, slots, n);
+    if (!e && *n < max)
+        e = claim_rows(tx, t, JOBS_CLAIM_PENDING, now, lease_s, max, slots, n);
+    if (e || *n == 0) {
         storage_rollback(tx);
+        *n = 0;
         return e;
     }
     e = storage_commit(tx);
-    if (!e)
-        *found = row;
+    if (e)
+        *n = 0;
     return e;
 }
+
+/* ---- preparing -------------------------------------------------------------------------- */
+
+bool jobs_err_permanent(enum err e)
+{
+    return e == ERR_INVALID || e == ERR_LIMIT || e == ERR_NOT_FOUND || e == ERR_UNPROCESSABLE;
+}
+
+static const struct jobs_handler *find_handler(const struct jobs_handler *h, size_t n,
+                                               const char *kind)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(h[i].kind, kind) == 0)
+            return &h[i];
+    return NULL;
+}
+
+/* One form or the other, and only the hooks that form has. */
+static bool handler_valid(const struct jobs_handler *h)
+{
+    if (!h->kind || jobs_check(h->kind, "") != ERR_OK)
+        return false;
+    if (h->run)
+        return !h->prepare && !h->apply && !h->release;
+    return h->prepare && h->apply;
+}
+
+/*
+ * Runs the first step of sl's job outside any transaction: a one-step
+ * handler's whole work, or a two-step handler's prepare. Sets sl->r and
+ * sl->why; returns the bytes the prepared work holds.
+ */
+static size_t prepare(struct storage *s, const struct jobs_handler *handlers, size_t n,
+                      struct slot *sl)
+{
+    struct jobs_prepared p = {0};
+    sl->h = find_handler(handlers, n, sl->job.kind);
+    if (sl->job.attempt > sl->job.max_attempts) {
+        /* its runner died during the last attempt: nothing left to try */
+        sl->r = ERR_TIMEOUT;
+        snprintf(sl->why, sizeof sl->why, "lease expired on the last attempt");
+    } else if (!sl->h) {
+        sl->r = ERR_UNAVAILABLE;
+        snprintf(sl->why, sizeof sl->why, "no handler for this kind");
+    } else if (sl->h->run) {
+        sl->r = sl->h->run(sl->h->arg, s, &sl->job, sl->why, sizeof sl->why);
+    } else {
+        sl->r = sl->h->prepare(sl->h->arg, s, &sl->job, &p, sl->why, sizeof sl->why);
+        sl->prepared = sl->r == ERR_OK;
+        sl->work = sl->prepared ? p.work : NULL;
+    }
+    sl->why[sizeof sl->why - 1] = '\0';
+    return sl->prepared ? p.bytes : 0;
+}
+
+static void release(struct slot *sl)
+{
+    if (sl->prepared && sl->h->release)
+        sl->h->release(sl->h->arg, sl->work);
+    sl->prepared = false;
+    sl->work = NULL;
+}
+
+/* ---- settling: outcomes (and two-step writes) in one transaction ------------------------ */
+
+enum outcome { OUT_DONE, OUT_RETRY, OUT_DEAD };
 
 /* Wait after the n-th failed attempt: base * 2^(n-1), capped. */
 static int64_t backoff_s(int attempt)
@@ -299,53 +418,12 @@ static int64_t backoff_s(int attempt)
     return w < JOBS_BACKOFF_MAX_S ? w : JOBS_BACKOFF_MAX_S;
 }
 
-enum outcome { OUT_DONE, OUT_RETRY, OUT_DEAD };
-
-/*
- * Records the outcome of the attempt job->attempt, fenced by it: nothing
- * changes when the job is no longer running that attempt (its lease ran out
- * and another runner claimed it), and *recorded says so.
- */
-static enum err record(struct storage *s, const struct jobs_job *job, enum outcome o, int64_t now,
-                       const char *why, bool *recorded)
+static enum outcome outcome_of(const struct slot *sl)
 {
-    *recorded = false;
-    static const char *const st_name[] = {"done", "pending", "dead"};
-    int64_t run_at = o == OUT_RETRY ? now + backoff_s(job->attempt) : now;
-    struct tx *tx = NULL;
-    enum err e = storage_begin(s, &job->tenant, TX_WRITE, &tx);
-    if (e)
-        return e;
-    bool pg = storage_tx_backend(tx) == STORAGE_POSTGRES;
-    uint64_t changed = 0;
-    e = tx_exec_args(tx,
-                     pg ? "UPDATE jobs SET status = $4::text, leased_until = NULL,"
-                          " run_at = to_timestamp($5::bigint),"
-                          " finished_at = to_timestamp($6::bigint), last_error = $7::text"
-                          " WHERE tenant_id = $1::uuid AND id = $2 AND status = 'running'"
-                          " AND attempts = $3::int"
-                        : "UPDATE jobs SET status = $4, leased_until = NULL, run_at = $5,"
-                          " finished_at = $6, last_error = $7"
-                          " WHERE tenant_id = $1 AND id = $2 AND status = 'running'"
-                          " AND attempts = $3",
-                     STORAGE_ARGS(STORAGE_CSTR(job->id), STORAGE_INT(job->attempt),
-                                  STORAGE_CSTR(st_name[o]), STORAGE_INT(run_at),
-                                  o == OUT_RETRY ? STORAGE_NULL : STORAGE_INT(now),
-                                  o == OUT_DONE ? STORAGE_NULL : STORAGE_CSTR(why)),
-                     &changed);
-    if (e) {
-        storage_rollback(tx);
-        return e;
-    }
-    e = storage_commit(tx);
-    if (!e)
-        *recorded = changed == 1;
-    return e;
-}
-
-bool jobs_err_permanent(enum err e)
-{
-    return e == ERR_INVALID || e == ERR_LIMIT || e == ERR_NOT_FOUND || e == ERR_UNPROCESSABLE;
+    if (sl->r == ERR_OK)
+        return OUT_DONE;
+    return jobs_err_permanent(sl->r) || sl->job.attempt >= sl->job.max_attempts ? OUT_DEAD
+                                                                                : OUT_RETRY;
 }
 
 /* "ERR_NAME: reason", printable ASCII only (it is shown to operators), capped. */
@@ -360,58 +438,122 @@ static void format_error(char *out, size_t cap, enum err e, const char *why)
             *p = '?';
 }
 
-static const struct jobs_handler *find_handler(const struct jobs_handler *h, size_t n,
-                                               const char *kind)
+/*
+ * Records outcome o of the attempt job->attempt in tx, fenced by it:
+ * nothing changes when the job is no longer running that attempt (its lease
+ * ran out and another runner claimed it), and *changed is 0.
+ */
+static enum err record(struct tx *tx, const struct jobs_job *job, enum outcome o, int64_t now,
+                       const char *last_error, uint64_t *changed)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(h[i].kind, kind) == 0)
-            return &h[i];
-    return NULL;
+    static const char *const st_name[] = {"done", "pending", "dead"};
+    int64_t run_at = o == OUT_RETRY ? now + backoff_s(job->attempt) : now;
+    bool pg = storage_tx_backend(tx) == STORAGE_POSTGRES;
+    return tx_exec_args(tx,
+                        pg ? "UPDATE jobs SET status = $4::text, leased_until = NULL,"
+                             " run_at = to_timestamp($5::bigint),"
+                             " finished_at = to_timestamp($6::bigint), last_error = $7::text"
+                             " WHERE tenant_id = $1::uuid AND id = $2 AND status = 'running'"
+                             " AND attempts = $3::int"
+                           : "UPDATE jobs SET status = $4, leased_until = NULL, run_at = $5,"
+                             " finished_at = $6, last_error = $7"
+                             " WHERE tenant_id = $1 AND id = $2 AND status = 'running'"
+                             " AND attempts = $3",
+                        STORAGE_ARGS(STORAGE_CSTR(job->id), STORAGE_INT(job->attempt),
+                                     STORAGE_CSTR(st_name[o]), STORAGE_INT(run_at),
+                                     o == OUT_RETRY ? STORAGE_NULL : STORAGE_INT(now),
+                                     o == OUT_DONE ? STORAGE_NULL : STORAGE_CSTR(last_error)),
+                        changed);
 }
 
-/* Runs one claimed job and records its outcome. */
-static enum err process(struct storage *s, const struct jobs_handler *handlers, size_t n,
-                        const struct jobs_job *job, int64_t now, struct jobs_round *out)
+/*
+ * sl's outcome in tx, and what goes with it: a done two-step job's apply, a
+ * failed job's fail hook (unless hooks is false). The outcome is recorded
+ * first, so a job whose lease was lost writes nothing at all. Returns the
+ * first error; sl->hook_failed says when it came from the handler.
+ */
+static enum err settle(struct tx *tx, struct slot *sl, int64_t now, bool hooks)
 {
-    char why[JOBS_MAX_ERROR + 1] = "";
+    sl->recorded = sl->hook_failed = false;
+    enum outcome o = outcome_of(sl);
     char last_error[JOBS_MAX_ERROR + 1] = "";
-    enum err r;
-    if (job->attempt > job->max_attempts) {
-        /* its runner died during the last attempt: nothing left to try */
-        r = ERR_TIMEOUT;
-        snprintf(why, sizeof why, "lease expired on the last attempt");
-    } else {
-        const struct jobs_handler *h = find_handler(handlers, n, job->kind);
-        if (h) {
-            r = h->run(h->arg, s, job, why, sizeof why);
-            why[sizeof why - 1] = '\0';
-        } else {
-            r = ERR_UNAVAILABLE;
-            snprintf(why, sizeof why, "no handler for this kind");
+    if (o != OUT_DONE)
+        format_error(last_error, sizeof last_error, sl->r, sl->why);
+    uint64_t changed = 0;
+    enum err e = record(tx, &sl->job, o, now, last_error, &changed);
+    if (e || changed != 1)
+        return e;
+    sl->recorded = true;
+    const struct jobs_handler *h = sl->h;
+    if (o == OUT_DONE && h && h->apply) {
+        sl->why[0] = '\0';
+        e = h->apply(h->arg, tx, &sl->job, sl->work, sl->why, sizeof sl->why);
+        sl->why[sizeof sl->why - 1] = '\0';
+    } else if (o != OUT_DONE && hooks && h && h->fail) {
+        e = h->fail(h->arg, tx, &sl->job, sl->r, o == OUT_DEAD, sl->why);
+    }
+    sl->hook_failed = e != ERR_OK;
+    return e;
+}
+
+/* Settles slots[0..n) (one tenant's) in one write transaction: all of them, or none. */
+static enum err settle_together(struct storage *s, struct slot *slots, size_t n, int64_t now,
+                                bool hooks)
+{
+    struct tx *tx = NULL;
+    enum err e = storage_begin(s, &slots[0].job.tenant, TX_WRITE, &tx);
+    if (e)
+        return e;
+    for (size_t i = 0; !e && i < n; i++)
+        e = settle(tx, &slots[i], now, hooks);
+    if (e) {
+        storage_rollback(tx);
+        return e;
+    }
+    return storage_commit(tx);
+}
+
+/*
+ * Settles sl in transactions of its own. When its apply fails the attempt
+ * has failed: that is recorded instead. When its fail hook fails, the
+ * outcome is recorded without it. A busy or unreachable database gets
+ * JOBS_RECORD_TRIES tries (an unrecorded outcome re-runs the job after its
+ * lease). Returns the storage error that left the outcome unrecorded.
+ */
+static enum err settle_alone(struct storage *s, struct slot *sl, int64_t now)
+{
+    bool hooks = true;
+    for (int tries = 1;; tries++) {
+        enum err e = settle_together(s, sl, 1, now, hooks);
+        if (!e)
+            return ERR_OK;
+        if (sl->hook_failed && sl->r == ERR_OK) {
+            sl->r = e; /* apply wrote sl->why */
+            continue;
         }
+        if (sl->hook_failed && hooks) {
+            log_warn("jobs: the handler did not note the failure",
+                     LOG_STR("tenant", sl->job.tenant.id), LOG_STR("job_id", sl->job.id),
+                     LOG_ERR(e));
+            hooks = false;
+            continue;
+        }
+        if ((e != ERR_TIMEOUT && e != ERR_UNAVAILABLE) || tries >= JOBS_RECORD_TRIES)
+            return e;
+        nanosleep(&(struct timespec){.tv_nsec = 100L * 1000000L * tries}, NULL);
     }
-    enum outcome o = OUT_DONE;
-    if (r != ERR_OK) {
-        format_error(last_error, sizeof last_error, r, why);
-        o = jobs_err_permanent(r) || job->attempt >= job->max_attempts ? OUT_DEAD : OUT_RETRY;
-    }
-    /* a lost record re-runs the job after its lease: worth a short wait and another try */
-    bool recorded = false;
-    enum err e = ERR_OK;
-    for (int k = 0; k < JOBS_RECORD_TRIES; k++) {
-        if (k)
-            nanosleep(&(struct timespec){.tv_nsec = 100L * 1000000L * k}, NULL);
-        e = record(s, job, o, now, last_error, &recorded);
-        if (e != ERR_TIMEOUT && e != ERR_UNAVAILABLE)
-            break;
-    }
+}
+
+/* Counts and logs sl's settled outcome (e: the error that left it unrecorded). */
+static void report(const struct slot *sl, enum err e, struct jobs_round *out)
+{
+    const struct jobs_job *job = &sl->job;
+    enum outcome o = outcome_of(sl);
     if (e) {
         log_warn("jobs: outcome not recorded, the job runs again after its lease",
                  LOG_STR("tenant", job->tenant.id), LOG_STR("job_id", job->id),
                  LOG_INT("attempt", job->attempt), LOG_ERR(e));
-        return e;
-    }
-    if (!recorded) {
+    } else if (!sl->recorded) {
         out->lost++;
         log_info("jobs: lease lost, outcome not recorded", LOG_STR("tenant", job->tenant.id),
                  LOG_STR("job_id", job->id), LOG_INT("attempt", job->attempt));
@@ -420,25 +562,74 @@ static enum err process(struct storage *s, const struct jobs_handler *handlers, 
     } else if (o == OUT_RETRY) {
         out->retried++;
         log_info("jobs: job failed, will retry", LOG_STR("tenant", job->tenant.id),
-                 LOG_STR("job_id", job->id), LOG_INT("attempt", job->attempt), LOG_ERR(r));
+                 LOG_STR("job_id", job->id), LOG_INT("attempt", job->attempt), LOG_ERR(sl->r));
     } else {
         out->dead++;
         log_warn("jobs: job dead", LOG_STR("tenant", job->tenant.id), LOG_STR("job_id", job->id),
-                 LOG_INT("attempts", job->attempt), LOG_ERR(r));
+                 LOG_INT("attempts", job->attempt), LOG_ERR(sl->r));
     }
-    return ERR_OK;
+}
+
+/*
+ * Settles slots[0..n), already prepared: together in one transaction, or —
+ * when that fails — each alone, so one bad job fails only itself. Returns
+ * the first storage error that left an outcome unrecorded.
+ */
+static enum err settle_all(struct storage *s, struct slot *slots, size_t n, int64_t now,
+                           struct jobs_round *out)
+{
+    enum err first = ERR_OK;
+    if (n > 1 && settle_together(s, slots, n, now, true) == ERR_OK) {
+        for (size_t i = 0; i < n; i++)
+            report(&slots[i], ERR_OK, out);
+        return ERR_OK;
+    }
+    if (n > 1)
+        out->alone += (unsigned)n;
+    for (size_t i = 0; i < n; i++) {
+        enum err e = settle_alone(s, &slots[i], now);
+        report(&slots[i], e, out);
+        if (!first)
+            first = e;
+    }
+    return first;
+}
+
+/*
+ * Runs a claimed batch: prepares its jobs in order and settles them, in
+ * parts when their prepared work reaches JOBS_BATCH_MAX_BYTES. Every job is
+ * settled (or left to its lease) and every prepared work released. Returns
+ * the first storage error.
+ */
+static enum err run_batch(struct storage *s, const struct jobs_handler *handlers, size_t nh,
+                          struct slot *slots, size_t n, int64_t now, struct jobs_round *out)
+{
+    enum err first = ERR_OK;
+    for (size_t from = 0; from < n;) {
+        size_t to = from, bytes = 0;
+        while (to < n && bytes < JOBS_BATCH_MAX_BYTES)
+            bytes += prepare(s, handlers, nh, &slots[to++]);
+        enum err e = settle_all(s, slots + from, to - from, now, out);
+        if (!first)
+            first = e;
+        for (size_t i = from; i < to; i++)
+            release(&slots[i]);
+        from = to;
+    }
+    return first;
 }
 
 /* ---- the round --------------------------------------------------------------------- */
 
-struct tenant_list {
+struct round_state {
     size_t n;
     struct tenant_ctx t[JOBS_TENANTS_PER_ROUND];
+    struct slot slots[JOBS_CLAIM_BATCH];
 };
 
 static enum err collect_tenant(void *arg, const char *id)
 {
-    struct tenant_list *l = arg;
+    struct round_state *l = arg;
     if (l->n < JOBS_TENANTS_PER_ROUND && storage_tenant_id_valid(str_from_cstr(id)))
         snprintf(l->t[l->n++].id, sizeof l->t[0].id, "%s", id);
     return ERR_OK;
@@ -456,22 +647,26 @@ static enum err round_from(struct storage *s, const struct jobs_handler *handler
     memset(out, 0, sizeof *out);
     if (lease_s == 0)
         lease_s = JOBS_LEASE_S;
-    struct tenant_list *l = calloc(1, sizeof *l);
+    struct round_state *l = calloc(1, sizeof *l);
     if (!l)
         err_oom();
     enum err e = storage_due_job_tenants(s, now, JOBS_TENANTS_PER_ROUND, collect_tenant, l);
     for (size_t i = 0; !e && i < l->n; i++) {
         const struct tenant_ctx *t = &l->t[(i + offset) % l->n];
-        for (int k = 0; !e && k < JOBS_PER_TENANT; k++) {
+        for (size_t k = 0; !e && k < JOBS_PER_TENANT;) {
             if (stop && atomic_load(stop))
                 goto done;
-            struct jobs_job job;
-            bool found = false;
-            e = claim_one(s, t, now, lease_s, &job, &found);
-            if (e || !found)
+            size_t want =
+                JOBS_PER_TENANT - k < JOBS_CLAIM_BATCH ? JOBS_PER_TENANT - k : JOBS_CLAIM_BATCH;
+            size_t got = 0;
+            e = claim_batch(s, t, now, lease_s, want, l->slots, &got);
+            if (e || got == 0)
                 break;
-            out->claimed++;
-            e = process(s, handlers, n, &job, now, out);
+            out->claimed += (unsigned)got;
+            k += got;
+            e = run_batch(s, handlers, n, l->slots, got, now, out);
+            if (got < want)
+                break; /* the tenant has nothing more due */
         }
     }
 done:
@@ -483,6 +678,10 @@ enum err jobs_run_round(struct storage *s, const struct jobs_handler *handlers, 
                         int64_t now_unix, unsigned lease_s, const atomic_int *stop,
                         struct jobs_round *out)
 {
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        if (!handler_valid(&handlers[i]))
+            return ERR_INVALID;
     return round_from(s, handlers, n, now_unix, lease_s, stop, 0, out);
 }
 
@@ -524,6 +723,7 @@ static bool runner_round(void *arg, unsigned index, const atomic_int *stop)
     r->totals.retried += rd.retried;
     r->totals.dead += rd.dead;
     r->totals.lost += rd.lost;
+    r->totals.alone += rd.alone;
     pthread_mutex_unlock(&r->mu);
     return !e && rd.claimed > 0;
 }
@@ -537,7 +737,7 @@ enum err jobs_runner_start(struct storage *s, const struct jobs_handler *handler
         threads > JOBS_MAX_THREADS)
         return ERR_INVALID;
     for (size_t i = 0; i < n; i++) {
-        if (!handlers[i].run || jobs_check(handlers[i].kind, "") != ERR_OK)
+        if (!handler_valid(&handlers[i]))
             return ERR_INVALID;
         if (find_handler(handlers, i, handlers[i].kind))
             return ERR_INVALID; /* listed twice */

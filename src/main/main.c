@@ -454,9 +454,7 @@ static int serve(struct config *cfg)
 
     /* I6: deliveries are answered after the group-commit writer committed them,
      * and processed by the job runner (also jobs left by earlier runs) */
-    static const struct jobs_handler handlers[] = {
-        {INGEST_JOB_NORMALIZE, ingest_job_normalize, NULL},
-    };
+    const struct jobs_handler handlers[] = {ingest_job_normalize}; /* copied by the runner */
     if ((e = storage_group_start(st, &writer)) ||
         (e = jobs_runner_start(st, handlers, sizeof handlers / sizeof handlers[0], MAIN_JOB_THREADS,
                                NULL, &jobs))) {

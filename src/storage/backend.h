@@ -14,6 +14,8 @@
 #ifndef SHIPLOG_STORAGE_BACKEND_H
 #define SHIPLOG_STORAGE_BACKEND_H
 
+#include <stdatomic.h>
+
 #include "storage/migrations.h"
 #include "storage/storage.h"
 
@@ -32,6 +34,7 @@ struct storage {
     enum storage_schema schema; /* set by storage.c after the backend opened */
     bool maintenance;           /* opened with storage_open_migrator */
     const struct backend_ops *ops;
+    atomic_uint_fast64_t write_commits; /* storage_write_commits; zeroed by the backend's calloc */
 };
 
 struct tx {

@@ -404,7 +404,17 @@ enum err storage_commit(struct tx *tx)
         tx->s->ops->rollback(tx);
         return e;
     }
-    return tx->s->ops->commit(tx);
+    struct storage *s = tx->s;
+    bool write = tx->mode == TX_WRITE;
+    enum err e = s->ops->commit(tx); /* frees tx */
+    if (!e && write)
+        atomic_fetch_add_explicit(&s->write_commits, 1, memory_order_relaxed);
+    return e;
+}
+
+uint64_t storage_write_commits(const struct storage *s)
+{
+    return atomic_load_explicit(&s->write_commits, memory_order_relaxed);
 }
 
 void storage_rollback(struct tx *tx)

@@ -227,6 +227,13 @@ void storage_rollback(struct tx *tx);
 enum storage_backend storage_tx_backend(const struct tx *tx);
 
 /*
+ * TX_WRITE transactions committed through s so far, by all threads: each one
+ * a sync on disk, so batching shows here (tests, benchmarks). Read
+ * transactions, rollbacks and failed commits do not count. Thread-safe.
+ */
+uint64_t storage_write_commits(const struct storage *s);
+
+/*
  * Statement within tx. sql must be constant text and reference $1 (the tenant),
  * else ERR_INVALID without touching the database; over STORAGE_MAX_SQL bytes:
  * ERR_LIMIT; a placeholder $0 or above STORAGE_MAX_PARAMS, or more than one

@@ -11,11 +11,18 @@
  * after max_attempts with last_error; a permanent failure is dead at once; an
  * unknown kind is retried; a runner process that dies inside a handler leaves
  * the job to be claimed again once its lease is over; a runner whose lease
- * ran out records nothing (fencing); jobs_retry revives a dead job only;
- * listing, paging and tenant isolation (PostgreSQL: row-level security probes
- * and the SECURITY DEFINER function's shape and grants); the runner's notify;
- * two storages in one process and two real processes sharing 500 jobs, each
- * run exactly once and both doing some of the work.
+ * ran out records nothing (fencing) and, for a two-step job, writes nothing;
+ * batches: 100 jobs cost two write commits per JOBS_CLAIM_BATCH
+ * (storage_write_commits), failed preparations and their fail hook settle
+ * in the same transaction, one job whose apply fails fails only itself
+ * while the rest of its batch is done, each write made once; the claim
+ * statements' plans use the index and never sort; jobs_retry revives a dead
+ * job only; listing, paging and tenant isolation (PostgreSQL: row-level
+ * security probes and the SECURITY DEFINER function's shape and grants); the
+ * runner's notify and its refusal of handlers mixing the two forms; two
+ * storages in one process and two real processes sharing 500 jobs (one-step
+ * and two-step handlers), each run exactly once and both doing some of the
+ * work.
  *
  * Clock: tests that step time call rounds with T0 + offsets, T0 being the
  * wall clock at start, so every job they leave behind is final or in the
@@ -38,6 +45,7 @@
 #include <cmocka.h>
 
 #include "jobs/jobs.h"
+#include "jobs/jobs_internal.h"
 #include "storage/storage.h"
 #include "testdb.h"
 
@@ -128,6 +136,62 @@ static int64_t count_status(const struct tenant_ctx *t, const char *status)
     stmt_finish(st);
     storage_rollback(tx);
     return n;
+}
+
+/* The value of tenant_settings key of t, "" when there is none. */
+static void setting_get(const struct tenant_ctx *t, const char *prefix, const char *id, char *out,
+                        size_t cap)
+{
+    char key[16 + JOBS_ID_LEN];
+    snprintf(key, sizeof key, "%s:%s", prefix, id);
+    struct tx *tx = NULL;
+    assert_int_equal(storage_begin(S.s, t, TX_READ, &tx), ERR_OK);
+    struct stmt *st = NULL;
+    bool row = false;
+    assert_int_equal(tx_query(tx,
+                              "SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = $2",
+                              STORAGE_ARGS(STORAGE_CSTR(key)), &st, &row),
+                     ERR_OK);
+    snprintf(out, cap, "%.*s", row ? (int)stmt_col_text(st, 0).len : 0,
+             row ? stmt_col_text(st, 0).ptr : "");
+    stmt_finish(st);
+    storage_rollback(tx);
+}
+
+/* tenant_settings rows of t whose key starts with prefix. */
+static int64_t settings_count(const struct tenant_ctx *t, const char *prefix)
+{
+    char like[32];
+    snprintf(like, sizeof like, "%s:%%", prefix);
+    struct tx *tx = NULL;
+    assert_int_equal(storage_begin(S.s, t, TX_READ, &tx), ERR_OK);
+    struct stmt *st = NULL;
+    bool row = false;
+    assert_int_equal(tx_query(tx,
+                              "SELECT count(*) FROM tenant_settings WHERE tenant_id = $1"
+                              " AND key LIKE $2",
+                              STORAGE_ARGS(STORAGE_CSTR(like)), &st, &row),
+                     ERR_OK);
+    int64_t n = stmt_col_int(st, 0);
+    stmt_finish(st);
+    storage_rollback(tx);
+    return n;
+}
+
+/* Makes job id of t final (done), so rounds with far clocks leave it alone. */
+static void finalize(const struct tenant_ctx *t, const char *id)
+{
+    struct tx *tx = NULL;
+    assert_int_equal(storage_begin(S.s, t, TX_WRITE, &tx), ERR_OK);
+    assert_int_equal(tx_exec_args(tx,
+                                  S.pg ? "UPDATE jobs SET status = 'done', finished_at = now(),"
+                                         " leased_until = NULL"
+                                         " WHERE tenant_id = $1::uuid AND id = $2"
+                                       : "UPDATE jobs SET status = 'done', finished_at = 1,"
+                                         " leased_until = NULL WHERE tenant_id = $1 AND id = $2",
+                                  STORAGE_ARGS(STORAGE_CSTR(id)), NULL),
+                     ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
 }
 
 /* ---- handlers and their record ---------------------------------------------------- */
@@ -229,9 +293,87 @@ static enum err h_check(void *arg, struct storage *s, const struct jobs_job *job
     return e;
 }
 
+/*
+ * The two-step handler "test.two". prepare notes the run and keeps a heap
+ * copy of the ref; ref "perm" fails it permanently, ref "steal" lets another
+ * runner take the job first (its lease of 1 s has run out by then). apply
+ * writes the tenant_settings row "two:<job id>" = ref in the runner's
+ * transaction; for ref "bad" it writes it twice, a real constraint failure
+ * that aborts the transaction. fail sets "failed:<job id>" to "dead" or
+ * "retry". Counters: prepares that kept work, applies, releases.
+ */
+static atomic_int two_kept, two_applies, two_releases;
+
+static enum err setting_put(struct tx *tx, const char *prefix, const char *id, const char *value,
+                            bool upsert)
+{
+    char key[16 + JOBS_ID_LEN];
+    snprintf(key, sizeof key, "%s:%s", prefix, id);
+    return tx_exec_args(tx,
+                        upsert ? "INSERT INTO tenant_settings (tenant_id, key, value)"
+                                 " VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key)"
+                                 " DO UPDATE SET value = excluded.value"
+                               : "INSERT INTO tenant_settings (tenant_id, key, value)"
+                                 " VALUES ($1, $2, $3)",
+                        STORAGE_ARGS(STORAGE_CSTR(key), STORAGE_CSTR(value)), NULL);
+}
+
+static enum err two_prepare(void *arg, struct storage *s, const struct jobs_job *job,
+                            struct jobs_prepared *out, char *why, size_t why_cap)
+{
+    note_run(job, (int)(intptr_t)arg);
+    if (strcmp(job->ref, "perm") == 0) {
+        snprintf(why, why_cap, "cannot parse");
+        return ERR_INVALID;
+    }
+    if (strcmp(job->ref, "steal") == 0) {
+        const struct jobs_handler other[] = {{.kind = "test.two", .run = h_ok}};
+        struct jobs_round r;
+        enum err e = jobs_run_round(s, other, 1, job->now + 5, 0, NULL, &r);
+        if (e || r.done != 1)
+            return ERR_INTERNAL;
+    }
+    char *copy = strdup(job->ref);
+    if (!copy)
+        return ERR_INTERNAL;
+    out->work = copy;
+    out->bytes = strlen(copy) + 1;
+    atomic_fetch_add(&two_kept, 1);
+    return ERR_OK;
+}
+
+static enum err two_apply(void *arg, struct tx *tx, const struct jobs_job *job, void *work,
+                          char *why, size_t why_cap)
+{
+    atomic_fetch_add(&two_applies, 1);
+    const char *ref = work;
+    enum err e = setting_put(tx, "two", job->id, ref, false);
+    if (!e && strcmp(ref, "bad") == 0)
+        e = setting_put(tx, "two", job->id, ref, false);
+    if (e)
+        snprintf(why, why_cap, "setting refused");
+    return e;
+}
+
+static enum err two_fail(void *arg, struct tx *tx, const struct jobs_job *job, enum err cause,
+                         bool dead, const char *why)
+{
+    return setting_put(tx, "failed", job->id, dead ? "dead" : "retry", true);
+}
+
+static void two_release(void *arg, void *work)
+{
+    atomic_fetch_add(&two_releases, 1);
+    free(work);
+}
+
+#define TWO_STEP                                                                                   \
+    .prepare = two_prepare, .apply = two_apply, .release = two_release, .fail = two_fail
+
 static const struct jobs_handler handlers[] = {
-    {"test.ok", h_ok, NULL},       {"test.fail", h_fail, NULL},   {"test.perm", h_perm, NULL},
-    {"test.flaky", h_flaky, NULL}, {"test.check", h_check, NULL},
+    {.kind = "test.ok", .run = h_ok},       {.kind = "test.fail", .run = h_fail},
+    {.kind = "test.perm", .run = h_perm},   {.kind = "test.flaky", .run = h_flaky},
+    {.kind = "test.check", .run = h_check}, {.kind = "test.two", TWO_STEP},
 };
 #define N_HANDLERS (sizeof handlers / sizeof handlers[0])
 
@@ -285,16 +427,7 @@ static void test_limits(void **state)
     assert_int_equal(i.status, JOBS_PENDING);
     assert_int_equal(i.max_attempts, JOBS_MAX_ATTEMPTS);
     assert_int_equal(i.run_at, S.t0 + 86400 * 365);
-    /* final, so later rounds with far clocks leave it alone */
-    assert_int_equal(storage_begin(S.s, &t, TX_WRITE, &tx), ERR_OK);
-    assert_int_equal(tx_exec_args(tx,
-                                  S.pg ? "UPDATE jobs SET status = 'done', finished_at = now()"
-                                         " WHERE tenant_id = $1::uuid AND id = $2"
-                                       : "UPDATE jobs SET status = 'done', finished_at = 1"
-                                         " WHERE tenant_id = $1 AND id = $2",
-                                  STORAGE_ARGS(STORAGE_CSTR(id)), NULL),
-                     ERR_OK);
-    assert_int_equal(storage_commit(tx), ERR_OK);
+    finalize(&t, id);
 }
 
 static void test_rolled_back_job_never_exists(void **state)
@@ -421,7 +554,7 @@ static void test_unknown_kind_retried(void **state)
     assert_int_equal(i.attempts, 1);
     assert_non_null(strstr(i.last_error, "no handler"));
     /* a server that knows the kind runs it */
-    const struct jobs_handler h[] = {{"test.unknown", h_ok, NULL}};
+    const struct jobs_handler h[] = {{.kind = "test.unknown", .run = h_ok}};
     struct jobs_round r;
     assert_int_equal(jobs_run_round(S.s, h, 1, i.run_at, 0, NULL, &r), ERR_OK);
     assert_int_equal(info(&t, id).status, JOBS_DONE);
@@ -447,7 +580,7 @@ static void test_crashed_runner_lease_expires(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         struct storage *s2 = open_second();
-        const struct jobs_handler h[] = {{"test.crash", h_crash, NULL}};
+        const struct jobs_handler h[] = {{.kind = "test.crash", .run = h_crash}};
         struct jobs_round r;
         if (s2 && jobs_run_round(s2, h, 1, now, 0, NULL, &r) == ERR_OK)
             _exit(3); /* the handler did not run */
@@ -462,7 +595,7 @@ static void test_crashed_runner_lease_expires(void **state)
     assert_int_equal(i.attempts, 1);
     assert_int_equal(i.run_at, now + JOBS_LEASE_S);
     /* leased: not claimable before its end */
-    const struct jobs_handler h[] = {{"test.crash", h_ok, NULL}};
+    const struct jobs_handler h[] = {{.kind = "test.crash", .run = h_ok}};
     struct jobs_round r;
     assert_int_equal(jobs_run_round(S.s, h, 1, now + JOBS_LEASE_S - 1, 0, NULL, &r), ERR_OK);
     assert_int_equal(runs_of(id), 0);
@@ -477,7 +610,7 @@ static void test_crashed_runner_lease_expires(void **state)
 static enum err h_slow(void *arg, struct storage *s, const struct jobs_job *job, char *why,
                        size_t why_cap)
 {
-    const struct jobs_handler other[] = {{"test.slow", h_ok, NULL}};
+    const struct jobs_handler other[] = {{.kind = "test.slow", .run = h_ok}};
     struct jobs_round r;
     enum err e = jobs_run_round(s, other, 1, job->now + 5, 0, NULL, &r);
     if (!e && r.done != 1)
@@ -492,7 +625,7 @@ static void test_expired_lease_outcome_fenced(void **state)
     char id[JOBS_ID_LEN + 1];
     int64_t now = S.t0 + 5000;
     enqueue(&t, "test.slow", "delivery-8", now, id);
-    const struct jobs_handler h[] = {{"test.slow", h_slow, NULL}};
+    const struct jobs_handler h[] = {{.kind = "test.slow", .run = h_slow}};
     struct jobs_round r;
     assert_int_equal(jobs_run_round(S.s, h, 1, now, 1 /* lease 1 s */, NULL, &r), ERR_OK);
     assert_int_equal(r.claimed, 1);
@@ -502,6 +635,211 @@ static void test_expired_lease_outcome_fenced(void **state)
     assert_int_equal(i.status, JOBS_DONE);
     assert_int_equal(i.attempts, 2);
     assert_int_equal(runs_of(id), 1);
+}
+
+/* ---- batches ------------------------------------------------------------------------------ */
+
+/* Rounds at now until one claims nothing; the sum of what they did. */
+static struct jobs_round rounds_until_idle(int64_t now)
+{
+    struct jobs_round sum = {0};
+    for (int k = 0; k < 20; k++) {
+        struct jobs_round r = round_at(now);
+        if (r.claimed == 0)
+            return sum;
+        sum.claimed += r.claimed;
+        sum.done += r.done;
+        sum.retried += r.retried;
+        sum.dead += r.dead;
+        sum.lost += r.lost;
+        sum.alone += r.alone;
+    }
+    fail_msg("the rounds never ran dry");
+    return sum;
+}
+
+/*
+ * 100 due jobs — two-step ones, one-step ones, three whose prepare fails
+ * permanently — cost two commits per batch of JOBS_CLAIM_BATCH (the claim
+ * and the settlement), not several per job; the failed preparations are
+ * recorded in the same transactions, their fail hook included.
+ */
+static void test_batch_few_commits(void **state)
+{
+    struct tenant_ctx t;
+    new_tenant(&t);
+    enum { N = 100, N_ONE_STEP = 10, N_PERM = 3 };
+    static char ids[N][JOBS_ID_LEN + 1];
+    int64_t now = S.t0 + 6000;
+    struct tx *tx = NULL;
+    assert_int_equal(storage_begin(S.s, &t, TX_WRITE, &tx), ERR_OK);
+    for (int k = 0; k < N; k++) {
+        bool one_step = k % 10 == 9, perm = k == 17 || k == 42 || k == 77;
+        assert_int_equal(jobs_enqueue(tx, one_step ? "test.ok" : "test.two", perm ? "perm" : "fine",
+                                      now, ids[k]),
+                         ERR_OK);
+    }
+    assert_int_equal(storage_commit(tx), ERR_OK);
+
+    int kept = atomic_load(&two_kept), released = atomic_load(&two_releases);
+    uint64_t commits = storage_write_commits(S.s);
+    struct jobs_round r = rounds_until_idle(now);
+    commits = storage_write_commits(S.s) - commits;
+    printf("# %d jobs: %llu write commits (batches of %d)\n", N, (unsigned long long)commits,
+           JOBS_CLAIM_BATCH);
+    assert_int_equal(r.claimed, N);
+    assert_int_equal(r.done, N - N_PERM);
+    assert_int_equal(r.dead, N_PERM);
+    assert_int_equal(r.retried + r.lost + r.alone, 0);
+    assert_true(commits <= 2 * ((N + JOBS_CLAIM_BATCH - 1) / JOBS_CLAIM_BATCH));
+
+    assert_int_equal(count_status(&t, "done"), N - N_PERM);
+    assert_int_equal(settings_count(&t, "two"), N - N_ONE_STEP - N_PERM);
+    assert_int_equal(settings_count(&t, "failed"), N_PERM);
+    assert_int_equal(atomic_load(&two_kept) - kept, N - N_ONE_STEP - N_PERM);
+    assert_int_equal(atomic_load(&two_releases) - released, N - N_ONE_STEP - N_PERM);
+    char v[16];
+    for (int k = 0; k < N; k++) {
+        assert_int_equal(runs_of(ids[k]), 1);
+        setting_get(&t, "two", ids[k], v, sizeof v);
+        if (k == 17 || k == 42 || k == 77) {
+            struct jobs_info i = info(&t, ids[k]);
+            assert_int_equal(i.status, JOBS_DEAD);
+            assert_string_equal(i.last_error, "ERR_INVALID: cannot parse");
+            assert_string_equal(v, "");
+            setting_get(&t, "failed", ids[k], v, sizeof v);
+            assert_string_equal(v, "dead");
+        } else {
+            assert_string_equal(v, k % 10 == 9 ? "" : "fine");
+        }
+    }
+}
+
+/*
+ * One job whose apply fails (a constraint violation inside the shared
+ * transaction) fails only itself: the batch is rolled back and every job
+ * settled alone; the others are done with their writes made once, the bad
+ * one is retried with its reason and without its writes.
+ */
+static void test_batch_one_bad_job_fails_alone(void **state)
+{
+    struct tenant_ctx t;
+    new_tenant(&t);
+    enum { N_FINE = 10 };
+    char fine[N_FINE][JOBS_ID_LEN + 1], bad[JOBS_ID_LEN + 1], perm[JOBS_ID_LEN + 1],
+        one[JOBS_ID_LEN + 1];
+    int64_t now = S.t0 + 7000;
+    struct tx *tx = NULL;
+    assert_int_equal(storage_begin(S.s, &t, TX_WRITE, &tx), ERR_OK);
+    for (int k = 0; k < N_FINE; k++) {
+        if (k == 4)
+            assert_int_equal(jobs_enqueue(tx, "test.two", "bad", now, bad), ERR_OK);
+        assert_int_equal(jobs_enqueue(tx, "test.two", "fine", now, fine[k]), ERR_OK);
+    }
+    assert_int_equal(jobs_enqueue(tx, "test.two", "perm", now, perm), ERR_OK);
+    assert_int_equal(jobs_enqueue(tx, "test.ok", "one step", now, one), ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+
+    int applies = atomic_load(&two_applies);
+    uint64_t commits = storage_write_commits(S.s);
+    struct jobs_round r = round_at(now);
+    commits = storage_write_commits(S.s) - commits;
+    assert_int_equal(r.claimed, N_FINE + 3);
+    assert_int_equal(r.done, N_FINE + 1);
+    assert_int_equal(r.retried, 1);
+    assert_int_equal(r.dead, 1);
+    assert_int_equal(r.lost, 0);
+    assert_int_equal(r.alone, N_FINE + 3);
+    /* the claim, then each job alone (the bad one's apply rolled back, its failure recorded) */
+    assert_int_equal(commits, 1 + N_FINE + 3);
+    /* the shared transaction got as far as the bad job; then each alone (the bad one once) */
+    assert_true(atomic_load(&two_applies) - applies >= N_FINE + 1);
+
+    char v[16];
+    for (int k = 0; k < N_FINE; k++) {
+        assert_int_equal(info(&t, fine[k]).status, JOBS_DONE);
+        setting_get(&t, "two", fine[k], v, sizeof v);
+        assert_string_equal(v, "fine");
+    }
+    assert_int_equal(settings_count(&t, "two"), N_FINE); /* once each, none of the bad one's */
+    struct jobs_info i = info(&t, bad);
+    assert_int_equal(i.status, JOBS_PENDING);
+    assert_int_equal(i.attempts, 1);
+    assert_int_equal(i.run_at, now + JOBS_BACKOFF_BASE_S);
+    assert_string_equal(i.last_error, "ERR_CONFLICT: setting refused");
+    setting_get(&t, "failed", bad, v, sizeof v);
+    assert_string_equal(v, "retry");
+    assert_int_equal(info(&t, perm).status, JOBS_DEAD);
+    setting_get(&t, "failed", perm, v, sizeof v);
+    assert_string_equal(v, "dead");
+    assert_int_equal(info(&t, one).status, JOBS_DONE);
+    finalize(&t, bad);
+}
+
+/* A two-step job whose lease ran out before it was settled writes nothing: the new attempt stands.
+ */
+static void test_batch_lost_lease_writes_nothing(void **state)
+{
+    struct tenant_ctx t;
+    new_tenant(&t);
+    char id[JOBS_ID_LEN + 1];
+    int64_t now = S.t0 + 8000;
+    enqueue(&t, "test.two", "steal", now, id);
+    int applies = atomic_load(&two_applies), released = atomic_load(&two_releases);
+    struct jobs_round r;
+    assert_int_equal(jobs_run_round(S.s, handlers, N_HANDLERS, now, 1 /* lease 1 s */, NULL, &r),
+                     ERR_OK);
+    assert_int_equal(r.claimed, 1);
+    assert_int_equal(r.lost, 1);
+    assert_int_equal(r.done, 0);
+    assert_int_equal(atomic_load(&two_applies), applies);
+    assert_int_equal(atomic_load(&two_releases) - released, 1);
+    assert_int_equal(settings_count(&t, "two"), 0);
+    struct jobs_info i = info(&t, id);
+    assert_int_equal(i.status, JOBS_DONE);
+    assert_int_equal(i.attempts, 2);
+}
+
+/* Each claim statement reads its jobs in index order: no sort, whatever the backlog. */
+static void test_claim_plan(void **state)
+{
+    struct tenant_ctx t;
+    new_tenant(&t);
+    struct tx *tx = NULL;
+    assert_int_equal(storage_begin(S.s, &t, TX_WRITE, &tx), ERR_OK);
+    if (S.pg) {
+        /* sorting made as dear as the planner can make it: a plan that still sorts has no index
+         * that gives the order */
+        assert_int_equal(tx_exec(tx, "SELECT set_config('enable_sort', 'off', true),"
+                                     " set_config('enable_incremental_sort', 'off', true),"
+                                     " $1::uuid"),
+                         ERR_OK);
+    }
+    for (int br = JOBS_CLAIM_EXPIRED; br <= JOBS_CLAIM_PENDING; br++) {
+        char sql[4096];
+        snprintf(
+            sql, sizeof sql, "%s%s", S.pg ? "EXPLAIN " : "EXPLAIN QUERY PLAN ",
+            jobs_claim_sql(S.pg ? STORAGE_POSTGRES : STORAGE_SQLITE, (enum jobs_claim_branch)br));
+        struct stmt *st = NULL;
+        bool row = false;
+        assert_int_equal(tx_query(tx, sql,
+                                  STORAGE_ARGS(STORAGE_INT(S.t0), STORAGE_INT(S.t0 + 300),
+                                               STORAGE_INT(JOBS_CLAIM_BATCH)),
+                                  &st, &row),
+                         ERR_OK);
+        bool index = false;
+        int col = S.pg ? 0 : 3; /* SQLite: id, parent, notused, detail */
+        for (; row; assert_int_equal(stmt_step(st, &row), ERR_OK)) {
+            struct str line = stmt_col_text(st, col);
+            printf("# %.*s\n", (int)line.len, line.ptr);
+            assert_null(memmem(line.ptr, line.len, "TEMP B-TREE", 11));
+            assert_null(memmem(line.ptr, line.len, "Sort", 4));
+            index = index || memmem(line.ptr, line.len, "jobs_tenant_due", 15);
+        }
+        stmt_finish(st);
+        assert_true(index);
+    }
+    storage_rollback(tx);
 }
 
 /* ---- retry, listing, isolation ---------------------------------------------------------- */
@@ -534,7 +872,7 @@ static void test_retry_revives_dead(void **state)
     assert_int_equal(i.attempts, 0);
     assert_int_equal(i.finished_at, 0);
     /* the fixed handler runs it */
-    const struct jobs_handler h[] = {{"test.perm", h_ok, NULL}};
+    const struct jobs_handler h[] = {{.kind = "test.perm", .run = h_ok}};
     struct jobs_round r;
     assert_int_equal(jobs_run_round(S.s, h, 1, (int64_t)time(NULL), 0, NULL, &r), ERR_OK);
     i = info(&t, id);
@@ -677,10 +1015,28 @@ static void test_list_and_isolation(void **state)
 static void test_runner_notify_and_stop(void **state)
 {
     struct jobs_runner *r = NULL;
-    const struct jobs_handler dup[] = {{"test.ok", h_ok, NULL}, {"test.ok", h_ok, NULL}};
+    const struct jobs_handler dup[] = {{.kind = "test.ok", .run = h_ok},
+                                       {.kind = "test.ok", .run = h_ok}};
     assert_int_equal(jobs_runner_start(S.s, dup, 2, 1, NULL, &r), ERR_INVALID);
-    const struct jobs_handler bad[] = {{"Bad Kind", h_ok, NULL}};
+    const struct jobs_handler bad[] = {{.kind = "Bad Kind", .run = h_ok}};
     assert_int_equal(jobs_runner_start(S.s, bad, 1, 1, NULL, &r), ERR_INVALID);
+    /* one form or the other, with the hooks of that form */
+    const struct jobs_handler mixed[][1] = {
+        {{.kind = "test.x", .run = h_ok, .prepare = two_prepare, .apply = two_apply}},
+        {{.kind = "test.x", .run = h_ok, .release = two_release}},
+        {{.kind = "test.x", .prepare = two_prepare}},
+        {{.kind = "test.x", .apply = two_apply}},
+        {{.kind = "test.x", .fail = two_fail}},
+    };
+    struct jobs_round rd;
+    for (size_t k = 0; k < sizeof mixed / sizeof mixed[0]; k++) {
+        assert_int_equal(jobs_runner_start(S.s, mixed[k], 1, 1, NULL, &r), ERR_INVALID);
+        assert_int_equal(jobs_run_round(S.s, mixed[k], 1, S.t0, 0, NULL, &rd), ERR_INVALID);
+    }
+    const struct jobs_handler fine[] = {
+        {.kind = "test.x", .run = h_ok, .fail = two_fail},
+        {.kind = "test.y", .prepare = two_prepare, .apply = two_apply}};
+    assert_int_equal(jobs_run_round(S.s, fine, 2, S.t0 - 86400, 0, NULL, &rd), ERR_OK);
     assert_int_equal(jobs_runner_start(S.s, handlers, N_HANDLERS, 0, NULL, &r), ERR_INVALID);
     assert_int_equal(jobs_runner_start(S.s, handlers, N_HANDLERS, JOBS_MAX_THREADS + 1, NULL, &r),
                      ERR_INVALID);
@@ -746,8 +1102,10 @@ static void test_two_storages_share_work(void **state)
 {
     struct storage *s2 = open_second();
     assert_non_null(s2);
-    const struct jobs_handler h0[] = {{"test.shared", h_shared, (void *)(intptr_t)0}};
-    const struct jobs_handler h1[] = {{"test.shared", h_shared, (void *)(intptr_t)1}};
+    const struct jobs_handler h0[] = {
+        {.kind = "test.shared", .run = h_shared, .arg = (void *)(intptr_t)0}};
+    const struct jobs_handler h1[] = {
+        {.kind = "test.shared", .run = h_shared, .arg = (void *)(intptr_t)1}};
     struct jobs_runner *r0 = NULL, *r1 = NULL;
     assert_int_equal(jobs_runner_start(S.s, h0, 1, SHARED_THREADS, NULL, &r0), ERR_OK);
     assert_int_equal(jobs_runner_start(s2, h1, 1, SHARED_THREADS, NULL, &r1), ERR_OK);
@@ -793,7 +1151,8 @@ static void test_two_storages_share_work(void **state)
 /*
  * In a child process: records its run of job as a tenant_settings row
  * "job:<id>" = runner number (a second run of the same job would collide),
- * through the child's own storage.
+ * through the child's own storage: h_record in one step (its own
+ * transaction), rec_prepare and rec_apply in two (the runner's batch).
  */
 static atomic_int child_runs, child_doubles;
 
@@ -823,8 +1182,28 @@ static enum err h_record(void *arg, struct storage *s, const struct jobs_job *jo
     return e;
 }
 
-/* The child: waits for "go", runs its own storage and runner until the stop pipe closes. */
-static void child_main(int index, int go_fd, int result_fd)
+static enum err rec_prepare(void *arg, struct storage *s, const struct jobs_job *job,
+                            struct jobs_prepared *out, char *why, size_t why_cap)
+{
+    atomic_fetch_add(&child_runs, 1); /* once per attempt; apply may run twice */
+    return ERR_OK;
+}
+
+static enum err rec_apply(void *arg, struct tx *tx, const struct jobs_job *job, void *work,
+                          char *why, size_t why_cap)
+{
+    char who[2] = {(char)('0' + (int)(intptr_t)arg), '\0'};
+    enum err e = setting_put(tx, "job", job->id, who, false);
+    if (e == ERR_CONFLICT)
+        atomic_fetch_add(&child_doubles, 1);
+    return e;
+}
+
+/*
+ * The child: waits for "go", runs its own storage and runner (kind, one step
+ * or two) until the stop pipe closes.
+ */
+static void child_main(int index, const char *kind, bool two_step, int go_fd, int result_fd)
 {
     char c;
     if (read(go_fd, &c, 1) != 1)
@@ -832,7 +1211,13 @@ static void child_main(int index, int go_fd, int result_fd)
     struct storage *s = open_second();
     if (!s)
         _exit(11);
-    const struct jobs_handler h[] = {{"test.proc", h_record, (void *)(intptr_t)index}};
+    const struct jobs_handler h[] = {
+        two_step
+            ? (struct jobs_handler){.kind = kind,
+                                    .prepare = rec_prepare,
+                                    .apply = rec_apply,
+                                    .arg = (void *)(intptr_t)index}
+            : (struct jobs_handler){.kind = kind, .run = h_record, .arg = (void *)(intptr_t)index}};
     struct jobs_runner *r = NULL;
     if (jobs_runner_start(s, h, 1, SHARED_THREADS, NULL, &r) != ERR_OK)
         _exit(12);
@@ -846,11 +1231,15 @@ static void child_main(int index, int go_fd, int result_fd)
     _exit(0);
 }
 
-static void test_two_processes_share_work(void **state)
+/*
+ * Two runner processes share SHARED_JOBS jobs of kind (one-step or two-step
+ * handlers): each job runs exactly once, on attempt 1, and is done.
+ */
+static void two_processes(const char *kind, bool two_step)
 {
     struct tenant_ctx t[SHARED_TENANTS];
     static char ids[SHARED_JOBS][JOBS_ID_LEN + 1];
-    enqueue_many(t, "test.proc", ids);
+    enqueue_many(t, kind, ids);
     int go[2][2], res[2][2];
     pid_t pid[2];
     fflush(NULL);
@@ -866,7 +1255,7 @@ static void test_two_processes_share_work(void **state)
                 close(go[0][1]); /* the first child's pipe, or it never sees EOF */
                 close(res[0][0]);
             }
-            child_main(k, go[k][0], res[k][1]);
+            child_main(k, kind, two_step, go[k][0], res[k][1]);
         }
         close(go[k][0]);
         close(res[k][1]);
@@ -930,9 +1319,19 @@ static void test_two_processes_share_work(void **state)
     }
     assert_int_equal(rows[0], runs[0]);
     assert_int_equal(rows[1], runs[1]);
-    printf("# two processes, %u threads each: %d jobs in %.2f s, split %d / %d\n", SHARED_THREADS,
-           SHARED_JOBS, (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9,
-           runs[0], runs[1]);
+    printf("# two processes, %u threads each, %s: %d jobs in %.2f s, split %d / %d\n",
+           SHARED_THREADS, two_step ? "two steps" : "one step", SHARED_JOBS,
+           (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9, runs[0], runs[1]);
+}
+
+static void test_two_processes_share_work(void **state)
+{
+    two_processes("test.proc", false);
+}
+
+static void test_two_processes_share_batched_work(void **state)
+{
+    two_processes("test.proc2", true);
 }
 
 int main(void)
@@ -948,11 +1347,16 @@ int main(void)
         cmocka_unit_test(test_unknown_kind_retried),
         cmocka_unit_test(test_crashed_runner_lease_expires),
         cmocka_unit_test(test_expired_lease_outcome_fenced),
+        cmocka_unit_test(test_batch_few_commits),
+        cmocka_unit_test(test_batch_one_bad_job_fails_alone),
+        cmocka_unit_test(test_batch_lost_lease_writes_nothing),
+        cmocka_unit_test(test_claim_plan),
         cmocka_unit_test(test_retry_revives_dead),
         cmocka_unit_test(test_list_and_isolation),
         cmocka_unit_test(test_runner_notify_and_stop),
         cmocka_unit_test(test_two_storages_share_work),
         cmocka_unit_test(test_two_processes_share_work),
+        cmocka_unit_test(test_two_processes_share_batched_work),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }

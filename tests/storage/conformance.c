@@ -604,6 +604,7 @@ static void test_rollback_discards(void **state)
     slug_for(&a, "rb", slug, sizeof slug);
     create_tenant(&a, slug, 1);
 
+    uint64_t commits = storage_write_commits(S.app);
     struct tx *tx = NULL;
     assert_int_equal(storage_begin(S.app, &a, TX_WRITE, &tx), ERR_OK);
     assert_int_equal(
@@ -621,6 +622,24 @@ static void test_rollback_discards(void **state)
         assert_int_equal(e, ERR_DB);
     storage_rollback(tx);
     assert_int_equal(count_settings(&a), 1);
+
+    /* only committed write transactions count: not the rollbacks above, not a
+     * commit that fails (a failed statement rolls it back), not a read */
+    assert_int_equal(storage_write_commits(S.app), commits);
+    assert_int_equal(storage_begin(S.app, &a, TX_WRITE, &tx), ERR_OK);
+    assert_int_equal(
+        tx_exec(tx, "INSERT INTO tenant_settings (tenant_id, key, value) VALUES ($1, 'd', 'x')"),
+        ERR_OK);
+    assert_int_equal(
+        tx_exec(tx, "INSERT INTO tenant_settings (tenant_id, key, value) VALUES ($1, 'd', 'x')"),
+        ERR_CONFLICT);
+    assert_int_equal(storage_commit(tx), ERR_CONFLICT);
+    assert_int_equal(storage_begin(S.app, &a, TX_READ, &tx), ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    assert_int_equal(storage_write_commits(S.app), commits);
+    assert_int_equal(storage_begin(S.app, &a, TX_WRITE, &tx), ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    assert_int_equal(storage_write_commits(S.app), commits + 1);
 }
 
 /*
