@@ -14,16 +14,21 @@
 #include "jobs/jobs.h"
 #include "jobs/jobs_internal.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/str.h"
 #include "core/worker.h"
 #include "crypto/rand.h"
+#include "storage/group.h"
 
 static const char *const status_names[] = {"pending", "running", "done", "dead", "any"};
 
@@ -282,6 +287,35 @@ struct slot {
     bool hook_failed;             /* the last settle failed in the handler's apply or fail */
 };
 
+/* Where the runner writes: its storage, through the group commit when it has one. */
+struct store {
+    struct storage *s;
+    struct storage_group *g; /* NULL: transactions of its own */
+};
+
+/*
+ * Runs write(arg, tx) in a write transaction of t. With a group, as one of
+ * its units: the runner's claims and outcomes then share the writer's
+ * transactions and syncs with webhook deliveries instead of taking the
+ * database's write lock in turns with them (and write may run twice).
+ */
+static enum err write_in(const struct store *db, const struct tenant_ctx *t,
+                         enum err (*write)(void *arg, struct tx *tx), void *arg)
+{
+    if (db->g)
+        return storage_group_run(db->g, t, write, arg);
+    struct tx *tx = NULL;
+    enum err e = storage_begin(db->s, t, TX_WRITE, &tx);
+    if (e)
+        return e;
+    e = write(arg, tx);
+    if (e) {
+        storage_rollback(tx);
+        return e;
+    }
+    return storage_commit(tx);
+}
+
 /* Appends the rows of one claim statement to slots[*n..max). */
 static enum err claim_rows(struct tx *tx, const struct tenant_ctx *t, enum jobs_claim_branch br,
                            int64_t now, unsigned lease_s, size_t max, struct slot *slots, size_t *n)
@@ -321,25 +355,32 @@ static enum err claim_rows(struct tx *tx, const struct tenant_ctx *t, enum jobs_
  * and due again at now + lease_s. *n is 0 when the tenant has nothing due
  * (or everything due is being claimed by others); nothing is committed then.
  */
-static enum err claim_batch(struct storage *s, const struct tenant_ctx *t, int64_t now,
+struct claim {
+    const struct tenant_ctx *t;
+    int64_t now;
+    unsigned lease_s;
+    size_t max;
+    struct slot *slots;
+    size_t n;
+};
+
+static enum err claim_write(void *arg, struct tx *tx)
+{
+    struct claim *c = arg;
+    c->n = 0; /* a unit may run twice */
+    enum err e =
+        claim_rows(tx, c->t, JOBS_CLAIM_EXPIRED, c->now, c->lease_s, c->max, c->slots, &c->n);
+    if (!e && c->n < c->max)
+        e = claim_rows(tx, c->t, JOBS_CLAIM_PENDING, c->now, c->lease_s, c->max, c->slots, &c->n);
+    return e;
+}
+
+static enum err claim_batch(const struct store *db, const struct tenant_ctx *t, int64_t now,
                             unsigned lease_s, size_t max, struct slot *slots, size_t *n)
 {
-    *n = 0;
-    struct tx *tx = NULL;
-    enum err e = storage_begin(s, t, TX_WRITE, &tx);
-    if (e)
-        return e;
-    e = claim_rows(tx, t, JOBS_CLAIM_EXPIRED, now, lease_s, max, slots, n);
-    if (!e && *n < max)
-        e = claim_rows(tx, t, JOBS_CLAIM_PENDING, now, lease_s, max, slots, n);
-    if (e || *n == 0) {
-        storage_rollback(tx);
-        *n = 0;
-        return e;
-    }
-    e = storage_commit(tx);
-    if (e)
-        *n = 0;
+    struct claim c = {t, now, lease_s, max, slots, 0};
+    enum err e = write_in(db, t, claim_write, &c);
+    *n = e ? 0 : c.n;
     return e;
 }
 
@@ -429,10 +470,14 @@ static enum outcome outcome_of(const struct slot *sl)
 /* "ERR_NAME: reason", printable ASCII only (it is shown to operators), capped. */
 static void format_error(char *out, size_t cap, enum err e, const char *why)
 {
-    if (why && why[0])
-        snprintf(out, cap, "%s: %s", err_name(e), why);
-    else
-        snprintf(out, cap, "%s", err_name(e));
+    const char *parts[3] = {err_name(e), why && why[0] ? ": " : "", why ? why : ""};
+    size_t at = 0;
+    for (size_t i = 0; i < 3; i++) { /* cut at cap on purpose */
+        size_t n = strnlen(parts[i], cap - 1 - at);
+        memcpy(out + at, parts[i], n);
+        at += n;
+    }
+    out[at] = '\0';
     for (char *p = out; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
             *p = '?';
@@ -497,20 +542,27 @@ static enum err settle(struct tx *tx, struct slot *sl, int64_t now, bool hooks)
 }
 
 /* Settles slots[0..n) (one tenant's) in one write transaction: all of them, or none. */
-static enum err settle_together(struct storage *s, struct slot *slots, size_t n, int64_t now,
+struct settle_args {
+    struct slot *slots;
+    size_t n;
+    int64_t now;
+    bool hooks;
+};
+
+static enum err settle_write(void *arg, struct tx *tx)
+{
+    struct settle_args *a = arg;
+    enum err e = ERR_OK;
+    for (size_t i = 0; !e && i < a->n; i++)
+        e = settle(tx, &a->slots[i], a->now, a->hooks);
+    return e;
+}
+
+static enum err settle_together(const struct store *db, struct slot *slots, size_t n, int64_t now,
                                 bool hooks)
 {
-    struct tx *tx = NULL;
-    enum err e = storage_begin(s, &slots[0].job.tenant, TX_WRITE, &tx);
-    if (e)
-        return e;
-    for (size_t i = 0; !e && i < n; i++)
-        e = settle(tx, &slots[i], now, hooks);
-    if (e) {
-        storage_rollback(tx);
-        return e;
-    }
-    return storage_commit(tx);
+    struct settle_args a = {slots, n, now, hooks};
+    return write_in(db, &slots[0].job.tenant, settle_write, &a);
 }
 
 /*
@@ -520,11 +572,11 @@ static enum err settle_together(struct storage *s, struct slot *slots, size_t n,
  * JOBS_RECORD_TRIES tries (an unrecorded outcome re-runs the job after its
  * lease). Returns the storage error that left the outcome unrecorded.
  */
-static enum err settle_alone(struct storage *s, struct slot *sl, int64_t now)
+static enum err settle_alone(const struct store *db, struct slot *sl, int64_t now)
 {
     bool hooks = true;
     for (int tries = 1;; tries++) {
-        enum err e = settle_together(s, sl, 1, now, hooks);
+        enum err e = settle_together(db, sl, 1, now, hooks);
         if (!e)
             return ERR_OK;
         if (sl->hook_failed && sl->r == ERR_OK) {
@@ -575,11 +627,11 @@ static void report(const struct slot *sl, enum err e, struct jobs_round *out)
  * when that fails — each alone, so one bad job fails only itself. Returns
  * the first storage error that left an outcome unrecorded.
  */
-static enum err settle_all(struct storage *s, struct slot *slots, size_t n, int64_t now,
+static enum err settle_all(const struct store *db, struct slot *slots, size_t n, int64_t now,
                            struct jobs_round *out)
 {
     enum err first = ERR_OK;
-    if (n > 1 && settle_together(s, slots, n, now, true) == ERR_OK) {
+    if (n > 1 && settle_together(db, slots, n, now, true) == ERR_OK) {
         for (size_t i = 0; i < n; i++)
             report(&slots[i], ERR_OK, out);
         return ERR_OK;
@@ -587,7 +639,7 @@ static enum err settle_all(struct storage *s, struct slot *slots, size_t n, int6
     if (n > 1)
         out->alone += (unsigned)n;
     for (size_t i = 0; i < n; i++) {
-        enum err e = settle_alone(s, &slots[i], now);
+        enum err e = settle_alone(db, &slots[i], now);
         report(&slots[i], e, out);
         if (!first)
             first = e;
@@ -601,15 +653,15 @@ static enum err settle_all(struct storage *s, struct slot *slots, size_t n, int6
  * settled (or left to its lease) and every prepared work released. Returns
  * the first storage error.
  */
-static enum err run_batch(struct storage *s, const struct jobs_handler *handlers, size_t nh,
+static enum err run_batch(const struct store *db, const struct jobs_handler *handlers, size_t nh,
                           struct slot *slots, size_t n, int64_t now, struct jobs_round *out)
 {
     enum err first = ERR_OK;
     for (size_t from = 0; from < n;) {
         size_t to = from, bytes = 0;
         while (to < n && bytes < JOBS_BATCH_MAX_BYTES)
-            bytes += prepare(s, handlers, nh, &slots[to++]);
-        enum err e = settle_all(s, slots + from, to - from, now, out);
+            bytes += prepare(db->s, handlers, nh, &slots[to++]);
+        enum err e = settle_all(db, slots + from, to - from, now, out);
         if (!first)
             first = e;
         for (size_t i = from; i < to; i++)
@@ -640,7 +692,7 @@ static enum err collect_tenant(void *arg, const char *id)
  * threads of a runner spread over the tenants instead of all queueing on the
  * longest-waiting one.
  */
-static enum err round_from(struct storage *s, const struct jobs_handler *handlers, size_t n,
+static enum err round_from(const struct store *db, const struct jobs_handler *handlers, size_t n,
                            int64_t now, unsigned lease_s, const atomic_int *stop, size_t offset,
                            struct jobs_round *out)
 {
@@ -650,7 +702,7 @@ static enum err round_from(struct storage *s, const struct jobs_handler *handler
     struct round_state *l = calloc(1, sizeof *l);
     if (!l)
         err_oom();
-    enum err e = storage_due_job_tenants(s, now, JOBS_TENANTS_PER_ROUND, collect_tenant, l);
+    enum err e = storage_due_job_tenants(db->s, now, JOBS_TENANTS_PER_ROUND, collect_tenant, l);
     for (size_t i = 0; !e && i < l->n; i++) {
         const struct tenant_ctx *t = &l->t[(i + offset) % l->n];
         for (size_t k = 0; !e && k < JOBS_PER_TENANT;) {
@@ -659,12 +711,12 @@ static enum err round_from(struct storage *s, const struct jobs_handler *handler
             size_t want =
                 JOBS_PER_TENANT - k < JOBS_CLAIM_BATCH ? JOBS_PER_TENANT - k : JOBS_CLAIM_BATCH;
             size_t got = 0;
-            e = claim_batch(s, t, now, lease_s, want, l->slots, &got);
+            e = claim_batch(db, t, now, lease_s, want, l->slots, &got);
             if (e || got == 0)
                 break;
             out->claimed += (unsigned)got;
             k += got;
-            e = run_batch(s, handlers, n, l->slots, got, now, out);
+            e = run_batch(db, handlers, n, l->slots, got, now, out);
             if (got < want)
                 break; /* the tenant has nothing more due */
         }
@@ -682,13 +734,14 @@ enum err jobs_run_round(struct storage *s, const struct jobs_handler *handlers, 
     for (size_t i = 0; i < n; i++)
         if (!handler_valid(&handlers[i]))
             return ERR_INVALID;
-    return round_from(s, handlers, n, now_unix, lease_s, stop, 0, out);
+    return round_from(&(struct store){s, NULL}, handlers, n, now_unix, lease_s, stop, 0, out);
 }
 
 /* ---- the runner -------------------------------------------------------------------- */
 
 struct jobs_runner {
-    struct storage *s;
+    struct store db;
+    int nice; /* applied by each thread on its first round */
     struct jobs_handler handlers[JOBS_MAX_HANDLERS];
     size_t n;
     unsigned lease_s;
@@ -698,7 +751,7 @@ struct jobs_runner {
     /* per thread, touched by that thread only */
     enum err last_err[JOBS_MAX_THREADS];
     size_t rounds[JOBS_MAX_THREADS];
-    pthread_mutex_t mu; /* guards totals */
+    pthread_mutex_t mu; /* guards totals and w */
     struct jobs_round totals;
 };
 
@@ -708,11 +761,25 @@ static int64_t wall_clock(void *arg)
     return (int64_t)time(NULL);
 }
 
+/*
+ * Lowers the calling thread's CPU priority (Linux applies a nice value per
+ * thread): the runner's parsing then yields the CPU to the request threads
+ * under load, while its writes, done by the group writer, keep their turn.
+ */
+static void lower_priority(int nice)
+{
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) != 0)
+        log_warn("jobs: cannot lower the runner's priority", LOG_INT("nice", nice),
+                 LOG_INT("errno", errno));
+}
+
 static bool runner_round(void *arg, unsigned index, const atomic_int *stop)
 {
     struct jobs_runner *r = arg;
     struct jobs_round rd;
-    enum err e = round_from(r->s, r->handlers, r->n, r->clock(r->clock_arg), r->lease_s, stop,
+    if (r->rounds[index] == 0 && r->nice)
+        lower_priority(r->nice);
+    enum err e = round_from(&r->db, r->handlers, r->n, r->clock(r->clock_arg), r->lease_s, stop,
                             index + r->rounds[index]++, &rd);
     if (e && e != r->last_err[index]) /* once per kind of outage, not every poll */
         log_warn("jobs: round failed", LOG_ERR(e), LOG_INT("thread", index));
@@ -745,7 +812,8 @@ enum err jobs_runner_start(struct storage *s, const struct jobs_handler *handler
     struct jobs_runner *r = calloc(1, sizeof *r);
     if (!r)
         err_oom();
-    r->s = s;
+    r->db = (struct store){s, opt ? opt->group : NULL};
+    r->nice = opt ? opt->nice : 0;
     memcpy(r->handlers, handlers, n * sizeof handlers[0]);
     r->n = n;
     r->lease_s = opt && opt->lease_s ? opt->lease_s : JOBS_LEASE_S;
@@ -766,7 +834,10 @@ enum err jobs_runner_start(struct storage *s, const struct jobs_handler *handler
 
 void jobs_runner_notify(struct jobs_runner *r)
 {
-    worker_notify(r->w);
+    pthread_mutex_lock(&r->mu);
+    if (r->w)
+        worker_notify(r->w);
+    pthread_mutex_unlock(&r->mu);
 }
 
 void jobs_runner_totals(struct jobs_runner *r, struct jobs_round *out)
@@ -776,11 +847,22 @@ void jobs_runner_totals(struct jobs_runner *r, struct jobs_round *out)
     pthread_mutex_unlock(&r->mu);
 }
 
+void jobs_runner_halt(struct jobs_runner *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    struct worker *w = r->w;
+    r->w = NULL;
+    pthread_mutex_unlock(&r->mu);
+    worker_stop(w); /* outside mu: a round in flight takes it to add its totals */
+}
+
 void jobs_runner_stop(struct jobs_runner *r)
 {
     if (!r)
         return;
-    worker_stop(r->w);
+    jobs_runner_halt(r);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }

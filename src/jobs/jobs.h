@@ -72,6 +72,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "storage/group.h"
 #include "storage/storage.h"
 
 #define JOBS_ID_LEN            32   /* hex digits of a job id (16 random bytes) */
@@ -294,6 +295,14 @@ struct jobs_runner_options {
     unsigned lease_s;                  /* 0: JOBS_LEASE_S */
     int64_t (*clock)(void *clock_arg); /* Unix seconds; NULL: time(NULL) */
     void *clock_arg;
+    /*
+     * When set, claims and outcomes are written as units of this group
+     * commit (storage_group_run), sharing the writer's transactions and
+     * syncs with webhook deliveries; it must outlive the runner. NULL: the
+     * runner's own write transactions.
+     */
+    struct storage_group *group;
+    int nice; /* 1..19: the runner threads' lower CPU priority; 0: unchanged */
 };
 
 struct jobs_runner;
@@ -311,16 +320,27 @@ MUST_CHECK enum err jobs_runner_start(struct storage *s, const struct jobs_handl
                                       const struct jobs_runner_options *opt,
                                       struct jobs_runner **out);
 
-/* Wakes every thread of r for an immediate round (after enqueueing). Thread-safe. */
+/*
+ * Wakes every thread of r for an immediate round (after enqueueing); a no-op
+ * once r is halted. Thread-safe.
+ */
 void jobs_runner_notify(struct jobs_runner *r);
 
 /* Totals of all rounds of r so far. Thread-safe. */
 void jobs_runner_totals(struct jobs_runner *r, struct jobs_round *out);
 
 /*
- * Stops r: the batches in flight finish, no further job is claimed, the threads
- * are joined and r freed. Jobs left pending are run by the next start or
- * another server. NULL is a no-op.
+ * Halts r: the batches in flight finish, no further job is claimed and the
+ * threads are joined, but r stays valid for jobs_runner_notify (which then
+ * does nothing) and jobs_runner_totals. A runner writing through a group
+ * commit is halted before the group stops, while deliveries the group still
+ * commits may notify it. NULL or an already halted runner: a no-op.
+ */
+void jobs_runner_halt(struct jobs_runner *r);
+
+/*
+ * Halts r (if it is not yet) and frees it. Jobs left pending are run by the
+ * next start or another server. NULL is a no-op.
  */
 void jobs_runner_stop(struct jobs_runner *r);
 

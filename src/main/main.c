@@ -43,6 +43,7 @@
 #define EXIT_CONFIG      MAIN_EXIT_CONFIG
 #define MAIN_MAX_ENV     4096 /* environment entries considered */
 #define MAIN_JOB_THREADS 2    /* job runner threads (webhook processing) */
+#define MAIN_JOB_NICE    10   /* their CPU priority below the request threads' */
 #define MAIN_MAX_ARGS    64   /* arguments passed on to a command family */
 #define SQLITE_FILE      "shiplog.db"
 #define VAULT_FILE       "keyvault.db"
@@ -453,11 +454,16 @@ static int serve(struct config *cfg)
     }
 
     /* I6: deliveries are answered after the group-commit writer committed them,
-     * and processed by the job runner (also jobs left by earlier runs) */
+     * and processed by the job runner (also jobs left by earlier runs), whose
+     * writes go through the same writer and whose parsing yields the CPU to
+     * the requests */
     const struct jobs_handler handlers[] = {ingest_job_normalize}; /* copied by the runner */
-    if ((e = storage_group_start(st, &writer)) ||
-        (e = jobs_runner_start(st, handlers, sizeof handlers / sizeof handlers[0], MAIN_JOB_THREADS,
-                               NULL, &jobs))) {
+    if ((e = storage_group_start(st, &writer)) == ERR_OK) {
+        struct jobs_runner_options jopt = {.group = writer, .nice = MAIN_JOB_NICE};
+        e = jobs_runner_start(st, handlers, sizeof handlers / sizeof handlers[0], MAIN_JOB_THREADS,
+                              &jopt, &jobs);
+    }
+    if (e) {
         rc = main_exit_code(e);
         goto out;
     }
@@ -504,7 +510,9 @@ static int serve(struct config *cfg)
              LOG_INT("grace_s", cfg->shutdown_grace_s));
     http_server_quiesce(srv);
     bool drained = http_server_wait_idle(srv, cfg->shutdown_grace_s);
-    /* deliveries still queued are committed and answered before the server stops */
+    /* the runner's batches in flight finish through the writer; then the
+     * deliveries still queued are committed and answered before the server stops */
+    jobs_runner_halt(jobs);
     storage_group_stop(writer);
     writer = NULL;
     drained = http_server_wait_idle(srv, 1) && drained;
@@ -515,8 +523,9 @@ static int serve(struct config *cfg)
 
 out:
     http_server_stop(srv);
-    storage_group_stop(writer);            /* start-up failed: nothing is queued */
-    jobs_runner_stop(jobs);                /* the jobs in flight finish */
+    jobs_runner_halt(jobs);     /* the jobs in flight finish (they write through writer) */
+    storage_group_stop(writer); /* start-up failed: nothing is queued */
+    jobs_runner_stop(jobs);
     ingest_retention_stop(retention);      /* after the tenant being swept */
     outbox_sender_stop(sender);            /* the message in flight completes */
     audit_checkpointer_stop(checkpointer); /* a last round of checkpoints */

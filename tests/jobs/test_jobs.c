@@ -46,6 +46,7 @@
 
 #include "jobs/jobs.h"
 #include "jobs/jobs_internal.h"
+#include "storage/group.h"
 #include "storage/storage.h"
 #include "testdb.h"
 
@@ -1063,6 +1064,39 @@ static void test_runner_notify_and_stop(void **state)
     jobs_runner_stop(NULL);
 }
 
+/*
+ * A runner given a group commit writes its claims and outcomes as units of
+ * the group (the server's set-up), at a lower CPU priority; halted, it
+ * ignores notifies while the group still runs, then stops.
+ */
+static void test_runner_through_group(void **state)
+{
+    struct storage_group *g = NULL;
+    assert_int_equal(storage_group_start(S.s, &g), ERR_OK);
+    struct tenant_ctx t;
+    new_tenant(&t);
+    char ids[40][JOBS_ID_LEN + 1];
+    for (int i = 0; i < 40; i++)
+        enqueue(&t, "test.ok", "grouped", 0, ids[i]);
+    struct jobs_runner *r = NULL;
+    struct jobs_runner_options o = {.poll_ms = 50, .group = g, .nice = 5};
+    assert_int_equal(jobs_runner_start(S.s, handlers, N_HANDLERS, 2, &o, &r), ERR_OK);
+    for (int k = 0; k < 200 && info(&t, ids[39]).status != JOBS_DONE; k++)
+        usleep(20 * 1000);
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(info(&t, ids[i]).status, JOBS_DONE);
+        assert_int_equal(runs_of(ids[i]), 1);
+    }
+    struct storage_group_stats st;
+    storage_group_stats(g, &st);
+    assert_true(st.units >= 2); /* at least one claim and one settling went through it */
+    jobs_runner_halt(r);
+    jobs_runner_notify(r); /* halted: nothing happens */
+    jobs_runner_halt(r);
+    storage_group_stop(g);
+    jobs_runner_stop(r);
+}
+
 #define SHARED_JOBS 500
 /* threads per runner: SQLite serializes every claim and record on one file lock */
 #define SHARED_THREADS (S.pg ? 4u : 2u)
@@ -1354,6 +1388,7 @@ int main(void)
         cmocka_unit_test(test_retry_revives_dead),
         cmocka_unit_test(test_list_and_isolation),
         cmocka_unit_test(test_runner_notify_and_stop),
+        cmocka_unit_test(test_runner_through_group),
         cmocka_unit_test(test_two_storages_share_work),
         cmocka_unit_test(test_two_processes_share_work),
         cmocka_unit_test(test_two_processes_share_batched_work),
