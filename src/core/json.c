@@ -39,7 +39,7 @@ const struct json_limits JSON_LIMITS_DEFAULT = {
  * Decodes one UTF-8 sequence at p[0..len). Returns its length (1..4) and the
  * code point, or 0 when the bytes are not a valid, shortest-form sequence.
  */
-static size_t utf8_decode(const unsigned char *p, size_t len, uint32_t *cp)
+size_t json_utf8_decode(const unsigned char *p, size_t len, uint32_t *cp)
 {
     unsigned char c = p[0];
     if (c < 0x80) {
@@ -92,7 +92,7 @@ bool json_utf8_valid(struct str s, size_t *n_codepoints)
             }
         }
         uint32_t cp;
-        size_t n = utf8_decode(p + i, s.len - i, &cp);
+        size_t n = json_utf8_decode(p + i, s.len - i, &cp);
         if (n == 0)
             return false;
         i += n;
@@ -208,7 +208,7 @@ static enum err scan_string(struct scan *s)
             s->i++;
         } else {
             uint32_t cp;
-            size_t n = utf8_decode(s->p + s->i, s->len - s->i, &cp);
+            size_t n = json_utf8_decode(s->p + s->i, s->len - s->i, &cp);
             if (n == 0)
                 return scan_fail(s, ERR_INVALID, s->i, "invalid UTF-8");
             out_len += n;
@@ -718,7 +718,7 @@ static enum err escape_body(struct buf *out, struct str s, size_t max, bool *cut
         char tmp[8];
         size_t tl, adv;
         uint32_t cp;
-        size_t n = utf8_decode(p + i, s.len - i, &cp);
+        size_t n = json_utf8_decode(p + i, s.len - i, &cp);
         if (n == 0) {
             memcpy(tmp, "\xef\xbf\xbd", 3); /* U+FFFD for each invalid byte */
             tl = 3;

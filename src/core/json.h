@@ -131,4 +131,11 @@ MUST_CHECK enum err json_escape_to_max(struct buf *out, struct str s, size_t max
  */
 bool json_utf8_valid(struct str s, size_t *n_codepoints);
 
+/*
+ * Decodes the UTF-8 sequence at p[0..len) (len >= 1) into *cp: returns its
+ * length, or 0 when the bytes are not a valid, shortest-form sequence (the
+ * rule json_utf8_valid applies).
+ */
+size_t json_utf8_decode(const unsigned char *p, size_t len, uint32_t *cp);
+
 #endif

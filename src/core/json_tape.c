@@ -164,43 +164,6 @@ static size_t plain_run(const unsigned char *p, size_t i, size_t n)
     return i;
 }
 
-/*
- * Length (2..4) of the valid, shortest-form UTF-8 sequence of a code point
- * outside the surrogates and at most U+10FFFF at p[0..len), p[0] >= 0x80;
- * 0 when there is none (json.c's utf8_decode).
- */
-static size_t utf8_seq(const unsigned char *p, size_t len)
-{
-    unsigned char c = p[0];
-    size_t n;
-    uint32_t v, min;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        v = c & 0x1fu;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        v = c & 0x0fu;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        v = c & 0x07u;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t k = 1; k < n; k++) {
-        if ((p[k] & 0xc0u) != 0x80u)
-            return 0;
-        v = (v << 6) | (p[k] & 0x3fu);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* Writes code point cp (not a surrogate, at most U+10FFFF) as UTF-8; returns its length. */
 static size_t utf8_put(uint32_t cp, unsigned char *out)
 {
@@ -363,7 +326,8 @@ __attribute__((noinline)) static enum err scan_string_slow(struct parser *ps, si
             copied = i;
             out += tl;
         } else {
-            size_t m = utf8_seq(p + i, n - i);
+            uint32_t cp;
+            size_t m = json_utf8_decode(p + i, n - i, &cp);
             if (m == 0)
                 return fail(ps, ERR_INVALID, i, "invalid UTF-8");
             i += m;
