@@ -78,13 +78,14 @@
  * whatever the input escapes were.
  *
  * Cost: one pass of json_tape_parse (core/json_tape.h), a validating
- * tokenizer that fills one flat token array sized from the body, 16 bytes per
- * value or key, and unescapes only strings that have escapes, into one more
- * buffer; then one walk over the tokens. Those two buffers and one scratch
- * buffer reused for every masked string are the only allocations besides the
- * output: nothing per value. Key rules use a normalized copy of the key on
- * the stack; strings are scanned once, and only word starts whose first byte
- * can begin a pattern are tried.
+ * tokenizer that fills one flat token array, 16 bytes per value or key, then
+ * one walk over the tokens. Allocations are per body, never per value: the
+ * token array, a buffer for strings that have escapes (they are unescaped
+ * once), a table for finding duplicate keys in objects of more than 8
+ * members, and scratch buffers for masked strings and for member names of
+ * 64 bytes or more, each reused for the whole body. Key rules use a
+ * normalized copy of the key on the stack; strings are scanned once, and only
+ * word starts whose first byte can begin a pattern are tried.
  *
  * Thread-safety: no state; call from any thread.
  */
