@@ -285,18 +285,26 @@ static enum err sq_conn_open(struct sq_storage *q, struct sq_conn *c, struct buf
     return ERR_OK;
 }
 
-/* Takes a connection from the pool, waiting up to the statement timeout. */
-static enum err sq_acquire(struct sq_storage *q, struct sq_conn **out, struct buf *detail)
+/* Now plus the statement timeout on clock: how long a caller waits for a connection or the write
+ * lock. */
+static struct timespec sq_deadline(const struct sq_storage *q, clockid_t clock)
 {
-    *out = NULL;
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
+    clock_gettime(clock, &until);
     until.tv_sec += q->timeout_ms / 1000;
     until.tv_nsec += (long)(q->timeout_ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
+    return until;
+}
+
+/* Takes a connection from the pool, waiting up to the statement timeout. */
+static enum err sq_acquire(struct sq_storage *q, struct sq_conn **out, struct buf *detail)
+{
+    *out = NULL;
+    struct timespec until = sq_deadline(q, CLOCK_MONOTONIC);
     pthread_mutex_lock(&q->mu);
     struct sq_conn *c = NULL;
     for (;;) {
@@ -819,14 +827,7 @@ static enum err sq_migration_apply(struct storage *s, const struct storage_migra
 /* Takes write_mu, waiting up to the statement timeout. */
 static enum err sq_lock_writer(struct sq_storage *q)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += q->timeout_ms / 1000;
-    until.tv_nsec += (long)(q->timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = sq_deadline(q, CLOCK_REALTIME);
     return pthread_mutex_timedlock(&q->write_mu, &until) == 0 ? ERR_OK : ERR_TIMEOUT;
 }
 
