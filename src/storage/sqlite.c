@@ -720,14 +720,27 @@ static enum err sq_pending_outbox_tenants(struct storage *s, int64_t now_unix, s
                           "outbox tenants", now_unix, max, fn, arg);
 }
 
-/* Tenant ids with due jobs: pending and due, or running with an expired lease. */
+/*
+ * Tenant ids with due jobs: pending and due, or running with an expired
+ * lease, the longest-due first. Per tenant, two probes of jobs_tenant_due
+ * (tenant_id, status, run_at) read the oldest due run_at of each status, so
+ * a round costs two index lookups per tenant however long the backlog; a
+ * GROUP BY over the due jobs themselves read and sorted every one of them
+ * each round, which under a burst cost the runner more CPU than its jobs.
+ */
 static enum err sq_due_job_tenants(struct storage *s, int64_t now_unix, size_t max,
                                    enum err (*fn)(void *arg, const char *tenant_id), void *arg)
 {
     return sq_due_tenants(s,
-                          "SELECT tenant_id FROM jobs"
-                          " WHERE status IN ('pending', 'running') AND run_at <= ?1"
-                          " GROUP BY tenant_id ORDER BY min(run_at), tenant_id LIMIT ?2",
+                          "WITH due AS MATERIALIZED ("
+                          " SELECT t.id AS id,"
+                          "  (SELECT min(run_at) FROM jobs"
+                          "   WHERE tenant_id = t.id AND status = 'pending' AND run_at <= ?1) AS p,"
+                          "  (SELECT min(run_at) FROM jobs"
+                          "   WHERE tenant_id = t.id AND status = 'running' AND run_at <= ?1) AS r"
+                          " FROM tenants AS t)"
+                          " SELECT id FROM due WHERE p IS NOT NULL OR r IS NOT NULL"
+                          " ORDER BY min(coalesce(p, r), coalesce(r, p)), id LIMIT ?2",
                           "job tenants", now_unix, max, fn, arg);
 }
 

@@ -1011,6 +1011,102 @@ static void test_list_and_isolation(void **state)
     }
 }
 
+/* Makes job id of t 'running' with a lease that ends at lease_end (as a claim leaves it). */
+static void lease(const struct tenant_ctx *t, const char *id, int64_t lease_end)
+{
+    struct tx *tx = NULL;
+    assert_int_equal(storage_begin(S.s, t, TX_WRITE, &tx), ERR_OK);
+    assert_int_equal(tx_exec_args(tx,
+                                  S.pg ? "UPDATE jobs SET status = 'running', attempts = 1,"
+                                         " leased_until = to_timestamp($2::bigint),"
+                                         " run_at = to_timestamp($2::bigint)"
+                                         " WHERE tenant_id = $1::uuid AND id = $3"
+                                       : "UPDATE jobs SET status = 'running', attempts = 1,"
+                                         " leased_until = $2, run_at = $2"
+                                         " WHERE tenant_id = $1 AND id = $3",
+                                  STORAGE_ARGS(STORAGE_INT(lease_end), STORAGE_CSTR(id)), NULL),
+                     ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+}
+
+struct due_order {
+    char ids[8][STORAGE_TENANT_ID_LEN + 1];
+    size_t n;
+};
+
+static enum err due_order_cb(void *arg, const char *id)
+{
+    struct due_order *o = arg;
+    assert_true(o->n < 8);
+    snprintf(o->ids[o->n++], sizeof o->ids[0], "%s", id);
+    return ERR_OK;
+}
+
+/*
+ * Which tenants have due jobs, in which order: by the oldest due job of each
+ * (pending and due, or running with its lease over), ties by tenant id; done
+ * jobs, jobs not yet due and leases still running never count. Far in the
+ * past, so no other test's jobs are due.
+ */
+static void test_due_tenants_order(void **state)
+{
+    int64_t base = S.t0 - 50 * 86400;
+    struct tenant_ctx lease_over, early, tie1, tie2, none;
+    new_tenant(&lease_over);
+    new_tenant(&early);
+    new_tenant(&tie1);
+    new_tenant(&tie2);
+    new_tenant(&none);
+    char id[9][JOBS_ID_LEN + 1];
+    enqueue(&lease_over, "test.ok", "", base + 90, id[0]);
+    lease(&lease_over, id[0], base + 10); /* its lease ended first */
+    enqueue(&lease_over, "test.ok", "", base + 60, id[1]);
+    enqueue(&early, "test.ok", "", base + 20, id[2]);
+    enqueue(&early, "test.ok", "", base + 5, id[3]);
+    finalize(&early, id[3]); /* done: its time no longer counts */
+    enqueue(&tie1, "test.ok", "", base + 30, id[4]);
+    enqueue(&tie2, "test.ok", "", base + 30, id[5]);
+    enqueue(&none, "test.ok", "", base + 200, id[6]); /* not due yet */
+    enqueue(&none, "test.ok", "", base + 1, id[7]);
+    lease(&none, id[7], base + 150); /* leased past now */
+    enqueue(&none, "test.ok", "", base + 2, id[8]);
+    finalize(&none, id[8]);
+
+    const struct tenant_ctx *first = strcmp(tie1.id, tie2.id) < 0 ? &tie1 : &tie2;
+    const struct tenant_ctx *second = first == &tie1 ? &tie2 : &tie1;
+    const char *want[] = {lease_over.id, early.id, first->id, second->id};
+    struct due_order o = {0};
+    assert_int_equal(storage_due_job_tenants(S.s, base + 100, 10, due_order_cb, &o), ERR_OK);
+    assert_int_equal(o.n, 4);
+    for (size_t k = 0; k < 4; k++)
+        assert_string_equal(o.ids[k], want[k]);
+    /* max cuts the list after the longest-due */
+    memset(&o, 0, sizeof o);
+    assert_int_equal(storage_due_job_tenants(S.s, base + 100, 2, due_order_cb, &o), ERR_OK);
+    assert_int_equal(o.n, 2);
+    assert_string_equal(o.ids[0], lease_over.id);
+    assert_string_equal(o.ids[1], early.id);
+    /* until a lease ends, its job is not due */
+    memset(&o, 0, sizeof o);
+    assert_int_equal(storage_due_job_tenants(S.s, base + 9, 10, due_order_cb, &o), ERR_OK);
+    assert_int_equal(o.n, 0);
+    assert_int_equal(storage_due_job_tenants(S.s, base + 10, 10, due_order_cb, &o), ERR_OK);
+    assert_int_equal(o.n, 1);
+    assert_string_equal(o.ids[0], lease_over.id);
+    /* settled, they leave later tests' rounds alone */
+    for (size_t k = 0; k < 9; k++) {
+        const struct tenant_ctx *t = k < 2    ? &lease_over
+                                     : k < 4  ? &early
+                                     : k == 4 ? &tie1
+                                     : k == 5 ? &tie2
+                                              : &none;
+        finalize(t, id[k]);
+    }
+    memset(&o, 0, sizeof o);
+    assert_int_equal(storage_due_job_tenants(S.s, base + 1000, 10, due_order_cb, &o), ERR_OK);
+    assert_int_equal(o.n, 0);
+}
+
 /* ---- the runner ---------------------------------------------------------------------------- */
 
 static void test_runner_notify_and_stop(void **state)
@@ -1394,6 +1490,7 @@ int main(void)
         cmocka_unit_test(test_claim_plan),
         cmocka_unit_test(test_retry_revives_dead),
         cmocka_unit_test(test_list_and_isolation),
+        cmocka_unit_test(test_due_tenants_order),
         cmocka_unit_test(test_runner_notify_and_stop),
         cmocka_unit_test(test_runner_through_group),
         cmocka_unit_test(test_two_storages_share_work),

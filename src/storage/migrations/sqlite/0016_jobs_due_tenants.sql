@@ -1,0 +1,16 @@
+-- 0016 jobs due tenants (SQLite): which tenants have due jobs, found per
+-- tenant instead of over the due jobs (src/storage/sqlite.c,
+-- sq_due_job_tenants).
+--
+-- The runner asks at the start of every round. The first answer read every
+-- due job through jobs_due (status, run_at, tenant_id), grouped them by
+-- tenant and sorted the groups: under a burst of deliveries, with tens of
+-- thousands of jobs due, each round read and sorted all of them (spilling to
+-- temporary files), and the runner spent more CPU asking than normalizing.
+-- The query now probes jobs_tenant_due (tenant_id, status, run_at) of 0014
+-- twice per tenant, for the oldest due pending and running job, so a round
+-- costs two index lookups per tenant whatever the backlog.
+--
+-- Nothing else reads jobs_due, and every job written paid for it (a new job,
+-- and each change of its status or run_at): it goes.
+DROP INDEX jobs_due;
