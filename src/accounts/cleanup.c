@@ -293,6 +293,7 @@ enum err accounts_cleaner_start(struct accounts *a, unsigned interval_s,
         free(c);
         return ERR_INTERNAL;
     }
+    pthread_setname_np(c->thread, "sl-cleanup"); /* top -H, perf, gdb */
     *out = c;
     return ERR_OK;
 }

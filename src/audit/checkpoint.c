@@ -533,6 +533,7 @@ enum err audit_checkpointer_start(struct storage *s, const struct sign_key *k, u
         free(c);
         return ERR_INTERNAL;
     }
+    pthread_setname_np(c->thread, "sl-audit-ckpt"); /* top -H, perf, gdb */
     *out = c;
     return ERR_OK;
 }

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -111,6 +112,14 @@ enum err worker_start(unsigned threads, unsigned period_ms, worker_round_fn roun
     }
     *out = w;
     return ERR_OK;
+}
+
+void worker_set_name(struct worker *w, const char *name)
+{
+    char cut[16];
+    snprintf(cut, sizeof cut, "%s", name);
+    for (unsigned i = 0; i < w->n; i++)
+        pthread_setname_np(w->t[i].thread, cut);
 }
 
 void worker_notify(struct worker *w)

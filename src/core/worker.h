@@ -40,6 +40,12 @@ struct worker;
 MUST_CHECK enum err worker_start(unsigned threads, unsigned period_ms, worker_round_fn round,
                                  void *arg, struct worker **out);
 
+/*
+ * Names w's threads (at most 15 bytes shown; longer is cut) so top -H, perf
+ * and gdb tell them apart.
+ */
+void worker_set_name(struct worker *w, const char *name);
+
 /* Wakes every thread of w for an immediate round. */
 void worker_notify(struct worker *w);
 

@@ -590,6 +590,7 @@ enum err http_server_start(struct http_server *s, const struct app *app, const s
     }
     if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0)
         return ERR_IO;
+    pthread_setname_np(s->reaper, "sl-http-reaper"); /* top -H, perf, gdb */
     s->reaper_running = true;
     return ERR_OK;
 }

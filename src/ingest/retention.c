@@ -171,6 +171,7 @@ enum err ingest_retention_start(struct storage *s, const struct ingest_retention
         free(r);
         return e;
     }
+    worker_set_name(r->w, "sl-retention");
     log_info("ingest retention: sweeper started", LOG_INT("period_s", period_s));
     *out = r;
     return ERR_OK;

@@ -827,6 +827,7 @@ enum err jobs_runner_start(struct storage *s, const struct jobs_handler *handler
         free(r);
         return e;
     }
+    worker_set_name(r->w, "sl-jobs");
     log_info("jobs: runner started", LOG_INT("threads", threads), LOG_INT("handlers", n));
     *out = r;
     return ERR_OK;

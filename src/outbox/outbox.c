@@ -641,6 +641,7 @@ enum err outbox_sender_start(struct storage *s, struct config *cfg, const char *
         free(sd);
         return ERR_INTERNAL;
     }
+    pthread_setname_np(sd->thread, "sl-outbox"); /* top -H, perf, gdb */
     log_info("outbox: sender started",
              LOG_STR("transport", cfg->smtp_url.set ? "smtp" : "eml-files"));
     *out = sd;

@@ -418,6 +418,7 @@ enum err rl_redis_new(struct config *cfg, struct rl_redis **out)
         free(r);
         return ERR_INTERNAL;
     }
+    pthread_setname_np(r->thread, "sl-redis"); /* top -H, perf, gdb */
     *out = r;
     return ERR_OK;
 }

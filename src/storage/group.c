@@ -147,6 +147,7 @@ enum err storage_group_start(struct storage *s, struct storage_group **out)
         free(g);
         return ERR_INTERNAL;
     }
+    pthread_setname_np(g->thread, "sl-writer"); /* top -H, perf, gdb */
     *out = g;
     return ERR_OK;
 }

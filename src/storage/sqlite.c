@@ -521,6 +521,7 @@ enum err sqlite_backend_open(const struct storage_options *opt, struct storage *
         sq_ops.close(&q->base);
         return ERR_UNAVAILABLE;
     }
+    pthread_setname_np(q->ckpt_thread, "sl-sqlite-ckpt"); /* top -H, perf, gdb */
     q->ckpt_started = true;
     *out = &q->base;
     return ERR_OK;

@@ -1,9 +1,10 @@
 /*
  * Unit tests for core/worker: a round per thread at start, a round again at
  * once after one that did work, a notify wakes the threads long before the
- * period, a notify during a round is not lost, stop is prompt, arguments
- * checked.
+ * period, a notify during a round is not lost, stop is prompt, threads
+ * carry a name, arguments checked.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +25,7 @@ struct counter {
     atomic_int busy_left; /* rounds that still report work */
     atomic_int in_round;  /* set while a slow round runs */
     int slow_ms;          /* each round sleeps this long */
+    char name[2][16];     /* each of threads 0 and 1 records its name in every round */
 };
 
 static bool count_round(void *arg, unsigned index, const atomic_int *stop)
@@ -31,6 +33,8 @@ static bool count_round(void *arg, unsigned index, const atomic_int *stop)
     struct counter *c = arg;
     if (index < 4)
         atomic_fetch_add(&c->per_thread[index], 1);
+    if (index < 2)
+        pthread_getname_np(pthread_self(), c->name[index], sizeof c->name[index]);
     atomic_store(&c->in_round, 1);
     if (c->slow_ms)
         usleep((useconds_t)c->slow_ms * 1000);
@@ -105,6 +109,21 @@ static void test_period(void **state)
     worker_stop(w);
 }
 
+/* Every thread carries the name, cut to the 15 bytes Linux keeps. */
+static void test_set_name(void **state)
+{
+    struct counter c = {0};
+    struct worker *w = NULL;
+    assert_int_equal(worker_start(2, LONG_PERIOD_MS, count_round, &c, &w), ERR_OK);
+    assert_true(wait_rounds(&c, 2));
+    worker_set_name(w, "sl-test-worker-and-more");
+    worker_notify(w);
+    assert_true(wait_rounds(&c, 4));
+    worker_stop(w);
+    assert_string_equal(c.name[0], "sl-test-worker-");
+    assert_string_equal(c.name[1], "sl-test-worker-");
+}
+
 static void test_arguments(void **state)
 {
     struct counter c = {0};
@@ -125,6 +144,7 @@ int main(void)
         cmocka_unit_test(test_work_runs_again_at_once),
         cmocka_unit_test(test_notify_during_round_not_lost),
         cmocka_unit_test(test_period),
+        cmocka_unit_test(test_set_name),
         cmocka_unit_test(test_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
