@@ -330,15 +330,23 @@ static size_t find(const unsigned char *p, size_t n, size_t from, const char *li
     return f ? (size_t)((const unsigned char *)f - p) : n;
 }
 
-/* -----BEGIN <label containing PRIVATE KEY>----- ... -----END <label>----- */
+/*
+ * -----BEGIN <label containing PRIVATE KEY>----- ... -----END <label>-----
+ * A label is upper-case letters, digits and spaces on one short line (RSA
+ * PRIVATE KEY, OPENSSH PRIVATE KEY, ...): "[redacted]" can never be part of
+ * one, so masking another secret never makes a new label, and redacting
+ * again finds nothing more.
+ */
 static bool match_pem(const unsigned char *p, size_t n, size_t i, struct hit *h)
 {
     if (!lit_at(p, n, i, LIT("-----BEGIN ")))
         return false;
     size_t lab = i + 11;
     size_t lim = n - lab < 80 ? n : lab + 80; /* a label fits one short line */
-    size_t close = find(p, lim, lab, LIT("-----"));
-    if (close >= lim || !memmem(p + lab, close - lab, "PRIVATE KEY", 11))
+    size_t close = lab;
+    while (close < lim && (is_upper(p[close]) || is_digit(p[close]) || p[close] == ' '))
+        close++;
+    if (!lit_at(p, n, close, LIT("-----")) || !memmem(p + lab, close - lab, "PRIVATE KEY", 11))
         return false;
     size_t end = find(p, n, close + 5, LIT("-----END "));
     if (end < n) {

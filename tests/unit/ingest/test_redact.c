@@ -239,6 +239,36 @@ static void test_jwt_pem_ssh(void **state)
     CASES(cases);
 }
 
+/*
+ * Masking one secret never makes another: redacting the output again changes
+ * nothing. A PEM label is upper-case words, so a label that only fits in its
+ * line once a long token inside it became "[redacted]" is no label (the
+ * fuzzer found the old 80-byte label window matching on the second pass).
+ */
+static void test_masking_is_stable(void **state)
+{
+    (void)state;
+    static const char *const inputs[] = {
+        "-----BEGIN RSA eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0."
+        "c2lnbmF0dXJlX2J5dGVzX2xvbmdfZW5vdWdoX3RvX3Bhc3M PRIVATE KEY-----\nMIIB",
+        "-----BEGIN RSA\n  \"ghp_0123456789abcdefghijklmnopqrstuvwxyzAB\", "
+        "\"glpat-0123456789abcdefABCD"
+        "\", \"xoxb-1234567890-0987654321-abcdefghijklmnop\" END RSA PRIVATE KEY-----",
+    };
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        struct redact_counts c = {0};
+        char *once = mask(inputs[i], &c);
+        assert_true(redact_counts_total(&c) > 0);
+        assert_false(redact_string_has_secret(str_from_cstr(once)));
+        struct redact_counts again = {0};
+        char *twice = mask(once, &again);
+        assert_string_equal(twice, once);
+        assert_int_equal(redact_counts_total(&again), 0);
+        free(twice);
+        free(once);
+    }
+}
+
 static void test_auth_schemes_and_urls(void **state)
 {
     (void)state;
@@ -1013,6 +1043,7 @@ int main(void)
         cmocka_unit_test(test_github_gitlab_slack),
         cmocka_unit_test(test_cloud_and_shiplog),
         cmocka_unit_test(test_jwt_pem_ssh),
+        cmocka_unit_test(test_masking_is_stable),
         cmocka_unit_test(test_auth_schemes_and_urls),
         cmocka_unit_test(test_several_in_one_string),
         cmocka_unit_test(test_member_table),
