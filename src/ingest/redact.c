@@ -526,14 +526,19 @@ static const bool alnum_tab[256] = {
     ['0' ... '9'] = true,
 };
 
-/* The first credential at or after from; false when there is none. */
-static bool next_hit(const unsigned char *p, size_t n, size_t from, struct hit *h)
+/*
+ * The first credential in p[from..n) into h (false when there is none). after_mask: p[from - 1]
+ * ends a credential that is being masked, so from is a word start, as it is in the masked output
+ * ("[redacted]" ends with ']'): a second pass must find nothing the first one let through.
+ */
+static bool next_hit(const unsigned char *p, size_t n, size_t from, bool after_mask, struct hit *h)
 {
     size_t i = from;
     while (i < n) {
         unsigned char c = p[i];
         /* a pattern starts at a word start, except "://" */
-        if (can_start[c] && (c == ':' || i == 0 || !alnum_tab[p[i - 1]]) && match_at(p, n, i, h))
+        bool word_start = i == 0 || (i == from && after_mask) || !alnum_tab[p[i - 1]];
+        if (can_start[c] && (c == ':' || word_start) && match_at(p, n, i, h))
             return true;
         i++;
         /* no word starts inside a word, and ':' is not part of one: skip the rest */
@@ -547,7 +552,7 @@ static bool next_hit(const unsigned char *p, size_t n, size_t from, struct hit *
 bool redact_string_has_secret(struct str s)
 {
     struct hit h;
-    return s.len > 0 && next_hit((const unsigned char *)s.ptr, s.len, 0, &h);
+    return s.len > 0 && next_hit((const unsigned char *)s.ptr, s.len, 0, false, &h);
 }
 
 /* Appends s to out with every credential masked; h is the first hit (already found). */
@@ -562,7 +567,7 @@ static enum err mask_into(struct str s, struct hit h, struct buf *out, struct re
             return e;
         count(c, h.kind);
         last = h.to;
-        if (!next_hit(p, s.len, h.to, &h))
+        if (!next_hit(p, s.len, h.to, true, &h))
             break;
     }
     return buf_append(out, p + last, s.len - last);
@@ -571,7 +576,7 @@ static enum err mask_into(struct str s, struct hit h, struct buf *out, struct re
 enum err redact_string(struct str s, struct buf *out, struct redact_counts *counts, bool *changed)
 {
     struct hit h;
-    bool found = s.len > 0 && next_hit((const unsigned char *)s.ptr, s.len, 0, &h);
+    bool found = s.len > 0 && next_hit((const unsigned char *)s.ptr, s.len, 0, false, &h);
     if (changed)
         *changed = found;
     if (!found)
@@ -812,7 +817,7 @@ static void walker_fail(struct walker *x, enum err e)
 static void emit_string(struct walker *x, struct str s)
 {
     struct hit h;
-    if (s.len == 0 || !next_hit((const unsigned char *)s.ptr, s.len, 0, &h)) {
+    if (s.len == 0 || !next_hit((const unsigned char *)s.ptr, s.len, 0, false, &h)) {
         jw_string(&x->w, s);
         return;
     }
