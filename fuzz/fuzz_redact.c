@@ -3,7 +3,9 @@
  * succeeds, the output must parse, must hold no credential rule 3 would
  * find, and redacting it again must change nothing. The same bytes also go
  * through redact_string as one plain string, with a cap large enough for any
- * growth (which must then never fail) and with a tiny one.
+ * growth (which must then never fail) and with a tiny one. A redacted body
+ * is stored packed (core/pack.h): the output must unpack to itself, and the
+ * raw bytes, read as a stored value, must unpack or be refused cleanly.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,9 +13,24 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/pack.h"
 #include "ingest/redact.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* in packs and unpacks to itself; then in, as a stored value, unpacks or is refused. */
+static void check_pack(struct str in)
+{
+    struct arena *a = arena_new(8 * in.len + 4096);
+    struct str packed, back;
+    if (pack_lz4(in, a, &packed) != ERR_OK || unpack_lz4(packed, in.len, a, &back) != ERR_OK ||
+        back.len != in.len || memcmp(back.ptr, in.ptr ? in.ptr : "", in.len) != 0)
+        abort();
+    enum err e = unpack_lz4(in, 4 * in.len, a, &back);
+    if (e != ERR_OK && e != ERR_INVALID && e != ERR_LIMIT)
+        abort();
+    arena_free(a);
+}
 
 /* No string or key of the output holds a credential. */
 static void check_clean(const struct json *n)
@@ -44,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         check_clean(doc);
         json_free(doc);
+        check_pack(str_from(buf_cstr(&out), out.len));
         if (out.len <= INGEST_MAX_BODY) {
             struct buf again = BUF_INIT(REDACT_MAX_OUTPUT);
             if (redact_json(buf_cstr(&out), out.len, &again, NULL, &e) != ERR_OK ||
@@ -57,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* out is left as it was */
     }
     buf_release(&out);
+    check_pack(str_from(text, size));
 
     /* one plain string: "[redacted]" is at most 10 bytes per masked byte or two */
     struct buf s = BUF_INIT(size * 6 + 64);

@@ -277,6 +277,9 @@ enum err hooks_receive(struct http_request *req, struct http_response *resp)
         .body_bytes = (int64_t)req->body.len,
         .received_at = now,
     };
+    /* packed here, on one of the request threads, not on the writer's */
+    if ((e = ingest_delivery_pack(&p->d, req->arena)) != ERR_OK)
+        return http_fail(req, e, "delivery not stored");
     p->unit.tenant = tenant;
     p->unit.write = write_delivery;
     p->unit.arg = p;

@@ -21,9 +21,11 @@
 
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/pack.h"
 #include "crypto/rand.h"
 
-_Static_assert(INGEST_MAX_STORED_BODY <= STORAGE_MAX_SQL * (size_t)1024, "storage binds the body whole");
+_Static_assert(INGEST_MAX_STORED_BODY <= STORAGE_MAX_SQL * (size_t)1024,
+               "storage binds the body whole");
 
 /* JSON text of the largest label array: every byte escaped as \uXXXX, quotes, commas. */
 #define LABELS_JSON_MAX ((size_t)INGEST_MAX_LABELS * (INGEST_MAX_LABEL * 6 + 3) + 2)
@@ -350,29 +352,70 @@ static enum err delivery_find(struct tx *tx, struct str integration_id, struct s
     return e;
 }
 
+/*
+ * Packs d's body into a, or onto the heap (*heap, for the caller to free)
+ * when a is NULL; keeps the body's own bytes when packing would not make it
+ * shorter (an incompressible body of the largest size stays within what
+ * storage binds). d must have passed check_delivery.
+ */
+static enum err pack_body(struct ingest_delivery_new *d, struct arena *a, char **heap)
+{
+    struct str body = d->body.ptr ? d->body : STR_LIT("");
+    struct str p = STR_NULL;
+    char *h = NULL;
+    enum err e = a ? pack_lz4(body, a, &p) : pack_lz4_heap(body, &h, &p.len);
+    if (e)
+        return e;
+    p.ptr = a ? p.ptr : h;
+    d->stored_.lz4 = p.len < body.len;
+    if (d->stored_.lz4 && !a)
+        *heap = h;
+    else
+        free(h);
+    d->stored_.bytes = d->stored_.lz4 ? p : body;
+    d->stored_.done = true;
+    return ERR_OK;
+}
+
+enum err ingest_delivery_pack(struct ingest_delivery_new *d, struct arena *a)
+{
+    enum err e = check_delivery(d);
+    return e ? e : pack_body(d, a, NULL);
+}
+
 enum err ingest_delivery_insert(struct tx *tx, const struct ingest_delivery_new *d, bool *duplicate,
                                 char id_out[INGEST_DELIVERY_ID_LEN + 1])
 {
     *duplicate = false;
     id_out[0] = '\0';
-    enum err e = check_delivery(d);
-    if (e)
-        return e;
+    struct ingest_delivery_new packed;
+    char *heap = NULL;
+    if (!d || !d->stored_.done) { /* not packed ahead: check and pack here */
+        enum err e = check_delivery(d);
+        if (e)
+            return e;
+        packed = *d;
+        if ((e = pack_body(&packed, NULL, &heap)) != ERR_OK)
+            return e;
+        d = &packed;
+    }
     char id[INGEST_DELIVERY_ID_LEN + 1];
-    if ((e = rand_hex_sortable(id, INGEST_DELIVERY_ID_LEN / 2)) != ERR_OK)
-        return e;
+    enum err e = rand_hex_sortable(id, INGEST_DELIVERY_ID_LEN / 2);
     uint64_t n = 0;
-    e = tx_exec_args(tx,
-                     "INSERT INTO webhook_deliveries (tenant_id, id, integration_id, provider,"
-                     " delivery_key, event, received_at, body, body_bytes, status)"
-                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'accepted')"
-                     " ON CONFLICT (tenant_id, integration_id, delivery_key) DO NOTHING",
-                     STORAGE_ARGS(STORAGE_CSTR(id), STORAGE_TEXT(d->integration_id),
-                                  STORAGE_TEXT(d->provider), STORAGE_TEXT(d->delivery_key),
-                                  STORAGE_TEXT(d->event), STORAGE_INT(d->received_at),
-                                  STORAGE_TEXT(d->body.ptr ? d->body : STR_LIT("")),
-                                  STORAGE_INT(d->body_bytes)),
-                     &n);
+    if (!e)
+        e = tx_exec_args(
+            tx,
+            "INSERT INTO webhook_deliveries (tenant_id, id, integration_id, provider,"
+            " delivery_key, event, received_at, body, body_encoding, body_bytes, status)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'accepted')"
+            " ON CONFLICT (tenant_id, integration_id, delivery_key) DO NOTHING",
+            STORAGE_ARGS(
+                STORAGE_CSTR(id), STORAGE_TEXT(d->integration_id), STORAGE_TEXT(d->provider),
+                STORAGE_TEXT(d->delivery_key), STORAGE_TEXT(d->event), STORAGE_INT(d->received_at),
+                STORAGE_BLOB(d->stored_.bytes), STORAGE_CSTR(d->stored_.lz4 ? "lz4" : "identity"),
+                STORAGE_INT(d->body_bytes)),
+            &n);
+    free(heap);
     if (e)
         return e;
     if (n == 1) {
@@ -437,6 +480,26 @@ static void col_fixed(struct stmt *st, int col, char *out, size_t cap)
     "id, integration_id, provider, delivery_key, event, error, body_bytes, received_at,"           \
     " processed_at, status"
 
+/*
+ * The body of a delivery row, unpacked into a and NUL-terminated, from its
+ * columns body and body_encoding. A packed body that does not unpack is
+ * ERR_DB (the row is damaged); ERR_LIMIT when a is full.
+ */
+static enum err col_body(struct stmt *st, int col, int encoding_col, struct arena *a,
+                         struct str *out)
+{
+    struct str stored = stmt_col_blob(st, col);
+    if (str_eq_cstr(stmt_col_text(st, encoding_col), "lz4")) {
+        enum err e = unpack_lz4(stored, INGEST_MAX_STORED_BODY, a, out);
+        return e == ERR_INVALID ? ERR_DB : e;
+    }
+    char *p = arena_strndup(a, stored.ptr ? stored.ptr : "", stored.len);
+    if (!p)
+        return ERR_LIMIT;
+    *out = str_from(p, stored.len);
+    return ERR_OK;
+}
+
 static enum err read_delivery(struct stmt *st, struct arena *a, struct ingest_delivery *d)
 {
     memset(d, 0, sizeof *d);
@@ -460,7 +523,7 @@ enum err ingest_delivery_get(struct tx *tx, struct str id, struct arena *a,
     struct stmt *st = NULL;
     bool row = false;
     enum err e = tx_query(tx,
-                          "SELECT " DELIVERY_COLS ", body FROM webhook_deliveries"
+                          "SELECT " DELIVERY_COLS ", body, body_encoding FROM webhook_deliveries"
                           " WHERE tenant_id = $1 AND id = $2",
                           STORAGE_ARGS(STORAGE_TEXT(id)), &st, &row);
     if (e)
@@ -468,7 +531,7 @@ enum err ingest_delivery_get(struct tx *tx, struct str id, struct arena *a,
     if (!row)
         e = ERR_NOT_FOUND;
     else if (!(e = read_delivery(st, a, out)))
-        e = col_str(st, 10, a, &out->body);
+        e = col_body(st, 10, 11, a, &out->body);
     stmt_finish(st);
     if (e)
         memset(out, 0, sizeof *out);

@@ -629,6 +629,9 @@ static enum err bind_args(struct stmt *st, const struct storage_arg *args, size_
         case STORAGE_ARG_NULL:
             e = stmt_bind_null(st, idx);
             break;
+        case STORAGE_ARG_BLOB:
+            e = stmt_bind_blob(st, idx, args[i].s.ptr, args[i].s.len);
+            break;
         }
     }
     return e;

@@ -278,13 +278,14 @@ MUST_CHECK enum err tx_exec(struct tx *tx, const char *sql);
  * array goes to placeholder $(i + 2): $1 is always the tenant. Build them
  * with the macros below rather than by hand.
  */
-enum storage_arg_kind { STORAGE_ARG_TEXT, STORAGE_ARG_INT, STORAGE_ARG_NULL };
+enum storage_arg_kind { STORAGE_ARG_TEXT, STORAGE_ARG_INT, STORAGE_ARG_NULL, STORAGE_ARG_BLOB };
 struct storage_arg {
     enum storage_arg_kind kind;
-    struct str s; /* STORAGE_ARG_TEXT: copied at bind time (stmt_bind_text) */
+    struct str s; /* STORAGE_ARG_TEXT, STORAGE_ARG_BLOB (bytes): copied at bind time */
     int64_t i;    /* STORAGE_ARG_INT */
 };
 #define STORAGE_TEXT(v) ((struct storage_arg){.kind = STORAGE_ARG_TEXT, .s = (v)})
+#define STORAGE_BLOB(v) ((struct storage_arg){.kind = STORAGE_ARG_BLOB, .s = (v)})
 #define STORAGE_CSTR(v) ((struct storage_arg){.kind = STORAGE_ARG_TEXT, .s = str_from_cstr(v)})
 #define STORAGE_INT(v)  ((struct storage_arg){.kind = STORAGE_ARG_INT, .i = (int64_t)(v)})
 #define STORAGE_NULL    ((struct storage_arg){.kind = STORAGE_ARG_NULL})

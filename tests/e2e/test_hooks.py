@@ -303,6 +303,8 @@ def test_every_fixture_with_planted_secrets_leaves_none_in_the_database(srv):  #
         assert value not in text, f"planted {name} survived"
     assert "BEGIN PRIVATE KEY" not in text and "diff_hunk" not in text
     assert "binkkatal/sample_app" in text  # metadata survives
+    # and the stored bodies were searched, unpacked: only they hold the masked members
+    assert re.search(r'password\\?":\\?"\[redacted\]', text), "no stored body was read"
 
 
 # ---- I6: nothing acknowledged is lost when the process dies ----------------------------

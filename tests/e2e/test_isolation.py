@@ -30,6 +30,7 @@ import subprocess
 import time
 import uuid
 
+import lz4.block
 import pytest
 
 from e2e_util import wait_mail
@@ -309,9 +310,17 @@ def world(srv, tables):
 # ---- the database, read behind the server's back ----------------------------------
 
 
+def unpacked_body(stored, encoding):
+    """A webhook delivery's body as text from its stored bytes (body_encoding
+    'lz4': a 4-byte little-endian length and one LZ4 block, src/core/pack.h)."""
+    raw = bytes(stored)
+    return (lz4.block.decompress(raw) if encoding == "lz4" else raw).decode()
+
+
 def tenant_rows(srv, tenant_id):
     """Every row of every table that belongs to tenant_id (tenant_id column,
-    or the tenants row itself), as sorted text: the whole of its data."""
+    or the tenants row itself), as sorted text: the whole of its data, with
+    stored webhook bodies unpacked (so a search of the text sees them)."""
     url = srv.factory.backend_env.get("SHIPLOG_MIGRATE_DATABASE_URL")
     out = {}
     if url is None:
@@ -323,8 +332,12 @@ def tenant_rows(srv, tenant_id):
                 cols = [r[1] for r in db.execute(f'PRAGMA table_info("{t}")')]
                 col = "tenant_id" if "tenant_id" in cols else ("id" if t == "tenants" else None)
                 if col:
-                    rows = db.execute(f'SELECT * FROM "{t}" WHERE "{col}" = ?', (tenant_id,))
-                    out[t] = sorted(repr(r) for r in rows)
+                    cur = db.execute(f'SELECT * FROM "{t}" WHERE "{col}" = ?', (tenant_id,))
+                    rows = [dict(zip([d[0] for d in cur.description], r)) for r in cur]
+                    for r in rows:
+                        if "body_encoding" in r:
+                            r["body"] = unpacked_body(r["body"], r["body_encoding"])
+                    out[t] = sorted(repr(tuple(r.values())) for r in rows)
         finally:
             db.close()
         return out
@@ -339,6 +352,11 @@ def tenant_rows(srv, tenant_id):
             ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-v", f"tid={tenant_id}", "-d", url],
             input=f'SELECT row_to_json(x)::text FROM "{t}" x WHERE "{col}" = :\'tid\';\n',
             capture_output=True, text=True, check=True).stdout
+        if t == "webhook_deliveries":
+            docs = [json.loads(line) for line in rows.splitlines()]
+            for d in docs:  # bytea comes as "\\x" and hex digits
+                d["body"] = unpacked_body(bytes.fromhex(d["body"][2:]), d["body_encoding"])
+            rows = "\n".join(json.dumps(d) for d in docs)
         out[t] = sorted(rows.splitlines())
     return out
 

@@ -30,6 +30,7 @@
 #include <libpq-fe.h>
 
 #include "core/arena.h"
+#include "core/buf.h"
 #include "ingest/store.h"
 #include "storage/storage.h"
 #include "../common/testdb.h"
@@ -327,6 +328,129 @@ static void test_delivery_duplicates(void **state)
     assert_int_equal(storage_commit(tx), ERR_OK);
     assert_string_equal(ingest_delivery_status_name(INGEST_DELIVERY_DEAD), "dead");
     assert_null(ingest_delivery_status_name((enum ingest_delivery_status)5));
+    arena_free(ar);
+}
+
+/* The stored form of delivery id: its encoding into enc; its stored length. */
+static int64_t stored_body(const struct tenant_ctx *t, const char *id, char enc[16])
+{
+    struct tx *tx = begin(t, TX_READ);
+    struct stmt *st = NULL;
+    bool row = false;
+    assert_int_equal(tx_query(tx,
+                              S.pg ? "SELECT body_encoding, octet_length(body) FROM"
+                                     " webhook_deliveries WHERE tenant_id = $1 AND id = $2"
+                                   : "SELECT body_encoding, length(body) FROM webhook_deliveries"
+                                     " WHERE tenant_id = $1 AND id = $2",
+                              STORAGE_ARGS(STORAGE_CSTR(id)), &st, &row),
+                     ERR_OK);
+    assert_true(row);
+    snprintf(enc, 16, "%.*s", (int)stmt_col_text(st, 0).len, stmt_col_text(st, 0).ptr);
+    int64_t len = stmt_col_int(st, 1);
+    stmt_finish(st);
+    storage_rollback(tx);
+    return len;
+}
+
+static void get_body(const struct tenant_ctx *t, const char *id, struct arena *ar, enum err want,
+                     struct str *body)
+{
+    struct tx *tx = begin(t, TX_READ);
+    struct ingest_delivery got;
+    assert_int_equal(ingest_delivery_get(tx, str_from_cstr(id), ar, &got), want);
+    storage_rollback(tx);
+    *body = got.body;
+}
+
+/*
+ * Bodies are stored packed with LZ4 when that makes them shorter, as their
+ * bytes otherwise, and read back whole either way; packed ahead (the webhook
+ * path) or by the insert; a damaged packed body is ERR_DB, never a guess.
+ */
+static void test_delivery_body_stored_packed(void **state)
+{
+    (void)state;
+    struct tenant_ctx a;
+    new_tenant(&a);
+    struct arena *ar = arena_new(64 << 20);
+    /* a payload-like body: repetitive JSON */
+    struct buf big = BUF_INIT(1 << 20);
+    assert_int_equal(buf_puts(&big, "{\"commits\":["), ERR_OK);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(buf_printf(&big,
+                                    "%s{\"id\":\"%040d\",\"message\":\"fix: the parser, take %d\","
+                                    "\"added\":[\"src/a%d.c\"]}",
+                                    i ? "," : "", i, i, i % 7),
+                         ERR_OK);
+    assert_int_equal(buf_puts(&big, "]}"), ERR_OK);
+    struct str body = str_from(big.data, big.len);
+    char id[4][INGEST_DELIVERY_ID_LEN + 1], enc[16];
+    bool dup = true;
+
+    struct ingest_delivery_new d = delivery("integ-p", "p-1", 1000);
+    d.body = body;
+    assert_int_equal(insert_delivery(&a, &d, &dup, id[0]), ERR_OK); /* packed by the insert */
+    int64_t len = stored_body(&a, id[0], enc);
+    assert_string_equal(enc, "lz4");
+    assert_true(len > 0 && len < (int64_t)body.len / 3); /* and not the body's bytes */
+
+    d = delivery("integ-p", "p-2", 1000);
+    d.body = body;
+    assert_int_equal(ingest_delivery_pack(&d, ar), ERR_OK); /* packed ahead, as the hooks path */
+    assert_true(d.stored_.lz4);
+    assert_int_equal(insert_delivery(&a, &d, &dup, id[1]), ERR_OK);
+    assert_int_equal(stored_body(&a, id[1], enc), len);
+    assert_string_equal(enc, "lz4");
+
+    /* a short body that packing would lengthen stays as it is */
+    d = delivery("integ-p", "p-3", 1000);
+    d.body = STR_LIT("{\"a\":1}");
+    assert_int_equal(insert_delivery(&a, &d, &dup, id[2]), ERR_OK);
+    assert_int_equal(stored_body(&a, id[2], enc), 7);
+    assert_string_equal(enc, "identity");
+
+    struct str got;
+    for (int k = 0; k < 2; k++) {
+        get_body(&a, id[k], ar, ERR_OK, &got);
+        assert_int_equal(got.len, body.len);
+        assert_memory_equal(got.ptr, body.ptr, body.len);
+        assert_int_equal(got.ptr[got.len], '\0');
+    }
+    get_body(&a, id[2], ar, ERR_OK, &got);
+    assert_str(got, "{\"a\":1}");
+
+    /* checks run before packing, as before inserting */
+    d = delivery("integ-p", "p-4", 1000);
+    d.body = STR_LIT("{\"a\":\"\xff\"}");
+    assert_int_equal(ingest_delivery_pack(&d, ar), ERR_INVALID);
+    assert_false(d.stored_.done);
+
+    /* a row written before packing existed (identity, from the migration) reads as it was */
+    struct tx *tx = begin(&a, TX_WRITE);
+    assert_int_equal(tx_exec_args(tx,
+                                  S.pg ? "UPDATE webhook_deliveries SET body = convert_to($3,"
+                                         " 'UTF8'), body_encoding = 'identity'"
+                                         " WHERE tenant_id = $1 AND id = $2"
+                                       : "UPDATE webhook_deliveries SET body = CAST($3 AS BLOB),"
+                                         " body_encoding = 'identity'"
+                                         " WHERE tenant_id = $1 AND id = $2",
+                                  STORAGE_ARGS(STORAGE_CSTR(id[1]), STORAGE_CSTR("{\"old\":true}")),
+                                  NULL),
+                     ERR_OK);
+    /* and a damaged packed body: its block cut short */
+    assert_int_equal(tx_exec_args(tx,
+                                  S.pg ? "UPDATE webhook_deliveries SET body = substring(body"
+                                         " from 1 for 40) WHERE tenant_id = $1 AND id = $2"
+                                       : "UPDATE webhook_deliveries SET body = substr(body, 1, 40)"
+                                         " WHERE tenant_id = $1 AND id = $2",
+                                  STORAGE_ARGS(STORAGE_CSTR(id[0])), NULL),
+                     ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    get_body(&a, id[1], ar, ERR_OK, &got);
+    assert_str(got, "{\"old\":true}");
+    get_body(&a, id[0], ar, ERR_DB, &got);
+    assert_null(got.ptr);
+    buf_release(&big);
     arena_free(ar);
 }
 
@@ -1358,6 +1482,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delivery_duplicates),
         cmocka_unit_test(test_delivery_limits),
+        cmocka_unit_test(test_delivery_body_stored_packed),
         cmocka_unit_test(test_purge),
         cmocka_unit_test(test_partial_knowledge),
         cmocka_unit_test(test_merged_sticks_and_stale_events),
