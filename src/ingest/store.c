@@ -360,18 +360,23 @@ static enum err delivery_find(struct tx *tx, struct str integration_id, struct s
  */
 static enum err pack_body(struct ingest_delivery_new *d, struct arena *a, char **heap)
 {
+    *heap = NULL;
     struct str body = d->body.ptr ? d->body : STR_LIT("");
     struct str p = STR_NULL;
-    char *h = NULL;
-    enum err e = a ? pack_lz4(body, a, &p) : pack_lz4_heap(body, &h, &p.len);
+    enum err e;
+    if (a) {
+        e = pack_lz4(body, a, &p);
+    } else {
+        e = pack_lz4_heap(body, heap, &p.len);
+        p.ptr = *heap;
+    }
     if (e)
         return e;
-    p.ptr = a ? p.ptr : h;
     d->stored_.lz4 = p.len < body.len;
-    if (d->stored_.lz4 && !a)
-        *heap = h;
-    else
-        free(h);
+    if (!d->stored_.lz4) {
+        free(*heap);
+        *heap = NULL;
+    }
     d->stored_.bytes = d->stored_.lz4 ? p : body;
     d->stored_.done = true;
     return ERR_OK;
@@ -379,8 +384,9 @@ static enum err pack_body(struct ingest_delivery_new *d, struct arena *a, char *
 
 enum err ingest_delivery_pack(struct ingest_delivery_new *d, struct arena *a)
 {
+    char *none; /* packed into a: nothing on the heap */
     enum err e = check_delivery(d);
-    return e ? e : pack_body(d, a, NULL);
+    return e ? e : pack_body(d, a, &none);
 }
 
 enum err ingest_delivery_insert(struct tx *tx, const struct ingest_delivery_new *d, bool *duplicate,
