@@ -295,9 +295,10 @@ struct store {
 
 /*
  * Runs write(arg, tx) in a write transaction of t. With a group, as one of
- * its units: the runner's claims and outcomes then share the writer's
- * transactions and syncs with webhook deliveries instead of taking the
- * database's write lock in turns with them (and write may run twice).
+ * its background units: the runner's claims and outcomes then go through
+ * the writer, after the deliveries waiting for their answer, instead of
+ * taking the database's write lock in turns with them (and write may run
+ * twice).
  */
 static enum err write_in(const struct store *db, const struct tenant_ctx *t,
                          enum err (*write)(void *arg, struct tx *tx), void *arg)

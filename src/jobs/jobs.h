@@ -296,10 +296,10 @@ struct jobs_runner_options {
     int64_t (*clock)(void *clock_arg); /* Unix seconds; NULL: time(NULL) */
     void *clock_arg;
     /*
-     * When set, claims and outcomes are written as units of this group
-     * commit (storage_group_run), sharing the writer's transactions and
-     * syncs with webhook deliveries; it must outlive the runner. NULL: the
-     * runner's own write transactions.
+     * When set, claims and outcomes are written as background units of
+     * this group commit (storage_group_run), which yield to webhook
+     * deliveries waiting for their answer; it must outlive the runner.
+     * NULL: the runner's own write transactions.
      */
     struct storage_group *group;
     int nice; /* 1..19: the runner threads' lower CPU priority; 0: unchanged */

@@ -7,17 +7,58 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* A FIFO of units. */
+struct queue {
+    struct storage_unit *head, *tail;
+};
 
 struct storage_group {
     struct storage *storage;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    struct storage_unit *head, *tail; /* FIFO of queued units */
-    size_t queued;
+    struct queue fg, bg; /* submitted units; storage_group_run's (background) */
+    size_t queued;       /* in both */
     bool stopping;
     struct storage_group_stats stats; /* under lock */
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void push(struct queue *q, struct storage_unit *u)
+{
+    u->next_ = NULL;
+    if (q->tail)
+        q->tail->next_ = u;
+    else
+        q->head = u;
+    q->tail = u;
+}
+
+/* Takes up to max units off q's head, in order; *n gets how many. */
+static struct storage_unit *take(struct queue *q, size_t max, size_t *n)
+{
+    struct storage_unit *first = q->head, *last = first;
+    *n = first ? 1 : 0;
+    if (!first)
+        return NULL;
+    while (last->next_ && *n < max) {
+        last = last->next_;
+        (*n)++;
+    }
+    q->head = last->next_;
+    if (!q->head)
+        q->tail = NULL;
+    last->next_ = NULL;
+    return first;
+}
 
 /* Runs units (a list of one tenant) in one transaction; ERR_OK when all committed. */
 static enum err run_together(struct storage *s, struct storage_unit *units)
@@ -110,23 +151,21 @@ static void *writer_main(void *arg)
     struct storage_group *g = arg;
     pthread_mutex_lock(&g->lock);
     for (;;) {
-        while (!g->head && !g->stopping)
+        while (!g->fg.head && !g->bg.head && !g->stopping)
             pthread_cond_wait(&g->wake, &g->lock);
-        if (!g->head)
+        if (!g->fg.head && !g->bg.head)
             break; /* stopping, and everything queued is done */
-        struct storage_unit *batch = g->head, *last = batch;
-        size_t n = 1;
-        while (last->next_ && n < STORAGE_GROUP_MAX_BATCH) {
-            last = last->next_;
-            n++;
-        }
-        g->head = last->next_;
-        if (!g->head)
-            g->tail = NULL;
-        last->next_ = NULL;
-        g->queued -= n;
+        /* background units when nothing else waits, or once they waited long enough */
+        bool bg_due = g->bg.head && (!g->fg.head || now_ms() - g->bg.head->queued_ms_ >=
+                                                        STORAGE_GROUP_BACKGROUND_WAIT_MS);
+        size_t n_fg = 0, n_bg = 0;
+        struct storage_unit *fg = take(&g->fg, STORAGE_GROUP_MAX_BATCH, &n_fg);
+        struct storage_unit *bg = bg_due ? take(&g->bg, STORAGE_GROUP_MAX_BATCH, &n_bg) : NULL;
+        g->queued -= n_fg + n_bg;
+        g->stats.background += n_bg;
         pthread_mutex_unlock(&g->lock);
-        run_batch(g, batch);
+        run_batch(g, fg);
+        run_batch(g, bg);
         pthread_mutex_lock(&g->lock);
     }
     pthread_mutex_unlock(&g->lock);
@@ -152,24 +191,25 @@ enum err storage_group_start(struct storage *s, struct storage_group **out)
     return ERR_OK;
 }
 
-enum err storage_group_submit(struct storage_group *g, struct storage_unit *u)
+static enum err enqueue(struct storage_group *g, struct storage_unit *u, bool background)
 {
     ASSERT(u && u->write && u->done);
-    u->next_ = NULL;
     pthread_mutex_lock(&g->lock);
     if (g->stopping || g->queued >= STORAGE_GROUP_MAX_QUEUE) {
         pthread_mutex_unlock(&g->lock);
         return ERR_UNAVAILABLE;
     }
-    if (g->tail)
-        g->tail->next_ = u;
-    else
-        g->head = u;
-    g->tail = u;
+    u->queued_ms_ = background ? now_ms() : 0;
+    push(background ? &g->bg : &g->fg, u);
     g->queued++;
     pthread_cond_signal(&g->wake);
     pthread_mutex_unlock(&g->lock);
     return ERR_OK;
+}
+
+enum err storage_group_submit(struct storage_group *g, struct storage_unit *u)
+{
+    return enqueue(g, u, false);
 }
 
 /* A storage_group_run caller waiting for its unit. */
@@ -199,7 +239,7 @@ enum err storage_group_run(struct storage_group *g, const struct tenant_ctx *t,
     w.unit.done_arg = &w;
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
-    enum err e = storage_group_submit(g, &w.unit);
+    enum err e = enqueue(g, &w.unit, true);
     if (!e) {
         pthread_mutex_lock(&w.mu);
         while (!w.done)

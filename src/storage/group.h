@@ -21,6 +21,14 @@
  * A completion runs on the writer thread after the commit (or the failure)
  * and must be short: it typically wakes whoever waits for the answer.
  *
+ * Background units (storage_group_run: the job runner's claims and results)
+ * yield to submitted ones (deliveries waiting for their answer): a batch
+ * takes them when no submitted unit waits, or once the oldest has waited
+ * STORAGE_GROUP_BACKGROUND_WAIT_MS, and then in a transaction of their own.
+ * So a burst of deliveries is acknowledged first, background work still
+ * moves under any load, and a failing background unit never sends a batch
+ * of deliveries back to run alone.
+ *
  * Thread-safety: storage_group_submit may be called from any thread.
  */
 #ifndef SHIPLOG_STORAGE_GROUP_H
@@ -32,8 +40,9 @@
 #include "core/err.h"
 #include "storage/storage.h"
 
-#define STORAGE_GROUP_MAX_BATCH 512   /* units one transaction takes at most */
-#define STORAGE_GROUP_MAX_QUEUE 16384 /* units waiting; more → ERR_UNAVAILABLE (back-pressure) */
+#define STORAGE_GROUP_MAX_BATCH          512 /* units one transaction takes at most */
+#define STORAGE_GROUP_MAX_QUEUE          16384 /* units waiting; more → ERR_UNAVAILABLE (back-pressure) */
+#define STORAGE_GROUP_BACKGROUND_WAIT_MS 200 /* longest a background unit yields to others */
 
 /*
  * One unit of work. The caller owns it and keeps it alive until done is
@@ -46,6 +55,7 @@ struct storage_unit {
     void (*done)(void *done_arg, enum err result); /* after commit: ERR_OK, or why not */
     void *done_arg;
     struct storage_unit *next_; /* internal */
+    int64_t queued_ms_;         /* internal: when a background unit was queued */
 };
 
 struct storage_group;
@@ -60,10 +70,12 @@ MUST_CHECK enum err storage_group_start(struct storage *s, struct storage_group 
 MUST_CHECK enum err storage_group_submit(struct storage_group *g, struct storage_unit *u);
 
 /*
- * Runs write(arg, tx) for tenant t as a unit of the group and waits for its
- * commit: for a background thread whose writes should share the writer's
- * transactions and syncs instead of taking the write lock with its own (the
- * job runner). Returns what the unit's completion would get: ERR_OK once
+ * Runs write(arg, tx) for tenant t as a background unit of the group and
+ * waits for its commit: for a background thread whose writes should go
+ * through the writer, yielding to submitted units (see above), instead of
+ * contending for the write lock with transactions of its own (the job
+ * runner). Background units queued together share a transaction. Returns
+ * what the unit's completion would get: ERR_OK once
  * committed, the unit's or the commit's error otherwise, ERR_UNAVAILABLE
  * when the group is stopping or full (write then never ran). write may run
  * twice, as for any unit. Never call it on the writer thread (from a unit or
@@ -81,6 +93,7 @@ void storage_group_stop(struct storage_group *g);
 /* Counters for benchmarks and tests. */
 struct storage_group_stats {
     uint64_t units;        /* completed */
+    uint64_t background;   /* of which storage_group_run's */
     uint64_t transactions; /* committed or rolled back */
     uint64_t largest;      /* most units in one transaction */
     uint64_t retried;      /* units re-run alone after their batch failed */

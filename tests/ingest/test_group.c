@@ -3,10 +3,14 @@
  * webhook deliveries: concurrent units share transactions and every one is
  * committed before its completion runs; units of different tenants never
  * share one; a failing unit fails alone while the rest of its batch
- * commits; storage_group_run returns after its own commit; stopping commits
- * what is queued and refuses what comes after.
+ * commits; storage_group_run returns after its own commit; background units
+ * yield to submitted ones but are never starved; stopping commits what is
+ * queued and refuses what comes after.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,16 +98,32 @@ struct unit {
     struct storage_unit u;
     char key[64];
     bool fail; /* the write refuses (ERR_INVALID) after inserting */
+    int hold;  /* 1: the write waits for gate_open; 2: sleeps 2 ms */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool done;
     enum err result;
     int64_t visible; /* rows with its key, read inside the completion (committed?) */
+    int order;       /* seq when it completed */
 };
+
+/* Holds the writer inside a unit until opened. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static atomic_int seq; /* order of events across threads */
 
 static enum err write_unit(void *arg, struct tx *tx)
 {
     struct unit *x = arg;
+    if (x->hold == 1) {
+        pthread_mutex_lock(&gate_mu);
+        while (!gate_open)
+            pthread_cond_wait(&gate_cv, &gate_mu);
+        pthread_mutex_unlock(&gate_mu);
+    } else if (x->hold == 2) {
+        usleep(2000);
+    }
     struct ingest_delivery_new d = {
         .integration_id = STR_LIT("integ"),
         .provider = STR_LIT("github"),
@@ -127,6 +147,7 @@ static void unit_done(void *arg, enum err result)
     pthread_mutex_lock(&x->lock);
     x->result = result;
     x->visible = seen;
+    x->order = atomic_fetch_add(&seq, 1);
     x->done = true;
     pthread_cond_signal(&x->cond);
     pthread_mutex_unlock(&x->lock);
@@ -286,6 +307,106 @@ static void test_run_waits_for_its_commit(void **state)
     storage_group_stop(g);
 }
 
+/* A background unit: records when its write ran. */
+struct bg_run {
+    struct storage_group *g;
+    int order;
+    enum err result;
+    atomic_bool finished;
+};
+
+static enum err write_bg(void *arg, struct tx *tx)
+{
+    struct bg_run *b = arg;
+    b->order = atomic_fetch_add(&seq, 1);
+    struct unit x;
+    memset(&x, 0, sizeof x);
+    snprintf(x.key, sizeof x.key, "bg-%d;", b->order);
+    return write_unit(&x, tx);
+}
+
+static void *run_bg(void *arg)
+{
+    struct bg_run *b = arg;
+    b->result = storage_group_run(b->g, &S.tenants[0], write_bg, b);
+    atomic_store(&b->finished, true);
+    return NULL;
+}
+
+/* Deliveries queued behind a busy writer commit before a background unit queued earlier. */
+static void test_background_yields(void **state)
+{
+    (void)state;
+    struct storage_group *g = NULL;
+    assert_int_equal(storage_group_start(S.s, &g), ERR_OK);
+    gate_open = false;
+    static struct unit gate, units[20];
+    unit_init(&gate, &S.tenants[0], "yield-gate;", false);
+    gate.hold = 1;
+    assert_int_equal(storage_group_submit(g, &gate.u), ERR_OK);
+    struct bg_run b = {.g = g};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_bg, &b), 0);
+    usleep(20 * 1000); /* the background unit queues while the gate holds the writer */
+    for (int i = 0; i < 20; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "yield-%02d;", i);
+        unit_init(&units[i], &S.tenants[i % N_TENANTS], key, false);
+        assert_int_equal(storage_group_submit(g, &units[i].u), ERR_OK);
+    }
+    pthread_mutex_lock(&gate_mu);
+    gate_open = true;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    pthread_join(th, NULL);
+    assert_int_equal(b.result, ERR_OK);
+    unit_wait(&gate);
+    for (int i = 0; i < 20; i++) {
+        unit_wait(&units[i]);
+        assert_int_equal(units[i].result, ERR_OK);
+        assert_true(units[i].order < b.order);
+    }
+    struct storage_group_stats st;
+    storage_group_stats(g, &st);
+    assert_int_equal(st.background, 1);
+    storage_group_stop(g);
+}
+
+/* Under a queue of deliveries that never empties, a background unit still gets its turn. */
+static void test_background_not_starved(void **state)
+{
+    (void)state;
+    struct storage_group *g = NULL;
+    assert_int_equal(storage_group_start(S.s, &g), ERR_OK);
+    enum { MAX_FEED = 20000 };
+    struct unit *feed = calloc(MAX_FEED, sizeof *feed);
+    assert_non_null(feed);
+    struct bg_run b = {.g = g};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_bg, &b), 0);
+    int fed = 0, waited = 0;
+    /* keep about 20 slow deliveries queued until the background unit ran (or 10,000 fed) */
+    while (!atomic_load(&b.finished) && fed < MAX_FEED / 2) {
+        for (int k = 0; k < 4 && fed < MAX_FEED; k++, fed++) {
+            char key[64];
+            snprintf(key, sizeof key, "starve-%05d;", fed);
+            unit_init(&feed[fed], &S.tenants[fed % N_TENANTS], key, false);
+            feed[fed].hold = 2;
+            assert_int_equal(storage_group_submit(g, &feed[fed].u), ERR_OK);
+        }
+        while (fed - waited > 20)
+            unit_wait(&feed[waited++]);
+    }
+    bool in_time = atomic_load(&b.finished);
+    pthread_join(th, NULL);
+    while (waited < fed)
+        unit_wait(&feed[waited++]);
+    assert_true(in_time); /* it ran while deliveries were still queued */
+    assert_int_equal(b.result, ERR_OK);
+    free(feed);
+    storage_group_stop(g);
+}
+
 static void test_stop_commits_what_is_queued(void **state)
 {
     (void)state;
@@ -316,6 +437,8 @@ int main(void)
         cmocka_unit_test(test_concurrent_units_share_commits),
         cmocka_unit_test(test_run_waits_for_its_commit),
         cmocka_unit_test(test_failing_unit_fails_alone),
+        cmocka_unit_test(test_background_yields),
+        cmocka_unit_test(test_background_not_starved),
         cmocka_unit_test(test_stop_commits_what_is_queued),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
