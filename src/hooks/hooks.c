@@ -196,6 +196,35 @@ static enum err delivery_key(struct http_request *req, enum ingest_provider p,
     return ERR_OK;
 }
 
+/*
+ * Looks the integration up (through the app's cache) and verifies the
+ * delivery with it: *verified, or not with *reason; iv then holds the
+ * integration either way (refuse needs it). Errors are the lookup's. A
+ * failure with what the cache held is tried once more with a fresh read:
+ * the integration may have changed on another server (a new secret).
+ */
+static enum err lookup_and_verify(struct http_request *req, struct str provider_name, int64_t now,
+                                  struct integration_verify *iv, const char **reason,
+                                  bool *verified)
+{
+    const struct app *app = req->app;
+    struct str id = http_param(req, "integration_id");
+    struct ingest_headers h = {header_of, req};
+    for (int attempt = 0;; attempt++) {
+        enum err e = integrations_lookup(app->storage, app->secrets, app->integrations_cache, id,
+                                         provider_name, now, iv);
+        if (e)
+            return e;
+        struct ingest_verify_config cfg = config_of(iv);
+        *reason = NULL;
+        *verified = ingest_verify(&cfg, &h, req->body, now, reason) == ERR_OK;
+        if (*verified || !integrations_cache_hit(iv) || attempt > 0)
+            return ERR_OK; /* a second hit: another request just read it afresh */
+        integrations_cache_forget(app->integrations_cache, iv->id);
+        integration_verify_wipe(iv);
+    }
+}
+
 enum err hooks_receive(struct http_request *req, struct http_response *resp)
 {
     const struct app *app = req->app;
@@ -211,25 +240,22 @@ enum err hooks_receive(struct http_request *req, struct http_response *resp)
     struct integration_verify *iv = arena_calloc(req->arena, 1, sizeof *iv);
     if (!iv)
         return http_fail(req, ERR_LIMIT, "the request arena is full");
-    enum err e = integrations_lookup(app->storage, app->secrets, http_param(req, "integration_id"),
-                                     provider_name, now, iv);
+    const char *reason = NULL;
+    bool verified = false;
+    enum err e = lookup_and_verify(req, provider_name, now, iv, &reason, &verified);
     if (e)
         return e == ERR_NOT_FOUND ? ERR_NOT_FOUND : http_fail(req, e, "integration lookup");
-
-    struct ingest_headers h = {header_of, req};
-    const char *reason = NULL;
-    struct ingest_verify_config cfg = config_of(iv);
-    e = ingest_verify(&cfg, &h, req->body, now, &reason);
     struct tenant_ctx tenant = iv->tenant;
     char integration_id[INTEGRATIONS_ID_LEN + 1];
     memcpy(integration_id, iv->id, sizeof integration_id);
-    if (e) {
+    if (!verified) {
         e = refuse(req, iv, reason ? reason : "verification failed");
         integration_verify_wipe(iv);
         return e;
     }
     integration_verify_wipe(iv);
 
+    struct ingest_headers h = {header_of, req};
     struct str event = STR_NULL;
     e = ingest_event_name(provider, &h, &event);
     if (e == ERR_NOT_FOUND && provider == INGEST_PROVIDER_AZURE_DEVOPS)

@@ -40,6 +40,7 @@
 struct http_request;
 struct http_response;
 struct secrets;
+struct integrations_cache;
 
 /* Services shared by all requests; read-only after start-up. */
 struct app {
@@ -53,6 +54,7 @@ struct app {
      * them and the job runner that processes them; NULL writer = 503 */
     struct storage_group *writer;
     struct jobs_runner *jobs;
+    struct integrations_cache *integrations_cache; /* NULL: every delivery reads and unseals */
     const char *version;
     time_t started_at;
     const char *security_txt; /* rendered once at start-up */

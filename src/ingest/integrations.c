@@ -9,8 +9,13 @@
  * tenant queue on an advisory lock, so the per-tenant limit holds under
  * concurrent requests (SQLite write transactions are exclusive anyway).
  */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "audit/audit.h"
 #include "core/base64.h"
@@ -410,6 +415,12 @@ static enum err audit_event(struct tx *tx, const struct integrations_actor *who,
     return audit_append(tx, &ev, NULL);
 }
 
+/*
+ * Changes of integrations committed by this process: a lookup cache entry
+ * filled before the latest one is stale (integrations_lookup).
+ */
+static atomic_uint_fast64_t changes;
+
 /* Ends tx: commits when e is ERR_OK, else rolls back; returns the outcome. */
 static enum err finish(struct tx *tx, enum err e)
 {
@@ -417,7 +428,9 @@ static enum err finish(struct tx *tx, enum err e)
         storage_rollback(tx);
         return e;
     }
-    return storage_commit(tx);
+    e = storage_commit(tx);
+    atomic_fetch_add(&changes, 1); /* after the commit: a lookup from now on reads the change */
+    return e;
 }
 
 /* ---- create ----------------------------------------------------------------------- */
@@ -811,13 +824,134 @@ static enum err read_sealed(struct tx *tx, struct str id, struct integration_ver
     return e;
 }
 
-enum err integrations_lookup(struct storage *db, struct secrets *sec, struct str integration_id,
+/* ---- the lookup cache --------------------------------------------------------------- */
+
+struct cache_slot {
+    bool used;
+    uint_fast64_t changes;        /* the count of changes when it was filled */
+    int64_t filled_at;            /* the caller's now */
+    int64_t previous_valid_until; /* previous is served only before this */
+    struct integration_verify v;
+};
+
+struct integrations_cache {
+    pthread_mutex_t mu;
+    struct cache_slot *slots; /* INTEGRATIONS_CACHE_SLOTS, mapped apart (locked, not dumped) */
+    size_t map_len;
+};
+
+enum err integrations_cache_new(struct integrations_cache **out)
+{
+    struct integrations_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        err_oom();
+    c->map_len = INTEGRATIONS_CACHE_SLOTS * sizeof(struct cache_slot);
+    void *m = mmap(NULL, c->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        free(c);
+        return ERR_INTERNAL;
+    }
+    if (mlock(m, c->map_len) != 0)
+        log_warn("integrations: the lookup cache cannot be locked in memory (RLIMIT_MEMLOCK);"
+                 " it may be swapped out",
+                 LOG_INT("errno", errno));
+    (void)madvise(m, c->map_len, MADV_DONTDUMP);
+    c->slots = m;
+    pthread_mutex_init(&c->mu, NULL);
+    *out = c;
+    return ERR_OK;
+}
+
+void integrations_cache_free(struct integrations_cache *c)
+{
+    if (!c)
+        return;
+    crypto_wipe(c->slots, c->map_len);
+    munlock(c->slots, c->map_len);
+    munmap(c->slots, c->map_len);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* The slot of id (FNV-1a of its bytes). */
+static struct cache_slot *slot_of(struct integrations_cache *c, const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &c->slots[h % INTEGRATIONS_CACHE_SLOTS];
+}
+
+void integrations_cache_forget(struct integrations_cache *c, const char *id)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    struct cache_slot *sl = slot_of(c, id);
+    if (sl->used && strcmp(sl->v.id, id) == 0)
+        crypto_wipe(sl, sizeof *sl);
+    pthread_mutex_unlock(&c->mu);
+}
+
+bool integrations_cache_hit(const struct integration_verify *out)
+{
+    return out->cached_;
+}
+
+/* Copies a fresh entry of id into out; false when there is none. */
+static bool cache_get(struct integrations_cache *c, const char *id, int64_t now,
+                      struct integration_verify *out)
+{
+    bool hit = false;
+    pthread_mutex_lock(&c->mu);
+    struct cache_slot *sl = slot_of(c, id);
+    if (sl->used && strcmp(sl->v.id, id) == 0 && sl->changes == atomic_load(&changes) &&
+        now >= sl->filled_at && now - sl->filled_at < INTEGRATIONS_CACHE_TTL_S) {
+        *out = sl->v;
+        hit = true;
+        if (now >= sl->previous_valid_until) { /* the grace ended meanwhile */
+            crypto_wipe(out->previous, sizeof out->previous);
+            out->previous_len = 0;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    out->cached_ = hit;
+    return hit;
+}
+
+static void cache_put(struct integrations_cache *c, uint_fast64_t seen, int64_t now,
+                      int64_t previous_valid_until, const struct integration_verify *v)
+{
+    pthread_mutex_lock(&c->mu);
+    struct cache_slot *sl = slot_of(c, v->id);
+    crypto_wipe(sl, sizeof *sl);
+    *sl = (struct cache_slot){.used = true,
+                              .changes = seen,
+                              .filled_at = now,
+                              .previous_valid_until = previous_valid_until,
+                              .v = *v};
+    sl->v.cached_ = false;
+    pthread_mutex_unlock(&c->mu);
+}
+
+enum err integrations_lookup(struct storage *db, struct secrets *sec,
+                             struct integrations_cache *cache, struct str integration_id,
                              struct str provider, int64_t now, struct integration_verify *out)
 {
     memset(out, 0, sizeof *out);
     enum ingest_provider want;
     if (integration_provider_parse(provider, &want) != ERR_OK || !id_ok(integration_id))
         return ERR_NOT_FOUND;
+    char idc[INTEGRATIONS_ID_LEN + 1];
+    memcpy(idc, integration_id.ptr, INTEGRATIONS_ID_LEN);
+    idc[INTEGRATIONS_ID_LEN] = '\0';
+    if (cache && cache_get(cache, idc, now, out)) {
+        if (out->provider == want)
+            return ERR_OK;
+        integration_verify_wipe(out);
+        return ERR_NOT_FOUND;
+    }
+    uint_fast64_t seen = atomic_load(&changes); /* before the read: a change after it wins */
     enum err e = storage_integration_tenant(db, integration_id, &out->tenant);
     if (e)
         return e;
@@ -849,5 +983,7 @@ enum err integrations_lookup(struct storage *db, struct secrets *sec, struct str
     buf_release(&s.signing);
     if (e)
         integration_verify_wipe(out);
+    else if (cache)
+        cache_put(cache, seen, now, s.previous_valid_until, out);
     return e;
 }

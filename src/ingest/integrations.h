@@ -22,7 +22,10 @@
  *    "whsec_" + base64 of 32 random bytes (purpose
  *    INTEGRATIONS_PURPOSE_SIGNING), returned once, replaced on each call.
  *  - The webhook path (integrations_lookup) is the only place a secret is
- *    decrypted, into a struct integration_verify the caller wipes.
+ *    decrypted, into a struct integration_verify the caller wipes. It may
+ *    keep what it decrypted in a struct integrations_cache for
+ *    INTEGRATIONS_CACHE_TTL_S seconds (below), so a stream of deliveries
+ *    costs neither a database read nor a decryption each.
  *
  * Every change is one write transaction of the tenant with its audit event
  * ("integration.created", "integration.secret_rotated",
@@ -68,6 +71,8 @@
 #define INTEGRATIONS_PURPOSE_SECRET   "webhook.secret"
 #define INTEGRATIONS_PURPOSE_SIGNING  "webhook.signing"
 #define INTEGRATIONS_MAX_PROVIDER     16 /* bytes of the longest provider name, "bitbucket-server" */
+#define INTEGRATIONS_CACHE_TTL_S      5  /* longest the webhook path reuses a lookup */
+#define INTEGRATIONS_CACHE_SLOTS      256 /* integrations the lookup cache holds at once */
 /* The *reason of integrations_create at INTEGRATIONS_MAX_PER_TENANT (a state, not a bad field). */
 #define INTEGRATIONS_REASON_FULL "the organization has as many integrations as it can hold"
 
@@ -221,6 +226,7 @@ struct integration_verify {
     size_t previous_len;
     char signing[INTEGRATIONS_MAX_SECRET + 1]; /* GitLab's signing secret, or "" */
     size_t signing_len;
+    bool cached_; /* internal: integrations_cache_hit */
 };
 
 /*
@@ -231,11 +237,42 @@ struct integration_verify {
  * integration's: a mismatch, an unknown or malformed id, a disabled
  * integration and an unknown provider are all ERR_NOT_FOUND (no oracle).
  * ERR_CRYPTO when an envelope does not open (moved, altered, key shredded).
- * out is zeroed on failure; wipe it after success.
+ * out is zeroed on failure; wipe it after success. cache may be NULL (see
+ * below).
  */
+struct integrations_cache;
 MUST_CHECK enum err integrations_lookup(struct storage *db, struct secrets *sec,
-                                        struct str integration_id, struct str provider, int64_t now,
+                                        struct integrations_cache *cache, struct str integration_id,
+                                        struct str provider, int64_t now,
                                         struct integration_verify *out);
 void integration_verify_wipe(struct integration_verify *v);
+
+/*
+ * The lookup cache. integrations_lookup with a cache first looks there: an
+ * entry filled at most INTEGRATIONS_CACHE_TTL_S seconds ago is copied out
+ * (the previous secret only while its grace lasts), else the integration is
+ * read and unsealed as without a cache and the result kept. What it holds
+ * is what the webhook path decrypts anyway, for seconds instead of one
+ * request: in memory locked against swapping and left out of core dumps
+ * (best effort: a refusal is logged once), wiped when replaced or freed.
+ * Only found, enabled integrations are kept, INTEGRATIONS_CACHE_SLOTS at
+ * most (an integration takes the slot its id hashes to).
+ *
+ * Freshness: every change of an integration in this process (rotation,
+ * signing secret, disable, enable, delete) makes every entry stale at once.
+ * A change made by another process — a second server on the same
+ * PostgreSQL database, or a command such as tenant shredding — is seen
+ * within INTEGRATIONS_CACHE_TTL_S. A caller whose verification fails with
+ * a cached entry calls integrations_cache_forget and looks up again, so a
+ * secret rotated elsewhere is accepted at once.
+ *
+ * Thread-safety: one cache serves every thread.
+ */
+MUST_CHECK enum err integrations_cache_new(struct integrations_cache **out);
+void integrations_cache_free(struct integrations_cache *c);
+/* Drops the entry of integration id, if any. NULL c is a no-op. */
+void integrations_cache_forget(struct integrations_cache *c, const char *id);
+/* Whether the last successful lookup of out came from the cache. */
+bool integrations_cache_hit(const struct integration_verify *out);
 
 #endif

@@ -30,6 +30,7 @@
 #include "secrets/secrets.h"
 #include "storage/group.h"
 #include "ingest/ingest.h"
+#include "ingest/integrations.h"
 #include "ingest/retention.h"
 #include "jobs/jobs.h"
 #include "http/server.h"
@@ -342,6 +343,7 @@ static int serve(struct config *cfg)
     struct outbox_sender *sender = NULL;
     struct storage_group *writer = NULL;
     struct jobs_runner *jobs = NULL;
+    struct integrations_cache *hook_cache = NULL; /* the webhook path's lookups */
     struct ingest_retention *retention = NULL;
     struct secrets *secrets = NULL;
     struct accounts *accounts = NULL;
@@ -458,7 +460,10 @@ static int serve(struct config *cfg)
      * writes go through the same writer and whose parsing yields the CPU to
      * the requests */
     const struct jobs_handler handlers[] = {ingest_job_normalize}; /* copied by the runner */
-    if ((e = storage_group_start(st, &writer)) == ERR_OK) {
+    e = integrations_cache_new(&hook_cache);
+    if (!e)
+        e = storage_group_start(st, &writer);
+    if (!e) {
         struct jobs_runner_options jopt = {.group = writer, .nice = MAIN_JOB_NICE};
         e = jobs_runner_start(st, handlers, sizeof handlers / sizeof handlers[0], MAIN_JOB_THREADS,
                               &jopt, &jobs);
@@ -469,6 +474,7 @@ static int serve(struct config *cfg)
     }
     app.writer = writer;
     app.jobs = jobs;
+    app.integrations_cache = hook_cache;
     /* I7: redacted deliveries past their tenant's retention are purged (first run now) */
     if ((e = ingest_retention_start(st, NULL, &retention))) {
         rc = main_exit_code(e);
@@ -530,6 +536,7 @@ out:
     outbox_sender_stop(sender);            /* the message in flight completes */
     audit_checkpointer_stop(checkpointer); /* a last round of checkpoints */
     accounts_cleaner_stop(cleaner);
+    integrations_cache_free(hook_cache); /* after the server: no request reads it */
     ratelimit_free(limiter);
     accounts_close(accounts);
     secrets_close(secrets);

@@ -189,8 +189,9 @@ def test_not_found_and_limits(srv):  # noqa: F811
                          ip="198.51.100.99"), 401, "invalid_signature")
     assert tenant_rows(srv, other_org.tenant_id)["webhook_deliveries"] == []
     assert tenant_rows(srv, boss.tenant_id)["webhook_deliveries"] == []
-    # a deleted integration is unknown
+    # a deleted integration is unknown, at once, though its last delivery was a moment ago
     gone = integration(boss, "github")
+    assert deliver(srv, gone, body, "push").status_code == 202
     assert boss.call("DELETE", f"/api/v1/integrations/{gone['id']}").status_code == 204
     assert_error(deliver(srv, gone, body, "push"), 404)
     # body limit: exactly the limit passes the size check, one byte more is 413
@@ -206,6 +207,30 @@ def test_not_found_and_limits(srv):  # noqa: F811
     # a delivery id past its limit is refused, not truncated
     assert_error(deliver(srv, gh, body, "push", delivery="d" * 129), 400)
     assert deliver(srv, gh, body, "push", delivery="d" * 128).status_code == 202
+
+
+def test_a_second_server_takes_a_new_secret_at_once(srv):  # noqa: F811
+    """Two servers on one database. Each keeps what it decrypted for a few
+    seconds (ingest/integrations.h); after a rotation through the first, the
+    second still accepts the new secret at once (a check that fails with what
+    it kept reads the integration again), and the old one in its grace."""
+    boss = owner(srv)
+    integ = integration(boss, "github")
+    body = fixture("github", "push.json")
+    second = srv.factory.start(env={"SHIPLOG_SMTP_URL": "smtp://127.0.0.1:9",
+                                    "SHIPLOG_TRUSTED_PROXIES": "127.0.0.1/32"},
+                               data_dir=srv.data_dir)
+    try:
+        assert deliver(second, integ, body, "push").status_code == 202  # now kept by the second
+        rot = boss.call("POST", f"/api/v1/integrations/{integ['id']}/rotate", {})
+        assert rot.status_code == 200, rot.text
+        new = rot.json()["secret"]
+        assert deliver(second, integ, body, "push", secret=new).status_code == 202
+        assert deliver(second, integ, body, "push").status_code == 202  # the old, in its grace
+        assert_error(deliver(second, integ, body, "push", secret="shw_" + "x" * 43,
+                             ip="198.51.100.61"), 401, "invalid_signature")
+    finally:
+        second.kill()
 
 
 def test_long_commit_message_keeps_its_beginning(srv):  # noqa: F811

@@ -163,8 +163,8 @@ static enum err try_create(const struct tenant_ctx *t, const struct integration_
 static enum err lookup(const char *id, const char *provider, int64_t now,
                        struct integration_verify *v)
 {
-    return integrations_lookup(S.main_app, S.sec, str_from_cstr(id), str_from_cstr(provider), now,
-                               v);
+    return integrations_lookup(S.main_app, S.sec, NULL, str_from_cstr(id), str_from_cstr(provider),
+                               now, v);
 }
 
 /* The envelope column col of integration id, copied into out (tenant t's transaction). */
@@ -373,6 +373,118 @@ static void test_rotation_grace(void **state)
     integration_secret_wipe(&s1);
     integration_secret_wipe(&s2);
     integration_secret_wipe(&s3);
+}
+
+static enum err cached_lookup(struct integrations_cache *c, const char *id, const char *provider,
+                              int64_t now, struct integration_verify *v)
+{
+    return integrations_lookup(S.main_app, S.sec, c, str_from_cstr(id), str_from_cstr(provider),
+                               now, v);
+}
+
+/*
+ * The lookup cache: a second lookup within INTEGRATIONS_CACHE_TTL_S comes
+ * from it with the same secrets; any change made through this module makes
+ * it stale at once; the previous secret is served only while its grace
+ * lasts; a change made behind the module's back (another server) shows after
+ * the TTL or after integrations_cache_forget; the provider is still checked.
+ */
+static void test_lookup_cache(void **state)
+{
+    (void)state;
+    struct tenant_ctx t;
+    new_tenant(&t);
+    struct integration in;
+    struct integration_secret s1, s2;
+    struct integration_spec spec = spec_of(INGEST_PROVIDER_GITHUB, "cached");
+    create(&t, &spec, &in, &s1);
+    struct integrations_cache *c = NULL;
+    assert_int_equal(integrations_cache_new(&c), ERR_OK);
+    struct integration_verify v;
+    assert_int_equal(cached_lookup(c, in.id, "github", NOW, &v), ERR_OK);
+    assert_false(integrations_cache_hit(&v));
+    integration_verify_wipe(&v);
+    assert_int_equal(cached_lookup(c, in.id, "github", NOW + INTEGRATIONS_CACHE_TTL_S - 1, &v),
+                     ERR_OK);
+    assert_true(integrations_cache_hit(&v));
+    assert_string_equal(v.secret, s1.text);
+    assert_string_equal(v.tenant.id, t.id);
+    integration_verify_wipe(&v);
+    /* the provider of the URL is checked on a hit too */
+    assert_int_equal(cached_lookup(c, in.id, "gitlab", NOW + 1, &v), ERR_NOT_FOUND);
+    assert_string_equal(v.secret, "");
+    /* past the TTL: read again */
+    assert_int_equal(cached_lookup(c, in.id, "github", NOW + INTEGRATIONS_CACHE_TTL_S, &v), ERR_OK);
+    assert_false(integrations_cache_hit(&v));
+    integration_verify_wipe(&v);
+
+    /* a rotation through this module: the next lookup reads the new secret */
+    struct integrations_actor who = actor();
+    int64_t at = NOW + 100;
+    assert_int_equal(cached_lookup(c, in.id, "github", at, &v), ERR_OK);
+    integration_verify_wipe(&v);
+    assert_int_equal(
+        integrations_rotate(S.main_app, S.sec, &t, &who, str_from_cstr(in.id), at, NULL, &s2),
+        ERR_OK);
+    assert_int_equal(cached_lookup(c, in.id, "github", at + 1, &v), ERR_OK);
+    assert_false(integrations_cache_hit(&v));
+    assert_string_equal(v.secret, s2.text);
+    assert_string_equal(v.previous, s1.text);
+    integration_verify_wipe(&v);
+
+    /* filled just before the grace ends, served just after: without the previous secret */
+    int64_t end = at + INTEGRATIONS_ROTATION_GRACE_S;
+    assert_int_equal(cached_lookup(c, in.id, "github", end - 1, &v), ERR_OK);
+    assert_false(integrations_cache_hit(&v));
+    assert_string_equal(v.previous, s1.text);
+    integration_verify_wipe(&v);
+    assert_int_equal(cached_lookup(c, in.id, "github", end, &v), ERR_OK);
+    assert_true(integrations_cache_hit(&v));
+    assert_string_equal(v.secret, s2.text);
+    assert_int_equal(v.previous_len, 0);
+    assert_string_equal(v.previous, "");
+    integration_verify_wipe(&v);
+
+    /* disabled behind the module's back (as by another server): seen after the TTL or a forget */
+    struct tx *tx = NULL;
+    assert_int_equal(storage_begin(S.main_app, &t, TX_WRITE, &tx), ERR_OK);
+    assert_int_equal(tx_exec_args(tx,
+                                  "UPDATE integrations SET disabled_at = $3"
+                                  " WHERE tenant_id = $1 AND id = $2",
+                                  STORAGE_ARGS(STORAGE_CSTR(in.id), STORAGE_INT(end)), NULL),
+                     ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    assert_int_equal(cached_lookup(c, in.id, "github", end + 1, &v), ERR_OK);
+    assert_true(integrations_cache_hit(&v));
+    integration_verify_wipe(&v);
+    assert_int_equal(cached_lookup(c, in.id, "github", end + INTEGRATIONS_CACHE_TTL_S, &v),
+                     ERR_NOT_FOUND);
+    assert_int_equal(
+        integrations_set_disabled(S.main_app, &t, &who, str_from_cstr(in.id), false, end), ERR_OK);
+    assert_int_equal(cached_lookup(c, in.id, "github", end + 10, &v), ERR_OK);
+    integration_verify_wipe(&v);
+    assert_int_equal(storage_begin(S.main_app, &t, TX_WRITE, &tx), ERR_OK);
+    assert_int_equal(tx_exec_args(tx,
+                                  "UPDATE integrations SET disabled_at = $3"
+                                  " WHERE tenant_id = $1 AND id = $2",
+                                  STORAGE_ARGS(STORAGE_CSTR(in.id), STORAGE_INT(end)), NULL),
+                     ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    integrations_cache_forget(c, in.id);
+    assert_int_equal(cached_lookup(c, in.id, "github", end + 11, &v), ERR_NOT_FOUND);
+
+    /* deleted through the module: gone at once */
+    assert_int_equal(
+        integrations_set_disabled(S.main_app, &t, &who, str_from_cstr(in.id), false, end), ERR_OK);
+    assert_int_equal(cached_lookup(c, in.id, "github", end + 12, &v), ERR_OK);
+    integration_verify_wipe(&v);
+    assert_int_equal(integrations_delete(S.main_app, &t, &who, str_from_cstr(in.id)), ERR_OK);
+    assert_int_equal(cached_lookup(c, in.id, "github", end + 13, &v), ERR_NOT_FOUND);
+    integrations_cache_forget(NULL, in.id);
+    integrations_cache_free(c);
+    integrations_cache_free(NULL);
+    integration_secret_wipe(&s1);
+    integration_secret_wipe(&s2);
 }
 
 static void test_signing_secret(void **state)
@@ -751,15 +863,11 @@ static void test_scope_and_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_get_list),
-        cmocka_unit_test(test_rotation_grace),
-        cmocka_unit_test(test_signing_secret),
-        cmocka_unit_test(test_lookup_refusals),
-        cmocka_unit_test(test_envelope_bound_to_row),
-        cmocka_unit_test(test_tenant_isolation),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_tenant_maximum),
-        cmocka_unit_test(test_scope_and_names),
+        cmocka_unit_test(test_create_get_list),  cmocka_unit_test(test_rotation_grace),
+        cmocka_unit_test(test_lookup_cache),     cmocka_unit_test(test_signing_secret),
+        cmocka_unit_test(test_lookup_refusals),  cmocka_unit_test(test_envelope_bound_to_row),
+        cmocka_unit_test(test_tenant_isolation), cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_tenant_maximum),   cmocka_unit_test(test_scope_and_names),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
