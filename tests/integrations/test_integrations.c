@@ -382,6 +382,19 @@ static enum err cached_lookup(struct integrations_cache *c, const char *id, cons
                                now, v);
 }
 
+/* Disables integration id with plain SQL, as another server would: this module sees no change. */
+static void disable_directly(const struct tenant_ctx *t, const char *id, int64_t at)
+{
+    struct tx *tx = NULL;
+    assert_int_equal(storage_begin(S.main_app, t, TX_WRITE, &tx), ERR_OK);
+    assert_int_equal(tx_exec_args(tx,
+                                  "UPDATE integrations SET disabled_at = $3"
+                                  " WHERE tenant_id = $1 AND id = $2",
+                                  STORAGE_ARGS(STORAGE_CSTR(id), STORAGE_INT(at)), NULL),
+                     ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+}
+
 /*
  * The lookup cache: a second lookup within INTEGRATIONS_CACHE_TTL_S comes
  * from it with the same secrets; any change made through this module makes
@@ -446,14 +459,7 @@ static void test_lookup_cache(void **state)
     integration_verify_wipe(&v);
 
     /* disabled behind the module's back (as by another server): seen after the TTL or a forget */
-    struct tx *tx = NULL;
-    assert_int_equal(storage_begin(S.main_app, &t, TX_WRITE, &tx), ERR_OK);
-    assert_int_equal(tx_exec_args(tx,
-                                  "UPDATE integrations SET disabled_at = $3"
-                                  " WHERE tenant_id = $1 AND id = $2",
-                                  STORAGE_ARGS(STORAGE_CSTR(in.id), STORAGE_INT(end)), NULL),
-                     ERR_OK);
-    assert_int_equal(storage_commit(tx), ERR_OK);
+    disable_directly(&t, in.id, end);
     assert_int_equal(cached_lookup(c, in.id, "github", end + 1, &v), ERR_OK);
     assert_true(integrations_cache_hit(&v));
     integration_verify_wipe(&v);
@@ -463,13 +469,7 @@ static void test_lookup_cache(void **state)
         integrations_set_disabled(S.main_app, &t, &who, str_from_cstr(in.id), false, end), ERR_OK);
     assert_int_equal(cached_lookup(c, in.id, "github", end + 10, &v), ERR_OK);
     integration_verify_wipe(&v);
-    assert_int_equal(storage_begin(S.main_app, &t, TX_WRITE, &tx), ERR_OK);
-    assert_int_equal(tx_exec_args(tx,
-                                  "UPDATE integrations SET disabled_at = $3"
-                                  " WHERE tenant_id = $1 AND id = $2",
-                                  STORAGE_ARGS(STORAGE_CSTR(in.id), STORAGE_INT(end)), NULL),
-                     ERR_OK);
-    assert_int_equal(storage_commit(tx), ERR_OK);
+    disable_directly(&t, in.id, end);
     integrations_cache_forget(c, in.id);
     assert_int_equal(cached_lookup(c, in.id, "github", end + 11, &v), ERR_NOT_FOUND);
 
