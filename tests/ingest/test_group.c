@@ -110,7 +110,7 @@ struct unit {
 /* Holds the writer inside a unit until opened. */
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
-static bool gate_open;
+static bool gate_open, gate_entered;
 static atomic_int seq; /* order of events across threads */
 
 static enum err write_unit(void *arg, struct tx *tx)
@@ -118,6 +118,8 @@ static enum err write_unit(void *arg, struct tx *tx)
     struct unit *x = arg;
     if (x->hold == 1) {
         pthread_mutex_lock(&gate_mu);
+        gate_entered = true;
+        pthread_cond_broadcast(&gate_cv);
         while (!gate_open)
             pthread_cond_wait(&gate_cv, &gate_mu);
         pthread_mutex_unlock(&gate_mu);
@@ -339,11 +341,15 @@ static void test_background_yields(void **state)
     (void)state;
     struct storage_group *g = NULL;
     assert_int_equal(storage_group_start(S.s, &g), ERR_OK);
-    gate_open = false;
+    gate_open = gate_entered = false;
     static struct unit gate, units[20];
     unit_init(&gate, &S.tenants[0], "yield-gate;", false);
     gate.hold = 1;
     assert_int_equal(storage_group_submit(g, &gate.u), ERR_OK);
+    pthread_mutex_lock(&gate_mu);
+    while (!gate_entered) /* the writer is inside the gate's transaction */
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
     struct bg_run b = {.g = g};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, run_bg, &b), 0);
