@@ -30,9 +30,9 @@
  * of deliveries back to run alone. The wait is long on purpose: a runner
  * batch holds the writer for milliseconds (and a sync of its own), and
  * every delivery in flight waits behind it; let in every 200 ms under a
- * saturating burst it raised the deliveries' p99 from 45 to 65 ms
- * (bench/hooks_run). Whenever the queue of deliveries empties, even for a
- * moment, background units go at once.
+ * saturating burst the deliveries' p99 was 65-69 ms, at 1 s 45-68 ms over
+ * fifteen runs (bench/README.md). Whenever the queue of deliveries is
+ * empty, even for a moment, background units go at once.
  *
  * Thread-safety: storage_group_submit may be called from any thread.
  */
