@@ -5,7 +5,6 @@
 
 #include <lz4.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 _Static_assert(PACK_MAX_LEN == LZ4_MAX_INPUT_SIZE, "pack.h names liblz4's input limit");
 
@@ -39,20 +38,6 @@ enum err pack_lz4(struct str in, struct arena *a, struct str *out)
     if (!p)
         return ERR_LIMIT;
     *out = str_from(p, pack_into(in, p, cap));
-    return ERR_OK;
-}
-
-enum err pack_lz4_heap(struct str in, char **out, size_t *out_len)
-{
-    *out = NULL;
-    *out_len = 0;
-    if (in.len > PACK_MAX_LEN)
-        return ERR_LIMIT;
-    size_t cap = pack_cap(in);
-    *out = malloc(cap);
-    if (!*out)
-        err_oom();
-    *out_len = pack_into(in, *out, cap);
     return ERR_OK;
 }
 

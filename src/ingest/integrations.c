@@ -955,8 +955,7 @@ enum err integrations_lookup(struct storage *db, struct secrets *sec,
     enum err e = storage_integration_tenant(db, integration_id, &out->tenant);
     if (e)
         return e;
-    memcpy(out->id, integration_id.ptr, INTEGRATIONS_ID_LEN);
-    out->id[INTEGRATIONS_ID_LEN] = '\0';
+    memcpy(out->id, idc, sizeof idc);
     struct sealed s = {.secret = BUF_INIT(SECRETS_MAX_ENVELOPE),
                        .previous = BUF_INIT(SECRETS_MAX_ENVELOPE),
                        .signing = BUF_INIT(SECRETS_MAX_ENVELOPE)};

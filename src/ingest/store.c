@@ -353,30 +353,18 @@ static enum err delivery_find(struct tx *tx, struct str integration_id, struct s
 }
 
 /*
- * Packs d's body into a, or onto the heap (*heap, for the caller to free)
- * when a is NULL; keeps the body's own bytes when packing would not make it
- * shorter (an incompressible body of the largest size stays within what
- * storage binds). d must have passed check_delivery.
+ * Packs d's body into a; keeps the body's own bytes when packing would not
+ * make it shorter (an incompressible body of the largest size stays within
+ * what storage binds). d must have passed check_delivery.
  */
-static enum err pack_body(struct ingest_delivery_new *d, struct arena *a, char **heap)
+static enum err pack_body(struct ingest_delivery_new *d, struct arena *a)
 {
-    *heap = NULL;
     struct str body = d->body.ptr ? d->body : STR_LIT("");
-    struct str p = STR_NULL;
-    enum err e;
-    if (a) {
-        e = pack_lz4(body, a, &p);
-    } else {
-        e = pack_lz4_heap(body, heap, &p.len);
-        p.ptr = *heap;
-    }
+    struct str p;
+    enum err e = pack_lz4(body, a, &p);
     if (e)
         return e;
     d->stored_.lz4 = p.len < body.len;
-    if (!d->stored_.lz4) {
-        free(*heap);
-        *heap = NULL;
-    }
     d->stored_.bytes = d->stored_.lz4 ? p : body;
     d->stored_.done = true;
     return ERR_OK;
@@ -384,9 +372,8 @@ static enum err pack_body(struct ingest_delivery_new *d, struct arena *a, char *
 
 enum err ingest_delivery_pack(struct ingest_delivery_new *d, struct arena *a)
 {
-    char *none; /* packed into a: nothing on the heap */
     enum err e = check_delivery(d);
-    return e ? e : pack_body(d, a, &none);
+    return e ? e : pack_body(d, a);
 }
 
 enum err ingest_delivery_insert(struct tx *tx, const struct ingest_delivery_new *d, bool *duplicate,
@@ -395,14 +382,17 @@ enum err ingest_delivery_insert(struct tx *tx, const struct ingest_delivery_new 
     *duplicate = false;
     id_out[0] = '\0';
     struct ingest_delivery_new packed;
-    char *heap = NULL;
-    if (!d || !d->stored_.done) { /* not packed ahead: check and pack here */
+    struct arena *scratch = NULL; /* the packed body when d was not packed ahead */
+    if (!d || !d->stored_.done) {
         enum err e = check_delivery(d);
         if (e)
             return e;
         packed = *d;
-        if ((e = pack_body(&packed, NULL, &heap)) != ERR_OK)
+        scratch = arena_new(ARENA_DEFAULT_CAP);
+        if ((e = pack_body(&packed, scratch)) != ERR_OK) {
+            arena_free(scratch);
             return e;
+        }
         d = &packed;
     }
     char id[INGEST_DELIVERY_ID_LEN + 1];
@@ -421,7 +411,7 @@ enum err ingest_delivery_insert(struct tx *tx, const struct ingest_delivery_new 
                 STORAGE_BLOB(d->stored_.bytes), STORAGE_CSTR(d->stored_.lz4 ? "lz4" : "identity"),
                 STORAGE_INT(d->body_bytes)),
             &n);
-    free(heap);
+    arena_free(scratch); /* the statement copied what it binds */
     if (e)
         return e;
     if (n == 1) {

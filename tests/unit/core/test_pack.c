@@ -34,13 +34,6 @@ static void round_trip(struct str in, size_t max_len)
     assert_int_equal(back.len, in.len);
     assert_memory_equal(back.ptr, in.len ? in.ptr : "", in.len);
     assert_int_equal(back.ptr[back.len], '\0');
-    /* the heap form is the same bytes */
-    char *heap = NULL;
-    size_t heap_len = 0;
-    assert_int_equal(pack_lz4_heap(in, &heap, &heap_len), ERR_OK);
-    assert_int_equal(heap_len, packed.len);
-    assert_memory_equal(heap, packed.ptr, heap_len);
-    free(heap);
     arena_free(a);
 }
 
@@ -121,10 +114,6 @@ static void test_arena_full(void **state)
     /* an input over liblz4's limit is refused before it is read */
     char one = 'x';
     assert_int_equal(pack_lz4(str_from(&one, PACK_MAX_LEN + 1), a, &out), ERR_LIMIT);
-    char *heap = (char *)&one;
-    size_t len = 1;
-    assert_int_equal(pack_lz4_heap(str_from(&one, PACK_MAX_LEN + 1), &heap, &len), ERR_LIMIT);
-    assert_null(heap);
     arena_free(a);
 }
 
