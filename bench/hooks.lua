@@ -10,7 +10,8 @@
 -- that thread's request count. At the end, done() prints one line
 --   hooks: run=<run> status=<code>:<count>,...
 -- with the number of responses per status code over all threads (wrk itself
--- only counts "non-2xx", and a 200 here would mean a duplicate).
+-- only counts "non-2xx", and a 200 here would mean a duplicate), and a line
+--   hooks: latency_ms p50=… p90=… p95=… p99=… p99.9=… max=…
 
 local run = nil
 local threads = {}
@@ -74,4 +75,10 @@ function done(summary, latency, requests)
    for code, n in pairs(total) do parts[#parts + 1] = code .. ":" .. n end
    table.sort(parts)
    io.write(string.format("hooks: run=%s status=%s\n", run or "?", table.concat(parts, ",")))
+   -- the tail in more detail than wrk's 50/75/90/99 (latency is in microseconds)
+   local pcts = {}
+   for _, p in ipairs({ 50, 90, 95, 99, 99.9 }) do
+      pcts[#pcts + 1] = string.format("p%s=%.1f", p, latency:percentile(p) / 1000)
+   end
+   io.write(string.format("hooks: latency_ms %s max=%.1f\n", table.concat(pcts, " "), latency.max / 1000))
 end

@@ -99,15 +99,23 @@ enum err ingest_settings_get(struct tx *tx, struct ingest_settings *out)
     ingest_settings_default(out);
     struct stmt *st = NULL;
     bool row = false;
+    /*
+     * A range between the two keys rather than "key IN ($2, $3)": SQLite
+     * runs an IN list on an index through a temporary table, whose page cache
+     * it allocates and frees on every call — a quarter of the job runner's time
+     * when this ran once per delivery. Other keys in the range are skipped.
+     */
     enum err e = tx_query(tx,
                           "SELECT key, value FROM tenant_settings"
-                          " WHERE tenant_id = $1 AND key IN ($2, $3)",
-                          STORAGE_ARGS(STORAGE_CSTR(INGEST_SETTING_RETENTION),
-                                       STORAGE_CSTR(INGEST_SETTING_BOT_PATTERNS)),
+                          " WHERE tenant_id = $1 AND key BETWEEN $2 AND $3",
+                          STORAGE_ARGS(STORAGE_CSTR(INGEST_SETTING_BOT_PATTERNS),
+                                       STORAGE_CSTR(INGEST_SETTING_RETENTION)),
                           &st, &row);
-    while (!e && row) {
+    for (; !e && row; e = stmt_step(st, &row)) {
         struct str key = stmt_col_text(st, 0), v = stmt_col_text(st, 1);
         bool ok = true, days = str_eq(key, STR_LIT(INGEST_SETTING_RETENTION));
+        if (!days && !str_eq(key, STR_LIT(INGEST_SETTING_BOT_PATTERNS)))
+            continue;
         if (days) {
             int d = parse_days(v);
             ok = d > 0;
@@ -125,7 +133,6 @@ enum err ingest_settings_get(struct tx *tx, struct ingest_settings *out)
         if (!ok)
             log_warn("ingest settings: unreadable value, default used",
                      LOG_STR("key", days ? INGEST_SETTING_RETENTION : INGEST_SETTING_BOT_PATTERNS));
-        e = stmt_step(st, &row);
     }
     if (st)
         stmt_finish(st);

@@ -231,6 +231,12 @@ static void test_settings_defaults_set_get(void **state)
     assert_true(ingest_is_bot(STR_LIT("CI-runner"), STR_NULL, &o));
     assert_false(ingest_is_bot(STR_LIT("alice"), STR_LIT("Alice"), &o));
 
+    /* a key that sorts between the two is not taken for either (the read is a range) */
+    put_raw(&a, "ingest.other", "7");
+    get(&a, s);
+    assert_int_equal(s->retention_days, 30);
+    assert_int_equal(s->n_bot_patterns, 3);
+
     /* the other tenant is untouched */
     get(&b, s);
     assert_int_equal(s->retention_days, 90);
