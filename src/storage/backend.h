@@ -46,7 +46,7 @@ struct tx {
 
 struct stmt {
     struct tx *tx;
-    int max_param; /* highest $n referenced by the SQL, >= 1 */
+    int max_param; /* highest $n referenced by the SQL, >= 1 (set by the backend's prepare) */
     bool started;  /* stmt_step has run: binding is closed */
     struct storage_param params[STORAGE_MAX_PARAMS + 1]; /* [0] and [1] unused */
 };
@@ -89,9 +89,10 @@ struct backend_ops {
     enum err (*commit)(struct tx *tx);
     void (*rollback)(struct tx *tx);
     /*
-     * Allocates a stmt (zeroed base) for sql (len bytes, NUL-terminated, at most
-     * STORAGE_MAX_SQL, placeholders already checked). ERR_INVALID when the
-     * database does not accept it as a single statement.
+     * Allocates a stmt (zeroed base but max_param) for sql (len bytes,
+     * NUL-terminated, at most STORAGE_MAX_SQL), which passed storage_sql_check
+     * now or when it was cached. ERR_INVALID when that check or the database
+     * refuses it as a single statement.
      */
     enum err (*prepare)(struct tx *tx, const char *sql, size_t len, struct stmt **out);
     /* First call binds st->params ($1 = tenant) and runs; then advances. */
@@ -119,6 +120,16 @@ struct sql_scan {
 };
 MUST_CHECK enum err storage_sql_scan(const char *sql, size_t len, struct sql_scan *out,
                                      char *rewrite);
+
+/*
+ * What every statement must pass before a backend prepares it: the scan
+ * above, one statement only, and $1 (the tenant) referenced; ERR_INVALID
+ * (logged) otherwise. *max_param gets the highest index. A backend calls it
+ * for text it has not checked before and sets stmt.max_param from it; a
+ * backend that keeps prepared statements keeps the figure with them, so a
+ * statement reused from its cache is not scanned again.
+ */
+MUST_CHECK enum err storage_sql_check(const char *sql, size_t len, char *rewrite, int *max_param);
 
 MUST_CHECK enum err sqlite_backend_open(const struct storage_options *opt, struct storage **out,
                                         struct buf *detail);

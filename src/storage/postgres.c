@@ -697,6 +697,11 @@ static void pg_rollback(struct tx *base)
 
 static enum err pg_prepare(struct tx *base, const char *sql, size_t len, struct stmt **out)
 {
+    (void)base;
+    int max_param = 0;
+    enum err e = storage_sql_check(sql, len, NULL, &max_param);
+    if (e)
+        return e;
     struct pg_stmt *s = calloc(1, sizeof *s);
     if (!s)
         err_oom();
@@ -708,6 +713,7 @@ static enum err pg_prepare(struct tx *base, const char *sql, size_t len, struct 
     if (!s->blob)
         err_oom();
     s->row = -1;
+    s->base.max_param = max_param;
     *out = &s->base;
     return ERR_OK;
 }

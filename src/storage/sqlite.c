@@ -22,9 +22,10 @@
  * once gets a second statement); when the caller finishes it, it is reset and
  * its bindings cleared, and every parameter — the tenant id in ?1 first — is
  * bound again on the next first step, exactly as for a fresh statement. Only
- * text that passed the one-statement check is ever cached, and a statement
- * never leaves its connection: the cache is finalized with the connection.
- * The least recently used idle entry makes room for a new one. A schema
+ * text that passed storage_sql_check is ever cached (with what it found, so a
+ * hit is not scanned again), and a statement never leaves its connection: the
+ * cache is finalized with the connection. The least recently used idle entry
+ * makes room for a new one. A schema
  * change (a migration, on this connection or another) needs nothing from us:
  * sqlite3_step re-prepares a v2/v3 statement on SQLITE_SCHEMA; a statement
  * whose table was dropped then fails at its first step (ERR_DB), not at
@@ -66,6 +67,7 @@ struct sq_cached {
     char *sql; /* the caller's text ($n form), heap; NULL: the slot is empty */
     size_t len;
     sqlite3_stmt *st;
+    int max_param;         /* from storage_sql_check when it was prepared */
     uint64_t used;         /* sq_conn.tick when last handed out: the LRU order */
     struct sq_stmt *owner; /* handed out to it; NULL: idle (reset, bindings cleared) */
 };
@@ -948,7 +950,8 @@ static struct sq_cached *sq_cache_find(struct sq_conn *c, const char *sql, size_
 }
 
 /* Stores st, just prepared from sql, in slot k (finalizing what k held). */
-static void sq_cache_put(struct sq_cached *k, const char *sql, size_t len, sqlite3_stmt *st)
+static void sq_cache_put(struct sq_cached *k, const char *sql, size_t len, sqlite3_stmt *st,
+                         int max_param)
 {
     ASSERT(!k->owner);
     char *copy = malloc(len + 1);
@@ -960,14 +963,17 @@ static void sq_cache_put(struct sq_cached *k, const char *sql, size_t len, sqlit
     k->sql = copy;
     k->len = len;
     k->st = st;
+    k->max_param = max_param;
 }
 
-static struct stmt *sq_stmt_new(struct sq_conn *c, sqlite3_stmt *st, struct sq_cached *slot)
+static struct stmt *sq_stmt_new(struct sq_conn *c, sqlite3_stmt *st, int max_param,
+                                struct sq_cached *slot)
 {
     struct sq_stmt *s = calloc(1, sizeof *s);
     if (!s)
         err_oom();
     s->st = st;
+    s->base.max_param = max_param;
     if (slot) {
         s->slot = slot;
         slot->owner = s;
@@ -984,7 +990,7 @@ static enum err sq_prepare(struct tx *base, const char *sql, size_t len, struct 
     if (hit) {
         /* Finished statements are reset: nothing of the last use runs on. */
         ASSERT(!sqlite3_stmt_busy(hit->st));
-        *out = sq_stmt_new(tx->c, hit->st, hit);
+        *out = sq_stmt_new(tx->c, hit->st, hit->max_param, hit);
         return ERR_OK;
     }
 
@@ -992,8 +998,8 @@ static enum err sq_prepare(struct tx *base, const char *sql, size_t len, struct 
     if (!text)
         err_oom();
     memcpy(text, sql, len + 1);
-    struct sql_scan scan;
-    enum err e = storage_sql_scan(sql, len, &scan, text);
+    int max_param = 0;
+    enum err e = storage_sql_check(sql, len, text, &max_param);
     if (e) {
         free(text);
         return e;
@@ -1005,7 +1011,7 @@ static enum err sq_prepare(struct tx *base, const char *sql, size_t len, struct 
     int rc = sqlite3_prepare_v3(tx->c->db, text, (int)len + 1,
                                 victim ? SQLITE_PREPARE_PERSISTENT : 0, &st, &tail);
     if (rc == SQLITE_OK && tail && *tail) {
-        /* One statement only (storage.c checked already; SQLite has the last word). */
+        /* One statement only (storage_sql_check said so; SQLite has the last word). */
         sqlite3_stmt *extra = NULL;
         int rc2 = sqlite3_prepare_v3(tx->c->db, tail, -1, 0, &extra, NULL);
         if (rc2 != SQLITE_OK || extra) {
@@ -1027,8 +1033,8 @@ static enum err sq_prepare(struct tx *base, const char *sql, size_t len, struct 
     }
     /* Only text that passed the checks above is cached, keyed by the caller's form. */
     if (victim)
-        sq_cache_put(victim, sql, len, st);
-    *out = sq_stmt_new(tx->c, st, victim);
+        sq_cache_put(victim, sql, len, st, max_param);
+    *out = sq_stmt_new(tx->c, st, max_param, victim);
     return ERR_OK;
 }
 

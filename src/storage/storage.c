@@ -157,6 +157,24 @@ enum err storage_sql_scan(const char *sql, size_t len, struct sql_scan *out, cha
     return ERR_OK;
 }
 
+enum err storage_sql_check(const char *sql, size_t len, char *rewrite, int *max_param)
+{
+    struct sql_scan scan;
+    enum err e = storage_sql_scan(sql, len, &scan, rewrite);
+    if (e)
+        return e;
+    if (scan.multiple) {
+        log_error("storage: more than one SQL statement", LOG_ERR(ERR_INVALID));
+        return ERR_INVALID;
+    }
+    if (!scan.has_tenant) {
+        log_error("storage: statement does not reference the tenant ($1)", LOG_ERR(ERR_INVALID));
+        return ERR_INVALID;
+    }
+    *max_param = scan.max_param;
+    return ERR_OK;
+}
+
 /* ---- tenant ids ---------------------------------------------------------- */
 
 bool storage_tenant_id_valid(struct str id)
@@ -440,27 +458,15 @@ enum err tx_prepare(struct tx *tx, const char *sql, struct stmt **out)
     size_t len = strnlen(sql, (size_t)STORAGE_MAX_SQL + 1);
     if (len > STORAGE_MAX_SQL)
         return ERR_LIMIT;
-    struct sql_scan scan;
-    enum err e = storage_sql_scan(sql, len, &scan, NULL);
-    if (e)
-        return e;
-    if (scan.multiple) {
-        log_error("storage: more than one SQL statement", LOG_ERR(ERR_INVALID));
-        return ERR_INVALID;
-    }
-    if (!scan.has_tenant) {
-        log_error("storage: statement does not reference the tenant ($1)", LOG_ERR(ERR_INVALID));
-        return ERR_INVALID;
-    }
     struct stmt *st = NULL;
-    e = tx->s->ops->prepare(tx, sql, len, &st);
+    enum err e = tx->s->ops->prepare(tx, sql, len, &st);
     if (e) {
         if (e != ERR_INVALID && e != ERR_LIMIT)
             tx->failed = e;
         return e;
     }
+    ASSERT(st->max_param >= 1); /* the backend checked the text (storage_sql_check) */
     st->tx = tx;
-    st->max_param = scan.max_param;
     st->started = false;
     *out = st;
     return ERR_OK;
