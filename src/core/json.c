@@ -681,6 +681,12 @@ bool json_as_double(const struct json *n, double *out)
 
 /* ---- escaping writer -------------------------------------------------------------- */
 
+/* Bytes written as they are: printable ASCII but the quote, the backslash and <, >, &. */
+static const bool verbatim[256] = {
+    [0x20 ... 0x21] = true, [0x23 ... 0x25] = true, [0x27 ... 0x3b] = true,
+    [0x3d] = true,          [0x3f ... 0x5b] = true, [0x5d ... 0x7e] = true,
+};
+
 /*
  * Escapes s as a JSON string; stops before a character whose escape would make
  * the output (with the closing quote) exceed max bytes.
@@ -697,8 +703,7 @@ static enum err escape_body(struct buf *out, struct str s, size_t max, bool *cut
     while (i < s.len) {
         /* a run of bytes that need no escaping is copied at once */
         size_t j = i;
-        while (j < s.len && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\' &&
-               p[j] != '<' && p[j] != '>' && p[j] != '&')
+        while (j < s.len && verbatim[p[j]])
             j++;
         if (j > i) {
             size_t run = j - i;
