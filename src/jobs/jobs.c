@@ -709,8 +709,8 @@ static enum err round_from(const struct store *db, const struct jobs_handler *ha
         for (size_t k = 0; !e && k < JOBS_PER_TENANT;) {
             if (stop && atomic_load(stop))
                 goto done;
-            size_t want =
-                JOBS_PER_TENANT - k < JOBS_CLAIM_BATCH ? JOBS_PER_TENANT - k : JOBS_CLAIM_BATCH;
+            size_t batch = storage_group_busy(db->g) ? JOBS_CLAIM_BATCH_BUSY : JOBS_CLAIM_BATCH;
+            size_t want = JOBS_PER_TENANT - k < batch ? JOBS_PER_TENANT - k : batch;
             size_t got = 0;
             e = claim_batch(db, t, now, lease_s, want, l->slots, &got);
             if (e || got == 0)

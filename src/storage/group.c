@@ -21,6 +21,7 @@ struct storage_group {
     pthread_cond_t wake;
     struct queue fg, bg; /* submitted units; storage_group_run's (background) */
     size_t queued;       /* in both */
+    int64_t last_fg_ms;  /* when a submitted unit was last queued; 0: never */
     bool stopping;
     struct storage_group_stats stats; /* under lock */
 };
@@ -199,7 +200,10 @@ static enum err enqueue(struct storage_group *g, struct storage_unit *u, bool ba
         pthread_mutex_unlock(&g->lock);
         return ERR_UNAVAILABLE;
     }
-    u->queued_ms_ = background ? now_ms() : 0;
+    int64_t now = now_ms();
+    u->queued_ms_ = background ? now : 0;
+    if (!background)
+        g->last_fg_ms = now;
     push(background ? &g->bg : &g->fg, u);
     g->queued++;
     pthread_cond_signal(&g->wake);
@@ -271,4 +275,14 @@ void storage_group_stats(struct storage_group *g, struct storage_group_stats *ou
     pthread_mutex_lock(&g->lock);
     *out = g->stats;
     pthread_mutex_unlock(&g->lock);
+}
+
+bool storage_group_busy(struct storage_group *g)
+{
+    if (!g)
+        return false;
+    pthread_mutex_lock(&g->lock);
+    bool busy = g->last_fg_ms != 0 && now_ms() - g->last_fg_ms < STORAGE_GROUP_BUSY_MS;
+    pthread_mutex_unlock(&g->lock);
+    return busy;
 }

@@ -39,6 +39,7 @@
 #ifndef SHIPLOG_STORAGE_GROUP_H
 #define SHIPLOG_STORAGE_GROUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,7 @@
 #define STORAGE_GROUP_MAX_BATCH          512 /* units one transaction takes at most */
 #define STORAGE_GROUP_MAX_QUEUE          16384 /* units waiting; more → ERR_UNAVAILABLE (back-pressure) */
 #define STORAGE_GROUP_BACKGROUND_WAIT_MS 1000 /* longest a background unit yields to others */
+#define STORAGE_GROUP_BUSY_MS            100 /* storage_group_busy: a submitted unit this recent */
 
 /*
  * One unit of work. The caller owns it and keeps it alive until done is
@@ -94,6 +96,13 @@ MUST_CHECK enum err storage_group_run(struct storage_group *g, const struct tena
  * thread and frees g. Units submitted meanwhile are refused. NULL is a no-op.
  */
 void storage_group_stop(struct storage_group *g);
+
+/*
+ * True when a unit was submitted (not run in the background) within the last
+ * STORAGE_GROUP_BUSY_MS: deliveries are arriving, and a background writer
+ * should keep its units short (the job runner claims smaller batches). NULL: false.
+ */
+bool storage_group_busy(struct storage_group *g);
 
 /* Counters for benchmarks and tests. */
 struct storage_group_stats {

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -413,6 +414,44 @@ static void test_background_not_starved(void **state)
     storage_group_stop(g);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Busy for STORAGE_GROUP_BUSY_MS after a submitted unit; background units do not count. */
+static void test_busy_after_submitted_units(void **state)
+{
+    (void)state;
+    assert_false(storage_group_busy(NULL));
+    struct storage_group *g = NULL;
+    assert_int_equal(storage_group_start(S.s, &g), ERR_OK);
+    assert_false(storage_group_busy(g)); /* nothing submitted yet */
+    struct bg_run b = {.g = g};
+    run_bg(&b);
+    assert_int_equal(b.result, ERR_OK);
+    assert_false(storage_group_busy(g)); /* a background unit is not a delivery */
+
+    struct unit x;
+    unit_init(&x, &S.tenants[0], "busy-1;", false);
+    int64_t t0 = mono_ms();
+    assert_int_equal(storage_group_submit(g, &x.u), ERR_OK);
+    bool busy = storage_group_busy(g);
+    assert_true(busy || mono_ms() - t0 >= STORAGE_GROUP_BUSY_MS); /* unless this thread stalled */
+    unit_wait(&x);
+    assert_int_equal(x.result, ERR_OK);
+    /* quiet again once no delivery came for the whole window (polled: a loaded machine) */
+    bool quiet = false;
+    for (int k = 0; k < 100 && !quiet; k++) {
+        usleep(STORAGE_GROUP_BUSY_MS * 1000 / 4);
+        quiet = !storage_group_busy(g);
+    }
+    assert_true(quiet);
+    storage_group_stop(g);
+}
+
 static void test_stop_commits_what_is_queued(void **state)
 {
     (void)state;
@@ -445,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_failing_unit_fails_alone),
         cmocka_unit_test(test_background_yields),
         cmocka_unit_test(test_background_not_starved),
+        cmocka_unit_test(test_busy_after_submitted_units),
         cmocka_unit_test(test_stop_commits_what_is_queued),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);

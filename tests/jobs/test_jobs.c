@@ -304,6 +304,8 @@ static enum err h_check(void *arg, struct storage *s, const struct jobs_job *job
  * "retry". Counters: prepares that kept work, applies, releases.
  */
 static atomic_int two_kept, two_applies, two_releases;
+/* prepared and not yet released: with one runner thread, the batch in hand */
+static atomic_int two_in_hand, two_most_in_hand;
 
 static enum err setting_put(struct tx *tx, const char *prefix, const char *id, const char *value,
                             bool upsert)
@@ -340,6 +342,9 @@ static enum err two_prepare(void *arg, struct storage *s, const struct jobs_job 
     out->work = copy;
     out->bytes = strlen(copy) + 1;
     atomic_fetch_add(&two_kept, 1);
+    int held = atomic_fetch_add(&two_in_hand, 1) + 1, most = atomic_load(&two_most_in_hand);
+    while (held > most && !atomic_compare_exchange_weak(&two_most_in_hand, &most, held))
+        ;
     return ERR_OK;
 }
 
@@ -365,6 +370,7 @@ static enum err two_fail(void *arg, struct tx *tx, const struct jobs_job *job, e
 static void two_release(void *arg, void *work)
 {
     atomic_fetch_add(&two_releases, 1);
+    atomic_fetch_sub(&two_in_hand, 1);
     free(work);
 }
 
@@ -1200,6 +1206,113 @@ static void test_runner_through_group(void **state)
     jobs_runner_stop(r);
 }
 
+/* Keeps a group busy: a no-op delivery-like unit submitted every 10 ms until stopped. */
+struct feeder {
+    struct storage_group *g;
+    struct tenant_ctx t;
+    atomic_bool stop;
+    atomic_int fed;
+};
+
+static enum err noop_write(void *arg, struct tx *tx)
+{
+    (void)arg;
+    (void)tx;
+    return ERR_OK;
+}
+
+static void noop_done(void *arg, enum err result)
+{
+    (void)result;
+    atomic_store((atomic_bool *)arg, true);
+}
+
+static void *feed(void *arg)
+{
+    struct feeder *f = arg;
+    while (!atomic_load(&f->stop)) {
+        atomic_bool done = false;
+        struct storage_unit u = {.tenant = f->t, .write = noop_write, .done = noop_done,
+                                 .done_arg = &done};
+        if (storage_group_submit(f->g, &u) == ERR_OK) {
+            while (!atomic_load(&done))
+                usleep(1000);
+            atomic_fetch_add(&f->fed, 1);
+        }
+        usleep(10 * 1000);
+    }
+    return NULL;
+}
+
+/* Waits up to 60 s until the n jobs ids[] of t are done. */
+static bool all_done(const struct tenant_ctx *t, char (*ids)[JOBS_ID_LEN + 1], int n)
+{
+    for (int k = 0; k < 3000; k++) {
+        int left = 0;
+        for (int i = 0; i < n; i++)
+            left += info(t, ids[i]).status != JOBS_DONE;
+        if (!left)
+            return true;
+        usleep(20 * 1000);
+    }
+    return false;
+}
+
+/*
+ * While deliveries go through the group (storage_group_busy), the runner
+ * claims JOBS_CLAIM_BATCH_BUSY jobs at a time; once they stop, full batches.
+ */
+static void test_runner_small_batches_while_busy(void **state)
+{
+    (void)state;
+    enum { N = 3 * JOBS_CLAIM_BATCH_BUSY };
+    _Static_assert(N <= JOBS_CLAIM_BATCH, "one claim takes them all when quiet");
+    struct storage_group *g = NULL;
+    assert_int_equal(storage_group_start(S.s, &g), ERR_OK);
+    struct tenant_ctx t;
+    new_tenant(&t);
+    struct feeder f = {.g = g};
+    new_tenant(&f.t);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, feed, &f), 0);
+    while (atomic_load(&f.fed) < 2)
+        usleep(1000);
+    struct jobs_runner *r = NULL;
+    struct jobs_runner_options o = {.poll_ms = 50, .group = g};
+    assert_int_equal(jobs_runner_start(S.s, handlers, N_HANDLERS, 1, &o, &r), ERR_OK);
+
+    static char busy_ids[N][JOBS_ID_LEN + 1], quiet_ids[N][JOBS_ID_LEN + 1];
+    atomic_store(&two_most_in_hand, 0);
+    struct tx *tx = NULL;
+    assert_int_equal(storage_begin(S.s, &t, TX_WRITE, &tx), ERR_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(jobs_enqueue(tx, "test.two", "busy", 0, busy_ids[i]), ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    jobs_runner_notify(r);
+    bool busy_done = all_done(&t, busy_ids, N);
+    int busy_most = atomic_load(&two_most_in_hand);
+    atomic_store(&f.stop, true);
+    pthread_join(th, NULL);
+
+    /* quiet: no delivery for longer than the window */
+    while (storage_group_busy(g))
+        usleep(10 * 1000);
+    atomic_store(&two_most_in_hand, 0);
+    assert_int_equal(storage_begin(S.s, &t, TX_WRITE, &tx), ERR_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(jobs_enqueue(tx, "test.two", "quiet", 0, quiet_ids[i]), ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    jobs_runner_notify(r);
+    bool quiet_done = all_done(&t, quiet_ids, N);
+    int quiet_most = atomic_load(&two_most_in_hand);
+    jobs_runner_stop(r); /* before any assertion: a failure must not leave it running */
+    storage_group_stop(g);
+    printf("# most jobs in one batch: %d while busy, %d when quiet\n", busy_most, quiet_most);
+    assert_true(busy_done && quiet_done);
+    assert_true(busy_most >= 1 && busy_most <= JOBS_CLAIM_BATCH_BUSY);
+    assert_int_equal(quiet_most, N);
+}
+
 #define SHARED_JOBS 500
 /* threads per runner: SQLite serializes every claim and record on one file lock */
 #define SHARED_THREADS (S.pg ? 4u : 2u)
@@ -1493,6 +1606,7 @@ int main(void)
         cmocka_unit_test(test_due_tenants_order),
         cmocka_unit_test(test_runner_notify_and_stop),
         cmocka_unit_test(test_runner_through_group),
+        cmocka_unit_test(test_runner_small_batches_while_busy),
         cmocka_unit_test(test_two_storages_share_work),
         cmocka_unit_test(test_two_processes_share_work),
         cmocka_unit_test(test_two_processes_share_batched_work),
