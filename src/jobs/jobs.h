@@ -106,7 +106,7 @@
  * The batch while webhook deliveries are arriving (storage_group_busy): a
  * runner batch's writes hold the writer, and every delivery in flight waits
  * behind them. Under a saturating burst (bench/hooks_run) batches of 32 let
- * ~9,000 jobs a run through and gave a p99 of 41-56 ms; of 8, ~5,500 jobs
+ * ~9,100 jobs a run through and gave a p99 of 41-56 ms; of 8, ~5,700 jobs
  * and 40-50 ms. When the deliveries stop the runner goes back to 32.
  */
 #define JOBS_CLAIM_BATCH_BUSY 8
