@@ -49,7 +49,7 @@
 #define STORAGE_GROUP_MAX_BATCH          512 /* units one transaction takes at most */
 #define STORAGE_GROUP_MAX_QUEUE          16384 /* units waiting; more → ERR_UNAVAILABLE (back-pressure) */
 #define STORAGE_GROUP_BACKGROUND_WAIT_MS 1000 /* longest a background unit yields to others */
-#define STORAGE_GROUP_BUSY_MS            100 /* storage_group_busy: a submitted unit this recent */
+#define STORAGE_GROUP_BUSY_MS            100  /* storage_group_busy: a submitted unit this recent */
 
 /*
  * One unit of work. The caller owns it and keeps it alive until done is

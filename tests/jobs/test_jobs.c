@@ -1232,8 +1232,8 @@ static void *feed(void *arg)
     struct feeder *f = arg;
     while (!atomic_load(&f->stop)) {
         atomic_bool done = false;
-        struct storage_unit u = {.tenant = f->t, .write = noop_write, .done = noop_done,
-                                 .done_arg = &done};
+        struct storage_unit u = {
+            .tenant = f->t, .write = noop_write, .done = noop_done, .done_arg = &done};
         if (storage_group_submit(f->g, &u) == ERR_OK) {
             while (!atomic_load(&done))
                 usleep(1000);
