@@ -42,6 +42,7 @@ bench: deps-check
 	bench/run build-release/shiplog
 	bench/auth_run build-release/shiplog
 	build-release/bench/audit_bench
+	build-release/bench/classify_bench
 	bench/hooks_run build-release/shiplog
 	bench/drain_run build-release/bench/drain_bench
 

@@ -5,13 +5,15 @@
  * and footer values, breaking exactly when '!' or a breaking footer says
  * so), or is refused with ERR_INVALID / ERR_LIMIT and a reason. The bytes
  * also go through cc_parse_pr, split at the first NUL byte into a title and
- * a description.
+ * a description, and through classify_change, which must always give an
+ * impact (or ERR_LIMIT).
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "changes/classify.h"
 #include "changes/conventional.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -74,5 +76,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     why = NULL;
     e = cc_parse_pr(title, desc, &c, &why);
     check(e, &c, why, title, desc);
+
+    /* and classified, the title also as a label and a path: always an impact */
+    struct change_input in = {.title = title,
+                              .description = desc,
+                              .labels = &title,
+                              .n_labels = 1,
+                              .paths = &desc,
+                              .n_paths = 1};
+    struct classify_result r;
+    e = classify_change(&in, NULL, &r);
+    if (e == ERR_LIMIT)
+        return 0;
+    if (e != ERR_OK || (unsigned)r.impact >= CHANGE_IMPACT_COUNT_ ||
+        !memchr(r.reason, 0, sizeof r.reason) ||
+        r.conventional != (cc_parse_pr(title, desc, &c, NULL) == ERR_OK))
+        abort();
     return 0;
 }
