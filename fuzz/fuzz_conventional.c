@@ -5,8 +5,8 @@
  * and footer values, breaking exactly when '!' or a breaking footer says
  * so), or is refused with ERR_INVALID / ERR_LIMIT and a reason. The bytes
  * also go through cc_parse_pr, split at the first NUL byte into a title and
- * a description, and through classify_change, which must always give an
- * impact (or ERR_LIMIT).
+ * a description, through classify_change, which must always give an
+ * impact (or ERR_LIMIT), and through draft_from_rules.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +15,8 @@
 
 #include "changes/classify.h"
 #include "changes/conventional.h"
+#include "changes/draft.h"
+#include "core/unicode.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -91,6 +93,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (e != ERR_OK || (unsigned)r.impact >= CHANGE_IMPACT_COUNT_ ||
         !memchr(r.reason, 0, sizeof r.reason) ||
         r.conventional != (cc_parse_pr(title, desc, &c, NULL) == ERR_OK))
+        abort();
+
+    /* drafted: within the limits, and valid UTF-8 in gives valid UTF-8 out (no cut sequence) */
+    struct change_draft d;
+    if (draft_from_rules(&in, &r, &d) != ERR_OK || d.category != r.impact ||
+        (unsigned)d.audience >= AUDIENCE_COUNT_ || strlen(d.title) == 0 ||
+        strlen(d.title) > DRAFT_MAX_TITLE || strlen(d.body) > DRAFT_MAX_BODY)
+        abort();
+    if (utf8_valid(title) && utf8_valid(desc) &&
+        (!utf8_valid(str_from_cstr(d.title)) || !utf8_valid(str_from_cstr(d.body))))
         abort();
     return 0;
 }

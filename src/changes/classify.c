@@ -197,7 +197,7 @@ static void consider(struct classify_result *out, bool *have, enum change_impact
              item.len > 60 ? "…" : "");
 }
 
-static enum err check_limits(const struct change_input *in)
+enum err change_input_check(const struct change_input *in)
 {
     if (in->title.len > CC_MAX_MESSAGE || in->description.len > CC_MAX_MESSAGE ||
         in->n_labels > CLASSIFY_MAX_LABELS || in->n_paths > CLASSIFY_MAX_PATHS)
@@ -229,7 +229,7 @@ enum err classify_change(const struct change_input *in, const struct classify_ru
                          struct classify_result *out)
 {
     const struct classify_rules *r = rules ? rules : &CLASSIFY_DEFAULT_RULES;
-    enum err e = check_limits(in);
+    enum err e = change_input_check(in);
     if (e)
         return e;
     struct classify_result res;

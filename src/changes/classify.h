@@ -90,6 +90,9 @@ struct change_input {
     size_t n_paths;
 };
 
+/* ERR_LIMIT when a title or description is over CC_MAX_MESSAGE or a list or item over its limit. */
+MUST_CHECK enum err change_input_check(const struct change_input *in);
+
 /*
  * Splits a commit message into the title (its first line, without the line
  * break) and the rest (after the line break and one blank line if there is
