@@ -1259,6 +1259,26 @@ static bool all_done(const struct tenant_ctx *t, char (*ids)[JOBS_ID_LEN + 1], i
 }
 
 /*
+ * Enqueues n test.two jobs (ref) for t in one transaction, wakes r, waits
+ * until they are done; returns whether they were, and in *most the largest
+ * batch the runner had in hand meanwhile.
+ */
+static bool batch_run(struct jobs_runner *r, const struct tenant_ctx *t, const char *ref,
+                      char (*ids)[JOBS_ID_LEN + 1], int n, int *most)
+{
+    atomic_store(&two_most_in_hand, 0);
+    struct tx *tx = NULL;
+    assert_int_equal(storage_begin(S.s, t, TX_WRITE, &tx), ERR_OK);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(jobs_enqueue(tx, "test.two", ref, 0, ids[i]), ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    jobs_runner_notify(r);
+    bool done = all_done(t, ids, n);
+    *most = atomic_load(&two_most_in_hand);
+    return done;
+}
+
+/*
  * While deliveries go through the group (storage_group_busy), the runner
  * claims JOBS_CLAIM_BATCH_BUSY jobs at a time; once they stop, full batches.
  */
@@ -1282,29 +1302,15 @@ static void test_runner_small_batches_while_busy(void **state)
     assert_int_equal(jobs_runner_start(S.s, handlers, N_HANDLERS, 1, &o, &r), ERR_OK);
 
     static char busy_ids[N][JOBS_ID_LEN + 1], quiet_ids[N][JOBS_ID_LEN + 1];
-    atomic_store(&two_most_in_hand, 0);
-    struct tx *tx = NULL;
-    assert_int_equal(storage_begin(S.s, &t, TX_WRITE, &tx), ERR_OK);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(jobs_enqueue(tx, "test.two", "busy", 0, busy_ids[i]), ERR_OK);
-    assert_int_equal(storage_commit(tx), ERR_OK);
-    jobs_runner_notify(r);
-    bool busy_done = all_done(&t, busy_ids, N);
-    int busy_most = atomic_load(&two_most_in_hand);
+    int busy_most = 0, quiet_most = 0;
+    bool busy_done = batch_run(r, &t, "busy", busy_ids, N, &busy_most);
     atomic_store(&f.stop, true);
     pthread_join(th, NULL);
 
     /* quiet: no delivery for longer than the window */
     while (storage_group_busy(g))
         usleep(10 * 1000);
-    atomic_store(&two_most_in_hand, 0);
-    assert_int_equal(storage_begin(S.s, &t, TX_WRITE, &tx), ERR_OK);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(jobs_enqueue(tx, "test.two", "quiet", 0, quiet_ids[i]), ERR_OK);
-    assert_int_equal(storage_commit(tx), ERR_OK);
-    jobs_runner_notify(r);
-    bool quiet_done = all_done(&t, quiet_ids, N);
-    int quiet_most = atomic_load(&two_most_in_hand);
+    bool quiet_done = batch_run(r, &t, "quiet", quiet_ids, N, &quiet_most);
     jobs_runner_stop(r); /* before any assertion: a failure must not leave it running */
     storage_group_stop(g);
     printf("# most jobs in one batch: %d while busy, %d when quiet\n", busy_most, quiet_most);
