@@ -31,6 +31,22 @@ static bool is_blank_char(unsigned char c)
     return c == ' ' || c == '\t';
 }
 
+/* After the first letter, a type goes on with letters, digits, '-' and '_'. */
+static bool type_char(unsigned char c)
+{
+    return is_alpha(c) || is_digit(c) || c == '-' || c == '_';
+}
+
+bool cc_is_type(struct str s)
+{
+    if (s.len == 0 || s.len > CC_MAX_TYPE || !is_alpha((unsigned char)s.ptr[0]))
+        return false;
+    for (size_t i = 1; i < s.len; i++)
+        if (!type_char((unsigned char)s.ptr[i]))
+            return false;
+    return true;
+}
+
 /* One line of a message: [start, end) without its terminator; next is past it. */
 struct line {
     size_t start, end, next;
@@ -139,7 +155,7 @@ static enum err parse_header(struct str m, const struct line *h, struct cc_commi
     size_t i = h->start, end = h->end;
     if (i >= end || !is_alpha(p[i]))
         return invalid(why, "no type at the start");
-    while (i < end && (is_alpha(p[i]) || is_digit(p[i]) || p[i] == '-' || p[i] == '_'))
+    while (i < end && type_char(p[i]))
         i++;
     size_t type_len = i - h->start;
     if (type_len > CC_MAX_TYPE)

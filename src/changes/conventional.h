@@ -77,6 +77,9 @@ struct cc_commit {
  */
 MUST_CHECK enum err cc_parse(struct str msg, struct cc_commit *out, const char **why);
 
+/* True when s is a type by the grammar above (an ASCII letter, then letters, digits, '-', '_'). */
+bool cc_is_type(struct str s);
+
 /*
  * The same for a pull/merge request: title is the header (one line, no line
  * break), description holds the body and footers (no blank line needed
