@@ -14,6 +14,7 @@
 #include "core/worker.h"
 #include "ingest/settings.h"
 #include "ingest/store.h"
+#include "jobs/jobs.h"
 
 int64_t ingest_retention_cutoff(int64_t now, int retention_days)
 {
@@ -33,11 +34,34 @@ static enum err collect(void *arg, const char *id)
     return ERR_OK;
 }
 
-/* One tenant: its retention and the purge, in one write transaction. */
-static enum err sweep_tenant(struct storage *s, const struct tenant_ctx *t, int64_t now, size_t cap,
-                             size_t *purged, bool *more)
+/*
+ * Deletes, with purge(tx, cutoff, batch, &n), up to cap rows in batches of
+ * batch_max; *done gets how many, *more whether the cap stopped it.
+ */
+static enum err purge_capped(struct tx *tx, int64_t cutoff, size_t cap, size_t batch_max,
+                             enum err (*purge)(struct tx *, int64_t, size_t, size_t *),
+                             size_t *done, bool *more)
 {
-    *purged = 0;
+    *done = 0;
+    size_t n = 0;
+    enum err e = ERR_OK;
+    while (!e && *done < cap) {
+        size_t batch = cap - *done < batch_max ? cap - *done : batch_max;
+        e = purge(tx, cutoff, batch, &n);
+        if (!e)
+            *done += n;
+        if (e || n < batch)
+            break;
+    }
+    *more = !e && *done == cap && n > 0;
+    return e;
+}
+
+/* One tenant: its retention, the deliveries' purge and the done jobs', in one write transaction. */
+static enum err sweep_tenant(struct storage *s, const struct tenant_ctx *t, int64_t now, size_t cap,
+                             size_t *purged, size_t *jobs_purged, bool *more)
+{
+    *purged = *jobs_purged = 0;
     *more = false;
     struct ingest_settings *set = calloc(1, sizeof *set);
     if (!set)
@@ -47,23 +71,18 @@ static enum err sweep_tenant(struct storage *s, const struct tenant_ctx *t, int6
     if (!e)
         e = ingest_settings_get(tx, set); /* the retention in force now, in this transaction */
     int64_t cutoff = e ? 0 : ingest_retention_cutoff(now, set->retention_days);
-    size_t n = 0;
-    while (!e && *purged < cap) {
-        size_t batch = cap - *purged < INGEST_PURGE_MAX ? cap - *purged : INGEST_PURGE_MAX;
-        e = ingest_deliveries_purge(tx, cutoff, batch, &n);
-        if (!e)
-            *purged += n;
-        if (e || n < batch)
-            break;
-    }
+    bool more_jobs = false;
     if (!e)
-        *more = *purged == cap && n > 0;
+        e = purge_capped(tx, cutoff, cap, INGEST_PURGE_MAX, ingest_deliveries_purge, purged, more);
+    if (!e)
+        e = purge_capped(tx, cutoff, cap, JOBS_PURGE_MAX, jobs_purge_done, jobs_purged, &more_jobs);
+    *more = *more || more_jobs;
     if (tx && e)
         storage_rollback(tx);
     else if (tx)
         e = storage_commit(tx);
     if (e)
-        *purged = 0;
+        *purged = *jobs_purged = 0;
     free(set);
     return e;
 }
@@ -84,9 +103,9 @@ static enum err run(struct storage *s, int64_t now, const atomic_int *stop,
             break;
         }
         size_t cap = left < INGEST_RETENTION_TENANT_MAX ? left : INGEST_RETENTION_TENANT_MAX;
-        size_t n = 0;
+        size_t n = 0, jobs = 0;
         bool more = false;
-        enum err e = sweep_tenant(s, &l->t[i], now, cap, &n, &more);
+        enum err e = sweep_tenant(s, &l->t[i], now, cap, &n, &jobs, &more);
         if (e) {
             /* skipped: the others are still swept, the first error returned */
             out->failed++;
@@ -98,12 +117,13 @@ static enum err run(struct storage *s, int64_t now, const atomic_int *stop,
         }
         out->tenants++;
         out->purged += n;
+        out->jobs_purged += jobs;
         out->more = out->more || more;
     }
     if (out->purged || out->failed)
         log_info("ingest retention: swept", LOG_INT("tenants", out->tenants),
                  LOG_INT("failed", out->failed), LOG_INT("purged", out->purged),
-                 LOG_BOOL("more", out->more));
+                 LOG_INT("jobs_purged", out->jobs_purged), LOG_BOOL("more", out->more));
     free(l);
     return first;
 }

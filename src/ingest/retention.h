@@ -12,8 +12,12 @@
  * Only the raw (redacted) deliveries are purged. The normalized rows they
  * produced — repositories, commits and their files, pull requests, reviews,
  * deployments, releases — are metadata the analytics need (M1) and stay
- * until their repository or tenant is deleted. Finished jobs stay too (the
- * application role may not delete jobs on PostgreSQL).
+ * until their repository or tenant is deleted. In the same transaction the
+ * tenant's jobs that finished done before the same cutoff are deleted
+ * (jobs_purge_done; dead ones stay for the operator), under the same caps,
+ * counted apart. A tenant is visited when it has deliveries past retention,
+ * so the jobs of its last hour of deliveries wait for the next delivery to
+ * age out.
  *
  * A run asks storage_retention_due_tenants which tenants have deliveries past
  * their retention (ids only), then per tenant, in one write transaction of
@@ -43,10 +47,11 @@
 
 /* What a run did. */
 struct ingest_retention_stats {
-    size_t tenants; /* tenants swept (their transaction committed) */
-    size_t failed;  /* tenants whose sweep failed (rolled back) */
-    size_t purged;  /* deliveries deleted */
-    bool more;      /* a cap was reached: deliveries past retention may remain */
+    size_t tenants;     /* tenants swept (their transaction committed) */
+    size_t failed;      /* tenants whose sweep failed (rolled back) */
+    size_t purged;      /* deliveries deleted */
+    size_t jobs_purged; /* done jobs deleted (jobs_purge_done) */
+    bool more;          /* a cap was reached: deliveries past retention may remain */
 };
 
 /* The cutoff of a retention: deliveries received before it are purged. */

@@ -237,6 +237,28 @@ enum err jobs_retry(struct tx *tx, const char *id)
     return e ? e : ERR_CONFLICT;
 }
 
+enum err jobs_purge_done(struct tx *tx, int64_t before, size_t max, size_t *deleted)
+{
+    *deleted = 0;
+    if (max == 0 || max > JOBS_PURGE_MAX)
+        return ERR_INVALID;
+    /* done: run_at = finished_at, so the (tenant, status, run_at) index finds them in order */
+    bool pg = storage_tx_backend(tx) == STORAGE_POSTGRES;
+    uint64_t n = 0;
+    enum err e = tx_exec_args(
+        tx,
+        pg ? "DELETE FROM jobs WHERE tenant_id = $1::uuid AND id IN ("
+             " SELECT id FROM jobs WHERE tenant_id = $1::uuid AND status = 'done'"
+             " AND run_at < to_timestamp($2::bigint) ORDER BY run_at, id LIMIT $3::int)"
+           : "DELETE FROM jobs WHERE tenant_id = $1 AND id IN ("
+             " SELECT id FROM jobs WHERE tenant_id = $1 AND status = 'done' AND run_at < $2"
+             " ORDER BY run_at, id LIMIT $3)",
+        STORAGE_ARGS(STORAGE_INT(before), STORAGE_INT((int64_t)max)), &n);
+    if (!e)
+        *deleted = (size_t)n;
+    return e;
+}
+
 /* ---- claiming ------------------------------------------------------------------------ */
 
 /*

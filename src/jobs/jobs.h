@@ -90,6 +90,7 @@
 #define JOBS_MAX_HANDLERS      64   /* handlers of one runner */
 #define JOBS_LIST_MAX          100  /* jobs one jobs_list call returns */
 #define JOBS_RECORD_TRIES      3    /* tries to record an outcome when the database is busy */
+#define JOBS_PURGE_MAX         1000 /* jobs one jobs_purge_done call deletes at most */
 
 /*
  * Jobs one claim takes and one transaction settles. The two commits (a sync
@@ -185,6 +186,16 @@ MUST_CHECK enum err jobs_list(struct tx *tx, enum jobs_status filter,
  * is not dead; ERR_INVALID for an id that is not JOBS_ID_LEN lower-case hex.
  */
 MUST_CHECK enum err jobs_retry(struct tx *tx, const char *id);
+
+/*
+ * Deletes up to max (1..JOBS_PURGE_MAX, else ERR_INVALID) jobs of tx's
+ * tenant (a TX_WRITE transaction) that finished done before `before` (Unix
+ * seconds), oldest first; *deleted gets how many. Dead jobs stay: they are
+ * the dead letters an operator looks at and retries. The retention sweep
+ * calls it with its cutoff (ingest/retention.h), so a delivery's job goes
+ * about when the delivery does.
+ */
+MUST_CHECK enum err jobs_purge_done(struct tx *tx, int64_t before, size_t max, size_t *deleted);
 
 /* ---- running (the background side) -------------------------------------------- */
 

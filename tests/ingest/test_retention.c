@@ -38,6 +38,7 @@
 #include "ingest/retention.h"
 #include "ingest/settings.h"
 #include "ingest/store.h"
+#include "jobs/jobs.h"
 #include "storage/storage.h"
 #include "../common/testdb.h"
 
@@ -437,6 +438,92 @@ static void test_per_tenant_retention_and_boundary(void **state)
     assert_int_equal(all_count(&c), 1);
 }
 
+static enum err job_ok(void *arg, struct storage *s, const struct jobs_job *job, char *why,
+                       size_t why_cap)
+{
+    (void)arg, (void)s, (void)job, (void)why, (void)why_cap;
+    return ERR_OK;
+}
+
+static enum err job_bad(void *arg, struct storage *s, const struct jobs_job *job, char *why,
+                        size_t why_cap)
+{
+    (void)arg, (void)s, (void)job;
+    snprintf(why, why_cap, "malformed");
+    return ERR_INVALID; /* permanent: dead at once */
+}
+
+static const struct jobs_handler job_handlers[] = {
+    {.kind = "test.ok", .run = job_ok},
+    {.kind = "test.bad", .run = job_bad},
+};
+
+/* A job of t of kind, due at `at`, run then by a round at that time (none: left pending). */
+static void job_at(const struct tenant_ctx *t, const char *kind, int64_t at, bool run)
+{
+    struct tx *tx = begin(t, TX_WRITE);
+    char id[JOBS_ID_LEN + 1];
+    assert_int_equal(jobs_enqueue(tx, kind, "retention", at, id), ERR_OK);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    struct jobs_round r;
+    if (run)
+        assert_int_equal(jobs_run_round(S.s, job_handlers, 2, at, 0, NULL, &r), ERR_OK);
+}
+
+static int64_t jobs_with(const struct tenant_ctx *t, const char *status)
+{
+    return count_sql(t, "SELECT count(*) FROM jobs WHERE tenant_id = $1 AND status = $2", status);
+}
+
+/*
+ * Jobs that finished done before the cutoff go in the same sweep as the
+ * deliveries; dead ones, pending ones and recent ones stay, and another
+ * tenant's are never touched.
+ */
+static void test_done_jobs_purged(void **state)
+{
+    (void)state;
+    const int64_t now = EPOCH(6), cut = ingest_retention_cutoff(now, INGEST_RETENTION_DAYS);
+    struct tenant_ctx t, u;
+    new_tenant(&t);
+    new_tenant(&u);
+    deliveries_at(&t, "jobs-old", now - 100 * DAY, 1); /* makes t due */
+    for (int i = 0; i < 3; i++)
+        job_at(&t, "test.ok", cut - 1 - i, true);  /* done before the cutoff */
+    job_at(&t, "test.ok", cut, true);              /* done at the cutoff: kept */
+    job_at(&t, "test.ok", now - DAY, true);        /* recent */
+    job_at(&t, "test.bad", now - 100 * DAY, true); /* dead: kept for the operator */
+    job_at(&t, "test.ok", now + DAY, false);       /* pending */
+    job_at(&u, "test.ok", now - 100 * DAY, true);  /* u has no delivery past retention */
+    assert_int_equal(jobs_with(&t, "done"), 5);
+    assert_int_equal(jobs_with(&t, "dead"), 1);
+
+    struct ingest_retention_stats st;
+    assert_int_equal(ingest_retention_run(S.s, now, &st), ERR_OK);
+    assert_int_equal(st.purged, 1);
+    assert_int_equal(st.jobs_purged, 3);
+    assert_false(st.more);
+    assert_int_equal(jobs_with(&t, "done"), 2);
+    assert_int_equal(jobs_with(&t, "dead"), 1);
+    assert_int_equal(jobs_with(&t, "pending"), 1);
+    assert_int_equal(jobs_with(&u, "done"), 1); /* not visited */
+
+    /* in t's transaction nothing of u's goes; the batch size is checked */
+    struct tx *tx = begin(&t, TX_WRITE);
+    size_t n = 99;
+    assert_int_equal(jobs_purge_done(tx, now + 10 * DAY, 1, &n), ERR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(jobs_purge_done(tx, now + 10 * DAY, JOBS_PURGE_MAX, &n), ERR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(jobs_purge_done(tx, now + 10 * DAY, 0, &n), ERR_INVALID);
+    assert_int_equal(jobs_purge_done(tx, now + 10 * DAY, JOBS_PURGE_MAX + 1, &n), ERR_INVALID);
+    assert_int_equal(n, 0);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    assert_int_equal(jobs_with(&t, "done"), 0);
+    assert_int_equal(jobs_with(&t, "dead"), 1);
+    assert_int_equal(jobs_with(&u, "done"), 1);
+}
+
 static void test_default_and_unreadable_retention(void **state)
 {
     (void)state;
@@ -624,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_batches_rows_kept),
         cmocka_unit_test(test_sweeper_thread),
         cmocka_unit_test(test_pg_function_and_rls),
+        cmocka_unit_test(test_done_jobs_purged), /* EPOCH(6): the earliest clock, last */
     };
     return cmocka_run_group_tests_name("retention", tests, suite_setup, suite_teardown);
 }
