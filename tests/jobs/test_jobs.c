@@ -990,9 +990,10 @@ static void test_list_and_isolation(void **state)
             " VALUES ($1::uuid, '0123456789abcdef0123456789abcdef', 'test.ok', '', 1, now(),"
             " now())",
             1, pa, NULL));
-        /* and the application role never deletes jobs */
-        assert_false(testdb_pg_as_tenant(
-            S.app_url, a.id, "DELETE FROM jobs WHERE tenant_id = $1::uuid", 1, pa, NULL));
+        /* the application role deletes jobs (retention: 0020) of its tenant only */
+        assert_true(testdb_pg_as_tenant(
+            S.app_url, b.id, "DELETE FROM jobs WHERE tenant_id = $1::uuid", 1, pa, &changed));
+        assert_int_equal(changed, 0);
         /* without a tenant nothing is visible; the function gives ids only */
         assert_true(testdb_pg_as_tenant(S.app_url, "", "SELECT id FROM jobs", 0, NULL, &changed));
         assert_int_equal(changed, 0);
