@@ -77,7 +77,7 @@ struct classify_rules {
     enum change_impact fallback; /* when no rule says anything */
 };
 
-/* The built-in rules (docs/CHANGELOG.md lists them). */
+/* The built-in rules (docs/CHANGES.md lists them). */
 extern const struct classify_rules CLASSIFY_DEFAULT_RULES;
 
 /* What classify_change reads; views, borrowed for the call. */
