@@ -21,6 +21,7 @@
 #include "../common/testdb.h"
 
 #include "changes/entries.h"
+#include "changes/pipeline.h"
 
 #define NOW INT64_C(1700000000)
 
@@ -493,6 +494,115 @@ static void test_limits(void **state)
     assert_int_equal(what, ENTRY_CREATED);
 }
 
+static void test_merge_messages(void **state)
+{
+    (void)state;
+    static const char *const merges[] = {
+        "Merge pull request #12 from acme/dark-mode\n\nDark mode",
+        "Merge branch 'main' into feature",
+        "Merge remote-tracking branch 'origin/main'",
+        "Add dark mode (#123)",
+        "Add dark mode (#123)\n\n* first\n* second",
+        "Merged PR 7: Add dark mode",
+        "Merged in feature/x (pull request #4)",
+        "Add dark mode\n\nSee merge request acme/app!12",
+    };
+    for (size_t i = 0; i < sizeof merges / sizeof merges[0]; i++)
+        assert_true(changes_is_merge_message(str_from_cstr(merges[i])));
+    static const char *const changes[] = {
+        "feat: add dark mode",  "Fix #123 crash on start", "Add dark mode (#)",
+        "Add dark mode (#12a)", "Mergeable regions",       "",
+    };
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++)
+        assert_false(changes_is_merge_message(str_from_cstr(changes[i])));
+    assert_false(changes_is_merge_message(STR_NULL));
+}
+
+/* Which rows of a batch are changes, and the tenant's rules applied to them. */
+static void test_find_changes(void **state)
+{
+    (void)state;
+    struct tenant_ctx t;
+    new_tenant(&t);
+    struct arena *a = arena_new(4u << 20);
+    static const struct str labels[] = {STR_LIT("bug")};
+    static const struct ingest_file files[] = {{.path = STR_LIT("docs/a.md"), .change = 'M'}};
+    struct ingest_repo repo = {.id = STR_LIT("github:repo:1"),
+                               .url = STR_LIT("https://github.com/acme/app"),
+                               .default_branch = STR_LIT("main")};
+    struct ingest_pr prs[] = {
+        {.id = STR_LIT("github:pr:1:1"),
+         .repo_id = repo.id,
+         .number = 1,
+         .title = STR_LIT("Crash on start"),
+         .state = STR_LIT("merged"),
+         .target_branch = STR_LIT("main"),
+         .labels = labels,
+         .n_labels = 1,
+         .labels_known = true,
+         .merged_at = NOW},
+        {.id = STR_LIT("github:pr:1:2"),
+         .repo_id = repo.id,
+         .number = 2,
+         .title = STR_LIT("Into a feature branch"),
+         .state = STR_LIT("merged"),
+         .target_branch = STR_LIT("feature")},
+        {.id = STR_LIT("github:pr:1:3"),
+         .repo_id = repo.id,
+         .number = 3,
+         .title = STR_LIT("Still open"),
+         .state = STR_LIT("open"),
+         .target_branch = STR_LIT("main")},
+    };
+    struct ingest_commit commits[] = {
+        {.id = STR_LIT("github:commit:1:aa"),
+         .repo_id = repo.id,
+         .sha = STR_LIT("aa"),
+         .message = STR_LIT("docs: typo"),
+         .branch = STR_LIT("main"),
+         .files = files,
+         .n_files = 1},
+        {.id = STR_LIT("github:commit:1:bb"),
+         .repo_id = repo.id,
+         .sha = STR_LIT("bb"),
+         .message = STR_LIT("Crash on start (#1)"),
+         .branch = STR_LIT("main")},
+        {.id = STR_LIT("github:commit:1:cc"),
+         .repo_id = repo.id,
+         .sha = STR_LIT("cc"),
+         .message = STR_LIT("feat: on a branch"),
+         .branch = STR_LIT("feature")},
+    };
+    struct ingest_batch b = {
+        .repos = &repo, .n_repos = 1, .prs = prs, .n_prs = 3, .commits = commits, .n_commits = 3};
+    struct entry_generated *v = NULL;
+    size_t n = 0;
+    struct tx *tx = begin(&t, TX_READ);
+    assert_int_equal(changes_find(tx, &b, a, &v, &n), ERR_OK);
+    storage_rollback(tx);
+    assert_int_equal(n, 2);
+    assert_true(str_eq_cstr(v[0].source_id, "github:pr:1:1"));
+    assert_int_equal(v[0].cls.impact, CHANGE_FIX); /* label "bug" */
+    assert_true(str_eq_cstr(v[0].source_url, "https://github.com/acme/app/pull/1"));
+    assert_true(str_eq_cstr(v[1].source_id, "github:commit:1:aa"));
+    assert_true(v[1].push);
+    assert_int_equal(v[1].cls.impact, CHANGE_INTERNAL); /* only docs/ touched */
+    assert_true(str_eq_cstr(v[1].source_url, "https://github.com/acme/app/commit/aa"));
+
+    /* the tenant's rules: "bug" now means a feature */
+    tx = begin(&t, TX_WRITE);
+    struct rules_problem why;
+    assert_int_equal(
+        changes_rules_set(tx, &ADMIN, STR_LIT("{\"labels\":{\"bug\":\"feature\"}}"), &why), ERR_OK);
+    assert_int_equal(changes_rules_set(tx, &ADMIN, STR_LIT("{\"labels\":7}"), &why), ERR_INVALID);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    tx = begin(&t, TX_READ);
+    assert_int_equal(changes_find(tx, &b, a, &v, &n), ERR_OK);
+    storage_rollback(tx);
+    assert_int_equal(v[0].cls.impact, CHANGE_FEATURE);
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -503,6 +613,8 @@ int main(void)
         cmocka_unit_test(test_list_and_reviewers),
         cmocka_unit_test(test_isolation),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_merge_messages),
+        cmocka_unit_test(test_find_changes),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
