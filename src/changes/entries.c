@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/unicode.h"
 #include "crypto/rand.h"
+#include "jobs/jobs.h"
 
 static const char *const status_names[ENTRY_STATUS_COUNT_] = {
     "draft", "in_review", "approved", "rejected", "scheduled", "published",
@@ -765,6 +766,8 @@ enum err entries_transition(struct tx *tx, const struct entries_actor *who, stru
                          later ? STORAGE_INT(publish_at) : STORAGE_NULL, STORAGE_CSTR(actor),
                          later ? STORAGE_NULL : STORAGE_INT(now), STORAGE_INT(now)),
             NULL);
+        if (!e && later) /* the job that publishes it when the time comes */
+            e = jobs_enqueue(tx, ENTRIES_JOB_PUBLISH, cur.id, publish_at, NULL);
         break;
     }
     }

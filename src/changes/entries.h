@@ -68,6 +68,8 @@
 #define ENTRIES_MAX_PAGE      100   /* entries one list call returns */
 #define ENTRIES_MAX_VERSIONS  200   /* versions one history call returns (the newest) */
 #define ENTRIES_MAX_AUTHOR    64    /* bytes of a version's author */
+#define ENTRIES_JOB_PUBLISH                                                                        \
+    "changes.publish" /* job kind: publishes scheduled entries (publish.h) */
 
 enum entry_status {
     ENTRY_DRAFT,
@@ -232,7 +234,8 @@ enum entry_action { ENTRY_SUBMIT, ENTRY_APPROVE, ENTRY_REJECT, ENTRY_PUBLISH };
  * Moves entry id along the workflow. version: the version the caller saw
  * (ERR_CONFLICT when the entry changed since; 0 skips the check). note: a
  * rejection's note (STR_NULL none). publish_at: ENTRY_PUBLISH only; 0 or a
- * time not after now publishes at once, a later one schedules. ERR_CONFLICT
+ * time not after now publishes at once, a later one schedules (and queues an
+ * ENTRIES_JOB_PUBLISH job due then, in tx). ERR_CONFLICT
  * with *reason when the status does not allow the action.
  */
 MUST_CHECK enum err entries_transition(struct tx *tx, const struct entries_actor *who,

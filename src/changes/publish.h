@@ -16,6 +16,7 @@
 
 #include "changes/entries.h"
 #include "core/err.h"
+#include "jobs/jobs.h"
 #include "storage/storage.h"
 
 struct changes_publisher {
@@ -32,5 +33,17 @@ MUST_CHECK enum err changes_published(const struct changes_publisher *p, struct 
 
 /* Runs p's committed hook for t (nothing without one). */
 void changes_published_after(const struct changes_publisher *p, const struct tenant_ctx *t);
+
+/*
+ * The job runner's handler of ENTRIES_JOB_PUBLISH (entries.h), queued when an
+ * entry is scheduled, due at its time: publishes the tenant's scheduled
+ * entries that are due (at most CHANGES_PUBLISH_BATCH; a later one's own job
+ * takes the rest) and runs the publisher's hooks for each, the committed hook
+ * just before the runner commits (a feed read in between caches the old page
+ * until its time to live). Copy it and set arg to the struct
+ * changes_publisher (or NULL).
+ */
+#define CHANGES_PUBLISH_BATCH 16
+extern const struct jobs_handler changes_job_publish;
 
 #endif

@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "audit/audit.h"
+#include "changes/publish.h"
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
 #include "outbox/outbox.h"
@@ -473,7 +474,13 @@ static int serve(struct config *cfg)
      * and processed by the job runner (also jobs left by earlier runs), whose
      * writes go through the same writer and whose parsing yields the CPU to
      * the requests */
-    const struct jobs_handler handlers[] = {ingest_job_normalize}; /* copied by the runner */
+    /* D5: what publishing an entry also does (the hooks of delivery modules) */
+    static struct changes_publisher publisher; /* hooks set below as modules come */
+    struct jobs_handler publish = changes_job_publish;
+    publish.arg = &publisher;
+    const struct jobs_handler handlers[] = {ingest_job_normalize,
+                                            publish}; /* copied by the runner */
+    app.publisher = &publisher;
     e = integrations_cache_new(&hook_cache);
     if (!e)
         e = storage_group_start(st, &writer);

@@ -22,6 +22,7 @@
 
 #include "changes/entries.h"
 #include "changes/pipeline.h"
+#include "changes/publish.h"
 
 #define NOW INT64_C(1700000000)
 
@@ -347,6 +348,63 @@ static void test_scheduled(void **state)
     arena_free(a);
 }
 
+static int hooks_in_tx, hooks_after;
+
+static enum err count_in_tx(void *arg, struct tx *tx, const struct entry *e, int64_t now)
+{
+    (void)arg;
+    (void)tx;
+    assert_int_equal(e->status, ENTRY_PUBLISHED);
+    assert_int_equal(e->published_at, now);
+    hooks_in_tx++;
+    return ERR_OK;
+}
+
+static void count_after(void *arg, const struct tenant_ctx *t)
+{
+    (void)arg;
+    (void)t;
+    hooks_after++;
+}
+
+/* The job queued with a schedule publishes the entry when its time comes, with the hooks. */
+static void test_scheduled_job(void **state)
+{
+    (void)state;
+    struct tenant_ctx t;
+    new_tenant(&t);
+    struct arena *a = arena_new(1u << 20);
+    enum entry_upsert what;
+    char id[ENTRIES_ID_LEN + 1];
+    struct entry_generated g = generated("github:pr:1:13", "Later");
+    assert_int_equal(upsert(&t, &g, &what, id), ERR_OK);
+    assert_int_equal(act(&t, &EDITOR, id, ENTRY_SUBMIT, 1, 0), ERR_OK);
+    assert_int_equal(act(&t, &ADMIN, id, ENTRY_APPROVE, 1, 0), ERR_OK);
+    assert_int_equal(act(&t, &ADMIN, id, ENTRY_PUBLISH, 1, NOW + 600), ERR_OK);
+    assert_int_equal(count(&t, "SELECT count(*) FROM jobs WHERE tenant_id = $1"
+                               " AND kind = 'changes.publish'"),
+                     1);
+
+    struct changes_publisher p = {.in_tx = count_in_tx, .committed = count_after};
+    struct jobs_handler h = changes_job_publish;
+    h.arg = &p;
+    struct jobs_round r;
+    hooks_in_tx = hooks_after = 0;
+    assert_int_equal(jobs_run_round(S.s, &h, 1, NOW + 599, 0, NULL, &r), ERR_OK);
+    assert_int_equal(r.claimed, 0);
+    struct entry e;
+    get(&t, id, a, &e);
+    assert_int_equal(e.status, ENTRY_SCHEDULED);
+    assert_int_equal(jobs_run_round(S.s, &h, 1, NOW + 600, 0, NULL, &r), ERR_OK);
+    assert_int_equal(r.done, 1);
+    get(&t, id, a, &e);
+    assert_int_equal(e.status, ENTRY_PUBLISHED);
+    assert_int_equal(e.published_at, NOW + 600);
+    assert_int_equal(hooks_in_tx, 1);
+    assert_int_equal(hooks_after, 1);
+    arena_free(a);
+}
+
 static void test_list_and_reviewers(void **state)
 {
     (void)state;
@@ -610,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_regeneration_keeps_human_edit),
         cmocka_unit_test(test_workflow),
         cmocka_unit_test(test_scheduled),
+        cmocka_unit_test(test_scheduled_job),
         cmocka_unit_test(test_list_and_reviewers),
         cmocka_unit_test(test_isolation),
         cmocka_unit_test(test_limits),
