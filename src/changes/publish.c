@@ -4,6 +4,42 @@
 #include "changes/publish.h"
 
 #include <stdio.h>
+#include <time.h>
+
+#include "core/json.h"
+
+enum err changes_entry_public_json(const struct entry *e, struct buf *out)
+{
+    char when[32] = "";
+    time_t t = (time_t)e->published_at;
+    struct tm tm;
+    if (gmtime_r(&t, &tm))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    struct jw w;
+    jw_init(&w, out);
+    jw_object_begin(&w);
+    jw_key(&w, "id");
+    jw_cstring(&w, e->id);
+    jw_key(&w, "title");
+    jw_string(&w, e->title);
+    jw_key(&w, "body");
+    jw_string(&w, e->body);
+    jw_key(&w, "category");
+    jw_cstring(&w, change_impact_name(e->category));
+    jw_key(&w, "category_heading");
+    jw_cstring(&w, draft_category_heading(e->category));
+    jw_key(&w, "audience");
+    jw_cstring(&w, draft_audience_name(e->audience));
+    jw_key(&w, "labels");
+    jw_array_begin(&w);
+    for (size_t i = 0; i < e->n_labels; i++)
+        jw_string(&w, e->labels[i]);
+    jw_array_end(&w);
+    jw_key(&w, "published_at");
+    jw_cstring(&w, when);
+    jw_object_end(&w);
+    return jw_finish(&w);
+}
 
 enum err changes_published(const struct changes_publisher *p, struct tx *tx, const struct entry *e,
                            int64_t now)

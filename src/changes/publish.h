@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "changes/entries.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "jobs/jobs.h"
 #include "storage/storage.h"
@@ -26,6 +27,16 @@ struct changes_publisher {
     void (*committed)(void *arg, const struct tenant_ctx *t);
     void *arg;
 };
+
+#define CHANGES_EVENT_PUBLISHED "changelog.entry.published" /* the outbound webhooks' event */
+
+/*
+ * What customers may see of a published entry, as a JSON object appended to
+ * out: id, title, body, category and its heading, audience, labels and
+ * published_at (RFC 3339) — never its source, impact reason, reviewers or
+ * who published it. ERR_LIMIT at out's cap.
+ */
+MUST_CHECK enum err changes_entry_public_json(const struct entry *e, struct buf *out);
 
 /* Runs p's in_tx hook for e (ERR_OK without one, or without p). */
 MUST_CHECK enum err changes_published(const struct changes_publisher *p, struct tx *tx,
