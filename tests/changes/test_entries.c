@@ -356,6 +356,17 @@ static enum err count_in_tx(void *arg, struct tx *tx, const struct entry *e, int
     (void)tx;
     assert_int_equal(e->status, ENTRY_PUBLISHED);
     assert_int_equal(e->published_at, now);
+    /* what customers see: the text, never the source or who published it */
+    struct buf out = BUF_INIT(64 * 1024);
+    assert_int_equal(changes_entry_public_json(e, &out), ERR_OK);
+    assert_non_null(strstr(buf_cstr(&out), "\"title\":\"Later\""));
+    assert_non_null(strstr(buf_cstr(&out), "\"category_heading\":\"New features\""));
+    assert_non_null(strstr(buf_cstr(&out), "\"labels\":[\"feature\",\"ui\"]"));
+    assert_non_null(strstr(buf_cstr(&out), "\"published_at\":\"2023-11-14T22:23:20Z\""));
+    assert_null(strstr(buf_cstr(&out), "github.com"));
+    assert_null(strstr(buf_cstr(&out), ADMIN.user_id));
+    assert_null(strstr(buf_cstr(&out), "reason"));
+    buf_release(&out);
     hooks_in_tx++;
     return ERR_OK;
 }
