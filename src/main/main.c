@@ -26,6 +26,7 @@
 #include "audit/audit.h"
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
+#include "outbound/outbound.h"
 #include "outbox/outbox.h"
 #include "ratelimit/ratelimit.h"
 #include "secrets/secrets.h"
@@ -473,7 +474,16 @@ static int serve(struct config *cfg)
      * and processed by the job runner (also jobs left by earlier runs), whose
      * writes go through the same writer and whose parsing yields the CPU to
      * the requests */
-    const struct jobs_handler handlers[] = {ingest_job_normalize}; /* copied by the runner */
+    /* W3: outbound webhooks are delivered by the same runner (a kind no handler of a
+     * runner knows would use up its attempts there); their HTTP waits outside any
+     * transaction, under OUTBOUND_TIMEOUT_MS */
+    static struct outbound_runtime outbound_rt;
+    outbound_rt = (struct outbound_runtime){
+        .secrets = secrets, .policy = {.allow_private = cfg->outbound_allow_private}};
+    struct jobs_handler outbound_handler = outbound_job_deliver;
+    outbound_handler.arg = &outbound_rt;
+    const struct jobs_handler handlers[] = {ingest_job_normalize,
+                                            outbound_handler}; /* copied by the runner */
     e = integrations_cache_new(&hook_cache);
     if (!e)
         e = storage_group_start(st, &writer);
