@@ -56,6 +56,7 @@ PARAM_KINDS = {
     "deliveries": "delivery",
     "jobs": "job",
     "repositories": "repository",
+    "endpoints": "endpoint",
 }
 
 # Query parameters that name objects, per route (method path): parameter ->
@@ -80,6 +81,8 @@ BODIES = {
     "POST /api/v1/integrations": {"provider": "github", "name": "probe"},
     "POST /integrations": {"name": "probe", "provider": "gitlab", "repository_scope": "*"},
     "PUT /api/v1/settings/ingest": {"retention_days": 90, "bot_patterns": []},
+    # a name that never resolves: test events queued by the walk fail fast
+    "POST /api/v1/endpoints": {"url": "https://hooks.example.invalid/shiplog"},
 }
 
 _ips = iter(range(1, 1 << 24))
@@ -267,6 +270,10 @@ class Org:
             time.sleep(0.1)
         else:
             raise AssertionError(f"organization {self.tag}: the delivery was not processed")
+        # an outbound endpoint (no event: a retrying delivery would change rows on its own)
+        r = self.call("POST", "/api/v1/endpoints", {"url": "https://hooks.example.invalid/x"},
+                      cookie=cookie, idem=True)
+        assert r.status_code == 201, r.text
         r = self.call("POST", "/api/v1/api-keys", {"name": "for tokens"}, cookie=cookie, idem=True)
         assert r.status_code == 201, r.text
         r = self.call("POST", "/api/v1/auth/token", {"grant_type": "api_key",
@@ -289,6 +296,8 @@ class Org:
                                                 cookie=cookie).json()["jobs"]],
             "repository": [r["id"] for r in self.call("GET", "/api/v1/repositories",
                                                        cookie=cookie).json()["repositories"]],
+            "endpoint": [e["id"] for e in self.call("GET", "/api/v1/endpoints",
+                                                     cookie=cookie).json()["endpoints"]],
         }
         for kind, found in ids.items():
             assert found, f"organization {self.tag} has no {kind}"
@@ -470,7 +479,7 @@ def test_cross_tenant_ids_are_404_and_change_nothing(srv, tables, world):
     before = settled_rows(srv, b.id)
     for table in ("users", "sessions", "api_keys", "invitations", "token_families",
                   "refresh_tokens", "integrations", "webhook_deliveries", "repositories",
-                  "commits", "jobs"):
+                  "commits", "jobs", "outbound_endpoints"):
         assert before.get(table), f"B has no {table} rows to protect"
     b_secrets = {b.id} | {u.email for u in b.users.values()} | {
         i for ids in b_ids.values() for i in ids}
