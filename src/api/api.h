@@ -286,6 +286,8 @@ enum err outbound_api_create(struct http_request *req, struct http_response *res
 enum err outbound_api_get(struct http_request *req, struct http_response *resp);
 enum err outbound_api_rotate(struct http_request *req, struct http_response *resp);
 enum err outbound_api_test(struct http_request *req, struct http_response *resp);
+enum err outbound_api_disable(struct http_request *req, struct http_response *resp);
+enum err outbound_api_enable(struct http_request *req, struct http_response *resp);
 enum err outbound_api_deliveries(struct http_request *req, struct http_response *resp);
 enum err outbound_api_delete(struct http_request *req, struct http_response *resp);
 extern const struct body_spec OUTBOUND_CREATE_BODY;

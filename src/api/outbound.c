@@ -8,6 +8,8 @@
  *   GET    /api/v1/endpoints/{id}                 one endpoint
  *   POST   /api/v1/endpoints/{id}/rotate          a new secret, once; the old one ends at once
  *   POST   /api/v1/endpoints/{id}/test            queue a "webhook.test" event to it
+ *   POST   /api/v1/endpoints/{id}/disable         no new messages; queued ones die
+ *   POST   /api/v1/endpoints/{id}/enable          events reach it again
  *   GET    /api/v1/endpoints/{id}/deliveries      its delivery log, newest first
  *                                                 (?before=<message id>)
  *   DELETE /api/v1/endpoints/{id}                 delete it with its log
@@ -249,6 +251,36 @@ enum err outbound_api_list(struct http_request *req, struct http_response *resp)
     jw_int(&w, OUTBOUND_MAX_PER_TENANT);
     jw_object_end(&w);
     return api_respond_json(req, resp, 200, &w, &out);
+}
+
+static enum err set_disabled(struct http_request *req, struct http_response *resp, bool disabled)
+{
+    struct outbound_actor who;
+    actor_of(req, &who);
+    struct outbound_endpoint ep;
+    enum err e =
+        outbound_endpoint_set_disabled(req->app->storage, &req->principal.user.tenant, &who,
+                                       http_param(req, "id"), disabled, (int64_t)time(NULL), &ep);
+    if (e)
+        return api_refused(
+            req, e, NULL,
+            disabled ? "The endpoint was not disabled" : "The endpoint was not enabled", NULL);
+    struct buf out = BUF_INIT(ENDPOINT_JSON_CAP);
+    e = endpoint_json(&ep, false, NULL, &out);
+    if (!e)
+        e = http_resp_json(req, resp, 200, &out);
+    buf_release(&out);
+    return e;
+}
+
+enum err outbound_api_disable(struct http_request *req, struct http_response *resp)
+{
+    return set_disabled(req, resp, true);
+}
+
+enum err outbound_api_enable(struct http_request *req, struct http_response *resp)
+{
+    return set_disabled(req, resp, false);
 }
 
 enum err outbound_api_delete(struct http_request *req, struct http_response *resp)

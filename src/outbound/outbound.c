@@ -501,6 +501,48 @@ enum err outbound_endpoint_rotate(struct storage *db, struct secrets *sec,
     return e;
 }
 
+enum err outbound_endpoint_set_disabled(struct storage *db, const struct tenant_ctx *t,
+                                        const struct outbound_actor *who, struct str id,
+                                        bool disabled, int64_t now, struct outbound_endpoint *out)
+{
+    struct outbound_endpoint scratch;
+    struct outbound_endpoint *info = out ? out : &scratch;
+    memset(info, 0, sizeof *info);
+    if (actor_check(who) != ERR_OK)
+        return ERR_INVALID;
+    if (!id_ok(id))
+        return ERR_NOT_FOUND;
+    char idc[OUTBOUND_ID_LEN + 1];
+    memcpy(idc, id.ptr, OUTBOUND_ID_LEN);
+    idc[OUTBOUND_ID_LEN] = '\0';
+    struct tx *tx = NULL;
+    enum err e = storage_begin(db, t, TX_WRITE, &tx);
+    if (e)
+        return e;
+    uint64_t changed = 0;
+    e = disabled
+            ? tx_exec_args(tx,
+                           "UPDATE outbound_endpoints SET disabled_at = COALESCE(disabled_at, $3)"
+                           " WHERE tenant_id = $1 AND id = $2",
+                           STORAGE_ARGS(STORAGE_CSTR(idc), STORAGE_INT(now)), &changed)
+            : tx_exec_args(tx,
+                           "UPDATE outbound_endpoints SET disabled_at = NULL"
+                           " WHERE tenant_id = $1 AND id = $2",
+                           STORAGE_ARGS(STORAGE_CSTR(idc)), &changed);
+    if (!e && changed == 0)
+        e = ERR_NOT_FOUND;
+    if (!e)
+        e = audit_event(tx, who,
+                        disabled ? "outbound.endpoint_disabled" : "outbound.endpoint_enabled", idc,
+                        NULL);
+    if (!e)
+        e = read_one(tx, str_from_cstr(idc), info);
+    e = finish(tx, e);
+    if (e)
+        memset(info, 0, sizeof *info);
+    return e;
+}
+
 enum err outbound_endpoint_delete(struct storage *db, const struct tenant_ctx *t,
                                   const struct outbound_actor *who, struct str id)
 {

@@ -25,7 +25,8 @@
  * refuses, or a message whose endpoint is disabled, dies at once.
  *
  * Every endpoint change is one write transaction with its audit event
- * ("outbound.endpoint_created", ".endpoint_secret_rotated", ".endpoint_deleted"),
+ * ("outbound.endpoint_created", ".endpoint_secret_rotated", ".endpoint_disabled",
+ * ".endpoint_enabled", ".endpoint_deleted"),
  * never holding a secret. Another tenant's id, like an unknown one, is ERR_NOT_FOUND.
  * Times are Unix seconds passed by the caller. Thread-safe.
  */
@@ -123,6 +124,17 @@ MUST_CHECK enum err outbound_endpoint_rotate(struct storage *db, struct secrets 
                                              const struct outbound_actor *who, struct str id,
                                              int64_t now, struct outbound_endpoint *out,
                                              struct outbound_secret *secret);
+
+/*
+ * Disables (no new messages; queued ones die at their next attempt) or enables
+ * endpoint id again; "outbound.endpoint_disabled" / "outbound.endpoint_enabled".
+ * Disabling a disabled endpoint keeps its first disabled_at. out (may be NULL)
+ * gets the endpoint after. ERR_NOT_FOUND for an unknown id or another tenant's.
+ */
+MUST_CHECK enum err outbound_endpoint_set_disabled(struct storage *db, const struct tenant_ctx *t,
+                                                   const struct outbound_actor *who, struct str id,
+                                                   bool disabled, int64_t now,
+                                                   struct outbound_endpoint *out);
 
 /* Deletes the endpoint with its delivery log; "outbound.endpoint_deleted". */
 MUST_CHECK enum err outbound_endpoint_delete(struct storage *db, const struct tenant_ctx *t,

@@ -197,9 +197,18 @@ def test_register_deliver_rotate_delete(srv, receiver):
     with pytest.raises(AssertionError):
         verify(secret, headers, body)
 
+    # disabled: no test event (409), enabled: events again
+    off = boss.call("POST", f"/api/v1/endpoints/{made['id']}/disable", {})
+    assert off.status_code == 200 and off.json()["disabled_at"], off.text
+    assert_error(boss.call("POST", f"/api/v1/endpoints/{made['id']}/test", {}), 409,
+                 "endpoint_disabled")
+    on = boss.call("POST", f"/api/v1/endpoints/{made['id']}/enable", {})
+    assert on.status_code == 200 and on.json()["disabled_at"] is None, on.text
+    send_test(boss, made["id"])
+
     assert boss.call("DELETE", f"/api/v1/endpoints/{made['id']}").status_code == 204
     for method, path in [("GET", ""), ("DELETE", ""), ("POST", "/rotate"), ("POST", "/test"),
-                         ("GET", "/deliveries")]:
+                         ("GET", "/deliveries"), ("POST", "/disable"), ("POST", "/enable")]:
         body = {} if method == "POST" else None
         assert_error(boss.call(method, f"/api/v1/endpoints/{made['id']}{path}", body), 404)
 
@@ -241,7 +250,7 @@ def test_other_organization_and_roles(srv, receiver):
     made = register(a, {"url": receiver.url("/a")}).json()
     eid = made["id"]
     for method, path in [("GET", ""), ("DELETE", ""), ("POST", "/rotate"), ("POST", "/test"),
-                         ("GET", "/deliveries")]:
+                         ("GET", "/deliveries"), ("POST", "/disable"), ("POST", "/enable")]:
         body = {} if method == "POST" else None
         r = b.call(method, f"/api/v1/endpoints/{eid}{path}", body)
         assert_error(r, 404)
@@ -250,6 +259,7 @@ def test_other_organization_and_roles(srv, receiver):
     # A's endpoint is untouched: same secret hint, no message
     one = a.call("GET", f"/api/v1/endpoints/{eid}").json()
     assert one["secret_hint"] == made["secret_hint"] and one["rotated_at"] is None
+    assert one["disabled_at"] is None
     assert log_of(a, eid) == []
     assert receiver.requests == []
 

@@ -498,14 +498,18 @@ static void test_enqueue(void **state)
     outbound_secret_wipe(&sa);
     outbound_secret_wipe(&sb);
     /* a disabled endpoint gets no message */
-    struct tx *tx = NULL;
-    assert_int_equal(storage_begin(S.main_app, &t, TX_WRITE, &tx), ERR_OK);
-    assert_int_equal(tx_exec_args(tx,
-                                  "UPDATE outbound_endpoints SET disabled_at = $3"
-                                  " WHERE tenant_id = $1 AND id = $2",
-                                  STORAGE_ARGS(STORAGE_CSTR(b.id), STORAGE_INT(NOW)), NULL),
+    struct outbound_actor who = actor();
+    struct outbound_endpoint after;
+    assert_int_equal(outbound_endpoint_set_disabled(S.main_app, &t, &who, str_from_cstr(b.id), true,
+                                                    NOW, &after),
                      ERR_OK);
-    assert_int_equal(storage_commit(tx), ERR_OK);
+    assert_int_equal(after.disabled_at, NOW);
+    /* disabling again keeps the first time */
+    assert_int_equal(outbound_endpoint_set_disabled(S.main_app, &t, &who, str_from_cstr(b.id), true,
+                                                    NOW + 9, &after),
+                     ERR_OK);
+    assert_int_equal(after.disabled_at, NOW);
+    struct tx *tx = NULL;
 
     enqueue(&t, "entry.published", "{\"id\":\"e1\",\"title\":\"Caf\xc3\xa9\"}", NOW);
     size_t n = 0;
@@ -758,6 +762,57 @@ static void test_rotate_delete_test_event(void **state)
     outbound_secret_wipe(&s2);
 }
 
+static void test_disable_enable(void **state)
+{
+    (void)state;
+    struct tenant_ctx t;
+    new_tenant(&t);
+    struct outbound_endpoint ep, after;
+    struct outbound_secret secret;
+    create_receiver(&t, "/paused", &ep, &secret);
+    outbound_secret_wipe(&secret);
+    struct outbound_actor who = actor();
+    /* a message queued before the endpoint is disabled dies at its attempt, unsent */
+    enqueue(&t, "entry.published", "{}", NOW);
+    assert_int_equal(outbound_endpoint_set_disabled(S.main_app, &t, &who, str_from_cstr(ep.id),
+                                                    true, NOW, &after),
+                     ERR_OK);
+    int before = connections();
+    struct jobs_round r = run(&allow_private, NOW);
+    assert_int_equal(r.dead, 1);
+    assert_int_equal(connections(), before);
+    size_t n = 0;
+    struct outbound_message *m = log_of(&t, ep.id, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(m[0].status, OUTBOUND_DEAD);
+    assert_string_equal(m[0].last_error, "endpoint disabled");
+    free(m);
+    assert_int_equal(outbound_send_test(S.main_app, &t, str_from_cstr(ep.id), NOW, NULL),
+                     ERR_CONFLICT);
+    /* enabled again: events reach it */
+    assert_int_equal(outbound_endpoint_set_disabled(S.main_app, &t, &who, str_from_cstr(ep.id),
+                                                    false, NOW + 1, &after),
+                     ERR_OK);
+    assert_int_equal(after.disabled_at, 0);
+    enqueue(&t, "entry.published", "{}", NOW + 1);
+    assert_int_equal(run(&allow_private, NOW + 1).done, 1);
+    assert_int_equal(connections(), before + 1);
+    /* audited */
+    struct tx *tx = NULL;
+    struct stmt *st = NULL;
+    bool row = false;
+    assert_int_equal(storage_begin(S.main_app, &t, TX_READ, &tx), ERR_OK);
+    assert_int_equal(tx_query(tx,
+                              "SELECT count(*) FROM audit_log WHERE tenant_id = $1"
+                              " AND action IN ('outbound.endpoint_disabled',"
+                              " 'outbound.endpoint_enabled')",
+                              NULL, 0, &st, &row),
+                     ERR_OK);
+    assert_int_equal(stmt_col_int(st, 0), 2);
+    stmt_finish(st);
+    storage_rollback(tx);
+}
+
 static void test_isolation(void **state)
 {
     (void)state;
@@ -775,6 +830,8 @@ static void test_isolation(void **state)
     assert_int_equal(outbound_endpoint_rotate(S.main_app, S.sec, &b, &who, id, NOW, &got, &secret),
                      ERR_NOT_FOUND);
     assert_int_equal(outbound_endpoint_delete(S.main_app, &b, &who, id), ERR_NOT_FOUND);
+    assert_int_equal(outbound_endpoint_set_disabled(S.main_app, &b, &who, id, true, NOW, &got),
+                     ERR_NOT_FOUND);
     assert_int_equal(outbound_send_test(S.main_app, &b, id, NOW, NULL), ERR_NOT_FOUND);
     struct outbound_message *m = calloc(OUTBOUND_LOG_PAGE, sizeof *m);
     size_t n = 0;
@@ -835,6 +892,7 @@ int main(void)
         cmocka_unit_test_setup(test_dead_after_last_attempt, test_setup),
         cmocka_unit_test_setup(test_private_target_refused, test_setup),
         cmocka_unit_test_setup(test_rotate_delete_test_event, test_setup),
+        cmocka_unit_test_setup(test_disable_enable, test_setup),
         cmocka_unit_test_setup(test_isolation, test_setup),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
