@@ -864,6 +864,32 @@ static enum err sign_attempt(struct secrets *sec, const struct jobs_job *job,
     return e;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Whether this runner thread may still send for the claim job belongs to: the jobs of
+ * one claim share the runner's clock (job->now) and tenant, so a change of either starts
+ * a new budget (OUTBOUND_BATCH_BUDGET_MS).
+ */
+static bool within_batch_budget(const struct outbound_runtime *rt, const struct jobs_job *job)
+{
+    static _Thread_local int64_t claim_now = -1, started_ms;
+    static _Thread_local char claim_tenant[STORAGE_TENANT_ID_LEN + 1];
+    int64_t now_ms = mono_ms();
+    if (job->now != claim_now || strcmp(job->tenant.id, claim_tenant) != 0) {
+        claim_now = job->now;
+        snprintf(claim_tenant, sizeof claim_tenant, "%s", job->tenant.id);
+        started_ms = now_ms;
+    }
+    long budget = rt->batch_budget_ms > 0 ? rt->batch_budget_ms : OUTBOUND_BATCH_BUDGET_MS;
+    return now_ms - started_ms < budget;
+}
+
 static enum err deliver_prepare(void *arg, struct storage *s, const struct jobs_job *job,
                                 struct jobs_prepared *out, char *why, size_t why_cap)
 {
@@ -890,6 +916,11 @@ static enum err deliver_prepare(void *arg, struct storage *s, const struct jobs_
     if (m.disabled) {
         snprintf(why, why_cap, "endpoint disabled");
         e = ERR_UNPROCESSABLE;
+        goto out;
+    }
+    if (!within_batch_budget(rt, job)) {
+        snprintf(why, why_cap, "postponed: this round's deliveries ran long");
+        e = ERR_TIMEOUT;
         goto out;
     }
     char sig[OUTBOUND_SIGNATURE_LEN + 1];

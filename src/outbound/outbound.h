@@ -235,7 +235,17 @@ struct outbound_runtime {
     struct secrets *secrets;
     struct httpc_policy policy; /* the operator's (SHIPLOG_OUTBOUND_ALLOW_PRIVATE) */
     long timeout_ms;            /* 0: OUTBOUND_TIMEOUT_MS */
+    long batch_budget_ms;       /* 0: OUTBOUND_BATCH_BUDGET_MS (see there) */
 };
+
+/*
+ * The runner claims up to JOBS_CLAIM_BATCH jobs at once, leased for JOBS_LEASE_S, and
+ * prepares them one after the other: 32 receivers that each time out would outlast the
+ * lease, and another runner would send the last ones a second time. So a runner thread
+ * sends the jobs of one claim for at most this long; the rest fail this attempt as
+ * "postponed" (retried with the usual backoff) without being sent.
+ */
+#define OUTBOUND_BATCH_BUDGET_MS ((JOBS_LEASE_S - 60) * 1000L - 2 * OUTBOUND_TIMEOUT_MS)
 
 /* The delivery job's handler (prepare, apply, release, fail), .arg NULL: copy it and set arg. */
 extern const struct jobs_handler outbound_job_deliver;

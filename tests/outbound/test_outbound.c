@@ -666,6 +666,46 @@ static void test_retry_then_success(void **state)
     outbound_secret_wipe(&secret);
 }
 
+/* Slow receivers: the jobs of one claim are sent for at most the batch budget. */
+static void test_batch_budget(void **state)
+{
+    (void)state;
+    struct tenant_ctx t;
+    new_tenant(&t);
+    struct outbound_endpoint ep;
+    struct outbound_secret secret;
+    create_receiver(&t, "/slow", &ep, &secret);
+    outbound_secret_wipe(&secret);
+    enqueue(&t, "entry.published", "1", NOW);
+    enqueue(&t, "entry.published", "2", NOW);
+    S.srv.delay_ms = 400;
+    struct outbound_runtime rt = {
+        .secrets = S.sec, .policy = allow_private, .timeout_ms = 3000, .batch_budget_ms = 200};
+    struct jobs_handler h = outbound_job_deliver;
+    h.arg = &rt;
+    int before = connections();
+    struct jobs_round r;
+    assert_int_equal(jobs_run_round(S.main_app, &h, 1, NOW, 0, NULL, &r), ERR_OK);
+    assert_int_equal(r.claimed, 2);
+    assert_int_equal(r.done, 1);
+    assert_int_equal(r.retried, 1);
+    assert_int_equal(connections(), before + 1); /* the second was not sent */
+    size_t n = 0;
+    struct outbound_message *m = log_of(&t, ep.id, &n);
+    assert_int_equal(n, 2);
+    unsigned postponed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m[i].status == OUTBOUND_FAILED) {
+            assert_string_equal(m[i].last_error, "postponed: this round's deliveries ran long");
+            postponed++;
+        }
+    assert_int_equal(postponed, 1);
+    free(m);
+    /* the next claim has a budget of its own */
+    S.srv.delay_ms = 0;
+    assert_int_equal(run(&allow_private, NOW + JOBS_BACKOFF_BASE_S).done, 1);
+}
+
 static void test_dead_after_last_attempt(void **state)
 {
     (void)state;
@@ -889,6 +929,7 @@ int main(void)
         cmocka_unit_test_setup(test_enqueue, test_setup),
         cmocka_unit_test_setup(test_delivery_signed, test_setup),
         cmocka_unit_test_setup(test_retry_then_success, test_setup),
+        cmocka_unit_test_setup(test_batch_budget, test_setup),
         cmocka_unit_test_setup(test_dead_after_last_attempt, test_setup),
         cmocka_unit_test_setup(test_private_target_refused, test_setup),
         cmocka_unit_test_setup(test_rotate_delete_test_event, test_setup),
