@@ -278,6 +278,22 @@ enum err integrations_api_delete(struct http_request *req, struct http_response 
 extern const struct body_spec INTEGRATIONS_CREATE_BODY;
 
 /*
+ * outbound.c: outbound webhook endpoints (W3; outbound/outbound.h). Every
+ * route needs integrations.manage; a secret is shown only in the answer of
+ * the request that made it (a replay of its Idempotency-Key answers it null).
+ */
+enum err outbound_api_list(struct http_request *req, struct http_response *resp);
+enum err outbound_api_create(struct http_request *req, struct http_response *resp);
+enum err outbound_api_get(struct http_request *req, struct http_response *resp);
+enum err outbound_api_rotate(struct http_request *req, struct http_response *resp);
+enum err outbound_api_test(struct http_request *req, struct http_response *resp);
+enum err outbound_api_disable(struct http_request *req, struct http_response *resp);
+enum err outbound_api_enable(struct http_request *req, struct http_response *resp);
+enum err outbound_api_deliveries(struct http_request *req, struct http_response *resp);
+enum err outbound_api_delete(struct http_request *req, struct http_response *resp);
+extern const struct body_spec OUTBOUND_CREATE_BODY;
+
+/*
  * The integration actions behind both the JSON API and the console. Each
  * records its refusal on req with public words (404 for another tenant's
  * id, 409 limit_reached for a full organization, 400 validation_failed with

@@ -57,6 +57,7 @@ PARAM_KINDS = {
     "jobs": "job",
     "repositories": "repository",
     "drafts": "draft",
+    "endpoints": "endpoint",
 }
 
 # Query parameters that name objects, per route (method path): parameter ->
@@ -83,6 +84,8 @@ BODIES = {
     "PUT /api/v1/settings/ingest": {"retention_days": 90, "bot_patterns": []},
     "PATCH /api/v1/drafts/{id}": {"version": 1, "title": "probe"},
     "PUT /api/v1/settings/rules": {"fallback": "fix"},
+    # a name that never resolves: test events queued by the walk fail fast
+    "POST /api/v1/endpoints": {"url": "https://hooks.example.invalid/shiplog"},
 }
 
 _ips = iter(range(1, 1 << 24))
@@ -270,6 +273,10 @@ class Org:
             time.sleep(0.1)
         else:
             raise AssertionError(f"organization {self.tag}: the delivery was not processed")
+        # an outbound endpoint (no event: a retrying delivery would change rows on its own)
+        r = self.call("POST", "/api/v1/endpoints", {"url": "https://hooks.example.invalid/x"},
+                      cookie=cookie, idem=True)
+        assert r.status_code == 201, r.text
         r = self.call("POST", "/api/v1/api-keys", {"name": "for tokens"}, cookie=cookie, idem=True)
         assert r.status_code == 201, r.text
         r = self.call("POST", "/api/v1/auth/token", {"grant_type": "api_key",
@@ -295,6 +302,8 @@ class Org:
             # the push went to the default branch: its commit is a draft entry
             "draft": [d["id"] for d in self.call("GET", "/api/v1/drafts",
                                                   cookie=cookie).json()["drafts"]],
+            "endpoint": [e["id"] for e in self.call("GET", "/api/v1/endpoints",
+                                                     cookie=cookie).json()["endpoints"]],
         }
         for kind, found in ids.items():
             assert found, f"organization {self.tag} has no {kind}"
@@ -476,7 +485,8 @@ def test_cross_tenant_ids_are_404_and_change_nothing(srv, tables, world):
     before = settled_rows(srv, b.id)
     for table in ("users", "sessions", "api_keys", "invitations", "token_families",
                   "refresh_tokens", "integrations", "webhook_deliveries", "repositories",
-                  "commits", "jobs", "changelog_entries", "changelog_versions"):
+                  "commits", "jobs", "changelog_entries", "changelog_versions",
+                  "outbound_endpoints"):
         assert before.get(table), f"B has no {table} rows to protect"
     b_secrets = {b.id} | {u.email for u in b.users.values()} | {
         i for ids in b_ids.values() for i in ids}
