@@ -96,9 +96,7 @@ static enum err cursor_of(struct http_request *req, struct str *out)
     char *copy = !e && feed_cursor_valid(c) ? arena_strndup(req->arena, c.ptr, c.len) : NULL;
     buf_release(&v);
     if (!copy)
-        return integrations_field_refused(req, "cursor",
-                                          "not a cursor of this feed (the id of an entry in "
-                                          "it, 32 lower-case hex digits)");
+        return integrations_field_refused(req, "cursor", "not a cursor of this feed");
     *out = str_from(copy, FEED_CURSOR_LEN);
     return ERR_OK;
 }
