@@ -5,8 +5,8 @@
  *   <script src="https://shiplog.example/widget.js" data-feed="acme" async></script>
  *
  * It reads /feed/<data-feed>.json from the origin it was loaded from, renders
- * inside a Shadow DOM with a constructed stylesheet (no inline style, no
- * innerHTML: feed text only ever goes through textContent), so it works
+ * inside a Shadow DOM with a constructed stylesheet (no inline style; no
+ * HTML is ever parsed: feed text only goes through textContent), so it works
  * under a host page CSP that allows just this origin in script-src and
  * connect-src. No cookies: what was last seen is kept in localStorage.
  */
