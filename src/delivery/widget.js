@@ -55,7 +55,8 @@
   host.setAttribute("data-shiplog-widget", slug);
   var parent = script.parentNode;
   if (parent && parent !== document.head) parent.insertBefore(host, script.nextSibling);
-  else document.body.appendChild(host);
+  else if (document.body) document.body.appendChild(host);
+  else document.addEventListener("DOMContentLoaded", function () { document.body.appendChild(host); });
   var root = host.attachShadow({ mode: "open" });
   var sheet = new CSSStyleSheet();
   sheet.replaceSync(CSS);
