@@ -38,6 +38,11 @@ enum err csp_report(struct http_request *req, struct http_response *resp);
 
 extern const struct body_spec CSP_REPORT_BODY;
 
+/* feed.c: the public feed and the widget's script (W1, W2; docs/FEED.md). */
+enum err feed_json(struct http_request *req, struct http_response *resp);
+enum err feed_atom(struct http_request *req, struct http_response *resp);
+enum err widget_script(struct http_request *req, struct http_response *resp);
+
 /* identity.c: sign-up, sign-in, sessions, reset and magic links (A1–A6). */
 enum err identity_signup(struct http_request *req, struct http_response *resp);
 enum err identity_verify_email(struct http_request *req, struct http_response *resp);

@@ -70,6 +70,16 @@ static const struct body_spec HOOK_BODY = {
     .description = "The provider's event, exactly as it sent it (the signature covers these bytes)",
 };
 
+/* GET /feed/{tenant_slug}.json|.atom (api/feed.c, docs/FEED.md) */
+static const struct schema_field feed_slug_fields[] = {
+    {.name = "tenant_slug",
+     .kind = SCHEMA_STRING,
+     .min_len = 1,
+     .max_len = STORAGE_MAX_SLUG,
+     .description = "The organization's slug: lower-case letters, digits and '-'"},
+};
+static const struct schema feed_slug_param = {feed_slug_fields, 1, false};
+
 static const struct route routes[] = {
     {.method = HTTP_GET,
      .pattern = "/health",
@@ -156,6 +166,53 @@ static const struct route routes[] = {
                                    "verify (which part is not said)"}},
      .params = &hook_params,
      .uses_storage = true},
+
+    /* the public feed and the widget (api/feed.c): open to any origin without
+     * credentials, cacheable, served from memory while fresh; not rate
+     * limited, like the constant documents */
+    {.method = HTTP_GET,
+     .pattern = "/feed/{tenant_slug}.json",
+     .handler = feed_json,
+     .access = ROUTE_DELIVERY,
+     .permission = AUTHZ_PUBLIC,
+     .summary = "The organization's published changelog as JSON Feed 1.1, newest first, 20 "
+                "entries a page (query: cursor, the next_url's)",
+     .operation_id = "feedJson",
+     .responses = {{.status = 200,
+                    .description = "A page of the feed, with a strong ETag",
+                    .media_type = "application/feed+json"},
+                   {.status = 304, .description = "If-None-Match names the current ETag"},
+                   {.status = 400,
+                    .description = "validation_failed: a malformed or unknown cursor"}},
+     .params = &feed_slug_param,
+     .uses_storage = true},
+    {.method = HTTP_GET,
+     .pattern = "/feed/{tenant_slug}.atom",
+     .handler = feed_atom,
+     .access = ROUTE_DELIVERY,
+     .permission = AUTHZ_PUBLIC,
+     .summary = "The organization's published changelog as Atom (RFC 4287), newest first, 20 "
+                "entries a page, rel=next links (RFC 5005)",
+     .operation_id = "feedAtom",
+     .responses = {{.status = 200,
+                    .description = "A page of the feed, with a strong ETag",
+                    .media_type = "application/atom+xml"},
+                   {.status = 304, .description = "If-None-Match names the current ETag"},
+                   {.status = 400,
+                    .description = "validation_failed: a malformed or unknown cursor"}},
+     .params = &feed_slug_param,
+     .uses_storage = true},
+    {.method = HTTP_GET,
+     .pattern = "/widget.js",
+     .handler = widget_script,
+     .access = ROUTE_DELIVERY,
+     .permission = AUTHZ_PUBLIC,
+     .summary = "The embeddable changelog widget (one script tag with data-feed=\"<slug>\")",
+     .operation_id = "widgetScript",
+     .responses = {{.status = 200,
+                    .description = "The script, with a strong ETag",
+                    .media_type = "text/javascript"},
+                   {.status = 304, .description = "If-None-Match names the current ETag"}}},
 
     /* identity (identity.c): per-IP buckets here, per-address keys in the handlers */
     {.method = HTTP_POST,

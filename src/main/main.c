@@ -26,6 +26,7 @@
 #include "audit/audit.h"
 #include "changes/publish.h"
 #include "crypto/hash.h"
+#include "delivery/cache.h"
 #include "crypto/keyring.h"
 #include "outbound/outbound.h"
 #include "outbox/outbox.h"
@@ -356,10 +357,10 @@ static enum err publish_outbound(void *arg, struct tx *tx, const struct entry *e
     return err;
 }
 
-/* changes_publisher.committed: the queued deliveries start at once. */
+/* changes_publisher.committed: the feed's cached pages go, the queued deliveries start at once. */
 static void publish_committed(void *arg, const struct tenant_ctx *t)
 {
-    (void)t;
+    feed_cache_invalidate(t);
     const struct app *app = arg;
     if (app->jobs)
         jobs_runner_notify(app->jobs);

@@ -551,3 +551,27 @@ def test_every_role_gets_what_the_table_says(srv, tables, world, kind):
                 cred.renew()
     assert not mismatches, "\n".join(mismatches)
     assert tried >= 4 * 10
+
+
+def test_public_feed_shows_one_tenant_only(srv, world):
+    """The public feed (no session) of A names only A's published entries for
+    everyone and developers; B's entries, and B's entry ids as A's cursor, are
+    never answered from A's feed; a session of A changes nothing."""
+    from feed_util import seed, slug_of
+    a, b, _ = world
+    f = srv.factory
+    a_slug, b_slug = slug_of(f, srv, a.id), slug_of(f, srv, b.id)
+    mine = seed(f, srv, a.id, [{"title": "A's public entry"}])
+    theirs = seed(f, srv, b.id, [{"title": "B-SECRET published"},
+                                 {"title": "B-SECRET internal", "audience": "internal"},
+                                 {"title": "B-SECRET draft", "status": "draft"}])
+    for ext in ("json", "atom"):
+        r = a.raw("GET", f"/feed/{a_slug}.{ext}", headers={"Cookie": a.owner_cookie()})
+        assert r.status_code == 200, r.text
+        assert mine[0] in r.text
+        assert "B-SECRET" not in r.text and not any(t in r.text for t in theirs), r.text[:300]
+        assert "Set-Cookie" not in r.headers
+        r = a.raw("GET", f"/feed/{a_slug}.{ext}?cursor={theirs[0]}")
+        assert r.status_code == 400 and "B-SECRET" not in r.text, r.text
+    r = b.raw("GET", f"/feed/{b_slug}.json")
+    assert [i["id"] for i in r.json()["items"]][:1] == [theirs[0]]
