@@ -14,9 +14,9 @@
 #include "core/buf.h"
 #include "core/str.h"
 
-#define FORM_MAX_FIELDS 64   /* fields in one body */
-#define FORM_MAX_NAME   64   /* bytes of a decoded field name */
-#define FORM_MAX_VALUE  8192 /* bytes of a decoded field value */
+#define FORM_MAX_FIELDS 64    /* fields in one body */
+#define FORM_MAX_NAME   64    /* bytes of a decoded field name */
+#define FORM_MAX_VALUE  16384 /* bytes of a decoded field value (a changelog entry's body fits) */
 
 /*
  * Checks the whole body (see above) once; ERR_INVALID or ERR_LIMIT with a
