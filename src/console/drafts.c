@@ -703,6 +703,7 @@ static enum err refused_page(struct http_request *req, struct http_response *res
     /* the page itself must render: forget the refusal, keep its words */
     req->fail_code = NULL;
     req->fail_message = NULL;
+    req->fail_fields = NULL;
     struct entry *e = arena_calloc(req->arena, 1, sizeof *e);
     struct people p;
     enum err err = e ? load_entry(req, http_param(req, "id"), e) : ERR_LIMIT;
