@@ -42,10 +42,10 @@
 #define DRAFTS_MAX_DONE        16                          /* bytes of ?done= */
 #define DRAFTS_MAX_NUMBER      10 /* digits of a version (form field, ?before=) */
 #define DRAFTS_MAX_LABELS_TEXT (ENTRIES_MAX_LABELS * (ENTRIES_MAX_LABEL + 2)) /* labels field */
-#define DRAFTS_MAX_WHEN        19 /* bytes of a datetime-local value, 2026-12-02T14:30:00 */
 #define DRAFTS_MAX_FORM        (64 * 1024) /* bytes of the editor's form (a body, %-encoded) */
 #define DRAFTS_LINK_CAP        (sizeof DRAFTS_PATH + 64 + API_CURSOR_MAX_LEN)
-#define DRAFTS_SHA_SHOWN       12 /* hex digits of a commit shown */
+#define DRAFTS_SHA_SHOWN       12  /* hex digits of a commit shown */
+#define DRAFTS_MAX_LINK        512 /* bytes of a source address made a link (longer: text only) */
 
 _Static_assert(ENTRIES_MAX_BODY <= FORM_MAX_VALUE, "an entry's body must fit a form field");
 _Static_assert(DRAFTS_MAX_FORM >= 3 * ENTRIES_MAX_BODY + 3 * DRAFTS_MAX_LABELS_TEXT + 4096,
@@ -167,10 +167,11 @@ static void cell_time(struct html *h, int64_t t)
     cell(h, str_from_cstr(when));
 }
 
+/* An http(s) address short enough to link (a page of 50 rows must fit its cap). */
 static bool web_url(struct str u)
 {
     struct str rest;
-    return u.ptr && str_cut_http_scheme(u, true, &rest);
+    return u.ptr && u.len <= DRAFTS_MAX_LINK && str_cut_http_scheme(u, true, &rest);
 }
 
 /* "PR #7" or "commit 0123456789ab", linked to the provider when its address is known. */
@@ -326,7 +327,7 @@ enum err console_drafts_page(struct http_request *req, struct http_response *res
         return http_fail(req, e, "drafts page: list: %s", err_name(e));
 
     struct page pg;
-    page_open(&pg, req, resp, "Changelog");
+    page_open_cap(&pg, req, resp, "Changelog", DRAFTS_PAGE_CAP);
     page_para(&pg, "Entries written from merged changes. Open one to edit its text, send it for "
                    "review, approve it and publish it.");
     tab_links(&pg, tab, mine.ptr != NULL);
@@ -909,55 +910,13 @@ out:
     return shown_on_page(e) ? refused_page(req, resp, e, t.title.ptr ? &t : NULL) : e;
 }
 
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static bool digits(const char *s, size_t n, int64_t *out)
-{
-    *out = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        *out = *out * 10 + (s[i] - '0');
-    }
-    return true;
-}
-
-/* A datetime-local value, "YYYY-MM-DDTHH:MM" with optional ":SS", read as UTC. */
-static bool parse_when(struct str s, int64_t *out)
-{
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int64_t y, mo, d, h, mi, sec = 0;
-    if ((s.len != 16 && s.len != 19) || s.ptr[4] != '-' || s.ptr[7] != '-' || s.ptr[10] != 'T' ||
-        s.ptr[13] != ':' || (s.len == 19 && s.ptr[16] != ':'))
-        return false;
-    if (!digits(s.ptr, 4, &y) || !digits(s.ptr + 5, 2, &mo) || !digits(s.ptr + 8, 2, &d) ||
-        !digits(s.ptr + 11, 2, &h) || !digits(s.ptr + 14, 2, &mi) ||
-        (s.len == 19 && !digits(s.ptr + 17, 2, &sec)))
-        return false;
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
-        (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 59)
-        return false;
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
-    return true;
-}
-
 /* POST /drafts/{id}/<step>: the version seen and the step's fields, then back to the editor. */
 static enum err step(struct http_request *req, struct http_response *resp, enum entry_action act,
                      const char *done)
 {
     struct str id = http_param(req, "id");
     struct buf version = BUF_INIT(FORM_MAX_VALUE + 1), note = BUF_INIT(FORM_MAX_VALUE + 1),
-               when = BUF_INIT(DRAFTS_MAX_WHEN + 2);
+               when = BUF_INIT(FORM_MAX_DATETIME + 2);
     int64_t seen = 0, publish_at = 0;
     enum err e = field(req, "version", &version);
     if (!e && act == ENTRY_REJECT)
@@ -967,7 +926,7 @@ static enum err step(struct http_request *req, struct http_response *resp, enum 
         if (e == ERR_NOT_FOUND)
             e = ERR_OK;
         else if (e || when.len == 0 ||
-                 !parse_when(str_from(buf_cstr(&when), when.len), &publish_at))
+                 !form_datetime_local(str_from(buf_cstr(&when), when.len), &publish_at))
             e = bad_field(req, "publish_at", e == ERR_LIMIT ? ERR_LIMIT : ERR_INVALID);
     }
     if (!e && version.len && !parse_number(str_from(buf_cstr(&version), version.len), &seen))

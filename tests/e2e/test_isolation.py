@@ -83,6 +83,10 @@ BODIES = {
     "PUT /api/v1/settings/ingest": {"retention_days": 90, "bot_patterns": []},
     "PATCH /api/v1/drafts/{id}": {"version": 1, "title": "probe"},
     "PUT /api/v1/settings/rules": {"fallback": "fix"},
+    "POST /drafts/{id}": {"version": "1", "title": "probe", "body": "", "category": "fix",
+                          "audience": "everyone", "labels": ""},
+    "POST /drafts/{id}/reject": {"version": "1", "note": "probe"},
+    "POST /drafts/{id}/publish": {"version": "1", "publish_at": "2100-01-01T00:00"},
 }
 
 _ips = iter(range(1, 1 << 24))
