@@ -242,6 +242,21 @@ def test_schedule_limits_and_refusals(srv):  # noqa: F811
     assert r.status_code == 303, r.text[:500]
     assert boss.call("GET", f"/api/v1/drafts/{d['id']}").json()["version"] == 2
 
+    # the editor's form body: DRAFTS_MAX_FORM (64 KiB) bytes are read, one more is 413
+    token = csrf_of(got.page)
+    head = {"Content-Type": "application/x-www-form-urlencoded", "Origin": srv.base_url,
+            "Sec-Fetch-Site": "same-origin"}
+    for size, status in ((65536, 303), (65537, 413)):
+        raw = (f"csrf={token}&version=2&title=Sized&category=fix&audience=everyone&labels="
+               f"&body={'b' * 9000}")
+        for i in range(4):
+            raw += f"&pad{i}=" + "p" * min(16000, size - len(raw) - len(f"&pad{i}="))
+        assert len(raw) == size, len(raw)
+        r = b._send("POST", path, data=raw, headers=head)
+        assert r.status_code == status, (size, r.status_code, r.text[:300])
+    version = boss.call("GET", f"/api/v1/drafts/{d['id']}").json()["version"]
+    assert version == 3, version
+
     # more reviewers than an entry takes, or one that is no member
     other = owner(srv)
     got = b.get(path)
@@ -263,18 +278,18 @@ def test_schedule_limits_and_refusals(srv):  # noqa: F811
     assert "Version 1 · Generated" in text(r) and "Version 2" not in text(r)
 
     # a note one byte too long; a bad time; then scheduled for later
-    assert b.post(path + "/submit", {"version": "2"}, page=b.get(path).page).status_code == 303
-    r = b.post(path + "/reject", {"version": "2", "note": "n" * 501}, page=b.get(path).page)
+    assert b.post(path + "/submit", {"version": "3"}, page=b.get(path).page).status_code == 303
+    r = b.post(path + "/reject", {"version": "3", "note": "n" * 501}, page=b.get(path).page)
     assert r.status_code == 400 and "note" in text(r), text(r)[:2000]
-    assert b.post(path + "/approve", {"version": "2"}, page=b.get(path).page).status_code == 303
+    assert b.post(path + "/approve", {"version": "3"}, page=b.get(path).page).status_code == 303
     page = b.get(path).page
     for when in ("2100-13-01T00:00", "2100-02-30T00:00", "2100-01-01 00:00",
                  "2100-01-01T00:00:000"):
-        r = b.post(path + "/publish", {"version": "2", "publish_at": when}, page=page)
+        r = b.post(path + "/publish", {"version": "3", "publish_at": when}, page=page)
         assert r.status_code == 400 and "publish_at" in text(r), (when, r.text[:300])
     r = b.post(path + "/publish", {"version": "1", "publish_at": "2100-01-01T00:00"}, page=page)
     assert r.status_code == 409, r.text[:300]  # a stale version
-    r = b.post(path + "/publish", {"version": "2", "publish_at": "2100-01-01T00:00"}, page=page)
+    r = b.post(path + "/publish", {"version": "3", "publish_at": "2100-01-01T00:00"}, page=page)
     assert r.status_code == 303 and r.headers["Location"] == path + "?done=scheduled", r.text
     api = boss.call("GET", f"/api/v1/drafts/{d['id']}").json()
     assert api["status"] == "scheduled" and api["publish_at"] == 4102444800, api
