@@ -86,6 +86,10 @@ BODIES = {
     "PUT /api/v1/settings/rules": {"fallback": "fix"},
     # a name that never resolves: test events queued by the walk fail fast
     "POST /api/v1/endpoints": {"url": "https://hooks.example.invalid/shiplog"},
+    "POST /drafts/{id}": {"version": "1", "title": "probe", "body": "", "category": "fix",
+                          "audience": "everyone", "labels": ""},
+    "POST /drafts/{id}/reject": {"version": "1", "note": "probe"},
+    "POST /drafts/{id}/publish": {"version": "1", "publish_at": "2100-01-01T00:00"},
 }
 
 _ips = iter(range(1, 1 << 24))
