@@ -75,6 +75,7 @@ enum cfg_id {
     C_SMTP_PASSWORD,
     C_SMTP_PASSWORD_FILE,
     C_MAIL_FROM,
+    C_OUTBOUND_ALLOW_PRIVATE,
     C_COUNT_
 };
 
@@ -124,6 +125,7 @@ static const char *const cfg_names[C_COUNT_] = {
     [C_SMTP_PASSWORD] = "SMTP_PASSWORD",
     [C_SMTP_PASSWORD_FILE] = "SMTP_PASSWORD_FILE",
     [C_MAIL_FROM] = "MAIL_FROM",
+    [C_OUTBOUND_ALLOW_PRIVATE] = "OUTBOUND_ALLOW_PRIVATE",
 };
 
 /* Numeric settings: name, range and default. */
@@ -841,6 +843,12 @@ enum err config_load(struct config *cfg, const char *const *env, struct buf *err
         return fail(&l, PREFIX "LOG_LEVEL: must be debug, info, warn or error");
     if ((e = load_listen(&l)) != ERR_OK || (e = load_numbers(&l)) != ERR_OK)
         return e;
+    if (l.val[C_OUTBOUND_ALLOW_PRIVATE]) {
+        if (strcmp(l.val[C_OUTBOUND_ALLOW_PRIVATE], "true") == 0)
+            cfg->outbound_allow_private = true;
+        else if (strcmp(l.val[C_OUTBOUND_ALLOW_PRIVATE], "false") != 0)
+            return fail(&l, PREFIX "OUTBOUND_ALLOW_PRIVATE: must be true or false");
+    }
     if ((e = copy_setting(&l, C_DATA_DIR, cfg->data_dir, sizeof(cfg->data_dir))) != ERR_OK)
         return e;
     if (!!l.val[C_TLS_CERT_FILE] != !!l.val[C_TLS_KEY_FILE])

@@ -115,6 +115,11 @@ struct config {
     struct config_secret smtp_password; /* SHIPLOG_SMTP_PASSWORD[_FILE]: overrides the URL's */
     char mail_from[CONFIG_MAX_MAIL_ADDR + 1]; /* SHIPLOG_MAIL_FROM, default shiplog@<public host> */
     bool mail_from_defaulted;
+
+    /* SHIPLOG_OUTBOUND_ALLOW_PRIVATE: true | false (default): whether outbound requests
+     * (webhooks to user-registered endpoints, net/httpc.h) may connect to loopback,
+     * private, link-local and other non-public addresses */
+    bool outbound_allow_private;
 };
 
 /*

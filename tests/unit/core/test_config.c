@@ -102,6 +102,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.db_pool_size, 8);
     assert_int_equal(c.secret_ttl_s, 300);
     assert_int_equal(c.session_cache_ms, 1000);
+    assert_false(c.outbound_allow_private);
     assert_int_equal(c.n_cors_origins, 0);
     assert_int_equal(c.n_trusted_proxies, 0);
     assert_false(c.master_key.set);
@@ -126,6 +127,7 @@ static void test_values(void **state)
         "SHIPLOG_MAX_BODY_BYTES=1024",
         "SHIPLOG_THREADS=256",
         "SHIPLOG_SESSION_CACHE_MS=0",
+        "SHIPLOG_OUTBOUND_ALLOW_PRIVATE=true",
         "SHIPLOG_CORS_ORIGINS= https://app.example.com ,http://localhost:3000,https://[::1]:8443",
         "SHIPLOG_TRUSTED_PROXIES=10.0.0.0/8, 192.168.1.7 ,fd00::/8",
         "SHIPLOG_DATABASE_URL=postgres://u:p@db/x",
@@ -145,6 +147,7 @@ static void test_values(void **state)
     assert_int_equal(c.max_body_bytes, 1024);
     assert_int_equal(c.threads, 256);
     assert_int_equal(c.session_cache_ms, 0); /* 0 is "no cache", not "the default" */
+    assert_true(c.outbound_allow_private);
     assert_int_equal(c.n_cors_origins, 3);
     assert_string_equal(c.cors_origins[0], "https://app.example.com");
     assert_string_equal(c.cors_origins[1], "http://localhost:3000");
@@ -193,6 +196,11 @@ static void test_errors(void **state)
                  "SHIPLOG_THREADS");
     expect_error((const char *[]){"SHIPLOG_SESSION_CACHE_MS=-1", NULL}, "SHIPLOG_SESSION_CACHE_MS");
     expect_error((const char *[]){"SHIPLOG_SESSION_CACHE_MS=1s", NULL}, "SHIPLOG_SESSION_CACHE_MS");
+    expect_error((const char *[]){"SHIPLOG_OUTBOUND_ALLOW_PRIVATE=1", NULL},
+                 "SHIPLOG_OUTBOUND_ALLOW_PRIVATE");
+    expect_error((const char *[]){"SHIPLOG_OUTBOUND_ALLOW_PRIVATE=yes", NULL},
+                 "SHIPLOG_OUTBOUND_ALLOW_PRIVATE");
+    expect_ok((const char *[]){"SHIPLOG_OUTBOUND_ALLOW_PRIVATE=false", NULL});
     expect_error((const char *[]){"SHIPLOG_ENV=", NULL}, "is empty");
     expect_error((const char *[]){"SHIPLOG_ENV=production", "SHIPLOG_ENV=production", NULL},
                  "more than once");
