@@ -394,4 +394,10 @@ enum err settings_api_ingest_get(struct http_request *req, struct http_response 
 enum err settings_api_ingest_put(struct http_request *req, struct http_response *resp);
 extern const struct body_spec SETTINGS_INGEST_BODY;
 
+/* ---- the LLM provider of drafts (llm.c, D2, D3) ------------------------------------ */
+enum err llm_api_settings_get(struct http_request *req, struct http_response *resp);
+enum err llm_api_settings_put(struct http_request *req, struct http_response *resp);
+enum err llm_api_calls(struct http_request *req, struct http_response *resp);
+extern const struct body_spec LLM_SETTINGS_BODY;
+
 #endif

@@ -817,6 +817,55 @@ static const struct route routes[] = {
                     .media_type = HTTP_JSON_TYPE,
                     .schema = "IngestSettings"}}},
 
+    /* the LLM provider of drafts (llm.c, D2, D3): Admins and up (keys with
+     * integrations:write); the API key is write-only */
+    {.method = HTTP_GET,
+     .pattern = "/api/v1/settings/llm",
+     .handler = llm_api_settings_get,
+     .access = ROUTE_AUTHENTICATED,
+     .permission = AUTHZ_INTEGRATIONS_MANAGE,
+     .summary = "The LLM provider of changelog drafts (the API key's hint, never the key) and "
+                "this month's token use",
+     .rate_limited = true,
+     .rate_bucket = RL_API,
+     .operation_id = "getLlmSettings",
+     .responses = {{.status = 200,
+                    .description = "The configuration in force (provider none when unset)",
+                    .media_type = HTTP_JSON_TYPE,
+                    .schema = "LlmSettings"}}},
+    {.method = HTTP_PUT,
+     .pattern = "/api/v1/settings/llm",
+     .handler = llm_api_settings_put,
+     .access = ROUTE_AUTHENTICATED,
+     .permission = AUTHZ_INTEGRATIONS_MANAGE,
+     .body = &LLM_SETTINGS_BODY,
+     .summary = "Replace the LLM provider of changelog drafts: provider, base URL, model, monthly "
+                "token budget, output limit, API key (write-only)",
+     .rate_limited = true,
+     .rate_bucket = RL_API,
+     .operation_id = "putLlmSettings",
+     .responses = {{.status = 200,
+                    .description = "Changed (audited as settings.llm_changed); the configuration "
+                                   "now in force",
+                    .media_type = HTTP_JSON_TYPE,
+                    .schema = "LlmSettings"}}},
+    {.method = HTTP_GET,
+     .pattern = "/api/v1/llm/calls",
+     .handler = llm_api_calls,
+     .access = ROUTE_AUTHENTICATED,
+     .permission = AUTHZ_INTEGRATIONS_MANAGE,
+     .summary = "The LLM call log, newest first: tokens, latency and outcome, never content "
+                "(?limit=1..100, ?cursor=)",
+     .rate_limited = true,
+     .rate_bucket = RL_API,
+     .operation_id = "listLlmCalls",
+     .responses = {{.status = 200,
+                    .description = "One page of calls and the cursor of the next",
+                    .media_type = HTTP_JSON_TYPE,
+                    .schema = "LlmCallList"},
+                   {.status = 400,
+                    .description = "validation_failed: a bad limit or cursor, named in fields"}}},
+
     /* console pages (console/pages.c): HTML, form posts with synchronizer
      * tokens; GET pages that read nothing are not rate limited */
     {.method = HTTP_GET,

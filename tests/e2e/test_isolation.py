@@ -80,6 +80,7 @@ BODIES = {
     "POST /api/v1/integrations": {"provider": "github", "name": "probe"},
     "POST /integrations": {"name": "probe", "provider": "gitlab", "repository_scope": "*"},
     "PUT /api/v1/settings/ingest": {"retention_days": 90, "bot_patterns": []},
+    "PUT /api/v1/settings/llm": {"provider": "none", "monthly_token_budget": 0},
 }
 
 _ips = iter(range(1, 1 << 24))
