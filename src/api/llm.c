@@ -124,22 +124,60 @@ static enum err respond(struct http_request *req, struct http_response *resp,
     return api_respond_json(req, resp, 200, &w, &out);
 }
 
+enum err llm_do_settings_get(struct http_request *req, struct llm_settings *s, int64_t *used,
+                             int64_t *month)
+{
+    int64_t now = (int64_t)time(NULL);
+    struct tx *tx = NULL;
+    *used = 0;
+    *month = llm_month_start(now);
+    enum err e = storage_begin(req->app->storage, &req->principal.user.tenant, TX_READ, &tx);
+    if (!e) {
+        e = llm_settings_get(tx, s);
+        if (!e)
+            e = llm_month_usage(tx, now, used);
+        storage_rollback(tx);
+    }
+    return e;
+}
+
 /* The settings and the month's usage in one read transaction, then the answer. */
 static enum err answer(struct http_request *req, struct http_response *resp)
 {
     struct llm_settings s;
-    int64_t used = 0, now = (int64_t)time(NULL);
-    struct tx *tx = NULL;
-    enum err e = storage_begin(req->app->storage, &req->principal.user.tenant, TX_READ, &tx);
-    if (!e) {
-        e = llm_settings_get(tx, &s);
-        if (!e)
-            e = llm_month_usage(tx, now, &used);
-        storage_rollback(tx);
-    }
+    int64_t used = 0, month = 0;
+    enum err e = llm_do_settings_get(req, &s, &used, &month);
     if (e)
         return http_fail(req, e, "llm settings get: %s", err_name(e));
-    return respond(req, resp, &s, used, llm_month_start(now));
+    return respond(req, resp, &s, used, month);
+}
+
+enum err llm_do_settings_set(struct http_request *req, const struct llm_settings_update *u,
+                             struct llm_settings_problem *why)
+{
+    if (u->base_url.len) {
+        char detail[128] = "";
+        struct httpc_policy policy = {.allow_private = req->app->cfg->outbound_allow_private};
+        const char *reason = NULL;
+        enum err e = llm_base_url_check(u->base_url, &reason);
+        if (e) {
+            *why = (struct llm_settings_problem){"base_url", reason};
+            return e;
+        }
+        if (httpc_url_check(u->base_url, &policy, detail, sizeof detail)) {
+            *why = (struct llm_settings_problem){"base_url",
+                                                 "not an address outbound requests may go to"};
+            return ERR_INVALID;
+        }
+    }
+    struct llm_actor who = {
+        .user_id = req->principal.user.user_id,
+        .key_id = req->principal.key ? req->principal.key->key_id : NULL,
+        .client_ip = req->client_ip,
+        .request_id = req->id,
+    };
+    return llm_settings_set(req->app->storage, req->app->secrets, &req->principal.user.tenant, &who,
+                            u, (int64_t)time(NULL), why, NULL);
 }
 
 enum err llm_api_settings_get(struct http_request *req, struct http_response *resp)
@@ -175,25 +213,8 @@ enum err llm_api_settings_put(struct http_request *req, struct http_response *re
     u.model = opt_string(req->json, "model", &present);
     u.api_key = opt_string(req->json, "api_key", &present);
     u.key_action = !present ? LLM_KEY_KEEP : u.api_key.ptr ? LLM_KEY_SET : LLM_KEY_REMOVE;
-    if (u.base_url.len) {
-        char why[128] = "";
-        struct httpc_policy policy = {.allow_private = req->app->cfg->outbound_allow_private};
-        const char *reason = NULL;
-        if (llm_base_url_check(u.base_url, &reason))
-            return integrations_field_refused(req, "base_url", reason);
-        if (httpc_url_check(u.base_url, &policy, why, sizeof why))
-            return integrations_field_refused(req, "base_url",
-                                              "not an address outbound requests may go to");
-    }
-    struct llm_actor who = {
-        .user_id = req->principal.user.user_id,
-        .key_id = req->principal.key ? req->principal.key->key_id : NULL,
-        .client_ip = req->client_ip,
-        .request_id = req->id,
-    };
     struct llm_settings_problem why = {0};
-    enum err e = llm_settings_set(req->app->storage, req->app->secrets, &req->principal.user.tenant,
-                                  &who, &u, (int64_t)time(NULL), &why, NULL);
+    enum err e = llm_do_settings_set(req, &u, &why);
     if ((e == ERR_INVALID || e == ERR_LIMIT) && why.reason)
         return integrations_field_refused(req, why.field, why.reason);
     if (e)

@@ -124,9 +124,10 @@ static bool is_domain_char(unsigned char c)
     return is_alnum(c) || c == '.' || c == '-' || c >= 0x80;
 }
 
-static bool is_run_char(unsigned char c) /* a token's characters: base64, base64url, hex */
+/* A token's characters: base64, base64url, hex; not '/', which would make a path one run. */
+static bool is_run_char(unsigned char c)
 {
-    return is_alnum(c) || c == '+' || c == '/' || c == '=' || c == '_' || c == '-';
+    return is_alnum(c) || c == '+' || c == '=' || c == '_' || c == '-';
 }
 
 static bool is_ident_char(unsigned char c)

@@ -9,7 +9,9 @@ keeps it, null removes it. Every limit is tried at its value and one past it
 another scheme, and a literal private address (the outbound policy refuses
 it, SHIPLOG_OUTBOUND_ALLOW_PRIVATE being off). Another organization keeps
 its own settings and sees none of the other's calls. The call log pages
-newest first with a cursor. llm_draft itself runs against local servers in
+newest first with a cursor. The console's form on /integrations saves the
+same settings (CSRF-guarded, an empty key field keeps the key, a refusal
+named on the page). llm_draft itself runs against local servers in
 tests/llm/test_llm_service.c.
 """
 
@@ -17,6 +19,7 @@ import subprocess
 import sqlite3
 
 from e2e_util import assert_error
+from test_console import Browser, assert_strict_page, login, verified_account
 from test_isolation import tenant_rows
 from test_members import join, owner, srv  # noqa: F401 (fixture)
 
@@ -195,3 +198,42 @@ def test_call_log(srv):  # noqa: F811
         err = assert_error(a.call("GET", f"{CALLS}?{q}"), 400, "validation_failed")
         assert [f["path"] for f in err["fields"]] == [q.split("=")[0]], err
     assert len(a.call("GET", CALLS + "?limit=100").json()["calls"]) == 5
+
+
+def test_console_form(srv):  # noqa: F811
+    b = Browser(srv)
+    login(b, verified_account(srv, b))
+    r = b.get("/integrations")
+    assert r.status_code == 200, r.text
+    assert_strict_page("/integrations", r)
+    form = r.page.form("/integrations/llm")
+    assert form["fields"]["api_key"]["type"] == "password"
+    assert "value" not in form["fields"]["api_key"]
+    assert "No key is stored." in r.text and "0 of 0 tokens used this month." in r.text
+    fields = {"provider": "anthropic", "base_url": "", "model": "claude-test",
+              "monthly_token_budget": "7000", "max_output_tokens": "300", "api_key": KEY}
+    # a forged post without the token changes nothing
+    assert b.post("/integrations/llm", fields, csrf=False).status_code == 403
+    r = b.post("/integrations/llm", fields, form="/integrations")
+    assert r.status_code == 303 and r.headers["Location"] == "/integrations", r.text
+    page = b.get("/integrations")
+    assert KEY not in page.text and "ending in QRST" in page.text
+    assert "0 of 7000 tokens used this month." in page.text
+    assert 'value="claude-test"' in page.text and "https://api.anthropic.com" in page.text
+    # an empty key field keeps the key; a refusal is named on the page
+    r = b.post("/integrations/llm", {**fields, "api_key": "", "model": "m" * 129},
+               form="/integrations")
+    assert r.status_code == 400 and "model: at most 128 bytes" in r.text, r.text
+    r = b.post("/integrations/llm", {**fields, "api_key": "", "base_url": "http://127.0.0.1/"},
+               form="/integrations")
+    assert r.status_code == 400 and "base_url" in r.text, r.text
+    r = b.post("/integrations/llm", {**fields, "api_key": "", "provider": "openai",
+                                     "base_url": "https://llm.example.com/v1"},
+               form="/integrations")
+    assert r.status_code == 303, r.text
+    page = b.get("/integrations")
+    assert "ending in QRST" in page.text and "https://llm.example.com/v1" in page.text
+    r = b.post("/integrations/llm", {**fields, "provider": "none", "api_key": "",
+                                     "remove_key": "1"}, form="/integrations")
+    assert r.status_code == 303, r.text
+    assert "No key is stored." in b.get("/integrations").text

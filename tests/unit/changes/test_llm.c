@@ -106,7 +106,9 @@ static void test_redaction(void **state)
                         "set password=[redacted] and API_KEY: \"[redacted]\"");
     assert_string_equal(redact("key Zx9QmW3rT7yU1iO5pA8sD2fG6hJ4kL0 here", 1000, true),
                         "key [redacted] here");
-    /* commit hashes and ordinary long words stay */
+    /* commit hashes, paths and ordinary long words stay */
+    assert_string_equal(redact("src/components/AuthForm2/LoginButtonGroup.tsx", 1000, false),
+                        "src/components/AuthForm2/LoginButtonGroup.tsx");
     assert_string_equal(redact("reverts 0123456789abcdef0123456789abcdef01234567", 1000, true),
                         "reverts 0123456789abcdef0123456789abcdef01234567");
     assert_string_equal(
