@@ -52,18 +52,18 @@
 #include "core/err.h"
 #include "core/str.h"
 
-#define LLM_MAX_PROMPT_TITLE       500   /* bytes of the change's title sent (cut) */
-#define LLM_MAX_PROMPT_DESCRIPTION 4000  /* bytes of the description sent (cut) */
-#define LLM_MAX_PROMPT_LABELS      20    /* labels sent; the rest are counted */
-#define LLM_MAX_PROMPT_LABEL       100   /* bytes of one label sent (cut) */
-#define LLM_MAX_PROMPT_PATHS       30    /* paths sent; the rest are counted */
-#define LLM_MAX_PROMPT_PATH        200   /* bytes of one path sent (cut) */
-#define LLM_MAX_PROMPT             16384 /* bytes of the user message (fits all of the above) */
-#define LLM_MAX_REQUEST            32768 /* bytes of a request body */
-#define LLM_MAX_RESPONSE           65536 /* bytes of a provider's response read; more: malformed */
-#define LLM_MAX_ANSWER_TEXT        8192  /* bytes of the model's text; more: malformed */
-#define LLM_MAX_BASE_URL           512   /* bytes of a base URL */
-#define LLM_MAX_MODEL              128   /* bytes of a model name */
+#define LLM_MAX_PROMPT_TITLE       500    /* bytes of the change's title sent (cut) */
+#define LLM_MAX_PROMPT_DESCRIPTION 4000   /* bytes of the description sent (cut) */
+#define LLM_MAX_PROMPT_LABELS      20     /* labels sent; the rest are counted */
+#define LLM_MAX_PROMPT_LABEL       100    /* bytes of one label sent (cut) */
+#define LLM_MAX_PROMPT_PATHS       30     /* paths sent; the rest are counted */
+#define LLM_MAX_PROMPT_PATH        200    /* bytes of one path sent (cut) */
+#define LLM_MAX_PROMPT             81920  /* bytes of the user message: all of the above, escaped */
+#define LLM_MAX_REQUEST            196608 /* bytes of a request body: the prompt escaped again */
+#define LLM_MAX_RESPONSE           65536  /* bytes of a provider's response read; more: malformed */
+#define LLM_MAX_ANSWER_TEXT        8192   /* bytes of the model's text; more: malformed */
+#define LLM_MAX_BASE_URL           512    /* bytes of a base URL */
+#define LLM_MAX_MODEL              128    /* bytes of a model name */
 #define LLM_MAX_URL                (LLM_MAX_BASE_URL + 32)
 #define LLM_MAX_ERROR_TYPE         48 /* bytes of a provider's error type kept for the log */
 /* Bytes of prompt counted as one token by the budget's worst case: real

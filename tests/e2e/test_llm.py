@@ -15,8 +15,9 @@ named on the page). llm_draft itself runs against local servers in
 tests/llm/test_llm_service.c.
 """
 
-import subprocess
+import json
 import sqlite3
+import subprocess
 
 from e2e_util import assert_error
 from test_console import Browser, assert_strict_page, login, verified_account
@@ -145,6 +146,11 @@ def test_limits(srv):  # noqa: F811
     refused(anthropic(provider="gemini"), "provider")
     refused({"provider": "none"}, "monthly_token_budget")
     refused(anthropic(extra=1), "extra")
+    # the body: 4096 bytes (spaces pad a valid one) and one byte past
+    body = json.dumps(anthropic(max_output_tokens=4096, monthly_token_budget=50000))
+    r = a.call("PUT", PATH, raw=body + " " * (4096 - len(body)))
+    assert r.status_code == 200, r.text
+    assert_error(a.call("PUT", PATH, raw=body + " " * (4097 - len(body))), 413)
     # nothing refused was stored
     got = settings(a)
     assert got["max_output_tokens"] == 4096 and got["monthly_token_budget"] == 50000

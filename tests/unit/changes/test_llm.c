@@ -187,6 +187,36 @@ static void test_prompt(void **state)
     assert_true(llm_prompt_token_estimate(300) >= 100);
 }
 
+/* Every part at its limit, of the byte the writer escapes longest: it still fits. */
+static void test_prompt_worst_case(void **state)
+{
+    (void)state;
+    static char lt[LLM_MAX_PROMPT_DESCRIPTION + 1000];
+    memset(lt, '<', sizeof lt);
+    struct str labels[LLM_MAX_PROMPT_LABELS], paths[LLM_MAX_PROMPT_PATHS];
+    for (size_t i = 0; i < LLM_MAX_PROMPT_LABELS; i++)
+        labels[i] = str_from(lt, LLM_MAX_PROMPT_LABEL + 50);
+    for (size_t i = 0; i < LLM_MAX_PROMPT_PATHS; i++)
+        paths[i] = str_from(lt, LLM_MAX_PROMPT_PATH + 50);
+    struct change_input in = {
+        .title = str_from(lt, LLM_MAX_PROMPT_TITLE + 50),
+        .description = str_from(lt, sizeof lt),
+        .labels = labels,
+        .n_labels = LLM_MAX_PROMPT_LABELS,
+        .paths = paths,
+        .n_paths = LLM_MAX_PROMPT_PATHS,
+    };
+    struct classify_result cls = {.impact = CHANGE_BREAKING};
+    struct buf p = BUF_INIT(LLM_MAX_PROMPT * 2), body = BUF_INIT(LLM_MAX_REQUEST);
+    assert_int_equal(llm_prompt_build(&in, &cls, &p), ERR_OK);
+    assert_true(p.len <= LLM_MAX_PROMPT);
+    assert_int_equal(llm_request_body(LLM_PROVIDER_OPENAI, STR_LIT("m"), 1,
+                                      str_from(buf_cstr(&p), p.len), &body),
+                     ERR_OK);
+    buf_release(&p);
+    buf_release(&body);
+}
+
 static void test_requests(void **state)
 {
     (void)state;
@@ -452,11 +482,11 @@ static void test_drafts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),     cmocka_unit_test(test_base_url),
-        cmocka_unit_test(test_model),     cmocka_unit_test(test_redaction),
-        cmocka_unit_test(test_prompt),    cmocka_unit_test(test_requests),
-        cmocka_unit_test(test_responses), cmocka_unit_test(test_error_type),
-        cmocka_unit_test(test_drafts),
+        cmocka_unit_test(test_names),      cmocka_unit_test(test_base_url),
+        cmocka_unit_test(test_model),      cmocka_unit_test(test_redaction),
+        cmocka_unit_test(test_prompt),     cmocka_unit_test(test_prompt_worst_case),
+        cmocka_unit_test(test_requests),   cmocka_unit_test(test_responses),
+        cmocka_unit_test(test_error_type), cmocka_unit_test(test_drafts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
