@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "changes/entries.h"
+#include "changes/llm_service.h"
 #include "http/request.h"
 #include "http/router.h"
 #include "ingest/integrations.h"
@@ -442,5 +443,21 @@ MUST_CHECK enum err drafts_do_edit(struct http_request *req, struct str id,
 MUST_CHECK enum err drafts_do_action(struct http_request *req, struct str id,
                                      enum entry_action action, int64_t version, struct str note,
                                      int64_t publish_at);
+/* ---- the LLM provider of drafts (llm.c, D2, D3) ------------------------------------ */
+enum err llm_api_settings_get(struct http_request *req, struct http_response *resp);
+enum err llm_api_settings_put(struct http_request *req, struct http_response *resp);
+enum err llm_api_calls(struct http_request *req, struct http_response *resp);
+extern const struct body_spec LLM_SETTINGS_BODY;
+/* The settings, this month's token use and the month's start, for the console. Storage errors. */
+MUST_CHECK enum err llm_do_settings_get(struct http_request *req, struct llm_settings *s,
+                                        int64_t *used, int64_t *month);
+/*
+ * Replaces the settings as the request's principal: the base URL checked
+ * against the operator's outbound policy too. ERR_INVALID / ERR_LIMIT with
+ * *why (field, public reason); storage and secrets errors otherwise.
+ */
+MUST_CHECK enum err llm_do_settings_set(struct http_request *req,
+                                        const struct llm_settings_update *u,
+                                        struct llm_settings_problem *why);
 
 #endif

@@ -80,6 +80,7 @@ enum err console_integrations_page(struct http_request *req, struct http_respons
 enum err console_integration_create(struct http_request *req, struct http_response *resp);
 enum err console_integration_rotate(struct http_request *req, struct http_response *resp);
 enum err console_integration_delete(struct http_request *req, struct http_response *resp);
+enum err console_llm_settings(struct http_request *req, struct http_response *resp);
 
 /* activity.c: deliveries, repositories and their changes, dead jobs (issue 6 item 9). */
 enum err console_activity_page(struct http_request *req, struct http_response *resp);

@@ -6,9 +6,14 @@
  * form's POST answers (Cache-Control: no-store, as every console page), and
  * never again: the list shows its last characters only (C3).
  *
+ * Below them, the organization's LLM provider of changelog drafts (D2, D3):
+ * what is configured (the API key's last characters only), this month's
+ * token use, and a form that replaces it (an empty key field keeps the
+ * stored key).
+ *
  * The rules and their refusals are the core's, through the actions the
- * JSON API shares (api/integrations.c, integrations_do_*); this file only
- * reads forms and writes pages.
+ * JSON API shares (api/integrations.c, integrations_do_*; api/llm.c,
+ * llm_do_*); this file only reads forms and writes pages.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +23,9 @@
 #include "console/console_internal.h"
 
 #define INTEGRATIONS_PAGE_PATH "/integrations"
+#define LLM_FORM_PATH          "/integrations/llm"
 #define FIELD_CAP              32 /* bytes of a provider or choice field */
+#define NUMBER_CAP             16 /* bytes of a number field */
 
 static const struct {
     const char *value, *label;
@@ -132,6 +139,97 @@ static void create_form(struct page *pg)
     html_tag(h, "</form>\n");
 }
 
+static const struct {
+    const char *value, *label;
+} llm_providers[] = {
+    {"none", "None: drafts by rules only"},
+    {"anthropic", "Anthropic (Messages API)"},
+    {"openai", "OpenAI-compatible (chat completions)"},
+};
+
+static void llm_number_field(struct page *pg, const char *name, const char *label, const char *hint,
+                             int64_t value)
+{
+    char text[NUMBER_CAP];
+    snprintf(text, sizeof text, "%lld", (long long)value);
+    page_field(pg, &(struct field){.name = name,
+                                   .label = label,
+                                   .type = "number",
+                                   .autocomplete = "off",
+                                   .hint = hint,
+                                   .value = str_from_cstr(text),
+                                   .maxlength = NUMBER_CAP - 1,
+                                   .required = true});
+}
+
+/* The LLM provider: what is configured, and the form that replaces it. */
+static enum err llm_section(struct page *pg)
+{
+    struct llm_settings s;
+    int64_t used = 0, month = 0;
+    enum err e = llm_do_settings_get(pg->req, &s, &used, &month);
+    if (e)
+        return e;
+    struct html *h = &pg->h;
+    html_tag(h, "<h2>Changelog drafts by a language model</h2>\n");
+    page_para(pg, "Optional. Only a change's title, description, labels and paths are sent, with "
+                  "e-mail addresses, mentions, credentials and code removed. Every call is logged "
+                  "without its content; past the monthly token budget, and whenever the provider "
+                  "fails, drafts are written by the rules.");
+    char line[96];
+    snprintf(line, sizeof line, "%lld of %lld tokens used this month.", (long long)used,
+             (long long)s.monthly_token_budget);
+    page_para(pg, line);
+    page_form(pg, LLM_FORM_PATH, "stack");
+    html_tag(h, "<div><label for=\"f-llm-provider\">Provider</label>"
+                "<select id=\"f-llm-provider\" name=\"provider\">\n");
+    for (size_t i = 0; i < sizeof llm_providers / sizeof llm_providers[0]; i++) {
+        html_tag(h, "<option");
+        html_attr(h, "value", str_from_cstr(llm_providers[i].value));
+        if (strcmp(llm_providers[i].value, llm_provider_name(s.provider)) == 0)
+            html_tag(h, " selected");
+        html_tag(h, ">");
+        html_ctext(h, llm_providers[i].label);
+        html_tag(h, "</option>\n");
+    }
+    html_tag(h, "</select></div>\n");
+    page_field(pg, &(struct field){.name = "base_url",
+                                   .label = "Base URL",
+                                   .type = "url",
+                                   .autocomplete = "off",
+                                   .hint = "Empty: the provider's own (https://api.anthropic.com, "
+                                           "https://api.openai.com/v1).",
+                                   .value = str_from_cstr(s.base_url),
+                                   .maxlength = LLM_MAX_BASE_URL});
+    page_field(pg, &(struct field){.name = "model",
+                                   .label = "Model",
+                                   .type = "text",
+                                   .autocomplete = "off",
+                                   .value = str_from_cstr(s.model),
+                                   .maxlength = LLM_MAX_MODEL});
+    llm_number_field(pg, "monthly_token_budget", "Monthly token budget",
+                     "Tokens in and out a calendar month (UTC) may use; 0 allows no call.",
+                     s.monthly_token_budget);
+    llm_number_field(pg, "max_output_tokens", "Output tokens per draft", "From 1 to 4096.",
+                     s.max_output_tokens);
+    char *hint =
+        arena_printf(pg->req->arena,
+                     s.has_api_key ? "A key ending in %s is stored: leave empty to keep it."
+                                   : "%sNo key is stored.",
+                     s.has_api_key ? s.api_key_hint : "");
+    page_field(pg, &(struct field){.name = "api_key",
+                                   .label = "API key",
+                                   .type = "password",
+                                   .autocomplete = "off",
+                                   .hint = hint ? hint : "",
+                                   .maxlength = LLM_MAX_API_KEY});
+    html_tag(h, "<div><input type=\"checkbox\" id=\"f-remove-key\" name=\"remove_key\" "
+                "value=\"1\"><label for=\"f-remove-key\">Remove the stored key</label></div>\n");
+    page_button(pg, "Save", false);
+    html_tag(h, "</form>\n");
+    return ERR_OK;
+}
+
 /* The page: problem (may be NULL) above the list, with status. */
 static enum err list_page(struct http_request *req, struct http_response *resp, int status,
                           const char *problem)
@@ -165,6 +263,9 @@ static enum err list_page(struct http_request *req, struct http_response *resp, 
     if (n2)
         list_table(&pg, more, n2);
     create_form(&pg);
+    e = llm_section(&pg);
+    if (e)
+        return http_fail(req, e, "llm settings: %s", err_name(e));
     return page_send(&pg, status);
 }
 
@@ -264,4 +365,67 @@ enum err console_integration_delete(struct http_request *req, struct http_respon
 {
     enum err e = integrations_do_delete(req, http_param(req, "id"));
     return e ? e : page_redirect(req, resp, INTEGRATIONS_PAGE_PATH);
+}
+
+/* A number field of the LLM form; false when absent, empty or not one. */
+static bool form_number(struct http_request *req, const char *name, int64_t *out)
+{
+    struct buf v = BUF_INIT(NUMBER_CAP);
+    uint64_t n = 0;
+    bool ok = page_form_value(req->body, name, &v) == ERR_OK && v.len > 0 &&
+              str_to_u64(str_from(buf_cstr(&v), v.len), UINT64_C(1) << 40, &n) == ERR_OK;
+    buf_release(&v);
+    *out = (int64_t)n;
+    return ok;
+}
+
+enum err console_llm_settings(struct http_request *req, struct http_response *resp)
+{
+    /* one byte past each limit: the core refuses an overlong value in its own words */
+    struct buf provider = BUF_INIT(FIELD_CAP), base = BUF_INIT(LLM_MAX_BASE_URL + 1),
+               model = BUF_INIT(LLM_MAX_MODEL + 1), key = BUF_INIT_SECRET(LLM_MAX_API_KEY + 1),
+               remove = BUF_INIT(FIELD_CAP);
+    struct llm_settings_update u = {0};
+    enum err e = page_form_value(req->body, "provider", &provider);
+    enum err eb = page_form_value(req->body, "base_url", &base);
+    enum err em = page_form_value(req->body, "model", &model);
+    enum err ek = page_form_value(req->body, "api_key", &key);
+    bool removing = page_form_value(req->body, "remove_key", &remove) == ERR_OK;
+    const char *problem = NULL;
+    if (e || !llm_provider_parse(str_from(buf_cstr(&provider), provider.len), &u.provider) ||
+        (eb && eb != ERR_NOT_FOUND && eb != ERR_LIMIT) ||
+        (em && em != ERR_NOT_FOUND && em != ERR_LIMIT) ||
+        (ek && ek != ERR_NOT_FOUND && ek != ERR_LIMIT)) {
+        e = http_fail_public(req, ERR_INVALID, "invalid_form", "The form is not acceptable.");
+    } else if (!form_number(req, "monthly_token_budget", &u.monthly_token_budget)) {
+        problem = "The settings were not saved: the monthly token budget must be a number.";
+    } else if (!form_number(req, "max_output_tokens", &u.max_output_tokens) ||
+               u.max_output_tokens < 1) {
+        problem = "The settings were not saved: the output tokens must be a number from 1 to "
+                  "4096.";
+    } else {
+        u.base_url = str_from(buf_cstr(&base), base.len);
+        u.model = str_from(buf_cstr(&model), model.len);
+        u.key_action = removing ? LLM_KEY_REMOVE : key.len ? LLM_KEY_SET : LLM_KEY_KEEP;
+        u.api_key = str_from(buf_cstr(&key), key.len);
+        struct llm_settings_problem why = {0};
+        e = llm_do_settings_set(req, &u, &why);
+        if ((e == ERR_INVALID || e == ERR_LIMIT) && why.reason) {
+            problem = arena_printf(req->arena, "The settings were not saved: %s: %s.", why.field,
+                                   why.reason);
+            if (!problem)
+                problem = "The settings were not saved.";
+        } else if (!e) {
+            e = page_redirect(req, resp, INTEGRATIONS_PAGE_PATH);
+        }
+    }
+    if (problem)
+        e = list_page(req, resp, 400, problem);
+    buf_wipe(&key);
+    buf_release(&key);
+    buf_release(&provider);
+    buf_release(&base);
+    buf_release(&model);
+    buf_release(&remove);
+    return e;
 }

@@ -90,6 +90,7 @@ BODIES = {
                           "audience": "everyone", "labels": ""},
     "POST /drafts/{id}/reject": {"version": "1", "note": "probe"},
     "POST /drafts/{id}/publish": {"version": "1", "publish_at": "2100-01-01T00:00"},
+    "PUT /api/v1/settings/llm": {"provider": "none", "monthly_token_budget": 0},
 }
 
 _ips = iter(range(1, 1 << 24))
