@@ -521,7 +521,7 @@ enum err entries_upsert_generated(struct tx *tx, const struct entry_generated *g
     bool row = false;
     if (!e)
         e = tx_query(tx,
-                     "SELECT id, status, human_edited FROM changelog_entries"
+                     "SELECT id, status, human_edited, provider FROM changelog_entries"
                      " WHERE tenant_id = $1 AND source_id = $2",
                      STORAGE_ARGS(STORAGE_TEXT(g->source_id)), &st, &row);
     if (e)
@@ -537,6 +537,8 @@ enum err entries_upsert_generated(struct tx *tx, const struct entry_generated *g
     enum entry_status status = ENTRY_DRAFT;
     bool status_ok = entry_status_parse(stmt_col_text(st, 1), &status);
     bool edited = stmt_col_int(st, 2) != 0;
+    /* the rules never replace a model's draft: the model's call came after them */
+    bool by_model = !str_eq_cstr(stmt_col_text(st, 3), "rules");
     stmt_finish(st);
     if (!status_ok) {
         e = ERR_INTERNAL;
@@ -547,7 +549,8 @@ enum err entries_upsert_generated(struct tx *tx, const struct entry_generated *g
     bool found = false;
     if ((e = latest_generated(tx, sid, a, &last, &found)) != ERR_OK)
         goto out;
-    if ((found && text_same(&t, &last)) || status == ENTRY_PUBLISHED || status == ENTRY_SCHEDULED) {
+    if ((found && text_same(&t, &last)) || status == ENTRY_PUBLISHED || status == ENTRY_SCHEDULED ||
+        (by_model && strcmp(g->provider, "rules") == 0)) {
         *what = ENTRY_UNCHANGED;
         goto out;
     }

@@ -31,7 +31,9 @@
  * Regeneration never overwrites a human edit (D4): generated text replaces
  * the current text only while the entry is a draft nobody has edited; in
  * any other case it is kept as a 'suggestion' version that reviewers can
- * see in the history, and the current text stays.
+ * see in the history, and the current text stays. Text from the rules
+ * never replaces a model's (an LLM provider's) draft: the model was asked
+ * after the rules had written theirs.
  *
  * Every change of an entry made by a person is an audit event in the same
  * transaction (entry.edited, entry.submitted, entry.approved,
@@ -107,7 +109,8 @@ enum entry_upsert {
     ENTRY_CREATED,     /* a new entry, status draft, version 1 */
     ENTRY_REGENERATED, /* its draft text replaced (a new generated version) */
     ENTRY_SUGGESTED,   /* kept as a suggestion: edited, in review or beyond */
-    ENTRY_UNCHANGED,   /* the same text as its latest generated version, or published */
+    ENTRY_UNCHANGED,   /* the same text as its latest generated version, published, or
+                          the rules' text for a model's draft */
 };
 
 /*

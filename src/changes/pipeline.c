@@ -270,10 +270,11 @@ static bool pr_is_change(const struct ingest_pr *p, struct str default_br)
 }
 
 enum err changes_find(struct tx *tx, const struct ingest_batch *b, struct arena *a,
-                      struct entry_generated **out, size_t *n)
+                      struct entry_generated **out, size_t *n, bool *llm)
 {
     *out = NULL;
     *n = 0;
+    *llm = false;
     size_t cap = b->n_prs + b->n_commits;
     if (cap > CHANGES_MAX_PER_DELIVERY)
         cap = CHANGES_MAX_PER_DELIVERY;
@@ -283,7 +284,12 @@ enum err changes_find(struct tx *tx, const struct ingest_batch *b, struct arena 
     struct classify_rules *rules = arena_calloc(a, 1, sizeof *rules);
     if (!v || !rules)
         return ERR_LIMIT;
+    struct llm_settings *ls = arena_calloc(a, 1, sizeof *ls);
+    if (!ls)
+        return ERR_LIMIT;
     enum err e = changes_rules_get(tx, a, rules);
+    if (!e && (e = llm_settings_get(tx, ls)) == ERR_OK)
+        *llm = ls->provider != LLM_PROVIDER_NONE;
     size_t skipped = 0;
     for (size_t i = 0; !e && i < b->n_prs; i++) {
         const struct ingest_pr *p = &b->prs[i];
@@ -354,12 +360,16 @@ enum err changes_find(struct tx *tx, const struct ingest_batch *b, struct arena 
     return e;
 }
 
-enum err changes_store(struct tx *tx, const struct entry_generated *v, size_t n, int64_t now)
+enum err changes_store(struct tx *tx, const struct entry_generated *v, size_t n, int64_t now,
+                       bool llm)
 {
     enum err e = ERR_OK;
     for (size_t i = 0; !e && i < n; i++) {
         enum entry_upsert what;
-        e = entries_upsert_generated(tx, &v[i], now, &what, NULL);
+        char id[ENTRIES_ID_LEN + 1];
+        e = entries_upsert_generated(tx, &v[i], now, &what, id);
+        if (!e && llm && what == ENTRY_CREATED)
+            e = jobs_enqueue(tx, CHANGES_JOB_LLM, id, now, NULL);
     }
     return e;
 }

@@ -29,10 +29,12 @@
 #include <stddef.h>
 
 #include "changes/entries.h"
+#include "changes/llm_service.h"
 #include "changes/rules.h"
 #include "core/arena.h"
 #include "core/err.h"
 #include "ingest/normalize.h"
+#include "jobs/jobs.h"
 #include "storage/storage.h"
 
 #define CHANGES_SETTING_RULES     "changes.rules"
@@ -54,12 +56,36 @@ MUST_CHECK enum err changes_rules_set(struct tx *tx, const struct entries_actor 
 /* True when a commit message is the merge of a pull request (or any merge commit). */
 bool changes_is_merge_message(struct str message);
 
-/* The changes of batch b (see above) into *out (in a), *n of them. */
+/*
+ * The changes of batch b (see above) into *out (in a), *n of them; *llm
+ * says whether the tenant has an LLM provider configured (llm_service.h).
+ */
 MUST_CHECK enum err changes_find(struct tx *tx, const struct ingest_batch *b, struct arena *a,
-                                 struct entry_generated **out, size_t *n);
+                                 struct entry_generated **out, size_t *n, bool *llm);
 
-/* Creates or regenerates the entries of v[0..n) in tx (entries_upsert_generated each). */
+/*
+ * Creates or regenerates the entries of v[0..n) in tx (entries_upsert_generated
+ * each). With llm, each new entry also gets a CHANGES_JOB_LLM job, due now,
+ * that asks the tenant's model for a better draft.
+ */
 MUST_CHECK enum err changes_store(struct tx *tx, const struct entry_generated *v, size_t n,
-                                  int64_t now);
+                                  int64_t now, bool llm);
+
+/*
+ * The model's draft (D2, D3). The job (ref: the entry's id) reads the entry
+ * and its change in its prepare step and calls llm_draft there, outside any
+ * write transaction; its apply step stores the model's text as a generated
+ * version by that provider (entries_upsert_generated: only while the entry is
+ * a draft nobody has edited, a suggestion otherwise) and logs the call
+ * (llm_record). Any trouble with the provider leaves the rules' draft. Copy
+ * changes_job_llm and set arg to a struct changes_llm_runtime that outlives
+ * the runner.
+ */
+#define CHANGES_JOB_LLM "changes.llm_draft"
+struct changes_llm_runtime {
+    struct secrets *secrets;
+    struct llm_options opt;
+};
+extern const struct jobs_handler changes_job_llm;
 
 #endif

@@ -129,6 +129,7 @@ struct normalize_work {
     struct ingest_batch rows;           /* stored when processed */
     struct entry_generated *changes;    /* the changelog drafts the rows make (D1, D2) */
     size_t n_changes;
+    bool llm; /* the tenant asks its LLM provider for drafts too */
 };
 
 static void doc_free(void *doc)
@@ -146,7 +147,7 @@ static enum err find_changes(struct storage *s, const struct jobs_job *job,
     enum err e = storage_begin(s, &job->tenant, TX_READ, &tx);
     if (e)
         return e;
-    e = changes_find(tx, &w->rows, w->a, &w->changes, &w->n_changes);
+    e = changes_find(tx, &w->rows, w->a, &w->changes, &w->n_changes, &w->llm);
     storage_rollback(tx);
     return e;
 }
@@ -254,7 +255,7 @@ static enum err normalize_apply(void *arg, struct tx *tx, const struct jobs_job 
     if (w->status == INGEST_DELIVERY_PROCESSED)
         e = ingest_store_batch(tx, &w->rows);
     if (!e && w->n_changes)
-        e = changes_store(tx, w->changes, w->n_changes, job->now);
+        e = changes_store(tx, w->changes, w->n_changes, job->now, w->llm);
     if (!e)
         e = ingest_delivery_set_status(tx, str_from_cstr(job->ref), w->status,
                                        w->error ? str_from_cstr(w->error) : STR_NULL, job->now);

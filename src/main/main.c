@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "audit/audit.h"
+#include "changes/pipeline.h"
 #include "changes/publish.h"
 #include "crypto/hash.h"
 #include "delivery/cache.h"
@@ -519,8 +520,14 @@ static int serve(struct config *cfg)
     publisher.arg = &app;
     struct jobs_handler publish = changes_job_publish;
     publish.arg = &publisher;
-    const struct jobs_handler handlers[] = {ingest_job_normalize, outbound_handler,
-                                            publish}; /* copied by the runner */
+    /* D2, D3: a tenant's model asked for a better draft, outside any transaction */
+    static struct changes_llm_runtime llm_rt;
+    llm_rt =
+        (struct changes_llm_runtime){.secrets = secrets, .opt = {.policy = &outbound_rt.policy}};
+    struct jobs_handler llm_handler = changes_job_llm;
+    llm_handler.arg = &llm_rt;
+    const struct jobs_handler handlers[] = {ingest_job_normalize, outbound_handler, publish,
+                                            llm_handler}; /* copied by the runner */
     app.publisher = &publisher;
     e = integrations_cache_new(&hook_cache);
     if (!e)

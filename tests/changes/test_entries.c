@@ -646,8 +646,10 @@ static void test_find_changes(void **state)
         .repos = &repo, .n_repos = 1, .prs = prs, .n_prs = 3, .commits = commits, .n_commits = 3};
     struct entry_generated *v = NULL;
     size_t n = 0;
+    bool llm = true;
     struct tx *tx = begin(&t, TX_READ);
-    assert_int_equal(changes_find(tx, &b, a, &v, &n), ERR_OK);
+    assert_int_equal(changes_find(tx, &b, a, &v, &n, &llm), ERR_OK);
+    assert_false(llm); /* no provider configured */
     storage_rollback(tx);
     assert_int_equal(n, 2);
     assert_true(str_eq_cstr(v[0].source_id, "github:pr:1:1"));
@@ -666,7 +668,7 @@ static void test_find_changes(void **state)
     assert_int_equal(changes_rules_set(tx, &ADMIN, STR_LIT("{\"labels\":7}"), &why), ERR_INVALID);
     assert_int_equal(storage_commit(tx), ERR_OK);
     tx = begin(&t, TX_READ);
-    assert_int_equal(changes_find(tx, &b, a, &v, &n), ERR_OK);
+    assert_int_equal(changes_find(tx, &b, a, &v, &n, &llm), ERR_OK);
     storage_rollback(tx);
     assert_int_equal(v[0].cls.impact, CHANGE_FEATURE);
     arena_free(a);
