@@ -4,7 +4,7 @@ Idempotency-Key answers it null); lists and reads show the hint only; a test
 event ("Send test event") reaches a receiver on 127.0.0.1 — allowed because
 this server runs with SHIPLOG_OUTBOUND_ALLOW_PRIVATE=true — which checks the
 Standard Webhooks signature itself with hmac; the delivery log shows the
-attempt; a failing receiver is retried; rotation signs with the new secret;
+attempt; a failing receiver is retried; after a rotation both secrets sign;
 delete ends it; bad URLs and a description one byte too long are 400 naming
 the field; without the operator's allowance a loopback or private literal
 is refused at registration; another organization's ids are 404 and an
@@ -141,6 +141,7 @@ def test_register_deliver_rotate_delete(srv, receiver):
     assert made["secret_hint"] == secret[-4:]
     assert made["url"] == receiver.url() and made["description"] == "CI bot"
     assert made["created_by"] == boss.user_id and made["rotated_at"] is None
+    assert made["previous_valid_until"] is None
     # a retry of the same request: the same endpoint, the secret not shown again
     again = register(boss, {"url": receiver.url(), "description": "CI bot"}, headers=key)
     assert again.headers["Idempotent-Replayed"] == "true"
@@ -184,18 +185,21 @@ def test_register_deliver_rotate_delete(srv, receiver):
     assert failed["next_attempt_at"] >= failed["attempt_log"][0]["at"] + 10
     receiver.status = 200
 
-    # rotation: the new secret signs from now on, the old one does not
+    # rotation: the new secret signs from now on, the old one too for 24 hours
     rot = boss.call("POST", f"/api/v1/endpoints/{made['id']}/rotate", {})
     assert rot.status_code == 200, rot.text
     new = rot.json()["secret"]
     assert SECRET.match(new) and new != secret and rot.json()["rotated_at"]
+    assert rot.json()["previous_valid_until"] >= rot.json()["rotated_at"] + 86400
     assert boss.call("GET", "/api/v1/endpoints").json()["endpoints"][0]["secret_hint"] == new[-4:]
     msg3 = send_test(boss, made["id"])
     assert wait_until(lambda: receiver.for_message(msg3), 20)
     _, headers, body = receiver.for_message(msg3)[0]
+    assert len(headers["webhook-signature"].split(" ")) == 2
     verify(new, headers, body)
+    verify(secret, headers, body)
     with pytest.raises(AssertionError):
-        verify(secret, headers, body)
+        verify("whsec_" + base64.b64encode(b"x" * 32).decode(), headers, body)
 
     # disabled: no test event (409), enabled: events again
     off = boss.call("POST", f"/api/v1/endpoints/{made['id']}/disable", {})
