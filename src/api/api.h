@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "changes/entries.h"
 #include "http/request.h"
 #include "http/router.h"
 #include "ingest/integrations.h"
@@ -409,5 +410,32 @@ MUST_CHECK enum err activity_do_job_retry(struct http_request *req, struct str i
 enum err settings_api_ingest_get(struct http_request *req, struct http_response *resp);
 enum err settings_api_ingest_put(struct http_request *req, struct http_response *resp);
 extern const struct body_spec SETTINGS_INGEST_BODY;
+
+/* drafts.c: changelog entries and their review (D4, D5), the classification rules (D1). */
+extern const struct body_spec DRAFTS_PATCH_BODY, DRAFTS_ACTION_BODY, DRAFTS_RULES_BODY;
+enum err drafts_api_list(struct http_request *req, struct http_response *resp);
+enum err drafts_api_get(struct http_request *req, struct http_response *resp);
+enum err drafts_api_versions(struct http_request *req, struct http_response *resp);
+enum err drafts_api_patch(struct http_request *req, struct http_response *resp);
+enum err drafts_api_submit(struct http_request *req, struct http_response *resp);
+enum err drafts_api_approve(struct http_request *req, struct http_response *resp);
+enum err drafts_api_reject(struct http_request *req, struct http_response *resp);
+enum err drafts_api_publish(struct http_request *req, struct http_response *resp);
+enum err drafts_api_rules_get(struct http_request *req, struct http_response *resp);
+enum err drafts_api_rules_put(struct http_request *req, struct http_response *resp);
+/* The members of one entry inside an open JSON object (shared with the console). */
+void drafts_entry_members(struct jw *w, const struct entry *e);
+/*
+ * The actions both surfaces share, each in its own write transaction of the
+ * caller's organization, refusals recorded (404 unknown or another
+ * organization's, 409 status or stale version, 400 naming the field):
+ * an edit (reviewers checked to be members), and a workflow step (publishing
+ * now also runs the app's publisher hooks).
+ */
+MUST_CHECK enum err drafts_do_edit(struct http_request *req, struct str id,
+                                   const struct entry_patch *p);
+MUST_CHECK enum err drafts_do_action(struct http_request *req, struct str id,
+                                     enum entry_action action, int64_t version, struct str note,
+                                     int64_t publish_at);
 
 #endif

@@ -56,6 +56,7 @@ PARAM_KINDS = {
     "deliveries": "delivery",
     "jobs": "job",
     "repositories": "repository",
+    "drafts": "draft",
     "endpoints": "endpoint",
 }
 
@@ -81,6 +82,8 @@ BODIES = {
     "POST /api/v1/integrations": {"provider": "github", "name": "probe"},
     "POST /integrations": {"name": "probe", "provider": "gitlab", "repository_scope": "*"},
     "PUT /api/v1/settings/ingest": {"retention_days": 90, "bot_patterns": []},
+    "PATCH /api/v1/drafts/{id}": {"version": 1, "title": "probe"},
+    "PUT /api/v1/settings/rules": {"fallback": "fix"},
     # a name that never resolves: test events queued by the walk fail fast
     "POST /api/v1/endpoints": {"url": "https://hooks.example.invalid/shiplog"},
 }
@@ -296,6 +299,9 @@ class Org:
                                                 cookie=cookie).json()["jobs"]],
             "repository": [r["id"] for r in self.call("GET", "/api/v1/repositories",
                                                        cookie=cookie).json()["repositories"]],
+            # the push went to the default branch: its commit is a draft entry
+            "draft": [d["id"] for d in self.call("GET", "/api/v1/drafts",
+                                                  cookie=cookie).json()["drafts"]],
             "endpoint": [e["id"] for e in self.call("GET", "/api/v1/endpoints",
                                                      cookie=cookie).json()["endpoints"]],
         }
@@ -479,7 +485,8 @@ def test_cross_tenant_ids_are_404_and_change_nothing(srv, tables, world):
     before = settled_rows(srv, b.id)
     for table in ("users", "sessions", "api_keys", "invitations", "token_families",
                   "refresh_tokens", "integrations", "webhook_deliveries", "repositories",
-                  "commits", "jobs", "outbound_endpoints"):
+                  "commits", "jobs", "changelog_entries", "changelog_versions",
+                  "outbound_endpoints"):
         assert before.get(table), f"B has no {table} rows to protect"
     b_secrets = {b.id} | {u.email for u in b.users.values()} | {
         i for ids in b_ids.values() for i in ids}
