@@ -10,8 +10,9 @@ the field; without the operator's allowance a loopback or private literal
 is refused at registration; another organization's ids are 404 and an
 Editor gets 403.
 
-What publishing an entry sends (outbound_enqueue) is tested in C
-(tests/outbound): nothing publishes entries yet.
+Publishing a changelog entry sends "changelog.entry.published" with the
+entry's public JSON to every enabled endpoint, signed; a disabled endpoint
+gets nothing.
 """
 
 import base64
@@ -27,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from e2e_util import assert_error, wait_until
+from test_drafts import draft_from_webhook
 from test_members import join, owner  # noqa: F401
 
 SECRET = re.compile(r"^whsec_[A-Za-z0-9+/]{43}=$")
@@ -275,3 +277,33 @@ def test_other_organization_and_roles(srv, receiver):
                  "permission_denied")
     admin = join(srv, a, "admin")
     assert admin.call("GET", f"/api/v1/endpoints/{eid}").status_code == 200
+
+
+def test_publishing_an_entry_sends_it(srv, receiver):
+    boss = owner(srv)
+    made = register(boss, {"url": receiver.url("/published")}).json()
+    paused = register(boss, {"url": receiver.url("/paused")}).json()
+    assert boss.call("POST", f"/api/v1/endpoints/{paused['id']}/disable", {}).status_code == 200
+    d = draft_from_webhook(srv, boss, 31)
+    path = f"/api/v1/drafts/{d['id']}"
+    assert boss.call("POST", path + "/submit", {}).status_code == 200
+    assert boss.call("POST", path + "/approve", {}).status_code == 200
+    r = boss.call("POST", path + "/publish", {})
+    assert r.status_code == 200 and r.json()["status"] == "published", r.text
+
+    def sent(p):
+        with receiver.lock:
+            return [x for x in receiver.requests if x[0] == p]
+
+    assert wait_until(lambda: sent("/published"), 20), receiver.requests
+    _, headers, body = sent("/published")[0]
+    verify(made["secret"], headers, body)
+    event = json.loads(body)
+    assert event["type"] == "changelog.entry.published"
+    assert event["data"]["id"] == d["id"] and event["data"]["title"] == r.json()["title"]
+    assert "source" not in event["data"] and "published_by" not in event["data"]
+    entry = log_of(boss, made["id"])[0]
+    assert entry["event_type"] == "changelog.entry.published" and entry["id"] == headers["webhook-id"]
+    assert wait_until(lambda: log_of(boss, made["id"])[0]["status"] == "delivered", 10)
+    # the disabled endpoint got no message
+    assert log_of(boss, paused["id"]) == [] and sent("/paused") == []

@@ -5,10 +5,7 @@
 -- (net/httpc.h). The Standard Webhooks signing secret ("whsec_" + base64 of
 -- 32 random bytes) is never stored in plaintext: secret_env is an envelope of
 -- secrets_seal (purpose "outbound.secret", record id = id), secret_hint its
--- last characters. After a rotation the old envelope stays in
--- previous_secret_env and signs too (a second signature) until
--- previous_valid_until, so receivers can switch without a failed delivery.
--- disabled_at set = no new messages for it.
+-- last characters. disabled_at set = no new messages for it.
 --
 -- outbound_messages: one row per event per endpoint (the delivery log):
 -- payload is the exact bytes sent every attempt, id ("msg_" + 32 hex,
@@ -31,14 +28,11 @@ CREATE TABLE outbound_endpoints (
     description text NOT NULL CHECK (octet_length(description) <= 1000),
     secret_env  bytea NOT NULL,
     secret_hint text NOT NULL,
-    previous_secret_env  bytea,
-    previous_valid_until bigint,
     created_at  bigint NOT NULL,
     created_by  uuid NOT NULL,
     rotated_at  bigint,
     disabled_at bigint,
-    PRIMARY KEY (tenant_id, id),
-    CHECK ((previous_secret_env IS NULL) = (previous_valid_until IS NULL))
+    PRIMARY KEY (tenant_id, id)
 );
 
 CREATE TABLE outbound_messages (

@@ -5,10 +5,7 @@
 -- (net/httpc.h). The Standard Webhooks signing secret ("whsec_" + base64 of
 -- 32 random bytes) is never stored in plaintext: secret_env is an envelope of
 -- secrets_seal (purpose "outbound.secret", record id = id), secret_hint its
--- last characters. After a rotation the old envelope stays in
--- previous_secret_env and signs too (a second signature) until
--- previous_valid_until, so receivers can switch without a failed delivery.
--- disabled_at set = no new messages for it.
+-- last characters. disabled_at set = no new messages for it.
 --
 -- outbound_messages: one row per event per endpoint (the delivery log):
 -- payload is the exact bytes sent every attempt, id ("msg_" + 32 hex,
@@ -30,14 +27,11 @@ CREATE TABLE outbound_endpoints (
     description TEXT NOT NULL CHECK (length(CAST(description AS BLOB)) <= 1000),
     secret_env  BLOB NOT NULL,
     secret_hint TEXT NOT NULL,
-    previous_secret_env  BLOB,
-    previous_valid_until INTEGER,
     created_at  INTEGER NOT NULL,
     created_by  TEXT NOT NULL CHECK (length(created_by) = 36),
     rotated_at  INTEGER,
     disabled_at INTEGER,
-    PRIMARY KEY (tenant_id, id),
-    CHECK ((previous_secret_env IS NULL) = (previous_valid_until IS NULL))
+    PRIMARY KEY (tenant_id, id)
 ) STRICT, WITHOUT ROWID;
 
 CREATE TABLE outbound_messages (
