@@ -119,6 +119,8 @@ static void endpoint_members(struct jw *w, const struct outbound_endpoint *ep)
     jw_int(w, ep->created_at);
     time_or_null(w, "rotated_at", ep->rotated_at);
     time_or_null(w, "disabled_at", ep->disabled_at);
+    time_or_null(w, "previous_valid_until",
+                 ep->previous_valid_until > (int64_t)time(NULL) ? ep->previous_valid_until : 0);
 }
 
 static enum err endpoint_json(const struct outbound_endpoint *ep, bool with_secret,

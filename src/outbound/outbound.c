@@ -29,7 +29,8 @@
     "SELECT pg_advisory_xact_lock(hashtextextended('shiplog/outbound/' || $1::text, 0))"
 
 #define EP_COLUMNS                                                                                 \
-    "id, url, description, secret_hint, created_by, created_at, rotated_at, disabled_at"
+    "id, url, description, secret_hint, created_by, created_at, rotated_at, disabled_at, "         \
+    "previous_valid_until"
 
 #define MSG_PREFIX     "msg_"
 #define MSG_HEX        32
@@ -279,6 +280,7 @@ static void read_endpoint(const struct stmt *st, struct outbound_endpoint *out)
     out->created_at = col_int0(st, 5);
     out->rotated_at = col_int0(st, 6);
     out->disabled_at = col_int0(st, 7);
+    out->previous_valid_until = col_int0(st, 8);
 }
 
 static enum err read_one(struct tx *tx, struct str id, struct outbound_endpoint *out)
@@ -480,10 +482,14 @@ enum err outbound_endpoint_rotate(struct storage *db, struct secrets *sec,
     if (!e) {
         uint64_t changed = 0;
         e = tx_exec_args(tx,
-                         "UPDATE outbound_endpoints SET secret_env = $3, secret_hint = $4,"
+                         /* the right-hand sides read the row as it was: the old secret
+                          * becomes the previous one (an older previous one ends) */
+                         "UPDATE outbound_endpoints SET previous_secret_env = secret_env,"
+                         " previous_valid_until = $6, secret_env = $3, secret_hint = $4,"
                          " rotated_at = $5 WHERE tenant_id = $1 AND id = $2",
                          STORAGE_ARGS(STORAGE_CSTR(idc), STORAGE_BLOB(str_from(env.data, env.len)),
-                                      STORAGE_CSTR(hint), STORAGE_INT(now)),
+                                      STORAGE_CSTR(hint), STORAGE_INT(now),
+                                      STORAGE_INT(now + OUTBOUND_ROTATION_GRACE_S)),
                          &changed);
         if (!e && changed == 0)
             e = ERR_NOT_FOUND;
@@ -810,8 +816,10 @@ struct msg_row {
     bool found, settled, disabled;
     char endpoint_id[OUTBOUND_ID_LEN + 1];
     char url[OUTBOUND_MAX_URL + 1];
-    struct buf payload; /* OUTBOUND_MAX_PAYLOAD */
-    struct buf env;     /* SECRETS_MAX_ENVELOPE */
+    struct buf payload;           /* OUTBOUND_MAX_PAYLOAD */
+    struct buf env;               /* SECRETS_MAX_ENVELOPE */
+    struct buf previous;          /* the previous secret's envelope, or empty */
+    int64_t previous_valid_until; /* 0: none */
 };
 
 static enum err msg_read(struct storage *s, const struct jobs_job *job, struct msg_row *m)
@@ -823,7 +831,8 @@ static enum err msg_read(struct storage *s, const struct jobs_job *job, struct m
     struct stmt *st = NULL;
     bool row = false;
     e = tx_query(tx,
-                 "SELECT m.endpoint_id, m.status, m.payload, e.url, e.secret_env, e.disabled_at"
+                 "SELECT m.endpoint_id, m.status, m.payload, e.url, e.secret_env, e.disabled_at,"
+                 " e.previous_secret_env, e.previous_valid_until"
                  " FROM outbound_messages m JOIN outbound_endpoints e"
                  " ON e.tenant_id = m.tenant_id AND e.id = m.endpoint_id"
                  " WHERE m.tenant_id = $1 AND m.id = $2",
@@ -841,6 +850,11 @@ static enum err msg_read(struct storage *s, const struct jobs_job *job, struct m
             e = buf_append(&m->env, env.ptr, env.len);
         }
         m->disabled = !stmt_col_is_null(st, 5);
+        m->previous_valid_until = col_int0(st, 7);
+        if (!e && !stmt_col_is_null(st, 6)) {
+            struct str env = stmt_col_blob(st, 6);
+            e = buf_append(&m->previous, env.ptr, env.len);
+        }
     }
     if (st)
         stmt_finish(st);
@@ -848,20 +862,36 @@ static enum err msg_read(struct storage *s, const struct jobs_job *job, struct m
     return e;
 }
 
-/* Unseals the endpoint's secret, signs, and wipes the secret: only the signature leaves. */
-static enum err sign_attempt(struct secrets *sec, const struct jobs_job *job,
-                             const struct msg_row *m, int64_t ts,
-                             char sig[OUTBOUND_SIGNATURE_LEN + 1])
+/* Unseals one envelope of the endpoint, signs, and wipes the secret: only the signature leaves. */
+static enum err sign_with(struct secrets *sec, const struct jobs_job *job, const struct msg_row *m,
+                          const struct buf *env, int64_t ts, char sig[OUTBOUND_SIGNATURE_LEN + 1])
 {
     struct buf secret = BUF_INIT_SECRET(SECRETS_MAX_VALUE);
     enum err e = secrets_unseal(sec, &job->tenant, STR_LIT(OUTBOUND_PURPOSE_SECRET),
-                                str_from_cstr(m->endpoint_id), m->env.data, m->env.len, &secret);
+                                str_from_cstr(m->endpoint_id), env->data, env->len, &secret);
     if (!e)
         e = outbound_sign(str_from(secret.data, secret.len), str_from_cstr(job->ref), ts,
                           str_from(m->payload.data, m->payload.len), sig);
     buf_wipe(&secret);
     buf_release(&secret);
     return e;
+}
+
+/*
+ * The webhook-signature value: the current secret's signature, then while a rotation's
+ * grace lasts the previous secret's, space-separated (receivers accept any one).
+ */
+static enum err sign_attempt(struct secrets *sec, const struct jobs_job *job,
+                             const struct msg_row *m, int64_t ts,
+                             char sigs[2 * (OUTBOUND_SIGNATURE_LEN + 1)])
+{
+    enum err e = sign_with(sec, job, m, &m->env, ts, sigs);
+    if (e || !m->previous.len || ts >= m->previous_valid_until)
+        return e;
+    sigs[OUTBOUND_SIGNATURE_LEN] = ' ';
+    if (sign_with(sec, job, m, &m->previous, ts, sigs + OUTBOUND_SIGNATURE_LEN + 1) != ERR_OK)
+        sigs[OUTBOUND_SIGNATURE_LEN] = '\0'; /* the current signature is enough */
+    return ERR_OK;
 }
 
 static int64_t mono_ms(void)
@@ -902,7 +932,8 @@ static enum err deliver_prepare(void *arg, struct storage *s, const struct jobs_
     if (!d)
         err_oom();
     struct msg_row m = {.payload = BUF_INIT(OUTBOUND_MAX_PAYLOAD),
-                        .env = BUF_INIT(SECRETS_MAX_ENVELOPE)};
+                        .env = BUF_INIT(SECRETS_MAX_ENVELOPE),
+                        .previous = BUF_INIT(SECRETS_MAX_ENVELOPE)};
     struct arena *a = NULL;
     enum err e = msg_read(s, job, &m);
     if (e) {
@@ -923,14 +954,15 @@ static enum err deliver_prepare(void *arg, struct storage *s, const struct jobs_
         e = ERR_TIMEOUT;
         goto out;
     }
-    char sig[OUTBOUND_SIGNATURE_LEN + 1];
+    char sig[2 * (OUTBOUND_SIGNATURE_LEN + 1)];
     int64_t ts = job->now;
     e = sign_attempt(rt->secrets, job, &m, ts, sig);
     if (e) {
         snprintf(why, why_cap, "the signing secret cannot be read");
         goto out;
     }
-    char h_id[sizeof "webhook-id: " + JOBS_MAX_REF], h_ts[48], h_sig[80];
+    char h_id[sizeof "webhook-id: " + JOBS_MAX_REF], h_ts[48],
+        h_sig[sizeof "webhook-signature: " + sizeof sig];
     snprintf(h_id, sizeof h_id, "webhook-id: %s", job->ref);
     snprintf(h_ts, sizeof h_ts, "webhook-timestamp: %lld", (long long)ts);
     snprintf(h_sig, sizeof h_sig, "webhook-signature: %s", sig);
@@ -971,6 +1003,7 @@ out:
     arena_free(a);
     buf_release(&m.payload);
     buf_release(&m.env);
+    buf_release(&m.previous);
     if (e) {
         free(d);
         return e;

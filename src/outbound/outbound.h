@@ -44,26 +44,27 @@
 #include "secrets/secrets.h"
 #include "storage/storage.h"
 
-#define OUTBOUND_ID_LEN          36            /* an endpoint id: a canonical lower-case UUID */
-#define OUTBOUND_MSG_ID_LEN      36            /* "msg_" + 32 hex digits */
-#define OUTBOUND_MAX_URL         HTTPC_MAX_URL /* bytes of an endpoint URL */
-#define OUTBOUND_MAX_DESCRIPTION 1000          /* bytes of a description */
-#define OUTBOUND_MAX_PER_TENANT  20            /* endpoints one tenant may have */
-#define OUTBOUND_MAX_EVENT_TYPE  128           /* bytes of an event type, [a-z0-9._-] */
-#define OUTBOUND_MAX_DATA        (256 * 1024)  /* bytes of an event's data JSON */
-#define OUTBOUND_MAX_PAYLOAD     (OUTBOUND_MAX_DATA + 512) /* the data with its envelope */
-#define OUTBOUND_SECRET_BYTES    32                        /* random bytes of a signing secret */
-#define OUTBOUND_MAX_SECRET      94 /* characters of a secret's text: "whsec_" + base64 of 64 bytes */
-#define OUTBOUND_SECRET_PREFIX   "whsec_"
-#define OUTBOUND_PURPOSE_SECRET  "outbound.secret"
-#define OUTBOUND_JOB_KIND        "outbound.deliver"
-#define OUTBOUND_TIMEOUT_MS      10000L         /* one attempt, connect included */
-#define OUTBOUND_MAX_RESPONSE    (64 * 1024)    /* response bytes read (and dropped) */
-#define OUTBOUND_MAX_ERROR       200            /* bytes of a last_error kept */
-#define OUTBOUND_SIGNATURE_LEN   47             /* "v1," + base64 of 32 bytes */
-#define OUTBOUND_LOG_PAGE        50             /* messages a log page holds */
-#define OUTBOUND_TEST_EVENT      "webhook.test" /* the event outbound_send_test sends */
-#define OUTBOUND_REASON_FULL     "the organization has as many endpoints as it can hold"
+#define OUTBOUND_ID_LEN           36            /* an endpoint id: a canonical lower-case UUID */
+#define OUTBOUND_MSG_ID_LEN       36            /* "msg_" + 32 hex digits */
+#define OUTBOUND_MAX_URL          HTTPC_MAX_URL /* bytes of an endpoint URL */
+#define OUTBOUND_MAX_DESCRIPTION  1000          /* bytes of a description */
+#define OUTBOUND_MAX_PER_TENANT   20            /* endpoints one tenant may have */
+#define OUTBOUND_MAX_EVENT_TYPE   128           /* bytes of an event type, [a-z0-9._-] */
+#define OUTBOUND_MAX_DATA         (256 * 1024)  /* bytes of an event's data JSON */
+#define OUTBOUND_MAX_PAYLOAD      (OUTBOUND_MAX_DATA + 512) /* the data with its envelope */
+#define OUTBOUND_SECRET_BYTES     32                        /* random bytes of a signing secret */
+#define OUTBOUND_MAX_SECRET       94 /* characters of a secret's text: "whsec_" + base64 of 64 bytes */
+#define OUTBOUND_ROTATION_GRACE_S 86400 /* the old secret also signs this long after a rotation */
+#define OUTBOUND_SECRET_PREFIX    "whsec_"
+#define OUTBOUND_PURPOSE_SECRET   "outbound.secret"
+#define OUTBOUND_JOB_KIND         "outbound.deliver"
+#define OUTBOUND_TIMEOUT_MS       10000L         /* one attempt, connect included */
+#define OUTBOUND_MAX_RESPONSE     (64 * 1024)    /* response bytes read (and dropped) */
+#define OUTBOUND_MAX_ERROR        200            /* bytes of a last_error kept */
+#define OUTBOUND_SIGNATURE_LEN    47             /* "v1," + base64 of 32 bytes */
+#define OUTBOUND_LOG_PAGE         50             /* messages a log page holds */
+#define OUTBOUND_TEST_EVENT       "webhook.test" /* the event outbound_send_test sends */
+#define OUTBOUND_REASON_FULL      "the organization has as many endpoints as it can hold"
 
 /* What an endpoint is, without its secret. */
 struct outbound_endpoint {
@@ -73,6 +74,8 @@ struct outbound_endpoint {
     char secret_hint[SECRETS_HINT_SIZE];
     char created_by[OUTBOUND_ID_LEN + 1];
     int64_t created_at, rotated_at, disabled_at; /* 0 = never */
+    int64_t
+        previous_valid_until; /* after a rotation: the old secret signs too until then; 0 none */
 };
 
 /* A secret shown once; wipe it with outbound_secret_wipe as soon as it is sent. */
@@ -115,9 +118,12 @@ MUST_CHECK enum err outbound_endpoint_list(struct storage *db, const struct tena
                                            struct outbound_endpoint *out, size_t *n);
 
 /*
- * A new secret for endpoint id (into *secret, once), replacing the old one at
- * once: attempts from now on are signed with it. out (may be NULL) gets the
- * endpoint after. Records "outbound.endpoint_secret_rotated".
+ * A new secret for endpoint id (into *secret, once): attempts from now on are
+ * signed with it and, until now + OUTBOUND_ROTATION_GRACE_S, with the old one
+ * too (a second v1 signature), so a receiver can switch without failing a
+ * delivery; a second rotation within the grace ends the older secret at once.
+ * out (may be NULL) gets the endpoint after. Records
+ * "outbound.endpoint_secret_rotated".
  */
 MUST_CHECK enum err outbound_endpoint_rotate(struct storage *db, struct secrets *sec,
                                              const struct tenant_ctx *t,

@@ -4,14 +4,15 @@ Idempotency-Key answers it null); lists and reads show the hint only; a test
 event ("Send test event") reaches a receiver on 127.0.0.1 — allowed because
 this server runs with SHIPLOG_OUTBOUND_ALLOW_PRIVATE=true — which checks the
 Standard Webhooks signature itself with hmac; the delivery log shows the
-attempt; a failing receiver is retried; rotation signs with the new secret;
+attempt; a failing receiver is retried; after a rotation both secrets sign;
 delete ends it; bad URLs and a description one byte too long are 400 naming
 the field; without the operator's allowance a loopback or private literal
 is refused at registration; another organization's ids are 404 and an
 Editor gets 403.
 
-What publishing an entry sends (outbound_enqueue) is tested in C
-(tests/outbound): nothing publishes entries yet.
+Publishing a changelog entry sends "changelog.entry.published" with the
+entry's public JSON to every enabled endpoint, signed; a disabled endpoint
+gets nothing.
 """
 
 import base64
@@ -27,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from e2e_util import assert_error, wait_until
+from test_drafts import draft_from_webhook
 from test_members import join, owner  # noqa: F401
 
 SECRET = re.compile(r"^whsec_[A-Za-z0-9+/]{43}=$")
@@ -141,6 +143,7 @@ def test_register_deliver_rotate_delete(srv, receiver):
     assert made["secret_hint"] == secret[-4:]
     assert made["url"] == receiver.url() and made["description"] == "CI bot"
     assert made["created_by"] == boss.user_id and made["rotated_at"] is None
+    assert made["previous_valid_until"] is None
     # a retry of the same request: the same endpoint, the secret not shown again
     again = register(boss, {"url": receiver.url(), "description": "CI bot"}, headers=key)
     assert again.headers["Idempotent-Replayed"] == "true"
@@ -184,18 +187,21 @@ def test_register_deliver_rotate_delete(srv, receiver):
     assert failed["next_attempt_at"] >= failed["attempt_log"][0]["at"] + 10
     receiver.status = 200
 
-    # rotation: the new secret signs from now on, the old one does not
+    # rotation: the new secret signs from now on, the old one too for 24 hours
     rot = boss.call("POST", f"/api/v1/endpoints/{made['id']}/rotate", {})
     assert rot.status_code == 200, rot.text
     new = rot.json()["secret"]
     assert SECRET.match(new) and new != secret and rot.json()["rotated_at"]
+    assert rot.json()["previous_valid_until"] >= rot.json()["rotated_at"] + 86400
     assert boss.call("GET", "/api/v1/endpoints").json()["endpoints"][0]["secret_hint"] == new[-4:]
     msg3 = send_test(boss, made["id"])
     assert wait_until(lambda: receiver.for_message(msg3), 20)
     _, headers, body = receiver.for_message(msg3)[0]
+    assert len(headers["webhook-signature"].split(" ")) == 2
     verify(new, headers, body)
+    verify(secret, headers, body)
     with pytest.raises(AssertionError):
-        verify(secret, headers, body)
+        verify("whsec_" + base64.b64encode(b"x" * 32).decode(), headers, body)
 
     # disabled: no test event (409), enabled: events again
     off = boss.call("POST", f"/api/v1/endpoints/{made['id']}/disable", {})
@@ -271,3 +277,33 @@ def test_other_organization_and_roles(srv, receiver):
                  "permission_denied")
     admin = join(srv, a, "admin")
     assert admin.call("GET", f"/api/v1/endpoints/{eid}").status_code == 200
+
+
+def test_publishing_an_entry_sends_it(srv, receiver):
+    boss = owner(srv)
+    made = register(boss, {"url": receiver.url("/published")}).json()
+    paused = register(boss, {"url": receiver.url("/paused")}).json()
+    assert boss.call("POST", f"/api/v1/endpoints/{paused['id']}/disable", {}).status_code == 200
+    d = draft_from_webhook(srv, boss, 31)
+    path = f"/api/v1/drafts/{d['id']}"
+    assert boss.call("POST", path + "/submit", {}).status_code == 200
+    assert boss.call("POST", path + "/approve", {}).status_code == 200
+    r = boss.call("POST", path + "/publish", {})
+    assert r.status_code == 200 and r.json()["status"] == "published", r.text
+
+    def sent(p):
+        with receiver.lock:
+            return [x for x in receiver.requests if x[0] == p]
+
+    assert wait_until(lambda: sent("/published"), 20), receiver.requests
+    _, headers, body = sent("/published")[0]
+    verify(made["secret"], headers, body)
+    event = json.loads(body)
+    assert event["type"] == "changelog.entry.published"
+    assert event["data"]["id"] == d["id"] and event["data"]["title"] == r.json()["title"]
+    assert "source" not in event["data"] and "published_by" not in event["data"]
+    entry = log_of(boss, made["id"])[0]
+    assert entry["event_type"] == "changelog.entry.published" and entry["id"] == headers["webhook-id"]
+    assert wait_until(lambda: log_of(boss, made["id"])[0]["status"] == "delivered", 10)
+    # the disabled endpoint got no message
+    assert log_of(boss, paused["id"]) == [] and sent("/paused") == []
