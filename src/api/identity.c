@@ -553,10 +553,36 @@ enum err identity_signout(struct http_request *req, struct http_response *resp)
     return e;
 }
 
+/* The organization's slug (for its public feed's address) into out; "" when unknown. */
+static enum err tenant_slug(struct http_request *req, char out[STORAGE_MAX_SLUG + 1])
+{
+    out[0] = '\0';
+    struct tx *tx = NULL;
+    enum err e = storage_begin(req->app->storage, &req->principal.user.tenant, TX_READ, &tx);
+    if (e)
+        return http_fail(req, e, "me: begin: %s", err_name(e));
+    struct stmt *st = NULL;
+    bool row = false;
+    e = tx_query(tx, "SELECT slug FROM tenants WHERE id = $1", NULL, 0, &st, &row);
+    if (!e && row) {
+        struct str v = stmt_col_text(st, 0);
+        if (v.len <= STORAGE_MAX_SLUG)
+            snprintf(out, STORAGE_MAX_SLUG + 1, "%.*s", (int)v.len, v.ptr ? v.ptr : "");
+    }
+    if (st)
+        stmt_finish(st);
+    storage_rollback(tx);
+    return e ? http_fail(req, e, "me: slug: %s", err_name(e)) : ERR_OK;
+}
+
 enum err identity_me(struct http_request *req, struct http_response *resp)
 {
     const struct http_principal *pr = &req->principal;
-    struct buf out = BUF_INIT(1024);
+    char slug[STORAGE_MAX_SLUG + 1];
+    enum err e = tenant_slug(req, slug);
+    if (e)
+        return e;
+    struct buf out = BUF_INIT(2048);
     struct jw w;
     jw_init(&w, &out);
     jw_object_begin(&w);
@@ -570,6 +596,13 @@ enum err identity_me(struct http_request *req, struct http_response *resp)
     jw_bool(&w, pr->email_verified);
     jw_key(&w, "session");
     jw_cstring(&w, pr->session_handle);
+    jw_key(&w, "tenant_slug");
+    jw_cstring(&w, slug);
+    const struct config *cfg = req->app->cfg;
+    jw_key(&w, "feed_url"); /* the public changelog (docs/FEED.md) */
+    jw_cstring(&w, slug[0] ? arena_printf(req->arena, "%.*s/feed/%s.json", api_public_base_len(cfg),
+                                          cfg->public_url, slug)
+                           : NULL);
     jw_object_end(&w);
     return api_respond_json(req, resp, 200, &w, &out);
 }

@@ -513,7 +513,7 @@ static enum err pg_integration_tenant(struct storage *s, const char *integration
 
 /*
  * The tenant of a public feed's slug: the SECURITY DEFINER function of
- * migration 0022. No app.tenant_id is set: nothing else can be read on this
+ * migration 0023. No app.tenant_id is set: nothing else can be read on this
  * connection.
  */
 static enum err pg_tenant_by_slug(struct storage *s, const char *slug, struct tenant_ctx *out)

@@ -183,7 +183,7 @@ bool storage_slug_valid(struct str s);
  * ordinary transaction of that tenant. ERR_NOT_FOUND when slug is not
  * storage_slug_valid or no tenant has it. Works on a server's storage:
  * PostgreSQL asks the SECURITY DEFINER function shiplog_tenant_by_slug
- * (migration 0022), which answers for the one slug given and lists nothing;
+ * (migration 0023), which answers for the one slug given and lists nothing;
  * SQLite a plain query of the slug's unique index. ERR_FORBIDDEN on the key
  * vault's storage.
  */
