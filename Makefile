@@ -45,6 +45,7 @@ bench: deps-check
 	build-release/bench/classify_bench
 	bench/hooks_run build-release/shiplog
 	bench/drain_run build-release/bench/drain_bench
+	bench/feed_run build-release/shiplog
 
 fuzz: deps-check
 	@test -f build-fuzz/build.ninja || CC=clang meson setup build-fuzz -Dfuzz=true \

@@ -1,7 +1,8 @@
 /*
  * fuzz_form — urlencoded form bodies (http/form) and the HTML writer on the
  * decoded values: a valid body's fields decode within their limits, and no
- * escaped text ever contains a raw '<', '>', '"' or '\''.
+ * escaped text ever contains a raw '<', '>', '"' or '\''; the same bytes as a
+ * datetime-local value never read as a time before 1970 or after 9999.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,5 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         buf_release(&out);
         buf_release(&v);
     }
+    int64_t t = -1;
+    if (form_datetime_local(body, &t) && (t < 0 || t > INT64_C(253402300799)))
+        abort();
     return 0;
 }

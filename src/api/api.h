@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "changes/entries.h"
 #include "changes/llm_service.h"
 #include "http/request.h"
 #include "http/router.h"
@@ -37,6 +38,11 @@ enum err openapi_document(struct http_request *req, struct http_response *resp);
 enum err csp_report(struct http_request *req, struct http_response *resp);
 
 extern const struct body_spec CSP_REPORT_BODY;
+
+/* feed.c: the public feed and the widget's script (W1, W2; docs/FEED.md). */
+enum err feed_json(struct http_request *req, struct http_response *resp);
+enum err feed_atom(struct http_request *req, struct http_response *resp);
+enum err widget_script(struct http_request *req, struct http_response *resp);
 
 /* identity.c: sign-up, sign-in, sessions, reset and magic links (A1–A6). */
 enum err identity_signup(struct http_request *req, struct http_response *resp);
@@ -278,6 +284,22 @@ enum err integrations_api_delete(struct http_request *req, struct http_response 
 extern const struct body_spec INTEGRATIONS_CREATE_BODY;
 
 /*
+ * outbound.c: outbound webhook endpoints (W3; outbound/outbound.h). Every
+ * route needs integrations.manage; a secret is shown only in the answer of
+ * the request that made it (a replay of its Idempotency-Key answers it null).
+ */
+enum err outbound_api_list(struct http_request *req, struct http_response *resp);
+enum err outbound_api_create(struct http_request *req, struct http_response *resp);
+enum err outbound_api_get(struct http_request *req, struct http_response *resp);
+enum err outbound_api_rotate(struct http_request *req, struct http_response *resp);
+enum err outbound_api_test(struct http_request *req, struct http_response *resp);
+enum err outbound_api_disable(struct http_request *req, struct http_response *resp);
+enum err outbound_api_enable(struct http_request *req, struct http_response *resp);
+enum err outbound_api_deliveries(struct http_request *req, struct http_response *resp);
+enum err outbound_api_delete(struct http_request *req, struct http_response *resp);
+extern const struct body_spec OUTBOUND_CREATE_BODY;
+
+/*
  * The integration actions behind both the JSON API and the console. Each
  * records its refusal on req with public words (404 for another tenant's
  * id, 409 limit_reached for a full organization, 400 validation_failed with
@@ -395,6 +417,32 @@ enum err settings_api_ingest_get(struct http_request *req, struct http_response 
 enum err settings_api_ingest_put(struct http_request *req, struct http_response *resp);
 extern const struct body_spec SETTINGS_INGEST_BODY;
 
+/* drafts.c: changelog entries and their review (D4, D5), the classification rules (D1). */
+extern const struct body_spec DRAFTS_PATCH_BODY, DRAFTS_ACTION_BODY, DRAFTS_RULES_BODY;
+enum err drafts_api_list(struct http_request *req, struct http_response *resp);
+enum err drafts_api_get(struct http_request *req, struct http_response *resp);
+enum err drafts_api_versions(struct http_request *req, struct http_response *resp);
+enum err drafts_api_patch(struct http_request *req, struct http_response *resp);
+enum err drafts_api_submit(struct http_request *req, struct http_response *resp);
+enum err drafts_api_approve(struct http_request *req, struct http_response *resp);
+enum err drafts_api_reject(struct http_request *req, struct http_response *resp);
+enum err drafts_api_publish(struct http_request *req, struct http_response *resp);
+enum err drafts_api_rules_get(struct http_request *req, struct http_response *resp);
+enum err drafts_api_rules_put(struct http_request *req, struct http_response *resp);
+/* The members of one entry inside an open JSON object (shared with the console). */
+void drafts_entry_members(struct jw *w, const struct entry *e);
+/*
+ * The actions both surfaces share, each in its own write transaction of the
+ * caller's organization, refusals recorded (404 unknown or another
+ * organization's, 409 status or stale version, 400 naming the field):
+ * an edit (reviewers checked to be members), and a workflow step (publishing
+ * now also runs the app's publisher hooks).
+ */
+MUST_CHECK enum err drafts_do_edit(struct http_request *req, struct str id,
+                                   const struct entry_patch *p);
+MUST_CHECK enum err drafts_do_action(struct http_request *req, struct str id,
+                                     enum entry_action action, int64_t version, struct str note,
+                                     int64_t publish_at);
 /* ---- the LLM provider of drafts (llm.c, D2, D3) ------------------------------------ */
 enum err llm_api_settings_get(struct http_request *req, struct http_response *resp);
 enum err llm_api_settings_put(struct http_request *req, struct http_response *resp);

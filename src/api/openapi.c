@@ -383,6 +383,13 @@ static void write_ref(struct jw *w, const char *kind, const char *name)
     jw_object_end(w);
 }
 
+/* application/json and the +json types (application/feed+json): an object; others text. */
+static bool json_media(const char *media)
+{
+    size_t n = strcspn(media, ";");
+    return (n >= 4 && strncmp(media + n - 4, "json", 4) == 0);
+}
+
 static bool has_path_params(const char *pattern)
 {
     return strchr(pattern, '{') != NULL;
@@ -587,7 +594,7 @@ static void write_listed(struct jw *w, const struct route_response *rr)
         } else {
             jw_object_begin(w);
             jw_key(w, "type");
-            jw_cstring(w, strncmp(media, "text/", 5) == 0 ? "string" : "object");
+            jw_cstring(w, json_media(media) ? "object" : "string");
             jw_object_end(w);
         }
         jw_object_end(w);

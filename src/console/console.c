@@ -14,9 +14,16 @@ const struct body_spec CONSOLE_FORM_BODY = {.content_types = form_types,
 void page_open(struct page *pg, struct http_request *req, struct http_response *resp,
                const char *title)
 {
+    page_open_cap(pg, req, resp, title, CONSOLE_MAX_PAGE);
+}
+
+void page_open_cap(struct page *pg, struct http_request *req, struct http_response *resp,
+                   const char *title, size_t cap)
+{
+    ASSERT(cap >= CONSOLE_MAX_PAGE);
     pg->req = req;
     pg->resp = resp;
-    pg->out = (struct buf)BUF_INIT_SECRET(CONSOLE_MAX_PAGE); /* forms may echo what was typed */
+    pg->out = (struct buf)BUF_INIT_SECRET(cap); /* forms may echo what was typed */
     html_init(&pg->h, &pg->out);
     if (csrf_token(req, resp, pg->csrf) != ERR_OK)
         pg->h.err = ERR_INTERNAL;
@@ -32,7 +39,8 @@ void page_open(struct page *pg, struct http_request *req, struct http_response *
                 "<nav aria-label=\"Account\"><ul>\n");
     if (req->principal.authenticated) {
         if (authz_allows(authz_role_parse(str_from_cstr(req->principal.role)), AUTHZ_CONTENT_READ))
-            html_tag(h, "<li><a href=\"/activity\">Activity</a></li>\n");
+            html_tag(h, "<li><a href=\"/drafts\">Changelog</a></li>\n"
+                        "<li><a href=\"/activity\">Activity</a></li>\n");
         html_tag(h, "<li><a href=\"/account/sessions\">Sessions</a></li>\n"
                     "<li><a href=\"/account/keys\">API keys</a></li>\n");
         if (authz_allows(authz_role_parse(str_from_cstr(req->principal.role)),

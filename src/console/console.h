@@ -87,4 +87,19 @@ enum err console_activity_page(struct http_request *req, struct http_response *r
 enum err console_activity_repository(struct http_request *req, struct http_response *resp);
 enum err console_activity_job_retry(struct http_request *req, struct http_response *resp);
 
+/*
+ * drafts.c: the changelog review (issue 7 item 4): the queue, the editor, the
+ * workflow's steps, the version history. The editor's form takes a body of
+ * up to CONSOLE_DRAFT_FORM_BODY's bytes (an entry's text, percent-encoded).
+ */
+extern const struct body_spec CONSOLE_DRAFT_FORM_BODY;
+enum err console_drafts_page(struct http_request *req, struct http_response *resp);
+enum err console_draft_page(struct http_request *req, struct http_response *resp);
+enum err console_draft_edit(struct http_request *req, struct http_response *resp);
+enum err console_draft_submit(struct http_request *req, struct http_response *resp);
+enum err console_draft_approve(struct http_request *req, struct http_response *resp);
+enum err console_draft_reject(struct http_request *req, struct http_response *resp);
+enum err console_draft_publish(struct http_request *req, struct http_response *resp);
+enum err console_draft_history(struct http_request *req, struct http_response *resp);
+
 #endif

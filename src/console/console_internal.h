@@ -28,6 +28,9 @@ struct page {
 /* Starts a page titled title (a literal, shown in <title> and <h1>). */
 void page_open(struct page *pg, struct http_request *req, struct http_response *resp,
                const char *title);
+/* The same for a page that shows long texts: at most cap (>= CONSOLE_MAX_PAGE) bytes. */
+void page_open_cap(struct page *pg, struct http_request *req, struct http_response *resp,
+                   const char *title, size_t cap);
 
 /* <form method="post" action=...> with the token; close with html_tag(&pg->h, "</form>"). */
 void page_form(struct page *pg, const char *action, const char *css_class);

@@ -56,6 +56,7 @@ enum cfg_id {
     C_AUDIT_CHECKPOINT_INTERVAL,
     C_BCRYPT_COST,
     C_SESSION_CACHE_MS,
+    C_FEED_CACHE_TTL_MS,
     C_MASTER_KEY,
     C_MASTER_KEY_FILE,
     C_DATABASE_URL,
@@ -106,6 +107,7 @@ static const char *const cfg_names[C_COUNT_] = {
     [C_AUDIT_CHECKPOINT_INTERVAL] = "AUDIT_CHECKPOINT_INTERVAL",
     [C_BCRYPT_COST] = "BCRYPT_COST",
     [C_SESSION_CACHE_MS] = "SESSION_CACHE_MS",
+    [C_FEED_CACHE_TTL_MS] = "FEED_CACHE_TTL_MS",
     [C_MASTER_KEY] = "MASTER_KEY",
     [C_MASTER_KEY_FILE] = "MASTER_KEY_FILE",
     [C_DATABASE_URL] = "DATABASE_URL",
@@ -149,7 +151,8 @@ static const struct num_setting num_settings[] = {
     {C_SECRET_TTL, 1, 86400, 300},
     {C_AUDIT_CHECKPOINT_INTERVAL, 10, 86400, 300},
     {C_BCRYPT_COST, 10, 16, 12},
-    {C_SESSION_CACHE_MS, 0, 5000, 1000}, /* max: ACCOUNTS_SESSION_CACHE_MAX_MS */
+    {C_SESSION_CACHE_MS, 0, 5000, 1000},   /* max: ACCOUNTS_SESSION_CACHE_MAX_MS */
+    {C_FEED_CACHE_TTL_MS, 0, 60000, 5000}, /* delivery/cache.h: FEED_CACHE_MAX_TTL_MS */
 };
 
 struct loader {
@@ -593,6 +596,9 @@ static enum err load_numbers(struct loader *l)
             break;
         case C_SESSION_CACHE_MS:
             c->session_cache_ms = (unsigned)v;
+            break;
+        case C_FEED_CACHE_TTL_MS:
+            c->feed_cache_ttl_ms = (unsigned)v;
             break;
         default:
             return fail(l, "internal: unhandled numeric setting");

@@ -94,6 +94,10 @@ struct config {
      * answered from memory, so how late a revocation made by another server process is
      * seen by this one (accounts.h); 0 = every lookup reads the database */
     unsigned session_cache_ms;
+    /* SHIPLOG_FEED_CACHE_TTL_MS, 0..60000, default 5000: how long a rendered feed page is
+     * served from memory, so how late a publish made through another server process is
+     * seen by this one (delivery/cache.h); 0 = every request reads the database */
+    unsigned feed_cache_ttl_ms;
 
     struct config_secret master_key;           /* SHIPLOG_MASTER_KEY[_FILE] */
     struct config_secret database_url;         /* SHIPLOG_DATABASE_URL[_FILE]; unset = SQLite */

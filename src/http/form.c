@@ -109,3 +109,44 @@ enum err form_get(struct str body, const char *name, struct buf *out)
     buf_release(&dn);
     return e;
 }
+
+/* Days since 1970-01-01 of a date of the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool digits(const char *s, size_t n, int64_t *out)
+{
+    *out = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        *out = *out * 10 + (s[i] - '0');
+    }
+    return true;
+}
+
+bool form_datetime_local(struct str s, int64_t *out)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t y, mo, d, h, mi, sec = 0;
+    if ((s.len != 16 && s.len != FORM_MAX_DATETIME) || s.ptr[4] != '-' || s.ptr[7] != '-' ||
+        s.ptr[10] != 'T' || s.ptr[13] != ':' || (s.len == FORM_MAX_DATETIME && s.ptr[16] != ':'))
+        return false;
+    if (!digits(s.ptr, 4, &y) || !digits(s.ptr + 5, 2, &mo) || !digits(s.ptr + 8, 2, &d) ||
+        !digits(s.ptr + 11, 2, &h) || !digits(s.ptr + 14, 2, &mi) ||
+        (s.len == FORM_MAX_DATETIME && !digits(s.ptr + 17, 2, &sec)))
+        return false;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+        (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 59)
+        return false;
+    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    return true;
+}

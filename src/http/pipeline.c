@@ -33,11 +33,17 @@
 #define DELIVERY_MAX_AGE       "86400"
 
 static const char *const delivery_prefixes[] = {"/feed/", "/widget/"};
+/* delivery paths outside the prefixes, matched exactly: the widget's script,
+ * whose URL customers paste into their pages */
+static const char *const delivery_exact[] = {"/widget.js"};
 
 bool pipeline_is_delivery_path(struct str path)
 {
     for (size_t i = 0; i < sizeof(delivery_prefixes) / sizeof(delivery_prefixes[0]); i++)
         if (str_starts_with(path, str_from_cstr(delivery_prefixes[i])))
+            return true;
+    for (size_t i = 0; i < sizeof(delivery_exact) / sizeof(delivery_exact[0]); i++)
+        if (str_eq_cstr(path, delivery_exact[i]))
             return true;
     return false;
 }
@@ -52,8 +58,9 @@ enum err pipeline_init(struct pipeline *p, const struct app *app, const struct r
     for (size_t i = 0; !e && i < n_routes; i++) {
         bool under = pipeline_is_delivery_path(str_from_cstr(routes[i].pattern));
         if (under != (routes[i].access == ROUTE_DELIVERY)) {
-            buf_note(msg, "route %s: delivery routes, and only they, live under %s or %s",
-                     routes[i].pattern, delivery_prefixes[0], delivery_prefixes[1]);
+            buf_note(
+                msg, "route %s: delivery routes, and only they, live under %s or %s (or at %s)",
+                routes[i].pattern, delivery_prefixes[0], delivery_prefixes[1], delivery_exact[0]);
             e = ERR_CONFIG;
         }
     }
@@ -212,7 +219,9 @@ static enum err add_security_headers(const struct pipeline *p, struct http_reque
                                  delivery ? "cross-origin" : "same-origin");
     if (!e && (req->tls || p->app->cfg->env == CONFIG_ENV_PRODUCTION))
         e = http_resp_header_set(req, resp, "Strict-Transport-Security", HSTS_VALUE);
-    if (!e && !delivery && !has_header(resp, "Cache-Control"))
+    /* delivery handlers say how long their content may be cached; their
+     * errors (an unknown feed, a bad cursor) are not kept */
+    if (!e && (!delivery || resp->status >= 400) && !has_header(resp, "Cache-Control"))
         e = http_resp_header(req, resp, "Cache-Control", "no-store");
     if (!e)
         e = http_resp_header_set(req, resp, "X-Request-Id", req->id);

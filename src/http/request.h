@@ -22,6 +22,7 @@
 #include "core/arena.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "changes/publish.h"
 #include "core/json.h"
 #include "core/schema.h"
 #include "core/str.h"
@@ -55,6 +56,8 @@ struct app {
     struct storage_group *writer;
     struct jobs_runner *jobs;
     struct integrations_cache *integrations_cache; /* NULL: every delivery reads and unseals */
+    /* what publishing an entry also does (changes/publish.h); NULL = nothing more */
+    const struct changes_publisher *publisher;
     const char *version;
     time_t started_at;
     const char *security_txt; /* rendered once at start-up */

@@ -15,9 +15,27 @@ static bool next_segment(struct str *path, struct str *seg)
     return str_split(path, '/', seg);
 }
 
+/*
+ * A parameter segment: "{name}", optionally followed by a literal suffix
+ * ("{tenant_slug}.json"); *suffix gets the suffix (empty for none).
+ */
+static bool segment_param(struct str seg, struct str *name, struct str *suffix)
+{
+    if (seg.len < 3 || seg.ptr[0] != '{')
+        return false;
+    struct str inner = str_from(seg.ptr + 1, seg.len - 1);
+    long close = str_index(inner, '}');
+    if (close < 1)
+        return false;
+    *name = str_from(inner.ptr, (size_t)close);
+    *suffix = str_from(inner.ptr + close + 1, inner.len - (size_t)close - 1);
+    return str_index(*name, '{') < 0 && str_index(*suffix, '{') < 0 && str_index(*suffix, '}') < 0;
+}
+
 static bool segment_is_param(struct str seg)
 {
-    return seg.len >= 3 && seg.ptr[0] == '{' && seg.ptr[seg.len - 1] == '}';
+    struct str name, suffix;
+    return segment_param(seg, &name, &suffix);
 }
 
 /* Validates one pattern: absolute, no empty segments, well-formed {params}. */
@@ -149,12 +167,14 @@ static bool path_matches(const char *pattern, struct str path, struct http_reque
         bool more_r = next_segment(&rrest, &rseg);
         if (!more_p || !more_r)
             return more_p == more_r;
-        if (segment_is_param(pseg)) {
-            if (rseg.len == 0)
+        struct str name, suffix;
+        if (segment_param(pseg, &name, &suffix)) {
+            /* the parameter is what precedes the suffix, and is never empty */
+            if (rseg.len <= suffix.len || !str_ends_with(rseg, suffix))
                 return false;
             if (out) {
-                req->params[n_params] = rseg;
-                req->param_names[n_params] = arena_strndup(req->arena, pseg.ptr + 1, pseg.len - 2);
+                req->params[n_params] = str_from(rseg.ptr, rseg.len - suffix.len);
+                req->param_names[n_params] = arena_strndup(req->arena, name.ptr, name.len);
             }
             n_params++;
         } else if (!str_eq(pseg, rseg)) {

@@ -3,8 +3,10 @@
  *
  * Patterns are absolute paths whose segments are literals or {name}
  * parameters ("/api/v1/things/{id}"). A parameter matches one non-empty
- * segment. Lookup distinguishes "no such path" (404) from "path exists, not
- * with this method" (405 with the Allow list). HEAD is served by GET routes.
+ * segment; one followed by a literal suffix ("/feed/{tenant_slug}.json")
+ * matches a segment that ends with the suffix and has at least one byte
+ * before it, which is the parameter's value. Lookup distinguishes "no such path" (404) from "path
+ * exists, not with this method" (405 with the Allow list). HEAD is served by GET routes.
  *
  * Every route must declare who may call it (enum route_access) and the
  * permission it needs (enum authz_permission, Z1). The table is checked once

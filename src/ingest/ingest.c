@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "changes/pipeline.h"
 #include "ingest/integrations.h"
 #include "ingest/normalize_azure.h"
 #include "ingest/redact.h"
@@ -126,11 +127,28 @@ struct normalize_work {
     enum ingest_delivery_status status; /* processed or ignored */
     const char *error;                  /* the delivery's error text; NULL for none */
     struct ingest_batch rows;           /* stored when processed */
+    struct entry_generated *changes;    /* the changelog drafts the rows make (D1, D2) */
+    size_t n_changes;
 };
 
 static void doc_free(void *doc)
 {
     json_free(doc);
+}
+
+/* The changelog drafts of w's rows, in a read transaction of their tenant. */
+static enum err find_changes(struct storage *s, const struct jobs_job *job,
+                             struct normalize_work *w)
+{
+    if (!w->rows.n_prs && !w->rows.n_commits)
+        return ERR_OK;
+    struct tx *tx = NULL;
+    enum err e = storage_begin(s, &job->tenant, TX_READ, &tx);
+    if (e)
+        return e;
+    e = changes_find(tx, &w->rows, w->a, &w->changes, &w->n_changes);
+    storage_rollback(tx);
+    return e;
 }
 
 /* Reads, parses and normalizes the delivery into w (in w->a); *doc_len gets its body's length. */
@@ -195,6 +213,10 @@ static enum err normalize_delivery(struct storage *s, const struct jobs_job *job
     } else {
         w->status = INGEST_DELIVERY_PROCESSED;
         clamp_prose(a, &w->rows);
+        if ((e = find_changes(s, job, w)) != ERR_OK) {
+            snprintf(why, why_cap, "changes: %s", err_name(e));
+            return e;
+        }
     }
     return ERR_OK;
 }
@@ -231,6 +253,8 @@ static enum err normalize_apply(void *arg, struct tx *tx, const struct jobs_job 
     enum err e = ERR_OK;
     if (w->status == INGEST_DELIVERY_PROCESSED)
         e = ingest_store_batch(tx, &w->rows);
+    if (!e && w->n_changes)
+        e = changes_store(tx, w->changes, w->n_changes, job->now);
     if (!e)
         e = ingest_delivery_set_status(tx, str_from_cstr(job->ref), w->status,
                                        w->error ? str_from_cstr(w->error) : STR_NULL, job->now);

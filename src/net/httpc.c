@@ -437,11 +437,11 @@ enum err httpc_send(const struct httpc_request *r, struct arena *a, struct httpc
     out->latency_ms = mono_ms() - started;
     snprintf(out->remote_ip, sizeof out->remote_ip, "%s", t.ip);
 
+    long status = 0;
+    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        status = 0;
+    out->status = status; /* also on failures after the status line (a body over the cap) */
     if (rc == CURLE_OK) {
-        long status = 0;
-        if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
-            status = 0;
-        out->status = status;
         char *body = arena_strndup(a, t.body.data ? t.body.data : "", t.body.len);
         if (!body) {
             reason(why, why_cap, "response does not fit in memory");

@@ -51,7 +51,7 @@ struct httpc_request {
 };
 
 struct httpc_response {
-    long status;                  /* HTTP status */
+    long status;                  /* HTTP status; 0 when none arrived (also set on errors) */
     struct str body;              /* in the arena given */
     int64_t latency_ms;           /* from the start of the request to the end of the response */
     char remote_ip[HTTPC_IP_LEN]; /* the address actually connected to */

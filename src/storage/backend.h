@@ -62,6 +62,8 @@ struct backend_ops {
     /* integrations (I1): the tenant of an enabled integration (id already checked). */
     enum err (*integration_tenant)(struct storage *s, const char *integration_id,
                                    struct tenant_ctx *out);
+    /* the public feed (W1): the tenant of a slug (already checked). */
+    enum err (*tenant_by_slug)(struct storage *s, const char *slug, struct tenant_ctx *out);
     /* jobs (I6): tenant ids with due jobs; max already checked. */
     enum err (*due_job_tenants)(struct storage *s, int64_t now_unix, size_t max,
                                 enum err (*fn)(void *arg, const char *tenant_id), void *arg);

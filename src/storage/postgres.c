@@ -511,6 +511,36 @@ static enum err pg_integration_tenant(struct storage *s, const char *integration
     return e;
 }
 
+/*
+ * The tenant of a public feed's slug: the SECURITY DEFINER function of
+ * migration 0022. No app.tenant_id is set: nothing else can be read on this
+ * connection.
+ */
+static enum err pg_tenant_by_slug(struct storage *s, const char *slug, struct tenant_ctx *out)
+{
+    struct pg_storage *p = pg_of(s);
+    struct pg_conn *c = NULL;
+    enum err e = pg_acquire(p, &c, NULL);
+    if (e)
+        return e;
+    const char *params[1] = {slug};
+    PGresult *res = PQexecParams(c->conn, "SELECT public.shiplog_tenant_by_slug($1::text)::text", 1,
+                                 NULL, params, NULL, NULL, 0);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        e = pg_map(c->conn, res, "tenant by slug");
+    pg_release(p, c);
+    if (!e) {
+        if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+            e = ERR_NOT_FOUND;
+        else if ((size_t)PQgetlength(res, 0, 0) != STORAGE_TENANT_ID_LEN)
+            e = ERR_DB;
+        else
+            memcpy(out->id, PQgetvalue(res, 0, 0), STORAGE_TENANT_ID_LEN + 1);
+    }
+    PQclear(res);
+    return e;
+}
+
 /* Tenant ids with due pending mail (migration 0006). */
 static enum err pg_pending_outbox_tenants(struct storage *s, int64_t now_unix, size_t max,
                                           enum err (*fn)(void *arg, const char *tenant_id),
@@ -875,6 +905,7 @@ static const struct backend_ops pg_ops = {
     .tenant_ids = pg_tenant_ids,
     .pending_outbox_tenants = pg_pending_outbox_tenants, /* outbox (A11) */
     .integration_tenant = pg_integration_tenant,         /* integrations (I1) */
+    .tenant_by_slug = pg_tenant_by_slug,                 /* the public feed (W1) */
     .due_job_tenants = pg_due_job_tenants,               /* jobs (I6) */
     .retention_due_tenants = pg_retention_due_tenants,   /* ingest retention (I7) */
     .close = pg_close,

@@ -714,6 +714,36 @@ static enum err sq_integration_tenant(struct storage *s, const char *integration
     return e;
 }
 
+/* The tenant of a public feed's slug (the tenants slug index). */
+static enum err sq_tenant_by_slug(struct storage *s, const char *slug, struct tenant_ctx *out)
+{
+    struct sq_storage *q = sq_of(s);
+    struct sq_conn *c = NULL;
+    enum err e = sq_acquire(q, &c, NULL);
+    if (e)
+        return e;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "SELECT id FROM tenants WHERE slug = ?1", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (id && strlen(id) == STORAGE_TENANT_ID_LEN)
+            memcpy(out->id, id, STORAGE_TENANT_ID_LEN + 1);
+        else
+            e = ERR_DB;
+    } else if (rc == SQLITE_DONE) {
+        e = ERR_NOT_FOUND;
+    } else {
+        e = sq_map(c, rc, "tenant by slug");
+    }
+    sqlite3_finalize(st);
+    sq_release(q, c);
+    return e;
+}
+
 /* Tenant ids with due pending mail. */
 static enum err sq_pending_outbox_tenants(struct storage *s, int64_t now_unix, size_t max,
                                           enum err (*fn)(void *arg, const char *tenant_id),
@@ -1175,6 +1205,7 @@ static const struct backend_ops sq_ops = {
     .tenant_ids = sq_tenant_ids,
     .pending_outbox_tenants = sq_pending_outbox_tenants, /* outbox (A11) */
     .integration_tenant = sq_integration_tenant,         /* integrations (I1) */
+    .tenant_by_slug = sq_tenant_by_slug,                 /* the public feed (W1) */
     .due_job_tenants = sq_due_job_tenants,               /* jobs (I6) */
     .retention_due_tenants = sq_retention_due_tenants,   /* ingest retention (I7) */
     .close = sq_close,

@@ -283,6 +283,37 @@ enum err storage_integration_tenant(struct storage *s, struct str integration_id
     return e;
 }
 
+/* the public feed (W1): see storage.h */
+bool storage_slug_valid(struct str s)
+{
+    if (s.len == 0 || s.len > STORAGE_MAX_SLUG || s.ptr[0] == '-')
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+enum err storage_tenant_by_slug(struct storage *s, struct str slug, struct tenant_ctx *out)
+{
+    memset(out, 0, sizeof *out);
+    if (s->schema != STORAGE_SCHEMA_MAIN)
+        return ERR_FORBIDDEN;
+    if (!storage_slug_valid(slug))
+        return ERR_NOT_FOUND;
+    char text[STORAGE_MAX_SLUG + 1];
+    memcpy(text, slug.ptr, slug.len);
+    text[slug.len] = '\0';
+    enum err e = s->ops->tenant_by_slug(s, text, out);
+    if (!e && !storage_tenant_id_valid(str_from_cstr(out->id)))
+        e = ERR_DB; /* the database answered something that is no tenant id */
+    if (e)
+        memset(out, 0, sizeof *out);
+    return e;
+}
+
 /* jobs (I6): see storage.h */
 enum err storage_due_job_tenants(struct storage *s, int64_t now_unix, size_t max,
                                  enum err (*fn)(void *arg, const char *tenant_id), void *arg)

@@ -170,6 +170,26 @@ MUST_CHECK enum err storage_pending_outbox_tenants(struct storage *s, int64_t no
 MUST_CHECK enum err storage_integration_tenant(struct storage *s, struct str integration_id,
                                                struct tenant_ctx *out);
 
+/* ---- the public feed (W1): the tenant of a slug ------------------------------ */
+
+#define STORAGE_MAX_SLUG 63 /* bytes of a tenant slug: [a-z0-9-], not starting with '-' */
+
+/* True when s has the shape of a tenant slug (see STORAGE_MAX_SLUG). */
+bool storage_slug_valid(struct str s);
+
+/*
+ * The tenant whose slug is slug, for the public feed, which arrives without
+ * a session: fills out with the tenant id only; the caller then reads in an
+ * ordinary transaction of that tenant. ERR_NOT_FOUND when slug is not
+ * storage_slug_valid or no tenant has it. Works on a server's storage:
+ * PostgreSQL asks the SECURITY DEFINER function shiplog_tenant_by_slug
+ * (migration 0022), which answers for the one slug given and lists nothing;
+ * SQLite a plain query of the slug's unique index. ERR_FORBIDDEN on the key
+ * vault's storage.
+ */
+MUST_CHECK enum err storage_tenant_by_slug(struct storage *s, struct str slug,
+                                           struct tenant_ctx *out);
+
 /* ---- jobs (I6, P3): which tenants have due jobs ------------------------------ */
 
 /*

@@ -169,3 +169,50 @@ def test_signup_verify_signin_magic_link_in_chromium(site, browser):
     problems = [e for e in d.get_log("browser")
                 if e["level"] in ("SEVERE", "WARNING") or "Content Security Policy" in e["message"]]
     assert problems == [], problems
+
+
+def test_review_an_entry_in_chromium(site, browser):
+    """The changelog editor's controls as Chromium submits them (a textarea's
+    line breaks, a select, a checkbox), then the review's buttons, without a
+    CSP violation."""
+    from selenium.webdriver.support.ui import Select
+    from test_drafts import draft_from_webhook
+    from test_members import owner
+    d, base = browser, site.base_url
+    boss = owner(site)
+    entry = draft_from_webhook(site, boss, 31)
+    path = f"/drafts/{entry['id']}"
+    d.delete_all_cookies()
+    d.get(base + "/login")
+    fill(d, {"email": boss.email, "password": PASSWORD}, "/login")
+    d.get(base + "/drafts?status=draft")
+    assert heading(d) == "Changelog"
+    click(d, f'a[href="{path}"]')
+    assert d.current_url == base + path and heading(d) == "Changelog entry"
+
+    title = by(d, f'form[action="{path}"] input[name="title"]')
+    title.clear()
+    title.send_keys("Dark mode everywhere")
+    body = by(d, f'form[action="{path}"] textarea[name="body"]')
+    body.clear()
+    body.send_keys("First line.\nSecond line.")
+    Select(by(d, 'select[name="category"]')).select_by_value("improvement")
+    box = by(d, f'form[action="{path}"] input[type="checkbox"][value="{boss.user_id}"]')
+    by(d, f'label[for="{box.get_attribute("id")}"]').click()  # the label toggles the box
+    click(d, f'form[action="{path}"] button[type="submit"]')
+    assert d.current_url == base + path + "?done=saved", d.page_source[:2000]
+    got = boss.call("GET", f"/api/v1/drafts/{entry['id']}").json()
+    assert got["title"] == "Dark mode everywhere" and got["body"] == "First line.\nSecond line."
+    assert got["category"] == "improvement" and got["reviewers"] == [boss.user_id], got
+
+    for step, done in (("submit", "submitted"), ("approve", "approved"),
+                       ("publish", "published")):
+        click(d, f'form[action="{path}/{step}"] button[type="submit"]')
+        assert d.current_url == base + path + "?done=" + done, d.page_source[:2000]
+    assert boss.call("GET", f"/api/v1/drafts/{entry['id']}").json()["status"] == "published"
+    d.get(base + path + "/history")
+    assert heading(d) == "Version history" and "Dark mode everywhere" in d.page_source
+
+    problems = [e for e in d.get_log("browser")
+                if e["level"] in ("SEVERE", "WARNING") or "Content Security Policy" in e["message"]]
+    assert problems == [], problems

@@ -56,6 +56,8 @@ PARAM_KINDS = {
     "deliveries": "delivery",
     "jobs": "job",
     "repositories": "repository",
+    "drafts": "draft",
+    "endpoints": "endpoint",
 }
 
 # Query parameters that name objects, per route (method path): parameter ->
@@ -80,6 +82,14 @@ BODIES = {
     "POST /api/v1/integrations": {"provider": "github", "name": "probe"},
     "POST /integrations": {"name": "probe", "provider": "gitlab", "repository_scope": "*"},
     "PUT /api/v1/settings/ingest": {"retention_days": 90, "bot_patterns": []},
+    "PATCH /api/v1/drafts/{id}": {"version": 1, "title": "probe"},
+    "PUT /api/v1/settings/rules": {"fallback": "fix"},
+    # a name that never resolves: test events queued by the walk fail fast
+    "POST /api/v1/endpoints": {"url": "https://hooks.example.invalid/shiplog"},
+    "POST /drafts/{id}": {"version": "1", "title": "probe", "body": "", "category": "fix",
+                          "audience": "everyone", "labels": ""},
+    "POST /drafts/{id}/reject": {"version": "1", "note": "probe"},
+    "POST /drafts/{id}/publish": {"version": "1", "publish_at": "2100-01-01T00:00"},
     "PUT /api/v1/settings/llm": {"provider": "none", "monthly_token_budget": 0},
 }
 
@@ -268,6 +278,10 @@ class Org:
             time.sleep(0.1)
         else:
             raise AssertionError(f"organization {self.tag}: the delivery was not processed")
+        # an outbound endpoint (no event: a retrying delivery would change rows on its own)
+        r = self.call("POST", "/api/v1/endpoints", {"url": "https://hooks.example.invalid/x"},
+                      cookie=cookie, idem=True)
+        assert r.status_code == 201, r.text
         r = self.call("POST", "/api/v1/api-keys", {"name": "for tokens"}, cookie=cookie, idem=True)
         assert r.status_code == 201, r.text
         r = self.call("POST", "/api/v1/auth/token", {"grant_type": "api_key",
@@ -290,6 +304,11 @@ class Org:
                                                 cookie=cookie).json()["jobs"]],
             "repository": [r["id"] for r in self.call("GET", "/api/v1/repositories",
                                                        cookie=cookie).json()["repositories"]],
+            # the push went to the default branch: its commit is a draft entry
+            "draft": [d["id"] for d in self.call("GET", "/api/v1/drafts",
+                                                  cookie=cookie).json()["drafts"]],
+            "endpoint": [e["id"] for e in self.call("GET", "/api/v1/endpoints",
+                                                     cookie=cookie).json()["endpoints"]],
         }
         for kind, found in ids.items():
             assert found, f"organization {self.tag} has no {kind}"
@@ -471,7 +490,8 @@ def test_cross_tenant_ids_are_404_and_change_nothing(srv, tables, world):
     before = settled_rows(srv, b.id)
     for table in ("users", "sessions", "api_keys", "invitations", "token_families",
                   "refresh_tokens", "integrations", "webhook_deliveries", "repositories",
-                  "commits", "jobs"):
+                  "commits", "jobs", "changelog_entries", "changelog_versions",
+                  "outbound_endpoints"):
         assert before.get(table), f"B has no {table} rows to protect"
     b_secrets = {b.id} | {u.email for u in b.users.values()} | {
         i for ids in b_ids.values() for i in ids}
@@ -536,3 +556,27 @@ def test_every_role_gets_what_the_table_says(srv, tables, world, kind):
                 cred.renew()
     assert not mismatches, "\n".join(mismatches)
     assert tried >= 4 * 10
+
+
+def test_public_feed_shows_one_tenant_only(srv, world):
+    """The public feed (no session) of A names only A's published entries for
+    everyone and developers; B's entries, and B's entry ids as A's cursor, are
+    never answered from A's feed; a session of A changes nothing."""
+    from feed_util import seed, slug_of
+    a, b, _ = world
+    f = srv.factory
+    a_slug, b_slug = slug_of(f, srv, a.id), slug_of(f, srv, b.id)
+    mine = seed(f, srv, a.id, [{"title": "A's public entry"}])
+    theirs = seed(f, srv, b.id, [{"title": "B-SECRET published"},
+                                 {"title": "B-SECRET internal", "audience": "internal"},
+                                 {"title": "B-SECRET draft", "status": "draft"}])
+    for ext in ("json", "atom"):
+        r = a.raw("GET", f"/feed/{a_slug}.{ext}", headers={"Cookie": a.owner_cookie()})
+        assert r.status_code == 200, r.text
+        assert mine[0] in r.text
+        assert "B-SECRET" not in r.text and not any(t in r.text for t in theirs), r.text[:300]
+        assert "Set-Cookie" not in r.headers
+        r = a.raw("GET", f"/feed/{a_slug}.{ext}?cursor={theirs[0]}")
+        assert r.status_code == 400 and "B-SECRET" not in r.text, r.text
+    r = b.raw("GET", f"/feed/{b_slug}.json")
+    assert [i["id"] for i in r.json()["items"]][:1] == [theirs[0]]

@@ -36,15 +36,16 @@ struct suite {
     char integration[37];
     char push[FIXTURE_MAX];
     char ping[FIXTURE_MAX];
+    char azure_merged[FIXTURE_MAX];
     int64_t now;
 };
 
 static struct suite S;
 
-static void read_fixture(const char *name, char *out)
+static void read_provider_fixture(const char *provider, const char *name, char *out)
 {
     char path[512];
-    snprintf(path, sizeof path, "%s/github/%s", SHIPLOG_FIXTURES_DEFAULT, name);
+    snprintf(path, sizeof path, "%s/%s/%s", SHIPLOG_FIXTURES_DEFAULT, provider, name);
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     size_t n = fread(out, 1, FIXTURE_MAX - 1, f);
@@ -60,8 +61,9 @@ static int suite_setup(void **state)
     S.s = testdb_open_main("ingestjob", S.dir, &S.pg);
     if (!S.s)
         return -1;
-    read_fixture("push.json", S.push);
-    read_fixture("ping.json", S.ping);
+    read_provider_fixture("github", "push.json", S.push);
+    read_provider_fixture("github", "ping.json", S.ping);
+    read_provider_fixture("azuredevops", "git.pullrequest.merged.json", S.azure_merged);
     S.now = (int64_t)time(NULL);
     testdb_random_uuid(S.t.id);
     testdb_random_uuid(S.integration);
@@ -95,13 +97,14 @@ static int suite_teardown(void **state)
     return 0;
 }
 
-/* Queues a delivery and its normalize job in tx; id gets the delivery's id. */
-static void queue(struct tx *tx, const char *integration, const char *key, const char *event,
-                  const char *body, char id[INGEST_DELIVERY_ID_LEN + 1])
+/* Queues a delivery of provider and its normalize job in tx; id gets the delivery's id. */
+static void queue_from(struct tx *tx, const char *provider, const char *integration,
+                       const char *key, const char *event, const char *body,
+                       char id[INGEST_DELIVERY_ID_LEN + 1])
 {
     struct ingest_delivery_new d = {
         .integration_id = str_from_cstr(integration),
-        .provider = STR_LIT("github"),
+        .provider = str_from_cstr(provider),
         .delivery_key = str_from_cstr(key),
         .event = str_from_cstr(event),
         .body = str_from_cstr(body),
@@ -112,6 +115,12 @@ static void queue(struct tx *tx, const char *integration, const char *key, const
     assert_int_equal(ingest_delivery_insert(tx, &d, &dup, id), ERR_OK);
     assert_false(dup);
     assert_int_equal(jobs_enqueue(tx, INGEST_JOB_NORMALIZE, id, S.now, NULL), ERR_OK);
+}
+
+static void queue(struct tx *tx, const char *integration, const char *key, const char *event,
+                  const char *body, char id[INGEST_DELIVERY_ID_LEN + 1])
+{
+    queue_from(tx, "github", integration, key, event, body, id);
 }
 
 static struct ingest_delivery delivery(const char *id, struct arena *a)
@@ -209,6 +218,38 @@ static void test_backlog_in_batches(void **state)
     assert_int_equal(count_of("SELECT count(*) FROM jobs WHERE tenant_id = $1"
                               " AND status IN ('pending', 'running')"),
                      0);
+    /* the push went to the default branch: one draft for its one commit, however often told */
+    assert_int_equal(count_of("SELECT count(*) FROM changelog_entries WHERE tenant_id = $1"
+                              " AND source_kind = 'push' AND status = 'draft'"),
+                     1);
+    assert_int_equal(count_of("SELECT count(*) FROM changelog_versions WHERE tenant_id = $1"), 1);
+}
+
+/* A merged pull request becomes a draft (D1, D2); told again, it stays one entry. */
+static void test_merged_pr_makes_draft(void **state)
+{
+    (void)state;
+    int64_t before = count_of("SELECT count(*) FROM changelog_entries WHERE tenant_id = $1");
+    char id[INGEST_DELIVERY_ID_LEN + 1];
+    struct tx *tx = NULL;
+    assert_int_equal(storage_begin(S.s, &S.t, TX_WRITE, &tx), ERR_OK);
+    queue_from(tx, "azure-devops", S.integration, "merged-1", "git.pullrequest.merged",
+               S.azure_merged, id);
+    queue_from(tx, "azure-devops", S.integration, "merged-2", "git.pullrequest.merged",
+               S.azure_merged, id);
+    assert_int_equal(storage_commit(tx), ERR_OK);
+    struct jobs_round r = rounds_until_idle(S.now);
+    assert_int_equal(r.done, 2);
+    assert_int_equal(count_of("SELECT count(*) FROM changelog_entries WHERE tenant_id = $1"),
+                     before + 1);
+    assert_int_equal(count_of("SELECT count(*) FROM changelog_entries WHERE tenant_id = $1"
+                              " AND source_kind = 'pr' AND status = 'draft' AND version = 1"
+                              " AND title = 'My first pull request' AND provider = 'rules'"
+                              " AND source_number = 1"),
+                     1);
+    assert_int_equal(count_of("SELECT count(*) FROM audit_log WHERE tenant_id = $1"
+                              " AND action = 'entry.created' AND actor_type = 'system'"),
+                     before + 1);
 }
 
 /* A job whose runner died on its last attempt: the next claim gives up and marks the delivery. */
@@ -244,6 +285,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backlog_in_batches),
+        cmocka_unit_test(test_merged_pr_makes_draft),
         cmocka_unit_test(test_last_lease_expired_marks_dead),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);

@@ -169,6 +169,7 @@ static void test_values(void **state)
                           NULL};
     assert_int_equal(load(&c, env2, &msg), ERR_OK);
     assert_int_equal(c.listen_port, 0);
+    assert_int_equal(c.feed_cache_ttl_ms, 5000); /* the default */
     assert_string_equal(c.public_url, "https://x.example");
     assert_string_equal(c.security_contact, "mailto:security@x.example");
     assert_string_equal(c.security_policy_url, "https://x.example/security");
@@ -272,6 +273,7 @@ static void test_numeric_ranges(void **state)
         {"DB_POOL_SIZE", 1, 1024},
         {"SECRET_TTL", 1, 86400},
         {"SESSION_CACHE_MS", 0, 5000}, /* "min - 1" wraps to 2^64 - 1: refused as too large */
+        {"FEED_CACHE_TTL_MS", 0, 60000},
     };
     for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
         char a[96], b[96], c[96], d[96];

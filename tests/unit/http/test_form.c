@@ -89,6 +89,43 @@ static void test_form_limits(void **state)
     buf_release(&b);
 }
 
+static void test_datetime_local(void **state)
+{
+    (void)state;
+    int64_t t = -1;
+    assert_true(form_datetime_local(str_from_cstr("1970-01-01T00:00"), &t));
+    assert_int_equal(t, 0);
+    assert_true(form_datetime_local(str_from_cstr("2100-01-01T00:00"), &t));
+    assert_int_equal(t, 4102444800);
+    assert_true(form_datetime_local(str_from_cstr("2026-12-02T14:30:59"), &t));
+    assert_int_equal(t, 1796221859);
+    assert_true(form_datetime_local(str_from_cstr("2024-02-29T23:59"), &t)); /* leap year */
+    assert_true(form_datetime_local(str_from_cstr("2000-02-29T00:00"), &t)); /* 400 */
+    assert_true(form_datetime_local(str_from_cstr("9999-12-31T23:59:59"), &t));
+    assert_int_equal(t, INT64_C(253402300799));
+    static const char *const bad[] = {
+        "",
+        "2026-12-02",
+        "2026-12-02 14:30",
+        "2026-12-02T14:30:000", /* FORM_MAX_DATETIME + 1 bytes */
+        "2026-12-02T14:3",
+        "2026-13-02T14:30",
+        "2026-00-02T14:30",
+        "2026-04-31T14:30",
+        "2023-02-29T00:00",
+        "1900-02-29T00:00",
+        "2026-12-02T24:00",
+        "2026-12-02T14:60",
+        "2026-12-02T14:30:60",
+        "1969-12-31T23:59",
+        "+026-12-02T14:30",
+        "2026-12-02T14:30Z",
+        "2026-12-02t14:30",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(form_datetime_local(str_from_cstr(bad[i]), &t));
+}
+
 static void test_html_escapes(void **state)
 {
     (void)state;
@@ -149,9 +186,8 @@ static void test_html_escapes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_form_decode_and_get),
-        cmocka_unit_test(test_form_refusals),
-        cmocka_unit_test(test_form_limits),
+        cmocka_unit_test(test_form_decode_and_get), cmocka_unit_test(test_form_refusals),
+        cmocka_unit_test(test_form_limits),         cmocka_unit_test(test_datetime_local),
         cmocka_unit_test(test_html_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -404,6 +404,38 @@ static void test_delivery_is_open_without_credentials(void **state)
     run(f);
     assert_error(f, 404, "not_found");
     assert_string_equal(resp_header(f, "Access-Control-Allow-Origin"), "*");
+    assert_string_equal(resp_header(f, "Cache-Control"), "no-store"); /* errors are not kept */
+}
+
+/* /widget.js is a delivery path by exact match; its neighbours are not. */
+static void test_widget_script_is_a_delivery_path(void **state)
+{
+    (void)state;
+    assert_true(pipeline_is_delivery_path(str_from_cstr("/widget.js")));
+    assert_true(pipeline_is_delivery_path(str_from_cstr("/feed/acme.json")));
+    assert_true(pipeline_is_delivery_path(str_from_cstr("/widget/x")));
+    assert_false(pipeline_is_delivery_path(str_from_cstr("/widget.jsx")));
+    assert_false(pipeline_is_delivery_path(str_from_cstr("/widget.js/x")));
+    assert_false(pipeline_is_delivery_path(str_from_cstr("/widget")));
+    assert_false(pipeline_is_delivery_path(str_from_cstr("/api/widget.js")));
+    assert_false(pipeline_is_delivery_path(str_from_cstr("/feedback")));
+
+    /* a route's access class must agree with its path */
+    struct pipeline p;
+    struct app app = {0};
+    struct config cfg = {0};
+    app.cfg = &cfg;
+    struct buf msg = BUF_INIT(256);
+    const struct route widget[] = {
+        ROUTE(HTTP_GET, "/widget.js", ok_handler, ROUTE_DELIVERY, NULL, "widget")};
+    assert_int_equal(pipeline_init(&p, &app, widget, 1, &msg), ERR_OK);
+    const struct route public_widget[] = {
+        ROUTE(HTTP_GET, "/widget.js", ok_handler, ROUTE_PUBLIC, NULL, "widget")};
+    assert_int_equal(pipeline_init(&p, &app, public_widget, 1, &msg), ERR_CONFIG);
+    const struct route delivery_elsewhere[] = {
+        ROUTE(HTTP_GET, "/widget.jsx", ok_handler, ROUTE_DELIVERY, NULL, "widget")};
+    assert_int_equal(pipeline_init(&p, &app, delivery_elsewhere, 1, &msg), ERR_CONFIG);
+    buf_release(&msg);
 }
 
 static void test_plain_options(void **state)
@@ -910,6 +942,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_body_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_is_open_without_credentials, setup, teardown),
+        cmocka_unit_test(test_widget_script_is_a_delivery_path),
         cmocka_unit_test_setup_teardown(test_plain_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authenticated_needs_session, setup, teardown),

@@ -31,6 +31,8 @@ static const struct route table[] = {
     ROUTE(HTTP_GET, "/api/v1/things/{id}", ok_handler, ROUTE_PUBLIC, NULL, "get"),
     ROUTE(HTTP_DELETE, "/api/v1/things/{id}", ok_handler, ROUTE_PUBLIC, NULL, "del"),
     ROUTE(HTTP_POST, "/api/v1/things/{id}/parts/{part}", ok_handler, ROUTE_PUBLIC, NULL, "p"),
+    ROUTE(HTTP_GET, "/feed/{slug}.json", ok_handler, ROUTE_PUBLIC, NULL, "fj"),
+    ROUTE(HTTP_GET, "/feed/{slug}.atom", ok_handler, ROUTE_PUBLIC, NULL, "fa"),
 };
 
 struct fixture {
@@ -99,6 +101,31 @@ static void test_params(void **state)
     assert_int_equal(match(f, HTTP_GET, "/api/v1/things//"), ROUTER_NOT_FOUND);
 }
 
+/* "{name}.suffix": the segment must end with the suffix, with a value before it. */
+static void test_param_with_suffix(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(match(f, HTTP_GET, "/feed/acme.json"), ROUTER_FOUND);
+    assert_string_equal(f->req.route->pattern, "/feed/{slug}.json");
+    assert_true(str_eq_cstr(http_param(&f->req, "slug"), "acme"));
+    assert_int_equal(match(f, HTTP_GET, "/feed/acme.atom"), ROUTER_FOUND);
+    assert_string_equal(f->req.route->pattern, "/feed/{slug}.atom");
+    assert_true(str_eq_cstr(http_param(&f->req, "slug"), "acme"));
+    /* the value is everything before the suffix; the handler checks it */
+    assert_int_equal(match(f, HTTP_GET, "/feed/a.b.json"), ROUTER_FOUND);
+    assert_true(str_eq_cstr(http_param(&f->req, "slug"), "a.b"));
+    assert_int_equal(match(f, HTTP_GET, "/feed/x.json"), ROUTER_FOUND);
+    assert_true(str_eq_cstr(http_param(&f->req, "slug"), "x"));
+    /* no value, another suffix, no suffix, more segments */
+    assert_int_equal(match(f, HTTP_GET, "/feed/.json"), ROUTER_NOT_FOUND);
+    assert_int_equal(match(f, HTTP_GET, "/feed/acme.jsonx"), ROUTER_NOT_FOUND);
+    assert_int_equal(match(f, HTTP_GET, "/feed/acme.rss"), ROUTER_NOT_FOUND);
+    assert_int_equal(match(f, HTTP_GET, "/feed/acme"), ROUTER_NOT_FOUND);
+    assert_int_equal(match(f, HTTP_GET, "/feed/json"), ROUTER_NOT_FOUND);
+    assert_int_equal(match(f, HTTP_GET, "/feed/acme.json/x"), ROUTER_NOT_FOUND);
+    assert_int_equal(match(f, HTTP_POST, "/feed/acme.json"), ROUTER_METHOD_NOT_ALLOWED);
+}
+
 static void test_method_not_allowed(void **state)
 {
     struct fixture *f = *state;
@@ -138,6 +165,17 @@ static void test_init_refuses_bad_tables(void **state)
     expect_refused(&relative, "malformed");
     const struct route half_param = ROUTE(HTTP_GET, "/x/{id", ok_handler, ROUTE_PUBLIC, NULL, "");
     expect_refused(&half_param, "malformed");
+    const struct route two_params =
+        ROUTE(HTTP_GET, "/x/{a}{b}", ok_handler, ROUTE_PUBLIC, NULL, "");
+    expect_refused(&two_params, "malformed");
+    const struct route brace_in_suffix =
+        ROUTE(HTTP_GET, "/x/{a}.j}", ok_handler, ROUTE_PUBLIC, NULL, "");
+    expect_refused(&brace_in_suffix, "malformed");
+    const struct route prefix = ROUTE(HTTP_GET, "/x/p{a}", ok_handler, ROUTE_PUBLIC, NULL, "");
+    expect_refused(&prefix, "malformed");
+    const struct route empty_name =
+        ROUTE(HTTP_GET, "/x/{}.json", ok_handler, ROUTE_PUBLIC, NULL, "");
+    expect_refused(&empty_name, "malformed");
     const struct route no_handler = ROUTE(HTTP_GET, "/x", NULL, ROUTE_PUBLIC, NULL, "");
     expect_refused(&no_handler, "no handler");
     const struct route head = ROUTE(HTTP_HEAD, "/x", ok_handler, ROUTE_PUBLIC, NULL, "");
@@ -218,6 +256,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_literal_and_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head_uses_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_params, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_param_with_suffix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_method_not_allowed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_limit, setup, teardown),
         cmocka_unit_test(test_init_refuses_bad_tables),

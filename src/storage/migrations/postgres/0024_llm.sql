@@ -1,4 +1,4 @@
--- 0022 llm (PostgreSQL): the optional LLM providers of changelog drafts (D2,
+-- 0024 llm (PostgreSQL): the optional LLM providers of changelog drafts (D2,
 -- D3; src/changes/llm_service.h). Reserved number 0023 in the merge plan:
 -- the outbound webhooks' migration takes 0022 there.
 --

@@ -1,4 +1,4 @@
--- 0019 llm (SQLite): the optional LLM providers of changelog drafts (D2, D3;
+-- 0020 llm (SQLite): the optional LLM providers of changelog drafts (D2, D3;
 -- src/changes/llm_service.h). Reserved number 0020 in the merge plan: the
 -- outbound webhooks' migration takes 0019 there.
 --
