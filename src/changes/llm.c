@@ -310,11 +310,15 @@ static void cut_utf8(struct buf *out, size_t from, size_t max)
     if (out->len - from <= max)
         return;
     static const char ellipsis[] = "…";
-    size_t cut = from + max - (sizeof ellipsis - 1);
+    bool room = max >= sizeof ellipsis - 1; /* else no ellipsis: it would not fit */
+    size_t cut = from + max - (room ? sizeof ellipsis - 1 : 0);
     while (cut > from && ((unsigned char)out->data[cut] & 0xc0) == 0x80)
         cut--;
-    memcpy(out->data + cut, ellipsis, sizeof ellipsis); /* the NUL too */
-    out->len = cut + sizeof ellipsis - 1;
+    if (room)
+        memcpy(out->data + cut, ellipsis, sizeof ellipsis); /* the NUL too */
+    else
+        out->data[cut] = '\0';
+    out->len = cut + (room ? sizeof ellipsis - 1 : 0);
 }
 
 enum err llm_redact_text(struct str s, size_t max, bool code_too, struct buf *out)

@@ -162,14 +162,9 @@ static void llm_number_field(struct page *pg, const char *name, const char *labe
                                    .required = true});
 }
 
-/* The LLM provider: what is configured, and the form that replaces it. */
-static enum err llm_section(struct page *pg)
+/* The LLM provider: what is configured (s, used this month), and the form that replaces it. */
+static void llm_section(struct page *pg, const struct llm_settings *s, int64_t used)
 {
-    struct llm_settings s;
-    int64_t used = 0, month = 0;
-    enum err e = llm_do_settings_get(pg->req, &s, &used, &month);
-    if (e)
-        return e;
     struct html *h = &pg->h;
     html_tag(h, "<h2>Changelog drafts by a language model</h2>\n");
     page_para(pg, "Optional. Only a change's title, description, labels and paths are sent, with "
@@ -178,7 +173,7 @@ static enum err llm_section(struct page *pg)
                   "fails, drafts are written by the rules.");
     char line[96];
     snprintf(line, sizeof line, "%lld of %lld tokens used this month.", (long long)used,
-             (long long)s.monthly_token_budget);
+             (long long)s->monthly_token_budget);
     page_para(pg, line);
     page_form(pg, LLM_FORM_PATH, "stack");
     html_tag(h, "<div><label for=\"f-llm-provider\">Provider</label>"
@@ -186,7 +181,7 @@ static enum err llm_section(struct page *pg)
     for (size_t i = 0; i < sizeof llm_providers / sizeof llm_providers[0]; i++) {
         html_tag(h, "<option");
         html_attr(h, "value", str_from_cstr(llm_providers[i].value));
-        if (strcmp(llm_providers[i].value, llm_provider_name(s.provider)) == 0)
+        if (strcmp(llm_providers[i].value, llm_provider_name(s->provider)) == 0)
             html_tag(h, " selected");
         html_tag(h, ">");
         html_ctext(h, llm_providers[i].label);
@@ -199,24 +194,24 @@ static enum err llm_section(struct page *pg)
                                    .autocomplete = "off",
                                    .hint = "Empty: the provider's own (https://api.anthropic.com, "
                                            "https://api.openai.com/v1).",
-                                   .value = str_from_cstr(s.base_url),
+                                   .value = str_from_cstr(s->base_url),
                                    .maxlength = LLM_MAX_BASE_URL});
     page_field(pg, &(struct field){.name = "model",
                                    .label = "Model",
                                    .type = "text",
                                    .autocomplete = "off",
-                                   .value = str_from_cstr(s.model),
+                                   .value = str_from_cstr(s->model),
                                    .maxlength = LLM_MAX_MODEL});
     llm_number_field(pg, "monthly_token_budget", "Monthly token budget",
                      "Tokens in and out a calendar month (UTC) may use; 0 allows no call.",
-                     s.monthly_token_budget);
+                     s->monthly_token_budget);
     llm_number_field(pg, "max_output_tokens", "Output tokens per draft", "From 1 to 4096.",
-                     s.max_output_tokens);
+                     s->max_output_tokens);
     char *hint =
         arena_printf(pg->req->arena,
-                     s.has_api_key ? "A key ending in %s is stored: leave empty to keep it."
-                                   : "%sNo key is stored.",
-                     s.has_api_key ? s.api_key_hint : "");
+                     s->has_api_key ? "A key ending in %s is stored: leave empty to keep it."
+                                    : "%sNo key is stored.",
+                     s->has_api_key ? s->api_key_hint : "");
     page_field(pg, &(struct field){.name = "api_key",
                                    .label = "API key",
                                    .type = "password",
@@ -227,7 +222,6 @@ static enum err llm_section(struct page *pg)
                 "value=\"1\"><label for=\"f-remove-key\">Remove the stored key</label></div>\n");
     page_button(pg, "Save", false);
     html_tag(h, "</form>\n");
-    return ERR_OK;
 }
 
 /* The page: problem (may be NULL) above the list, with status. */
@@ -250,6 +244,10 @@ static enum err list_page(struct http_request *req, struct http_response *resp, 
                                      (int64_t)time(NULL), more, &n2, &total)
                  : ERR_LIMIT;
     }
+    struct llm_settings llm;
+    int64_t used = 0, month = 0;
+    if (!e)
+        e = llm_do_settings_get(req, &llm, &used, &month);
     if (e)
         return http_fail(req, e, "integrations list: %s", err_name(e));
     struct page pg;
@@ -263,9 +261,7 @@ static enum err list_page(struct http_request *req, struct http_response *resp, 
     if (n2)
         list_table(&pg, more, n2);
     create_form(&pg);
-    e = llm_section(&pg);
-    if (e)
-        return http_fail(req, e, "llm settings: %s", err_name(e));
+    llm_section(&pg, &llm, used);
     return page_send(&pg, status);
 }
 

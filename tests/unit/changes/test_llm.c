@@ -123,6 +123,8 @@ static void test_redaction(void **state)
     assert_true(strlen(r) <= 6);
     assert_true(json_utf8_valid(str_from_cstr(r), NULL));
     assert_non_null(strstr(r, "…"));
+    assert_string_equal(redact("héllo", 2, true), "h");
+    assert_string_equal(redact("héllo", 0, true), "");
 }
 
 static void test_prompt(void **state)

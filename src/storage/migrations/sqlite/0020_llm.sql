@@ -1,6 +1,5 @@
 -- 0020 llm (SQLite): the optional LLM providers of changelog drafts (D2, D3;
--- src/changes/llm_service.h). Reserved number 0020 in the merge plan: the
--- outbound webhooks' migration takes 0019 there.
+-- src/changes/llm_service.h).
 --
 -- llm_settings: at most one row per tenant, its provider configuration.
 -- provider 'none' keeps drafts to the rules. The API key is never stored in
