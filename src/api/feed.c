@@ -38,6 +38,11 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static bool conditional(const struct http_request *req)
+{
+    return http_header_get(req, "If-None-Match").ptr != NULL;
+}
+
 /* True when any If-None-Match line of the request names etag (or is "*"). */
 static bool not_modified(const struct http_request *req, const char *etag)
 {
@@ -152,7 +157,11 @@ static enum err feed_serve(struct http_request *req, struct http_response *resp,
         return no_such_feed(req); /* both were checked: cannot happen */
     unsigned ttl = req->app->cfg->feed_cache_ttl_ms;
     struct feed_cache_page hit;
-    e = feed_cache_get(&key, now_ms(), ttl, req->arena, &hit);
+    /* a revalidation is answered from the tag alone, without copying the page */
+    bool cond = conditional(req);
+    e = feed_cache_get(&key, now_ms(), ttl, cond ? NULL : req->arena, &hit);
+    if (!e && cond && !not_modified(req, hit.etag))
+        e = feed_cache_get(&key, now_ms(), ttl, req->arena, &hit); /* changed: the page */
     if (!e)
         return answer(req, resp, feed_media_type(f), hit.body, hit.len, hit.etag, FEED_MAX_AGE);
     if (e != ERR_NOT_FOUND)

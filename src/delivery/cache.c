@@ -151,10 +151,12 @@ enum err feed_cache_get(const struct feed_cache_key *key, int64_t now_ms, unsign
     }
     if (i != NONE) {
         struct slot *s = &cache.slots[i];
-        char *copy = arena_alloc(a, s->len + 1);
-        if (copy) {
-            memcpy(copy, s->body, s->len);
-            copy[s->len] = '\0';
+        char *copy = a ? arena_alloc(a, s->len + 1) : NULL;
+        if (copy || !a) {
+            if (copy) {
+                memcpy(copy, s->body, s->len);
+                copy[s->len] = '\0';
+            }
             out->body = copy;
             out->len = s->len;
             memcpy(out->etag, s->etag, sizeof out->etag);

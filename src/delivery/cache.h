@@ -65,8 +65,9 @@ bool feed_cache_key_make(struct feed_cache_key *key, enum feed_format format, st
 /*
  * The page of key if it was stored less than ttl_ms before now_ms (a
  * monotonic clock in ms), its body copied into a (ERR_LIMIT when the arena
- * cannot hold it); ERR_NOT_FOUND otherwise (an expired page is dropped).
- * ttl_ms 0 never finds anything.
+ * cannot hold it); with a NULL only its tag (out->body NULL), for a
+ * conditional request that may need no body. ERR_NOT_FOUND otherwise (an
+ * expired page is dropped). ttl_ms 0 never finds anything.
  */
 MUST_CHECK enum err feed_cache_get(const struct feed_cache_key *key, int64_t now_ms,
                                    unsigned ttl_ms, struct arena *a, struct feed_cache_page *out);

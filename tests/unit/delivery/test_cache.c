@@ -95,6 +95,12 @@ static void test_hit_and_separate_keys(void **state)
     assert_string_equal(get(a, &x, 1), "atom");
     assert_string_equal(get(a, &c, 1), "page2");
     assert_null(get(a, &(struct feed_cache_key){0}, 1));
+    /* the tag alone, for a conditional request */
+    struct feed_cache_page tag_only;
+    assert_int_equal(feed_cache_get(&j, 1, TTL, NULL, &tag_only), ERR_OK);
+    assert_null(tag_only.body);
+    assert_int_equal(tag_only.len, 4);
+    assert_string_equal(tag_only.etag, TAG);
     put(&j, &A, "json again", 2); /* replaces */
     assert_string_equal(get(a, &j, 3), "json again");
     struct feed_cache_stats st;
