@@ -63,7 +63,8 @@ static void entry(const struct tenant_ctx *t, const char *status, const char *au
          " source_number, source_url, impact, impact_reason, status, title, body, category,"
          " audience, labels, provider, version, reviewers, changed_at, created_at, updated_at,"
          " submitted_by, decided_by, decision_note, published_by, published_at)"
-         " VALUES ($1, $2, $3, 'pr', 'github:1', 987654321, 'https://SOURCE-URL.example/pull/987654321',"
+         " VALUES ($1, $2, $3, 'pr', 'github:1', 987654321, "
+         "'https://SOURCE-URL.example/pull/987654321',"
          " 'feature', 'REASON-MARKER', $4, $5, 'A body', 'feature', $6, '[\"ui\", 7, \"api\"]',"
          " 'rules', 1, '[\"REVIEWER-MARKER\"]', 1, 1, 1, 'SUBMITTER-MARKER', 'DECIDER-MARKER',"
          " 'NOTE-MARKER', 'PUBLISHER-MARKER', $7)",
