@@ -121,8 +121,14 @@ def test_signup_verify_signin_sessions_signout(api):
 
     r = api.call("GET", "/api/v1/me", cookie=cookie)
     assert r.status_code == 200, r.text
-    assert r.json() == {k: me[k] for k in ("user_id", "tenant_id", "role", "email_verified",
-                                           "session")}
+    got = r.json()
+    assert {k: got[k] for k in ("user_id", "tenant_id", "role", "email_verified", "session")} == {
+        k: me[k] for k in ("user_id", "tenant_id", "role", "email_verified", "session")}
+    # the organization's slug and the address of its public changelog feed
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]*", got["tenant_slug"]), got
+    assert got["feed_url"] == f"{api.srv.base_url}/feed/{got['tenant_slug']}.json"
+    assert set(got) == {"user_id", "tenant_id", "role", "email_verified", "session",
+                        "tenant_slug", "feed_url"}
 
     r = api.call("GET", "/api/v1/sessions", cookie=cookie)
     assert r.status_code == 200, r.text
